@@ -1,0 +1,84 @@
+"""One error family for everything that stops a command.
+
+Findings (a schema or policy failure) are data, not exceptions; an exception here means the
+command could not do what it was asked. Each carries the exit code the CLI uses and a hint
+that tells the user what to do next.
+"""
+from __future__ import annotations
+
+# Exit codes, decided here and only here (DESIGN.md, "Safe by default").
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+EXIT_CANNOT_RUN = 3
+EXIT_INTERNAL = 4
+
+
+class ModelregError(Exception):
+    """Base class: a command failed; ``str()`` is the user-facing message."""
+
+    exit_code = EXIT_CANNOT_RUN
+
+    def __init__(self, message: str, *, hint: str | None = None, file: str | None = None,
+                 line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.file = file
+        self.line = line
+
+    @property
+    def location(self) -> str:
+        if self.file and self.line:
+            return f"{self.file}:{self.line}: "
+        if self.file:
+            return f"{self.file}: "
+        return ""
+
+    def __str__(self) -> str:
+        return f"{self.location}{self.message}"
+
+
+class UsageError(ModelregError):
+    """The arguments are wrong: a bad name, version or path (exit 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+class InputError(ModelregError):
+    """A file the user gave or the registry holds cannot be read as valid input (exit 1).
+
+    Used when a command cannot go on because of a finding it cannot report as data,
+    e.g. ``register`` refusing an existing version.
+    """
+
+    exit_code = EXIT_FINDINGS
+
+
+class RefusedError(InputError):
+    """The registry's rules refuse the request (existing version, downgrade, untracked weights)."""
+
+
+class CannotRunError(ModelregError):
+    """Something outside the registry failed: git, DVC, a remote, an engine (exit 3)."""
+
+    exit_code = EXIT_CANNOT_RUN
+
+
+class CommandError(CannotRunError):
+    """An external command failed; the message shows the command, its code and its output."""
+
+    def __init__(self, cmd: list[str], returncode: int, stdout: str, stderr: str,
+                 hint: str | None = None) -> None:
+        out = stdout.strip()
+        err = stderr.strip()
+        text = f"command failed ({returncode}): {' '.join(cmd)}"
+        if err:
+            text += f"\n  stderr: {err[-2000:]}"
+        if out:
+            text += f"\n  stdout: {out[-2000:]}"
+        super().__init__(text, hint=hint)
+        self.cmd = cmd
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr

@@ -1,0 +1,160 @@
+"""A thin, honest wrapper around the ``git`` command line.
+
+Bulk reads go through one subprocess each: every tag with its target, tagger and message in
+one ``git for-each-ref``; historical file contents through one ``git cat-file --batch``
+process. GitPython's per-tag loop is quadratic on packed refs (DESIGN.md, "Reading fast").
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import CannotRunError, CommandError
+
+_REF_FORMAT = "%00".join([
+    "%(refname)", "%(objecttype)", "%(objectname)", "%(*objectname)", "%(*objecttype)",
+    "%(taggername)", "%(taggeremail)", "%(taggerdate:unix)", "%(creatordate:unix)",
+    "%(contents)",
+]) + "%1e"
+
+
+@dataclass(frozen=True)
+class Ref:
+    """One ref as ``for-each-ref`` reports it (tag objects peeled one level)."""
+
+    name: str               # short name, e.g. ``iris-classifier@v1.0.0``
+    object_type: str        # "tag" for annotated tags, "commit" for lightweight ones
+    object: str             # the ref's own object id
+    target: str             # the commit it points at (peeled)
+    target_type: str        # type of ``target``; "tag" for a tag of a tag
+    tagger_name: str
+    tagger_email: str
+    time: int               # tagger date (annotated) or commit date (lightweight), unix
+    message: str
+
+    @property
+    def annotated(self) -> bool:
+        return self.object_type == "tag"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("GIT_TERMINAL_PROMPT", "0")
+    env["LC_ALL"] = "C"
+    return env
+
+
+class Git:
+    """Runs git in one repository (``root`` is the work tree's top level)."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+
+    def run(self, *args: str, input: str | None = None, check: bool = True,
+            env: dict[str, str] | None = None, hint: str | None = None) -> str:
+        cmd = ["git", *args]
+        try:
+            proc = subprocess.run(cmd, cwd=self.root, input=input, capture_output=True,
+                                  text=True, env={**_env(), **(env or {})})
+        except FileNotFoundError:
+            raise CannotRunError("git is not installed", hint="install git and retry") from None
+        if check and proc.returncode != 0:
+            raise CommandError(cmd, proc.returncode, proc.stdout, proc.stderr, hint=hint)
+        return proc.stdout
+
+    def ok(self, *args: str) -> bool:
+        """True when the git command exits 0 (for questions like ``merge-base --is-ancestor``)."""
+        proc = subprocess.run(["git", *args], cwd=self.root, capture_output=True, env=_env())
+        return proc.returncode == 0
+
+    # --- questions -------------------------------------------------------------------
+    @staticmethod
+    def toplevel(path: str | os.PathLike) -> Path:
+        proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path,
+                              capture_output=True, text=True, env=_env())
+        if proc.returncode != 0:
+            raise CannotRunError(f"{path} is not inside a git repository",
+                                 hint="run modelreg inside the registry's clone")
+        return Path(proc.stdout.strip())
+
+    def head(self) -> str | None:
+        out = self.run("rev-parse", "--verify", "-q", "HEAD^{commit}", check=False).strip()
+        return out or None
+
+    def branch(self) -> str | None:
+        out = self.run("symbolic-ref", "-q", "--short", "HEAD", check=False).strip()
+        return out or None
+
+    def branch_exists(self, name: str) -> bool:
+        return self.ok("show-ref", "--verify", "-q", f"refs/heads/{name}")
+
+    def is_dirty(self) -> bool:
+        return bool(self.run("status", "--porcelain", "--untracked-files=no").strip())
+
+    def tracked(self, paths: list[str]) -> set[str]:
+        """Which of ``paths`` (relative to the root) git tracks."""
+        if not paths:
+            return set()
+        out = self.run("ls-files", "-z", "--", *paths)
+        return {p for p in out.split("\0") if p}
+
+    def refs(self, patterns: list[str]) -> list[Ref]:
+        """Every ref matching ``patterns`` in one ``for-each-ref`` call."""
+        out = self.run("for-each-ref", f"--format={_REF_FORMAT}", *patterns)
+        refs: list[Ref] = []
+        for record in out.split("\x1e"):
+            record = record.lstrip("\n")
+            if not record:
+                continue
+            parts = record.split("\0", 9)
+            if len(parts) != 10:
+                continue
+            (refname, otype, obj, peeled, peeled_type, tname, temail, tdate, cdate,
+             message) = parts
+            name = refname[len("refs/tags/"):] if refname.startswith("refs/tags/") else refname
+            annotated = otype == "tag"
+            stamp = tdate if annotated and tdate else cdate
+            refs.append(Ref(
+                name=name, object_type=otype, object=obj,
+                target=peeled if annotated else obj,
+                target_type=peeled_type if annotated else otype,
+                tagger_name=tname, tagger_email=temail.strip("<>"),
+                time=int(stamp) if stamp.strip() else 0,
+                message=message if annotated else "",
+            ))
+        return refs
+
+
+class CatFile:
+    """One ``git cat-file --batch`` process for many historical file reads."""
+
+    def __init__(self, git: Git) -> None:
+        self._proc = subprocess.Popen(
+            ["git", "cat-file", "--batch"], cwd=git.root, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_env())
+
+    def read(self, spec: str) -> bytes | None:
+        """Contents of ``spec`` (``<rev>:<path>`` or an object id), or None if missing."""
+        assert self._proc.stdin and self._proc.stdout
+        self._proc.stdin.write(spec.encode() + b"\n")
+        self._proc.stdin.flush()
+        header = self._proc.stdout.readline().decode()
+        if header.endswith("missing\n") or not header:
+            return None
+        size = int(header.split()[2])
+        data = self._proc.stdout.read(size)
+        self._proc.stdout.read(1)  # trailing newline
+        return data
+
+    def close(self) -> None:
+        if self._proc.stdin:
+            self._proc.stdin.close()
+        self._proc.wait()
+
+    def __enter__(self) -> "CatFile":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

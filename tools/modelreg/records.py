@@ -1,0 +1,95 @@
+"""Small frozen records for the registry's domain values.
+
+The metadata itself stays a plain mapping: its shape is defined by the JSON Schemas in
+``schemas/`` alone. These records carry identity, location and what the tags say.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .tags import Action
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem found in a file: a schema violation or a policy decision."""
+
+    file: str
+    rule: str
+    message: str
+    severity: str = "error"          # "error" or "warning"
+    line: int | None = None
+    model: str | None = None
+    version: str | None = None
+    path: str | None = None          # JSON path inside the file, e.g. "$.risk.tier"
+
+    def sort_key(self) -> tuple:
+        return (self.file, self.line or 0, self.rule, self.message)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"file": self.file, "line": self.line, "rule": self.rule,
+                               "severity": self.severity, "message": self.message,
+                               "model": self.model, "version": self.version}
+        if self.path:
+            out["path"] = self.path
+        return out
+
+
+@dataclass(frozen=True)
+class Event:
+    """One registry event, read from one tag."""
+
+    action: Action
+    model: str
+    tag: str
+    commit: str
+    time: int                      # unix seconds (tagger date)
+    actor: str
+    actor_email: str
+    annotated: bool
+    version: str | None = None     # None when a stage tag's version cannot be resolved
+    stage: str | None = None
+    counter: int = 0
+    message: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def sort_key(self) -> tuple:
+        return (self.time, self.counter, self.tag)
+
+    def sentence(self) -> str:
+        """A readable line for ``history``."""
+        v = f" {self.version}" if self.version else ""
+        return {
+            Action.REGISTER: f"{self.model}{v} registered",
+            Action.DEREGISTER: f"{self.model}{v} deregistered",
+            Action.ASSIGN: f"{self.model}{v} promoted to {self.stage}",
+            Action.UNASSIGN: f"{self.model}{v} removed from {self.stage}",
+            Action.DEPRECATE: f"{self.model} deprecated",
+        }[self.action]
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """What the tags say about one model (at a point in time)."""
+
+    model: str
+    registered: tuple[str, ...]            # registered versions, SemVer order
+    stages: dict[str, str]                 # stage -> version holding it
+    deprecated: bool
+    events: tuple[Event, ...]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The answer to "which version of NAME is in STAGE?"."""
+
+    model: str
+    version: str
+    stage: str | None
+    tag: str | None
+    commit: str | None
+
+    def __str__(self) -> str:
+        where = f" in {self.stage}" if self.stage else ""
+        return f"{self.model}@{self.version}{where}"

@@ -1,0 +1,261 @@
+"""Reading the registry: models, versions and what the tags say about them.
+
+Everything here reads; nothing prints. Files come from the work tree, tags from one
+``git for-each-ref`` call (DESIGN.md, "Reading fast").
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterable
+
+import semver
+
+from . import tags as tagmod
+from .errors import InputError, ModelregError, UsageError
+from .git import Git, Ref
+from .records import Event, ModelState, Resolution
+from .tags import Action
+from .yamlio import Document, load
+
+MODELS_DIR = "models"
+
+
+def check_name(name: str) -> str:
+    if not tagmod.NAME_RE.match(name or ""):
+        raise UsageError(
+            f"invalid model name {name!r}",
+            hint="use 2-63 lower-case letters, digits and dashes, starting with a letter or digit")
+    return name
+
+
+def check_version(version: str) -> str:
+    if version.startswith("v") and tagmod.SEMVER_RE.match(version[1:]):
+        version = version[1:]
+    if not tagmod.SEMVER_RE.match(version or ""):
+        raise UsageError(f"invalid version {version!r}: not SemVer",
+                         hint="use MAJOR.MINOR.PATCH, e.g. 1.4.0")
+    return version
+
+
+def semver_key(version: str) -> semver.Version:
+    return semver.Version.parse(version)
+
+
+def sort_versions(versions: Iterable[str]) -> list[str]:
+    return sorted(versions, key=semver_key)
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    path: str                      # models/NAME/model.yaml, relative to the root
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Version:
+    model: str
+    version: str
+    path: str                      # models/NAME/versions/X.Y.Z.yaml
+    data: dict[str, Any]
+
+
+def build_states(refs: list[Ref], at: int | None = None) -> dict[str, ModelState]:
+    """Replay registry tags into per-model states (GTO's semantics), up to time ``at``."""
+    events_by_model: dict[str, list[Event]] = {}
+    version_at_commit: dict[tuple[str, str], str] = {}
+    for ref in refs:
+        parsed = tagmod.parse(ref.name)
+        if parsed is None:
+            continue
+        if parsed.action is Action.REGISTER:
+            version_at_commit[(parsed.model, ref.target)] = parsed.version  # type: ignore[assignment]
+    for ref in refs:
+        parsed = tagmod.parse(ref.name)
+        if parsed is None or (at is not None and ref.time > at):
+            continue
+        evidence = tagmod.parse_message(ref.message) if ref.annotated else {}
+        version = parsed.version
+        if parsed.action in (Action.ASSIGN, Action.UNASSIGN):
+            claimed = evidence.get("version")
+            version = str(claimed) if claimed else version_at_commit.get((parsed.model, ref.target))
+        events_by_model.setdefault(parsed.model, []).append(Event(
+            action=parsed.action, model=parsed.model, tag=ref.name, commit=ref.target,
+            time=ref.time, actor=ref.tagger_name, actor_email=ref.tagger_email,
+            annotated=ref.annotated, version=version, stage=parsed.stage,
+            counter=parsed.counter or 0, message=ref.message.split("\n", 1)[0],
+            evidence=evidence))
+    states = {}
+    for model, events in events_by_model.items():
+        events.sort(key=Event.sort_key)
+        states[model] = _replay(model, events)
+    return states
+
+
+def _replay(model: str, events: list[Event]) -> ModelState:
+    registered: dict[str, bool] = {}
+    last: dict[tuple[str, str], tuple[bool, tuple]] = {}   # (stage, version) -> (active, key)
+    deprecated = False
+    for ev in events:
+        if ev.action is Action.REGISTER and ev.version:
+            registered[ev.version] = True
+        elif ev.action is Action.DEREGISTER and ev.version:
+            registered[ev.version] = False
+        elif ev.action in (Action.ASSIGN, Action.UNASSIGN) and ev.version and ev.stage:
+            last[(ev.stage, ev.version)] = (ev.action is Action.ASSIGN, ev.sort_key())
+        if ev.action is Action.DEPRECATE:
+            deprecated = True
+        elif ev.action in (Action.REGISTER, Action.ASSIGN):
+            deprecated = False      # GTO: deprecation counts only while it is the latest event
+    stages: dict[str, tuple[tuple, str]] = {}
+    for (stage, version), (active, key) in last.items():
+        if active and registered.get(version, False) and (
+                stage not in stages or key > stages[stage][0]):
+            stages[stage] = (key, version)
+    live = [v for v, ok in registered.items() if ok and tagmod.SEMVER_RE.match(v)]
+    return ModelState(model=model, registered=tuple(sort_versions(live)),
+                      stages={s: v for s, (_, v) in sorted(stages.items())},
+                      deprecated=deprecated, events=tuple(events))
+
+
+class Registry:
+    """A registry checkout. Create it with :func:`open_registry`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.git = Git(root)
+
+    # --- files -----------------------------------------------------------------------
+    def rel(self, path: str | os.PathLike) -> str:
+        return os.path.relpath(path, self.root).replace(os.sep, "/")
+
+    def model_names(self) -> list[str]:
+        base = self.root / MODELS_DIR
+        if not base.is_dir():
+            return []
+        return sorted(e.name for e in os.scandir(base)
+                      if e.is_dir(follow_symlinks=False) and not e.name.startswith("."))
+
+    def model_dir(self, name: str) -> Path:
+        return self.root / MODELS_DIR / check_name(name)
+
+    def has_model(self, name: str) -> bool:
+        return (self.model_dir(name) / "model.yaml").is_file()
+
+    def load(self, rel_path: str) -> Document:
+        """Load a registry file by its root-relative path, refusing paths that leave the root."""
+        path = self.root / rel_path
+        real = os.path.realpath(path)
+        if os.path.commonpath([real, os.path.realpath(self.root)]) != os.path.realpath(self.root):
+            raise InputError("path points outside the registry (symlink?)", file=rel_path,
+                             hint="registry files must live inside the repository")
+        return load(path, display=rel_path)
+
+    def model(self, name: str) -> Model:
+        rel = f"{MODELS_DIR}/{check_name(name)}/model.yaml"
+        if not (self.root / rel).is_file():
+            raise UsageError(f"no model named {name!r}", file=None,
+                             hint="`modelreg ls` lists the models")
+        doc = self.load(rel)
+        data = doc.data if isinstance(doc.data, dict) else {}
+        return Model(name, rel, data)
+
+    def version_names(self, name: str) -> list[str]:
+        vdir = self.model_dir(name) / "versions"
+        if not vdir.is_dir():
+            return []
+        found = []
+        for e in os.scandir(vdir):
+            if e.name.endswith(".yaml") and e.is_file(follow_symlinks=False):
+                v = e.name[:-5]
+                if tagmod.SEMVER_RE.match(v):
+                    found.append(v)
+        return sort_versions(found)
+
+    def version(self, name: str, version: str) -> Version:
+        version = check_version(version)
+        rel = f"{MODELS_DIR}/{check_name(name)}/versions/{version}.yaml"
+        if not (self.root / rel).is_file():
+            raise UsageError(f"{name} has no version {version}",
+                             hint=f"`modelreg show {name}` lists its versions")
+        doc = self.load(rel)
+        return Version(name, version, rel, doc.data if isinstance(doc.data, dict) else {})
+
+    def stages_file(self, name: str) -> dict[str, Any] | None:
+        rel = f"{MODELS_DIR}/{check_name(name)}/stages.yaml"
+        if not (self.root / rel).is_file():
+            return None
+        data = self.load(rel).data
+        return data if isinstance(data, dict) else None
+
+    # --- tags ------------------------------------------------------------------------
+    def refs(self, model: str | None = None) -> list[Ref]:
+        return self.git.refs(tagmod.patterns(model))
+
+    @cached_property
+    def _all_refs(self) -> list[Ref]:
+        return self.refs()
+
+    def states(self, at: int | None = None) -> dict[str, ModelState]:
+        """Every model's state from one ``for-each-ref`` call."""
+        return build_states(self._all_refs, at)
+
+    def state(self, name: str, at: int | None = None) -> ModelState:
+        check_name(name)
+        refs = self.refs(name)
+        return build_states(refs, at).get(
+            name, ModelState(name, (), {}, False, ()))
+
+    # --- answers ---------------------------------------------------------------------
+    def resolve(self, name: str, *, stage: str | None = None,
+                version: str | None = None) -> Resolution | None:
+        """Which version of ``name`` a stage holds (or check that ``version`` exists).
+
+        Returns None when the stage holds no version. Without ``stage`` or ``version`` it
+        resolves the latest registered version.
+        """
+        if not self.has_model(name):
+            raise UsageError(f"no model named {name!r}", hint="`modelreg ls` lists the models")
+        state = self.state(name)
+        if stage is not None:
+            held = state.stages.get(stage)
+            if held is None:
+                return None
+            ev = _last_assignment(state, stage, held)
+            return Resolution(name, held, stage, ev.tag if ev else None,
+                              ev.commit if ev else None)
+        if version is None:
+            candidates = list(state.registered) or self.version_names(name)
+            if not candidates:
+                return None
+            version = candidates[-1]
+        version = check_version(version)
+        if version not in self.version_names(name) and version not in state.registered:
+            raise UsageError(f"{name} has no version {version}")
+        reg = next((e for e in state.events
+                    if e.action is Action.REGISTER and e.version == version), None)
+        return Resolution(name, version, None, reg.tag if reg else None,
+                          reg.commit if reg else None)
+
+
+def _last_assignment(state: ModelState, stage: str, version: str) -> Event | None:
+    found = None
+    for ev in state.events:
+        if ev.action is Action.ASSIGN and ev.stage == stage and ev.version == version:
+            found = ev
+    return found
+
+
+def open_registry(path: str | os.PathLike = ".") -> Registry:
+    """Open the registry whose git work tree contains ``path``."""
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"{path} does not exist")
+    root = Git.toplevel(p)
+    return Registry(root)
+
+
+__all__ = ["Registry", "Model", "Version", "open_registry", "build_states", "ModelregError"]

@@ -1,0 +1,126 @@
+"""The tag grammar: the one place that parses and formats registry tags.
+
+Compatible with GTO, so ``gto show`` reads the same registry:
+
+* ``name@vX.Y.Z``     registration          * ``name@vX.Y.Z!``   deregistration
+* ``name#stage#N``    stage assignment      * ``name#stage!#N``  stage unassignment
+* ``name@deprecated`` deprecation (``name@deprecated#N`` when repeated)
+
+``N`` is one counter per model, over all of its tags.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+# A registry name (DESIGN.md: no path traversal, no upper case, no spaces).
+NAME_PATTERN = r"[a-z0-9][a-z0-9-]{1,62}"
+NAME_RE = re.compile(rf"^{NAME_PATTERN}$")
+# SemVer 2.0 (semver.org's recommended regex).
+SEMVER_PATTERN = (
+    r"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)"
+    r"(?:-(?:(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+(?:[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
+)
+SEMVER_RE = re.compile(rf"^{SEMVER_PATTERN}$")
+STAGE_PATTERN = r"[a-z][a-z0-9-]{0,30}"
+STAGE_RE = re.compile(rf"^{STAGE_PATTERN}$")
+
+TAG_RE = re.compile(
+    rf"^(?P<model>{NAME_PATTERN})"
+    rf"(?:(?:@v(?P<version>{SEMVER_PATTERN})(?P<dereg>!)?)"
+    rf"|(?:#(?P<stage>{STAGE_PATTERN})(?P<unassign>!)?#(?P<counter>[0-9]{{1,9}}))"
+    rf"|(?:@deprecated(?:#(?P<dcounter>[0-9]{{1,9}}))?))$"
+)
+
+
+class Action(str, Enum):
+    REGISTER = "register"
+    DEREGISTER = "deregister"
+    ASSIGN = "assign"
+    UNASSIGN = "unassign"
+    DEPRECATE = "deprecate"
+
+
+@dataclass(frozen=True)
+class TagName:
+    """What a tag name says, before looking at the tag object."""
+
+    model: str
+    action: Action
+    version: str | None = None
+    stage: str | None = None
+    counter: int | None = None
+
+
+def parse(name: str) -> TagName | None:
+    """Parse a tag name; ``None`` when it is not a registry tag (e.g. a release ``v1.0``)."""
+    m = TAG_RE.match(name)
+    if not m:
+        return None
+    model = m.group("model")
+    if m.group("version"):
+        action = Action.DEREGISTER if m.group("dereg") else Action.REGISTER
+        return TagName(model, action, version=m.group("version"))
+    if m.group("stage"):
+        action = Action.UNASSIGN if m.group("unassign") else Action.ASSIGN
+        return TagName(model, action, stage=m.group("stage"), counter=int(m.group("counter")))
+    counter = m.group("dcounter")
+    return TagName(model, Action.DEPRECATE, counter=int(counter) if counter else None)
+
+
+def registration(model: str, version: str) -> str:
+    return f"{model}@v{version}"
+
+
+def deregistration(model: str, version: str) -> str:
+    return f"{model}@v{version}!"
+
+
+def assignment(model: str, stage: str, counter: int) -> str:
+    return f"{model}#{stage}#{counter}"
+
+
+def unassignment(model: str, stage: str, counter: int) -> str:
+    return f"{model}#{stage}!#{counter}"
+
+
+def deprecation(model: str, counter: int | None = None) -> str:
+    return f"{model}@deprecated" + (f"#{counter}" if counter else "")
+
+
+def patterns(model: str | None = None) -> list[str]:
+    """``git for-each-ref`` patterns that select a model's tags (all registry tags if None)."""
+    if model is None:
+        return ["refs/tags/"]
+    return [f"refs/tags/{model}@*", f"refs/tags/{model}#*"]
+
+
+# Annotated tags carry a readable first line and a YAML block with the evidence
+# (pull request, approvers, merge commit, policy digest, decision).
+EVIDENCE_MARKER = "modelreg-evidence:"
+
+
+def format_message(title: str, evidence: dict) -> str:
+    from .yamlio import dump_yaml
+
+    return f"{title}\n\n{dump_yaml({EVIDENCE_MARKER[:-1]: evidence})}"
+
+
+def parse_message(message: str) -> dict:
+    """The evidence block of a tag message, or ``{}`` when it has none or it is malformed."""
+    idx = message.find("\n" + EVIDENCE_MARKER)
+    if idx < 0:
+        if not message.startswith(EVIDENCE_MARKER):
+            return {}
+        idx = -1
+    from .errors import ModelregError
+    from .yamlio import parse_yaml
+
+    try:
+        data = parse_yaml(message[idx + 1:], "tag message")
+    except ModelregError:
+        return {}
+    block = data.get(EVIDENCE_MARKER[:-1]) if isinstance(data, dict) else None
+    return block if isinstance(block, dict) else {}
