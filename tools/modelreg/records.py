@@ -93,3 +93,38 @@ class Resolution:
     def __str__(self) -> str:
         where = f" in {self.stage}" if self.stage else ""
         return f"{self.model}@{self.version}{where}"
+
+
+REPORT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Report:
+    """The result of ``validate`` or ``check``: findings as data, plus counts."""
+
+    command: str
+    files: int
+    findings: tuple[Finding, ...]
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "warning")
+
+    def ok(self, strict: bool = False) -> bool:
+        return self.errors == 0 and (not strict or self.warnings == 0)
+
+    def to_json(self, strict: bool = False) -> dict[str, Any]:
+        from . import __version__
+
+        return {
+            "report_version": REPORT_VERSION,
+            "tool": {"name": "modelreg", "version": __version__},
+            "command": self.command,
+            "ok": self.ok(strict),
+            "summary": {"files": self.files, "errors": self.errors, "warnings": self.warnings},
+            "findings": [f.to_json() for f in sorted(self.findings, key=Finding.sort_key)],
+        }

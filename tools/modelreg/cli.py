@@ -1,0 +1,251 @@
+"""The command line: the only module that prints or exits.
+
+Each command parses its options, calls the library, and hands the result to a reporter.
+Errors are mapped to exit codes in one place, :func:`main`.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from typing import Any, NoReturn
+
+import click
+
+from . import __version__
+from .errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, ModelregError
+from .records import Report
+from .registry import Registry, open_registry
+
+
+def _registry(path: str) -> Registry:
+    return open_registry(path)
+
+
+def _json_out(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False, default=str))
+
+
+def _emit_report(report: Report, as_json: bool, strict: bool = False) -> int:
+    """Print a findings report (text or JSON) and return the exit code it implies."""
+    if as_json:
+        _json_out(report.to_json(strict))
+    else:
+        for f in sorted(report.findings, key=lambda f: f.sort_key()):
+            where = f"{f.file}:{f.line}" if f.line else f.file
+            level = "" if f.severity == "error" else "warning: "
+            click.echo(f"{where}: [{f.rule}] {level}{f.message}")
+        verdict = "ok" if report.ok(strict) else "FAILED"
+        click.echo(f"{report.command}: {report.files} files, {report.errors} errors, "
+                   f"{report.warnings} warnings — {verdict}", err=True)
+    return EXIT_OK if report.ok(strict) else EXIT_FINDINGS
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="modelreg")
+@click.option("-C", "--repo", "repo", default=".", metavar="PATH",
+              help="Run in the registry at PATH (default: the current directory).")
+@click.pass_context
+def cli(ctx: click.Context, repo: str) -> None:
+    """modelreg: a git repository that is a model registry.
+
+    Exit codes: 0 ok, 1 findings (schema or policy failed, request refused), 2 usage error,
+    3 could not run (git, DVC, remote, engine), 4 internal error.
+    """
+    ctx.obj = {"repo": repo}
+
+
+# --- register ---------------------------------------------------------------------------
+@cli.command()
+@click.argument("name")
+@click.option("--version", "version", required=True, help="The new version, X.Y.Z (SemVer).")
+@click.option("--weights", "weights", multiple=True, required=True, metavar="PATH",
+              help="A weights file (repeatable); it is added to DVC and pushed.")
+@click.option("--metrics", metavar="FILE.json",
+              help="Metrics: a list (or {\"metrics\": [...]}) of rows with name, value, dataset, "
+                   "split, slice.")
+@click.option("--from", "model_file", metavar="FILE.yaml",
+              help="model.yaml for a new model (otherwise a starter to complete is written).")
+@click.option("--message", "-m", help="Why this version exists (commit and record).")
+@click.option("--dataset", "datasets", multiple=True, metavar="ROLE:ID@REV[:PATH]",
+              help="A dataset used (repeatable); ROLE is train, validation, test or "
+                   "calibration; the hash comes from PATH or policies/data/datasets.yaml.")
+@click.option("--config", metavar="FILE", help="The training config file (hashed; its "
+              "'hyperparameters' and 'seed' are recorded).")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="A hyperparameter to record (repeatable).")
+@click.option("--parent", metavar="[NAME@]X.Y.Z", help="The model version this one was "
+              "trained from.")
+@click.option("--code", metavar="PATH", help="Git checkout of the training code "
+              "(default: this repository); its commit and dirty state are recorded.")
+@click.option("--entrypoint", metavar="PATH", help="The training script, e.g. train.py.")
+@click.option("--no-branch", is_flag=True, help="Commit on the current branch instead of "
+              "register/NAME-X.Y.Z.")
+@click.option("--allow-lower", is_flag=True, help="Allow a version lower than the highest "
+              "registered one (a patch of an older line).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_obj
+def register(obj: dict, name: str, version: str, weights: tuple[str, ...], metrics: str | None,
+             model_file: str | None, message: str | None, datasets: tuple[str, ...],
+             config: str | None, params: tuple[str, ...], parent: str | None,
+             code: str | None, entrypoint: str | None, no_branch: bool, allow_lower: bool,
+             as_json: bool) -> None:
+    """Register version X.Y.Z of model NAME, with its weights under DVC, on a new branch."""
+    from .registration import DatasetSpec, RegisterRequest, register as do_register
+    from .yamlio import parse_yaml
+
+    parsed: dict[str, Any] = {}
+    for p in params:
+        key, eq, value = p.partition("=")
+        if not eq or not key:
+            raise click.BadParameter(f"{p!r} is not KEY=VALUE", param_hint="--param")
+        parsed[key] = parse_yaml(value, "--param") if value else ""
+    req = RegisterRequest(
+        name=name, version=version, weights=list(weights), metrics=metrics,
+        model_file=model_file, message=message,
+        datasets=[DatasetSpec.parse(d) for d in datasets], config=config, params=parsed,
+        parent=parent, code=code, entrypoint=entrypoint, branch=not no_branch,
+        allow_lower=allow_lower)
+    result = do_register(_registry(obj["repo"]), req)
+    if as_json:
+        _json_out({"name": result.name, "version": result.version, "branch": result.branch,
+                   "commit": result.commit, "files": list(result.files),
+                   "artifacts": list(result.artifacts), "new_model": result.new_model,
+                   "starter": result.starter, "pushed": result.pushed,
+                   "warnings": list(result.warnings)})
+        return
+    click.echo(f"Registered {result.name} {result.version}"
+               + (f" on branch {result.branch}" if result.branch else "")
+               + f" (commit {result.commit[:12]})")
+    for art in result.artifacts:
+        click.echo(f"  {art['path']}  {art['format']}  {art['size']} bytes  "
+                   f"sha256 {art['sha256'][:16]}…  md5 {art['md5']}")
+    click.echo(f"  weights pushed to DVC remote ({result.pushed} new objects)")
+    for w in result.warnings:
+        click.echo(f"warning: {w}", err=True)
+    if result.starter:
+        click.echo(f"note: models/{name}/model.yaml is a starter — complete its TODOs "
+                   "(`modelreg validate` shows what is missing)", err=True)
+    if result.branch:
+        click.echo(f"next: git push -u origin {result.branch}  and open a pull request")
+
+
+# --- ls / show --------------------------------------------------------------------------
+@cli.command(name="ls")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def ls(obj: dict, as_json: bool) -> None:
+    """Every model: owner, risk tier, latest version, versions per stage."""
+    from .service import list_models
+
+    rows = list_models(_registry(obj["repo"]))
+    if as_json:
+        _json_out({"models": rows})
+        return
+    if not rows:
+        click.echo("no models yet — `modelreg register NAME --version 1.0.0 --weights PATH`")
+        return
+    header = ["MODEL", "OWNER", "TIER", "EU AI ACT", "LATEST", "VERSIONS", "STAGES"]
+    table = [header] + [[
+        r["name"] + (" (deprecated)" if r["deprecated"] else ""),
+        str(r["owner"] or "?"), str(r["risk_tier"] or "?"), str(r["eu_ai_act_class"] or "?"),
+        str(r["latest"] or "-"), str(r["versions"]),
+        ", ".join(f"{s}={v}" for s, v in r["stages"].items()) or "-"] for r in rows]
+    _print_table(table)
+
+
+def _print_table(table: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+@cli.command()
+@click.argument("target", metavar="NAME[@VERSION]")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def show(obj: dict, target: str, as_json: bool) -> None:
+    """A model, its versions, artifacts with hashes, lineage, metrics and stages."""
+    from .service import show as do_show
+
+    name, _, version = target.partition("@")
+    data = do_show(_registry(obj["repo"]), name, version or None)
+    if as_json:
+        _json_out(data)
+        return
+    m = data["model"]
+    risk = m.get("risk") or {}
+    click.echo(f"{data['name']} — {m.get('title', '')}")
+    click.echo(f"  owner: {(m.get('owner') or {}).get('team')}   risk tier: {risk.get('tier')}"
+               f"   EU AI Act: {(risk.get('eu_ai_act') or {}).get('class')}")
+    stages = ", ".join(f"{s}={v}" for s, v in data["stages"].items()) or "none"
+    click.echo(f"  stages: {stages}" + ("   DEPRECATED" if data["deprecated"] else ""))
+    for entry in data["versions"]:
+        rec = entry.get("record") or {}
+        flags = ["registered" if entry["registered"] else "not yet tagged"] + entry["stages"]
+        click.echo(f"\n  {entry['version']}  ({', '.join(flags)})  {rec.get('created_at', '')}")
+        if entry.get("error"):
+            click.echo(f"    error: {entry['error']}")
+        for a in rec.get("artifacts") or []:
+            click.echo(f"    artifact {a.get('path')}  {a.get('format')}  {a.get('size')} B")
+            click.echo(f"      sha256 {a.get('sha256')}  md5 {a.get('md5')}")
+        code = rec.get("code") or {}
+        if code:
+            click.echo(f"    code {code.get('commit')}" + ("  (dirty)" if code.get("dirty") else ""))
+        if rec.get("parent"):
+            click.echo(f"    parent {rec['parent']['model']}@{rec['parent']['version']}")
+        for d in rec.get("datasets") or []:
+            click.echo(f"    data {d.get('role'):<10} {d.get('id')}@{d.get('revision')}  "
+                       f"sha256 {str(d.get('sha256'))[:16]}…")
+        for row in rec.get("metrics") or []:
+            thr = ""
+            if "threshold" in row:
+                op = ">=" if row.get("direction") == "higher" else "<="
+                ok = (row["value"] >= row["threshold"]) if op == ">=" \
+                    else (row["value"] <= row["threshold"])
+                thr = f"  (threshold {op} {row['threshold']}: {'met' if ok else 'NOT MET'})"
+            click.echo(f"    metric {row.get('name')}={row.get('value')}  "
+                       f"{row.get('dataset')}/{row.get('split')}/{row.get('slice')}{thr}")
+
+
+# --- validate ---------------------------------------------------------------------------
+@cli.command()
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@click.option("--json", "as_json", is_flag=True, help="Print the versioned JSON report "
+              "(schemas/report.schema.json).")
+@click.pass_obj
+def validate(obj: dict, paths: tuple[str, ...], as_json: bool) -> None:
+    """Validate model.yaml, version files and stages.yaml against schemas/."""
+    from .service import validate as do_validate
+
+    report = do_validate(_registry(obj["repo"]), list(paths) or None)
+    sys.exit(_emit_report(report, as_json))
+
+
+# --- the error boundary -----------------------------------------------------------------
+def main(argv: list[str] | None = None) -> NoReturn:
+    try:
+        cli.main(args=argv, prog_name="modelreg", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_USAGE)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except ModelregError as exc:
+        click.echo(f"error: {exc}", err=True)
+        if exc.hint:
+            click.echo(f"hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+    except SystemExit:
+        raise
+    except BrokenPipeError:
+        sys.exit(EXIT_OK)
+    except Exception:
+        traceback.print_exc()
+        click.echo("error: internal error in modelreg — please report it with the trace above",
+                   err=True)
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(EXIT_OK)

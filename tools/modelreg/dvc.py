@@ -1,0 +1,107 @@
+"""DVC, in process: add weights, push them, read ``.dvc`` pointers.
+
+``dvc.repo`` costs about 0.25 s to import, so only commands that write weights import it.
+DVC resolves relative targets against the current directory, not the repository: we pass
+absolute paths (reference/ecosystem.md, section 1).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import CannotRunError, InputError
+from .yamlio import parse_yaml, read_text
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """One output of a ``.dvc`` file."""
+
+    path: str
+    md5: str
+    size: int | None
+
+
+def read_pointer(path: str | os.PathLike, display: str | None = None) -> list[Pointer]:
+    """Parse a ``.dvc`` file into its outputs (refusing anything that is not a DVC 3 pointer)."""
+    name = display or str(path)
+    data = parse_yaml(read_text(path, display=name, max_bytes=64 * 1024), name)
+    outs = data.get("outs") if isinstance(data, dict) else None
+    if not isinstance(outs, list) or not outs:
+        raise InputError("not a DVC pointer: no 'outs' list", file=name,
+                         hint="recreate it with `dvc add`")
+    pointers = []
+    for out in outs:
+        if not isinstance(out, dict):
+            raise InputError("not a DVC pointer: 'outs' entry is not a mapping", file=name)
+        md5 = str(out.get("md5", ""))
+        rel = out.get("path")
+        size = out.get("size")
+        if len(md5) != 32 or any(c not in "0123456789abcdef" for c in md5):
+            raise InputError(f"DVC pointer has no valid md5 ({md5!r})", file=name)
+        if not isinstance(rel, str) or not rel or "/" in rel or rel in (".", ".."):
+            raise InputError(f"DVC pointer has an unsafe path {rel!r}", file=name,
+                             hint="a pointer names a file beside it")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+            raise InputError(f"DVC pointer has an invalid size {size!r}", file=name)
+        pointers.append(Pointer(rel, md5, size))
+    return pointers
+
+
+def file_hashes(path: str | os.PathLike) -> tuple[str, str, int]:
+    """(md5, sha256, size) of a file, in one read."""
+    md5, sha = hashlib.md5(), hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            md5.update(chunk)
+            sha.update(chunk)
+            size += len(chunk)
+    return md5.hexdigest(), sha.hexdigest(), size
+
+
+def _quiet_env() -> None:
+    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+
+class Dvc:
+    """The DVC project at the registry root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        if not (root / ".dvc").is_dir():
+            raise CannotRunError("the registry has no DVC project (.dvc/ is missing)",
+                                 hint="run `dvc init` and `dvc remote add -d NAME URL` first")
+        _quiet_env()
+        from dvc.repo import Repo  # heavy import, only for commands that need it
+
+        self._repo = Repo(str(root))
+
+    def default_remote(self) -> str:
+        name = self._repo.config.get("core", {}).get("remote")
+        if not name:
+            raise CannotRunError("no default DVC remote is configured",
+                                 hint="run `dvc remote add -d NAME URL`")
+        return name
+
+    def add(self, paths: list[Path]) -> None:
+        try:
+            self._repo.add([str(p.resolve()) for p in paths])
+        except Exception as exc:  # DVC raises many types; all mean "could not add"
+            raise CannotRunError(f"dvc add failed: {exc}",
+                                 hint="check the weights files and `dvc doctor`") from exc
+
+    def push(self, paths: list[Path]) -> int:
+        remote = self.default_remote()
+        try:
+            return int(self._repo.push(targets=[str(p.resolve()) for p in paths], remote=remote))
+        except Exception as exc:
+            raise CannotRunError(
+                f"dvc push to remote {remote!r} failed: {exc}",
+                hint="check that the remote is reachable (`dvc push` by hand shows details), "
+                     "then run register again") from exc
+
+    def close(self) -> None:
+        self._repo.close()

@@ -1,0 +1,81 @@
+"""JSON-Schema validation of registry files, against the schemas in ``schemas/``.
+
+The registry's own ``schemas/`` folder is the single definition of the metadata's shape;
+validators are built once per schema and reused for every file.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from .errors import CannotRunError
+
+KINDS = ("model", "version", "stages", "report")
+
+_KIND_OF_PATH = [
+    (re.compile(r"^models/[^/]+/model\.yaml$"), "model"),
+    (re.compile(r"^models/[^/]+/versions/[^/]+\.yaml$"), "version"),
+    (re.compile(r"^models/[^/]+/stages\.yaml$"), "stages"),
+]
+
+
+def kind_of(rel_path: str) -> str | None:
+    """Which schema a root-relative path is checked against (None: not a registry record)."""
+    for rx, kind in _KIND_OF_PATH:
+        if rx.match(rel_path):
+            return kind
+    return None
+
+
+def json_path(parts: list[str | int] | tuple) -> str:
+    out = "$"
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out
+
+
+class Schemas:
+    """The registry's schemas, compiled lazily and cached."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / "schemas"
+        self._validators: dict[str, Any] = {}
+
+    def validator(self, kind: str) -> Any:
+        if kind not in self._validators:
+            from jsonschema import Draft202012Validator
+
+            path = self.dir / f"{kind}.schema.json"
+            try:
+                schema = json.loads(path.read_text(encoding="utf-8"))
+                Draft202012Validator.check_schema(schema)
+            except FileNotFoundError:
+                raise CannotRunError(f"schema {path.name} is missing from schemas/",
+                                     hint="restore it from the registry template") from None
+            except Exception as exc:
+                raise CannotRunError(f"schemas/{path.name} is not a valid JSON Schema: {exc}",
+                                     hint="fix the schema file") from None
+            self._validators[kind] = Draft202012Validator(schema)
+        return self._validators[kind]
+
+    def errors(self, kind: str, data: Any) -> list[tuple[list[str | int], str]]:
+        """Every violation as (path inside the document, message), in document order."""
+        v = self.validator(kind)
+        found = []
+        for err in v.iter_errors(data):
+            found.append((list(err.absolute_path), _message(err)))
+        found.sort(key=lambda e: [str(p) for p in e[0]])
+        return found
+
+
+def _message(err: Any) -> str:
+    where = json_path(list(err.absolute_path))
+    msg = err.message
+    if err.validator in ("oneOf", "anyOf") and err.context:
+        best = min(err.context, key=lambda e: len(e.message))
+        msg = f"{msg[:120]} (e.g. {best.message[:160]})"
+    if len(msg) > 400:
+        msg = msg[:400] + "…"
+    return f"{where}: {msg}"
