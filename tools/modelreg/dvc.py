@@ -6,7 +6,10 @@ absolute paths (reference/ecosystem.md, section 1).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +69,20 @@ def _quiet_env() -> None:
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 
+@contextlib.contextmanager
+def _quiet():
+    """DVC prints hints ("To track the changes with git…") on stdout, which belongs to our
+    machine-readable output: capture them, and keep DVC's logger to errors only."""
+    logger = logging.getLogger("dvc")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        logger.setLevel(level)
+
+
 class Dvc:
     """The DVC project at the registry root."""
 
@@ -77,7 +94,8 @@ class Dvc:
         _quiet_env()
         from dvc.repo import Repo  # heavy import, only for commands that need it
 
-        self._repo = Repo(str(root))
+        with _quiet():
+            self._repo = Repo(str(root))
 
     def default_remote(self) -> str:
         name = self._repo.config.get("core", {}).get("remote")
@@ -88,15 +106,19 @@ class Dvc:
 
     def add(self, paths: list[Path]) -> None:
         try:
-            self._repo.add([str(p.resolve()) for p in paths])
+            with _quiet():
+                self._repo.add([str(p.resolve()) for p in paths])
         except Exception as exc:  # DVC raises many types; all mean "could not add"
             raise CannotRunError(f"dvc add failed: {exc}",
                                  hint="check the weights files and `dvc doctor`") from exc
 
-    def push(self, paths: list[Path]) -> int:
+    def push(self, pointers: list[Path]) -> int:
+        """Push the outputs of the given ``.dvc`` files; returns how many objects were sent."""
         remote = self.default_remote()
         try:
-            return int(self._repo.push(targets=[str(p.resolve()) for p in paths], remote=remote))
+            with _quiet():
+                return int(self._repo.push(targets=[str(p.resolve()) for p in pointers],
+                                           remote=remote))
         except Exception as exc:
             raise CannotRunError(
                 f"dvc push to remote {remote!r} failed: {exc}",

@@ -492,7 +492,7 @@ def register(registry: Registry, req: RegisterRequest,
         write_atomic(vfile, dump_yaml(record))
         undo.created.append(vfile)
         hooks.get("dvc_push", lambda: None)()
-        pushed = dvc.push([d for _, d in plan])
+        pushed = dvc.push([d.with_name(d.name + ".dvc") for _, d in plan])
         paths = [registry.rel(vfile)] + [a["dvc_file"] for a in artifacts]
         if new_model:
             paths.insert(0, registry.rel(mdir / "model.yaml"))
