@@ -340,6 +340,20 @@ def _identity(git: Git) -> tuple[dict, str]:
     return {"name": name.strip(), "email": email.strip()}, when
 
 
+_FIELD_SOURCE = {"metrics": "--metrics", "datasets": "--dataset", "training": "--config/--param",
+                 "parent": "--parent", "code": "--code", "message": "--message"}
+
+
+def _blame(path: list, msg: str, req: RegisterRequest) -> str:
+    """Say which input a problem in the assembled record came from."""
+    top = path[0] if path else None
+    if top == "metrics" and req.metrics:
+        return f"{req.metrics}: {msg}"
+    if top == "datasets" and not req.datasets:
+        return f"{msg} (give at least one --dataset ROLE:ID@REV)"
+    return f"{msg} (from {_FIELD_SOURCE[top]})" if top in _FIELD_SOURCE else msg
+
+
 def register(registry: Registry, req: RegisterRequest,
              hooks: dict[str, Callable[[], None]] | None = None) -> RegisterResult:
     """Register ``req.name`` at ``req.version``; see the module docstring.
@@ -447,12 +461,9 @@ def register(registry: Registry, req: RegisterRequest,
                           for _, d in plan]
     errors = Schemas(root).errors("version", probe)
     if errors:
-        path, msg = errors[0]
-        blame = req.metrics if path[:1] == ["metrics"] and req.metrics else None
-        raise InputError(f"the version record would be invalid: {msg}"
-                         + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
-                         file=blame, hint="fix the input named above; "
-                                          "field meanings are in schemas/version.schema.json")
+        raise InputError("the version record would be invalid:\n  " + "\n  ".join(
+            _blame(path, msg, req) for path, msg in errors[:8]),
+            hint="fix the inputs named above; field meanings are in schemas/version.schema.json")
 
     # --- writes: undone on any failure -------------------------------------------------
     undo = _Undo(registry)

@@ -1,0 +1,180 @@
+"""Shared fixtures: real, isolated, offline git repositories with fixed identities and dates.
+
+Every test runs with its own HOME, no system or global git config, DVC analytics off and a
+private DVC site cache, so nothing leaks between tests or from the machine.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Alice Martin", "GIT_AUTHOR_EMAIL": "alice.martin@example.com",
+    "GIT_COMMITTER_NAME": "Alice Martin", "GIT_COMMITTER_EMAIL": "alice.martin@example.com",
+    "GIT_AUTHOR_DATE": "2026-05-01T10:00:00Z", "GIT_COMMITTER_DATE": "2026-05-01T10:00:00Z",
+}
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory, monkeypatch):
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+    monkeypatch.setenv("DVC_SITE_CACHE_DIR", str(home / "dvc-site-cache"))
+    monkeypatch.setenv("DVC_GLOBAL_CONFIG_DIR", str(home / "dvc-global"))
+    monkeypatch.setenv("DVC_SYSTEM_CONFIG_DIR", str(home / "dvc-system"))
+    monkeypatch.delenv("GIT_DIR", raising=False)
+    monkeypatch.delenv("GIT_WORK_TREE", raising=False)
+    for key, value in IDENTITY.items():
+        monkeypatch.setenv(key, value)
+    yield
+
+
+def git(cwd: Path, *args: str, env: dict | None = None) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+    if proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout
+
+
+def dvc(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, capture_output=True,
+                          text=True)
+
+
+@dataclass
+class Repo:
+    """A registry clone in a temp folder, with a bare origin and a local DVC remote."""
+
+    root: Path
+    origin: Path
+    remote: Path
+
+    def git(self, *args: str, **kw) -> str:
+        return git(self.root, *args, **kw)
+
+    def snapshot(self) -> dict:
+        """Everything a failed command must leave unchanged."""
+        status = self.git("status", "--porcelain", "--untracked-files=all")  # refreshes the index
+        files = {}
+        for p in sorted(self.root.rglob("*")):
+            rel = p.relative_to(self.root).as_posix()
+            if rel.startswith((".git/", ".dvc/tmp", ".dvc/cache")) or p.is_dir():
+                continue
+            files[rel] = p.read_bytes()
+        return {
+            "files": files,
+            "head": self.git("rev-parse", "HEAD").strip(),
+            "branch": self.git("symbolic-ref", "-q", "HEAD").strip(),
+            "branches": self.git("for-each-ref", "refs/heads"),
+            "status": status,
+            "staged": self.git("ls-files", "-s"),
+        }
+
+
+def make_registry(base: Path, with_models: bool = False) -> Repo:
+    """A new registry from this project's template: schemas, policies, DVC, one commit.
+
+    Built once per session and flavour, then copied: ``dvc init`` costs about a second.
+    """
+    key = "models" if with_models else "empty"
+    template = _TEMPLATES.get(key)
+    if template is None:
+        template = _build_registry(Path(_tmp_factory.mktemp(f"template-{key}")), with_models)
+        _TEMPLATES[key] = template
+    for name in ("registry", "origin.git"):
+        shutil.copytree(template.root.parent / name, base / name, symlinks=True)
+    repo = Repo(base / "registry", base / "origin.git", base / "dvc-remote")
+    repo.git("remote", "set-url", "origin", str(repo.origin))
+    return repo
+
+
+_TEMPLATES: dict[str, Repo] = {}
+_tmp_factory = None
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _template_factory(tmp_path_factory):
+    global _tmp_factory
+    _tmp_factory = tmp_path_factory
+    yield
+
+
+def _build_registry(base: Path, with_models: bool) -> Repo:
+    root, origin, remote = base / "registry", base / "origin.git", base / "dvc-remote"
+    root.mkdir()
+    for folder in ("schemas", "policies"):
+        shutil.copytree(PROJECT / folder, root / folder)
+    (root / "models").mkdir()
+    if with_models:
+        for name in ("iris-classifier", "credit-default"):
+            (root / "models" / name).mkdir()
+            shutil.copy(PROJECT / "models" / name / "model.yaml", root / "models" / name)
+    git(base, "init", "-q", "--bare", "-b", "main", str(origin))
+    git(root, "init", "-q", "-b", "main")
+    proc = dvc(root, "init", "-q")
+    assert proc.returncode == 0, proc.stderr
+    # relative to .dvc/: the remote sits beside the clone, so every copy gets its own
+    (root / ".dvc" / "config").write_text(
+        "[core]\n    remote = local\n['remote \"local\"']\n"
+        "    url = ../../dvc-remote\n    verify = true\n")
+    (root / "README.md").write_text("test registry\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "Start the registry")
+    git(root, "remote", "add", "origin", str(origin))
+    git(root, "push", "-q", "origin", "main")
+    return Repo(root, origin, remote)
+
+
+@pytest.fixture
+def repo(tmp_path) -> Repo:
+    return make_registry(tmp_path, with_models=True)
+
+
+@pytest.fixture
+def empty_repo(tmp_path) -> Repo:
+    return make_registry(tmp_path)
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def run_cli(capsys, monkeypatch):
+    """Run the real CLI entry point in-process: ``run_cli(repo_root, "ls", "--json")``."""
+    from modelreg.cli import main
+
+    def run(cwd: Path, *args: str) -> Result:
+        capsys.readouterr()
+        monkeypatch.chdir(cwd)
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def write_weights(folder: Path, name: str = "model.safetensors", payload: bytes = b"") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(payload or (b"weights:" + name.encode() + os.urandom(0) + b"\x00" * 64))
+    return path
