@@ -1,0 +1,142 @@
+"""Reading the registry: `ls`, `show`, stages from tags (GTO grammar), and the library API."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import modelreg
+from modelreg.tags import format_message
+
+from conftest import write_weights
+
+
+def _tag(repo, name, target="HEAD", date="2026-05-02T10:00:00Z", message=None, light=False):
+    env = {"GIT_COMMITTER_DATE": date}
+    if light:
+        repo.git("tag", name, target, env=env)
+    else:
+        repo.git("tag", "-a", name, target, "-m", message or f"event {name}", env=env)
+
+
+@pytest.fixture
+def registered(repo, tmp_path):
+    """iris-classifier 1.0.0, 1.1.0 and 2.0.0 registered on main, each tagged."""
+    reg = modelreg.open_registry(repo.root)
+    for i, version in enumerate(["1.0.0", "1.1.0", "2.0.0"]):
+        w = write_weights(tmp_path / version, payload=version.encode() * 10)
+        modelreg.register(reg, modelreg.RegisterRequest(
+            name="iris-classifier", version=version, weights=[str(w)], branch=False,
+            datasets=[modelreg.DatasetSpec.parse("test:iris-test@2026.11")]))
+        _tag(repo, f"iris-classifier@v{version}", date=f"2026-05-0{i + 2}T10:00:00Z")
+    return repo
+
+
+def test_stages_follow_gto_semantics(registered):
+    repo = registered
+    commit_of = {v: repo.git("rev-list", "-n1", f"iris-classifier@v{v}").strip()
+                 for v in ("1.0.0", "1.1.0", "2.0.0")}
+    _tag(repo, "iris-classifier#staging#4", commit_of["1.0.0"], "2026-05-10T10:00:00Z")
+    _tag(repo, "iris-classifier#production#5", commit_of["1.0.0"], "2026-05-11T10:00:00Z")
+    _tag(repo, "iris-classifier#staging#6", commit_of["1.1.0"], "2026-05-12T10:00:00Z")
+    reg = modelreg.open_registry(repo.root)
+    state = reg.state("iris-classifier")
+    assert state.registered == ("1.0.0", "1.1.0", "2.0.0")
+    assert state.stages == {"production": "1.0.0", "staging": "1.1.0"}
+    # unassigning 1.1.0 from staging falls back to the still-active older assignment (GTO)
+    _tag(repo, "iris-classifier#staging!#7", commit_of["1.1.0"], "2026-05-13T10:00:00Z")
+    assert reg.state("iris-classifier").stages == {"production": "1.0.0", "staging": "1.0.0"}
+    # point in time: before the production tag existed
+    import calendar, time
+    at = calendar.timegm(time.strptime("2026-05-10T12:00:00", "%Y-%m-%dT%H:%M:%S"))
+    assert reg.state("iris-classifier", at=at).stages == {"staging": "1.0.0"}
+
+
+def test_stage_tag_version_comes_from_evidence_block(registered):
+    repo = registered
+    msg = format_message("Promote iris-classifier 2.0.0 to production",
+                         {"model": "iris-classifier", "version": "2.0.0", "pr": 12})
+    # tag points at another commit: the evidence block says which version it is
+    _tag(repo, "iris-classifier#production#4", "HEAD~2", message=msg)
+    reg = modelreg.open_registry(repo.root)
+    res = reg.resolve("iris-classifier", stage="production")
+    assert res.version == "2.0.0" and res.tag == "iris-classifier#production#4"
+    event = [e for e in reg.state("iris-classifier").events if e.stage == "production"][0]
+    assert event.evidence["pr"] == 12 and event.actor == "Alice Martin"
+
+
+def test_deprecation_and_deregistration(registered):
+    repo = registered
+    _tag(repo, "iris-classifier@v2.0.0!", "iris-classifier@v2.0.0", "2026-05-20T10:00:00Z")
+    _tag(repo, "iris-classifier@deprecated", date="2026-05-21T10:00:00Z")
+    state = modelreg.open_registry(repo.root).state("iris-classifier")
+    assert state.registered == ("1.0.0", "1.1.0") and state.deprecated
+
+
+def test_ls_cli_text_and_json(registered, run_cli):
+    repo = registered
+    commit = repo.git("rev-list", "-n1", "iris-classifier@v1.1.0").strip()
+    _tag(repo, "iris-classifier#production#4", commit, "2026-05-10T10:00:00Z")
+    _tag(repo, "release-2026", light=True)           # foreign tags are ignored
+    res = run_cli(repo.root, "ls", "--json")
+    assert res.code == 0, res.err
+    rows = {r["name"]: r for r in json.loads(res.out)["models"]}
+    assert set(rows) == {"iris-classifier", "credit-default"}
+    iris = rows["iris-classifier"]
+    assert (iris["owner"], iris["risk_tier"], iris["eu_ai_act_class"]) == \
+        ("ml-platform", 3, "minimal")
+    assert iris["latest"] == "2.0.0" and iris["versions"] == 3 and iris["registered"] == 3
+    assert iris["stages"] == {"production": "1.1.0"}
+    assert rows["credit-default"]["latest"] is None
+    text = run_cli(repo.root, "ls")
+    assert text.code == 0
+    line = next(l for l in text.out.splitlines() if l.startswith("iris-classifier"))
+    assert "ml-platform" in line and "2.0.0" in line and "production=1.1.0" in line
+
+
+def test_ls_reports_a_broken_model_and_lists_the_others(registered, run_cli):
+    (registered.root / "models/credit-default/model.yaml").write_text("name: [unclosed\n")
+    res = run_cli(registered.root, "ls", "--json")
+    assert res.code == 0
+    rows = {r["name"]: r for r in json.loads(res.out)["models"]}
+    assert "invalid YAML" in rows["credit-default"]["error"]
+    assert rows["iris-classifier"]["owner"] == "ml-platform"
+
+
+def test_show_cli_and_api(registered, run_cli):
+    res = run_cli(registered.root, "show", "iris-classifier", "--json")
+    assert res.code == 0, res.err
+    data = json.loads(res.out)
+    assert [v["version"] for v in data["versions"]] == ["1.0.0", "1.1.0", "2.0.0"]
+    v = data["versions"][1]
+    assert v["registered"] and v["registration"]["tag"] == "iris-classifier@v1.1.0"
+    art = v["record"]["artifacts"][0]
+    assert len(art["sha256"]) == 64 and len(art["md5"]) == 32
+    one = run_cli(registered.root, "show", "iris-classifier@1.1.0", "--json")
+    assert [v["version"] for v in json.loads(one.out)["versions"]] == ["1.1.0"]
+    text = run_cli(registered.root, "show", "iris-classifier")
+    assert "sha256 " + art["sha256"] in text.out and "iris-test@2026.11" in text.out
+    api = modelreg.show(modelreg.open_registry(registered.root), "iris-classifier", "2.0.0")
+    assert api["versions"][0]["record"]["version"] == "2.0.0"
+
+
+def test_show_unknown_model_or_version_is_a_usage_error(registered, run_cli):
+    res = run_cli(registered.root, "show", "nope-model")
+    assert res.code == 2 and "no model named 'nope-model'" in res.err and "hint:" in res.err
+    res = run_cli(registered.root, "show", "iris-classifier@9.0.0")
+    assert res.code == 2 and "has no version 9.0.0" in res.err
+
+
+def test_resolve_api(registered):
+    reg = modelreg.open_registry(registered.root / "models")     # any folder inside works
+    assert reg.resolve("iris-classifier", stage="production") is None
+    latest = reg.resolve("iris-classifier")
+    assert latest.version == "2.0.0" and latest.tag == "iris-classifier@v2.0.0"
+    assert str(latest) == "iris-classifier@2.0.0"
+    with pytest.raises(modelreg.UsageError):
+        reg.resolve("credit-default", version="1.0.0")
+
+
+def test_open_registry_outside_git(tmp_path):
+    with pytest.raises(modelreg.CannotRunError, match="not inside a git repository"):
+        modelreg.open_registry(tmp_path)
