@@ -16,22 +16,22 @@ from enum import Enum
 
 # A registry name (DESIGN.md: no path traversal, no upper case, no spaces).
 NAME_PATTERN = r"[a-z0-9][a-z0-9-]{1,62}"
-NAME_RE = re.compile(rf"^{NAME_PATTERN}$")
+NAME_RE = re.compile(rf"^{NAME_PATTERN}\Z")
 # SemVer 2.0 (semver.org's recommended regex).
 SEMVER_PATTERN = (
     r"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)"
     r"(?:-(?:(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
     r"(?:\+(?:[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
 )
-SEMVER_RE = re.compile(rf"^{SEMVER_PATTERN}$")
+SEMVER_RE = re.compile(rf"^{SEMVER_PATTERN}\Z")
 STAGE_PATTERN = r"[a-z][a-z0-9-]{0,30}"
-STAGE_RE = re.compile(rf"^{STAGE_PATTERN}$")
+STAGE_RE = re.compile(rf"^{STAGE_PATTERN}\Z")
 
 TAG_RE = re.compile(
     rf"^(?P<model>{NAME_PATTERN})"
     rf"(?:(?:@v(?P<version>{SEMVER_PATTERN})(?P<dereg>!)?)"
     rf"|(?:#(?P<stage>{STAGE_PATTERN})(?P<unassign>!)?#(?P<counter>[0-9]{{1,9}}))"
-    rf"|(?:@deprecated(?:#(?P<dcounter>[0-9]{{1,9}}))?))$"
+    rf"|(?:@deprecated(?:#(?P<dcounter>[0-9]{{1,9}}))?))\Z"
 )
 
 
@@ -87,7 +87,7 @@ def unassignment(model: str, stage: str, counter: int) -> str:
 
 
 def deprecation(model: str, counter: int | None = None) -> str:
-    return f"{model}@deprecated" + (f"#{counter}" if counter else "")
+    return f"{model}@deprecated" + (f"#{counter}" if counter is not None else "")
 
 
 def patterns(model: str | None = None) -> list[str]:
@@ -106,6 +106,23 @@ def format_message(title: str, evidence: dict) -> str:
     from .yamlio import dump_yaml
 
     return f"{title}\n\n{dump_yaml({EVIDENCE_MARKER[:-1]: evidence})}"
+
+
+_FIELD_RE: dict[str, re.Pattern] = {}
+
+
+def evidence_field(message: str, key: str) -> str | None:
+    """One top-level scalar of the evidence block, without a YAML parse (reading 10,000 tags
+    must stay fast); ``parse_message`` gives the whole block."""
+    idx = message.find(EVIDENCE_MARKER)
+    if idx < 0:
+        return None
+    rx = _FIELD_RE.get(key)
+    if rx is None:
+        rx = _FIELD_RE[key] = re.compile(
+            rf"^  {re.escape(key)}: ['\"]?([^'\"\n]*?)['\"]?\s*$", re.M)
+    m = rx.search(message, idx)
+    return m.group(1) if m else None
 
 
 def parse_message(message: str) -> dict:

@@ -33,11 +33,18 @@ except AttributeError:  # pragma: no cover - libyaml missing
 class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
     """Safe loader: no timestamps (kept as strings), duplicate keys rejected."""
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        self.last_node = node          # for the line of a value that fails to convert
+        return super().construct_object(node, deep=deep)
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
+                # merge keys copy pairs in unchecked (duplicates, key types): not allowed
+                raise yaml.constructor.ConstructorError(
+                    None, None, "merge keys (<<) are not allowed; write the keys out",
+                    key_node.start_mark)
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, str):
                 raise yaml.constructor.ConstructorError(
@@ -58,7 +65,8 @@ _Loader.yaml_implicit_resolvers = {
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_mapping)
 
 
-class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
+class _Dumper(yaml.SafeDumper):
+    # The pure-Python dumper: records are small, and libyaml's ignores increase_indent.
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
@@ -147,9 +155,20 @@ def parse_yaml(text: str, name: str) -> Any:
         if node is None:
             return None
         _check_shape(node, name)
-        return loader.construct_document(node)
+        try:
+            return loader.construct_document(node)
+        except (ValueError, KeyError, AttributeError, IndexError, TypeError,
+                OverflowError) as exc:
+            # a tagged value that does not convert (`!!int three`, 5,000 digits, …)
+            last = getattr(loader, "last_node", None)
+            line = last.start_mark.line + 1 if last is not None else None
+            raise InputError(f"invalid value: {str(exc)[:200]}", file=name, line=line,
+                             hint="write a plain value without a !!tag") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if exc.context_mark is not None and (
+                mark is None or mark.line >= len(text.splitlines())):
+            mark = exc.context_mark       # "end of stream": point where the scalar began
         line = mark.line + 1 if mark else None
         msg = exc.problem or str(exc)
         if exc.context and "duplicate" not in msg:
@@ -173,16 +192,32 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
     return out
 
 
+def _json_depth_ok(data: Any) -> bool:
+    stack = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return False
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return True
+
+
 def parse_json(text: str, name: str) -> Any:
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates)
+        data = json.loads(text, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
         raise InputError(f"invalid JSON: {exc.msg}", file=name, line=exc.lineno,
                          hint="fix the JSON syntax at that line") from None
     except ValueError as exc:
         raise InputError(f"invalid JSON: {exc}", file=name) from None
     except RecursionError:
-        raise InputError("JSON nested too deeply", file=name) from None
+        raise InputError(f"nesting deeper than {MAX_DEPTH} levels", file=name) from None
+    if not _json_depth_ok(data):
+        raise InputError(f"nesting deeper than {MAX_DEPTH} levels", file=name)
+    return data
 
 
 def load(path: str | os.PathLike, *, display: str | None = None,
@@ -238,8 +273,12 @@ def write_atomic(path: str | os.PathLike, text: str) -> None:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, p)
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
