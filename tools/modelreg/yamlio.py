@@ -65,14 +65,12 @@ _Loader.yaml_implicit_resolvers = {
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_mapping)
 
 
-class _Dumper(yaml.SafeDumper):
-    # The pure-Python dumper: records are small, and libyaml's ignores increase_indent.
+class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
+    """libyaml's emitter: exact for every string (the pure-Python one mangles some line
+    separators when writing Unicode); lists sit at their key's indentation."""
+
     def ignore_aliases(self, data: Any) -> bool:
         return True
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        # lists indented under their key, as people write them by hand
-        super().increase_indent(flow, False)
 
 
 @dataclass(frozen=True)
