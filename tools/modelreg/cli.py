@@ -222,6 +222,117 @@ def validate(obj: dict, paths: tuple[str, ...], as_json: bool) -> None:
     sys.exit(_emit_report(report, as_json))
 
 
+# --- policy: check, policy test, policy explain -------------------------------------------
+ENGINE_NAMES = ["auto", "regorus", "opa-lib", "opa", "opa-server"]
+
+
+@cli.command()
+@click.option("--stage", type=click.Choice(["registered", "staging", "production"]),
+              help="Check every version at this stage (default: the stage each version holds "
+                   "or asks for in stages.yaml, else registered).")
+@click.option("--changed-since", "changed_since", metavar="REF",
+              help="Only the models changed since REF (git diff REF...HEAD plus the work tree).")
+@click.option("--engine", default="auto", show_default=True, metavar="NAME",
+              help="Policy engine: " + ", ".join(ENGINE_NAMES) + ".")
+@click.option("--opa-url", "opa_url", metavar="URL",
+              help="OPA server for --engine opa-server (default $MODELREG_OPA_URL or "
+                   "http://localhost:8181).")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default=None,
+              help="text (default), json (schemas/report.schema.json) or github "
+                   "(annotations + $GITHUB_STEP_SUMMARY).")
+@click.option("--strict", is_flag=True, help="Warnings fail too.")
+@click.pass_obj
+def check(obj: dict, stage: str | None, changed_since: str | None, engine: str,
+          opa_url: str | None, as_json: bool, fmt: str | None, strict: bool) -> None:
+    """Schema and policy check of the registry (the pull-request status check)."""
+    import os
+
+    from .check import check as do_check
+    from .report import markdown_summary, reporter, summary_line
+
+    if as_json and fmt not in (None, "json"):
+        raise click.UsageError("--json and --format %s contradict each other" % fmt)
+    fmt = "json" if as_json else (fmt or "text")
+    result = do_check(_registry(obj["repo"]), stage=stage, changed_since=changed_since,
+                      engine=engine, opa_url=opa_url, strict=strict)
+    click.echo(reporter(fmt)(result, strict), nl=False)
+    if fmt == "github" and os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as fh:
+            fh.write(markdown_summary(result, strict))
+    if fmt != "json":
+        click.echo(summary_line(result, strict), err=True)
+    sys.exit(EXIT_OK if result.ok(strict) else EXIT_FINDINGS)
+
+
+@cli.group()
+def policy() -> None:
+    """The Rego policies: run their unit tests, explain a rule."""
+
+
+@policy.command(name="test")
+@click.option("--engine", default="auto", show_default=True, metavar="NAME",
+              help="Policy engine: " + ", ".join(ENGINE_NAMES) + ".")
+@click.option("--opa-url", "opa_url", metavar="URL", help="OPA server for --engine opa-server.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.pass_obj
+def policy_test(obj: dict, engine: str, opa_url: str | None, as_json: bool) -> None:
+    """Run every test_* rule of policies/*_test.rego (todo_* are skipped), like opa test -v."""
+    from .policy.engines import create_engine, load_policy_set
+
+    registry = _registry(obj["repo"])
+    policy_set = load_policy_set(registry.root, tests=True)
+    eng = create_engine(engine, opa_url=opa_url)
+    eng.load(policy_set)
+    results = eng.run_tests()
+    counts = {s: sum(1 for r in results if r.status == s) for s in ("pass", "fail", "skip", "error")}
+    if as_json:
+        _json_out({"engine": eng.name, "results": [r.to_json() for r in results], **counts})
+    else:
+        for r in results:
+            label = {"pass": "PASS", "fail": "FAIL", "skip": "SKIPPED", "error": "ERROR"}[r.status]
+            extra = f": {r.message}" if r.message else ""
+            click.echo(f"{r.file}: data.{r.package}.{r.name}: {label} "
+                       f"({r.duration_ms:.1f}ms){extra}")
+        click.echo("-" * 80)
+        click.echo(f"{eng.name}: PASS: {counts['pass']}/{len(results)}"
+                   + (f"  FAIL: {counts['fail']}" if counts["fail"] else "")
+                   + (f"  ERROR: {counts['error']}" if counts["error"] else "")
+                   + (f"  SKIPPED: {counts['skip']}" if counts["skip"] else ""))
+    if not results:
+        raise click.ClickException("no policy tests found in policies/*_test.rego")
+    sys.exit(EXIT_FINDINGS if counts["fail"] or counts["error"] else EXIT_OK)
+
+
+@policy.command(name="explain")
+@click.argument("rule_id", metavar="RULE-ID")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def policy_explain(obj: dict, rule_id: str, as_json: bool) -> None:
+    """What a rule checks, the stage it gates and where its data comes from."""
+    from .policy.engines import load_policy_set
+    from .policy.explain import explain
+
+    info = explain(load_policy_set(_registry(obj["repo"]).root), rule_id)
+    if as_json:
+        _json_out(info)
+        return
+    click.echo(f"{info['id']}: {info.get('title', '')}")
+    click.echo(f"  checks:    {info.get('checks', '')}")
+    click.echo(f"  gate:      {info.get('stage')} (applies to {', '.join(info['applies_to'])})")
+    click.echo(f"  severity:  {info.get('severity')}"
+               + ("  (waivable by an approved exception)" if info.get("waivable") else
+                  "  (cannot be waived)"))
+    click.echo(f"  data:      {'; '.join(str(d) for d in info.get('data') or [])}")
+    reg = info.get("regulation") or {}
+    click.echo(f"  serves:    EU AI Act {reg.get('eu_ai_act', '-')}; NIST AI RMF "
+               f"{reg.get('nist_ai_rmf', '-')}; SR 11-7 {reg.get('sr_11_7', '-')}")
+    where = info["implemented_in"] or (["schemas/ (modelreg validate)"]
+                                       if info.get("check") == "schema" else [])
+    click.echo(f"  code:      {', '.join(where)}")
+# --- end of policy block ------------------------------------------------------------------
+
+
 # --- the error boundary -----------------------------------------------------------------
 def main(argv: list[str] | None = None) -> NoReturn:
     try:

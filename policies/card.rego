@@ -1,0 +1,92 @@
+# Model card (CARD-*): required sections per stage, front matter that agrees with metadata.
+# `modelreg register` renders the card with the first version, so a model without versions
+# has nothing to document yet.
+package modelreg.card
+
+import data.modelreg.lib
+
+cards := data.registry.cards
+
+required(doc) := {section |
+	some stage, sections in cards.required
+	lib.rank[stage] <= lib.rank[doc.stage]
+	some section in sections
+}
+
+high_risk_required(doc) := {section |
+	lib.high_risk(doc)
+	some stage, sections in cards.high_risk
+	lib.rank[stage] <= lib.rank[doc.stage]
+	some section in sections
+}
+
+filled(doc, section) if count(trim_space(doc.card.sections[section])) >= cards.min_chars
+
+card_path(doc) := doc.files.card
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "CARD-01")
+	is_object(doc.version)
+	not is_object(doc.card)
+	count(required(doc)) > 0
+	f := lib.finding(doc, "CARD-01", "card", [], sprintf(
+		"%s has no model card: write %s with the sections %s",
+		[doc.name, card_path(doc), concat(", ", sort(required(doc)))],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "CARD-01")
+	is_object(doc.card)
+	some section in required(doc)
+	not filled(doc, section)
+	f := lib.finding(doc, "CARD-01", "card", ["sections", section], sprintf(
+		"card section '## %s' is missing or has fewer than %d characters of text; %s needs it: write it",
+		[section, cards.min_chars, doc.stage],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "CARD-02")
+	is_object(doc.card)
+	some key in ["license", "library_name"]
+	want := doc.model[key]
+	got := object.get(doc.card.front_matter, key, "(none)")
+	got != want
+	f := lib.finding(doc, "CARD-02", "card", ["front_matter", key], sprintf(
+		"card front matter %s is %s but model.yaml says %s: regenerate the card or fix the front matter",
+		[key, format(got), want],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "CARD-02")
+	is_object(doc.card)
+	listed := {d | some d in object.get(doc.card.front_matter, "datasets", [])}
+	some d in doc.version.datasets
+	not d.id in listed
+	f := lib.finding(doc, "CARD-02", "card", ["front_matter", "datasets"], sprintf(
+		"card front matter datasets does not list %s, which %s was trained or evaluated on: add it",
+		[d.id, lib.label(doc)],
+	))
+}
+
+format(x) := x if is_string(x)
+
+else := "a non-string value"
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "CARD-03")
+	is_object(doc.card)
+	some section in high_risk_required(doc)
+	not filled(doc, section)
+	f := lib.finding(doc, "CARD-03", "card", ["sections", section], sprintf(
+		"EU high-risk models need card section '## %s' at %s (EU AI Act Art. 9, 12-14): write it",
+		[section, doc.stage],
+	))
+}

@@ -1,0 +1,161 @@
+# Evaluation (EVAL-*): thresholds met, metrics tied to lineage, per-slice results for the
+# sensitive attributes the model declares (Mitchell et al. quantitative analyses).
+package modelreg.evaluation
+
+import data.modelreg.lib
+
+metrics(doc) := doc.version.metrics if is_array(doc.version.metrics)
+
+else := []
+
+fails(value, threshold, "higher") if value < threshold
+
+fails(value, threshold, "lower") if value > threshold
+
+word := {"higher": "at least", "lower": "at most"}
+
+threshold_msg(m, threshold, direction) := sprintf(
+	"%s on %s (%s, slice %s) is %s but must be %s %s: improve the model, or fix the threshold in model.yaml through review",
+	[m.name, m.dataset, m.split, m.slice, lib.num(m.value), word[direction], lib.num(threshold)],
+)
+
+# Thresholds recorded on the metric rows.
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "EVAL-01")
+	some i, m in metrics(doc)
+	is_number(m.threshold)
+	fails(m.value, m.threshold, m.direction)
+	f := lib.finding(doc, "EVAL-01", "version", ["metrics", i, "value"], threshold_msg(m, m.threshold, m.direction))
+}
+
+declared(doc) := doc.model.evaluation.thresholds if is_array(doc.model.evaluation.thresholds)
+
+else := []
+
+matches(t, m) if {
+	m.name == t.metric
+	object.get(t, "dataset", m.dataset) == m.dataset
+	object.get(t, "slice", m.slice) == m.slice
+}
+
+# Thresholds declared in model.yaml: every one needs a metric row, and every row meets it.
+deny contains f if {
+	some doc in input.models
+	is_object(doc.version)
+	lib.active(doc, "EVAL-01")
+	some t in declared(doc)
+	some i, m in metrics(doc)
+	matches(t, m)
+	fails(m.value, t.threshold, t.direction)
+	f := lib.finding(doc, "EVAL-01", "version", ["metrics", i, "value"], threshold_msg(m, t.threshold, t.direction))
+}
+
+deny contains f if {
+	some doc in input.models
+	is_object(doc.version)
+	lib.active(doc, "EVAL-01")
+	some j, t in declared(doc)
+	count([m | some m in metrics(doc); matches(t, m)]) == 0
+	f := lib.finding(doc, "EVAL-01", "version", ["metrics"], sprintf(
+		"model.yaml declares a threshold for %s (dataset %s, slice %s) but the version has no such metric: evaluate it and record the result",
+		[t.metric, object.get(t, "dataset", "any"), object.get(t, "slice", "any")],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "EVAL-02")
+	some i, m in metrics(doc)
+	count([d | some d in doc.version.datasets; d.id == m.dataset]) == 0
+	f := lib.finding(doc, "EVAL-02", "version", ["metrics", i, "dataset"], sprintf(
+		"metric %s names dataset %s, which is not in the version's datasets: add it to datasets or fix the name",
+		[m.name, m.dataset],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "EVAL-02")
+	some i, m in metrics(doc)
+	count([d | some d in doc.version.datasets; d.id == m.dataset]) > 0
+	count([d | some d in doc.version.datasets; d.id == m.dataset; d.role == m.split]) == 0
+	f := lib.finding(doc, "EVAL-02", "version", ["metrics", i, "split"], sprintf(
+		"metric %s is reported on the %s split of %s, but that dataset has no %s role in the lineage: fix the split or the dataset role",
+		[m.name, m.split, m.dataset, m.split],
+	))
+}
+
+# EVAL-04: per-slice results and the worst-slice gap.
+attributes(doc) := doc.model.evaluation.sensitive_attributes if is_array(doc.model.evaluation.sensitive_attributes)
+
+else := []
+
+tolerance(doc) := doc.model.evaluation.max_slice_gap if is_number(doc.model.evaluation.max_slice_gap)
+
+else := lib.tier(doc).max_slice_gap
+
+slice_rows(doc, o, attr) := [[i, m] |
+	some i, m in metrics(doc)
+	m.name == o.name
+	m.dataset == o.dataset
+	m.split == o.split
+	startswith(m.slice, concat("", [attr, "="]))
+	not contains(m.slice, ",")
+]
+
+gap(o, values) := o.value - min(values) if o.direction != "lower"
+
+else := max(values) - o.value
+
+slice_findings(doc) := missing | too_wide if {
+	missing := {f |
+		some attr in attributes(doc)
+		some o in metrics(doc)
+		o.slice == "overall"
+		count(slice_rows(doc, o, attr)) == 0
+		f := lib.finding(doc, "EVAL-04", "version", ["metrics"], sprintf(
+			"no per-slice results for sensitive attribute %s on %s (%s, %s): evaluate each %s group and record slice %s=<value> rows",
+			[attr, o.name, o.dataset, o.split, attr, attr],
+		))
+	}
+	too_wide := {f |
+		some attr in attributes(doc)
+		some o in metrics(doc)
+		o.slice == "overall"
+		rows := slice_rows(doc, o, attr)
+		count(rows) > 0
+		g := gap(o, [r[1].value | some r in rows])
+		g > tolerance(doc)
+		f := lib.finding(doc, "EVAL-04", "version", ["metrics"], sprintf(
+			"worst %s slice of %s on %s is %s from overall, over the tolerance %s: mitigate the gap or record an approved exception",
+			[attr, o.name, o.dataset, lib.num(g), lib.num(tolerance(doc))],
+		))
+	}
+}
+
+# Denies from production for tier-1 or EU high-risk models; warns otherwise.
+gap_denies(doc) if {
+	lib.at_least(doc, "production")
+	lib.tier(doc).slice_gap_denies == true
+}
+
+gap_denies(doc) if {
+	lib.at_least(doc, "production")
+	lib.high_risk(doc)
+	data.registry.tiers.eu_ai_act.high.slice_gap_denies == true
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "EVAL-04")
+	gap_denies(doc)
+	some f in slice_findings(doc)
+}
+
+warn contains f if {
+	some doc in input.models
+	lib.active(doc, "EVAL-04")
+	not gap_denies(doc)
+	some f in slice_findings(doc)
+}

@@ -1,0 +1,188 @@
+# Governance (GOV-*): sign-off, independent validation, periodic review and exceptions.
+#
+# Approval rules read `doc.review`, the pull request's author, head commit, committers and
+# reviews in GitHub's REST shape; they fire only when the caller supplies a review.
+package modelreg.governance
+
+import data.modelreg.lib
+
+roles := data.registry.tiers.roles
+
+# Logins whose latest decisive review approves the head commit.
+approvals_on_head(r) := {login |
+	some i, rv in r.reviews
+	rv.state == "APPROVED"
+	rv.commit_id == r.head
+	login := rv.user.login
+	not revoked(r, login, i)
+}
+
+revoked(r, login, i) if {
+	some j, later in r.reviews
+	j > i
+	later.user.login == login
+	later.state in {"CHANGES_REQUESTED", "DISMISSED"}
+}
+
+short(sha) := substring(sha, 0, 7)
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "GOV-01")
+	r := doc.review
+	is_object(r)
+	ok := {login |
+		some login in approvals_on_head(r)
+		login != r.pr_author
+		lib.has_role(login, roles.approve_staging)
+	}
+	needed := lib.tier(doc).approvals_staging
+	count(ok) < needed
+	f := lib.finding(doc, "GOV-01", "stages", ["stages", doc.stage], sprintf(
+		"%s needs %d approval(s) on the head commit by an approver (roles %s), not the author; it has %d: ask a code owner to review",
+		[lib.label(doc), needed, concat(", ", roles.approve_staging), count(ok)],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "GOV-02")
+	r := doc.review
+	is_object(r)
+	committers := {c | some c in object.get(r, "committers", [])}
+	ok := {login |
+		some login in approvals_on_head(r)
+		login != r.pr_author
+		not login in committers
+		lib.has_role(login, roles.approve_production)
+	}
+	needed := lib.tier(doc).approvals_production
+	count(ok) < needed
+	f := lib.finding(doc, "GOV-02", "stages", ["stages", doc.stage], sprintf(
+		"%s needs %d approvals for %s from approvers who neither authored nor committed to the change (four-eyes); it has %d: request more reviews",
+		[lib.label(doc), needed, doc.stage, count(ok)],
+	))
+}
+
+warn contains f if {
+	some doc in input.models
+	lib.active(doc, "GOV-03")
+	r := doc.review
+	is_object(r)
+	some rv in r.reviews
+	rv.state == "APPROVED"
+	rv.commit_id != r.head
+	f := lib.finding(doc, "GOV-03", "stages", ["stages", doc.stage], sprintf(
+		"approval by %s was given on commit %s, not the head %s, and does not count: re-request the review",
+		[rv.user.login, short(rv.commit_id), short(r.head)],
+	))
+}
+
+needs_validation(doc) if lib.tier(doc).independent_validation == true
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "GOV-04")
+	needs_validation(doc)
+	is_object(doc.version)
+	not doc.version.validation
+	f := lib.finding(doc, "GOV-04", "version", [], sprintf(
+		"tier %d models need independent validation before %s: record validation (validator, validated_at, outcome)",
+		[doc.model.risk.tier, doc.stage],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "GOV-04")
+	needs_validation(doc)
+	who := doc.version.validation.validator
+	not lib.has_role(who, roles.validate)
+	f := lib.finding(doc, "GOV-04", "version", ["validation", "validator"], sprintf(
+		"validator %s does not have a validator role in policies/data/people.yaml: have an independent validator sign it",
+		[who],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "GOV-04")
+	needs_validation(doc)
+	who := doc.version.validation.validator
+	who in object.get(doc.model, "developers", [])
+	f := lib.finding(doc, "GOV-04", "version", ["validation", "validator"], sprintf(
+		"validator %s is one of the model's developers, so the validation is not independent: have someone else validate",
+		[who],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "GOV-04")
+	needs_validation(doc)
+	doc.version.validation.outcome == "rejected"
+	f := lib.finding(doc, "GOV-04", "version", ["validation", "outcome"], "validation outcome is rejected: address the findings and validate again")
+}
+
+interval(doc) := doc.model.review.interval_days if is_number(doc.model.review.interval_days)
+
+else := lib.tier(doc).review_interval_days
+
+day_ns := ((24 * 60) * 60) * 1000000000
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "GOV-05")
+	at := doc.version.validation.validated_at
+	regex.match("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", at)
+	age := (time.parse_rfc3339_ns(input.now) - time.parse_rfc3339_ns(concat("", [at, "T00:00:00Z"]))) / day_ns
+	age > interval(doc)
+	f := lib.finding(doc, "GOV-05", "version", ["validation", "validated_at"], sprintf(
+		"validation from %s is older than the review interval of %d days: revalidate the model",
+		[at, interval(doc)],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "GOV-07")
+	some i, w in lib.exceptions(doc)
+	not data.registry.rules.rules[w.rule]
+	f := lib.finding(doc, "GOV-07", "version", ["exceptions", i, "rule"], sprintf(
+		"exception names unknown rule %s: use an id from policies/data/rules.yaml",
+		[w.rule],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "GOV-07")
+	some i, w in lib.exceptions(doc)
+	data.registry.rules.rules[w.rule].waivable != true
+	f := lib.finding(doc, "GOV-07", "version", ["exceptions", i, "rule"], sprintf(
+		"rule %s cannot be waived: fix the problem instead of adding an exception",
+		[w.rule],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "GOV-07")
+	some i, w in lib.exceptions(doc)
+	not lib.has_role(w.approved_by, roles.approve_waiver)
+	f := lib.finding(doc, "GOV-07", "version", ["exceptions", i, "approved_by"], sprintf(
+		"exception for %s is approved by %s, who has no waiver role (%s): have a model-risk officer approve it",
+		[w.rule, w.approved_by, concat(", ", roles.approve_waiver)],
+	))
+}
+
+warn contains f if {
+	some doc in input.models
+	lib.active(doc, "GOV-07")
+	some i, w in lib.exceptions(doc)
+	w.expires < lib.today
+	f := lib.finding(doc, "GOV-07", "version", ["exceptions", i, "expires"], sprintf(
+		"exception for %s expired on %s and no longer applies: renew it with a new approval or remove it",
+		[w.rule, w.expires],
+	))
+}

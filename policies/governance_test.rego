@@ -1,0 +1,75 @@
+package modelreg.governance_test
+
+import data.modelreg.fixtures_test as fx
+import data.modelreg.governance
+
+deny(doc) := fs if {
+	fs := governance.deny with input as fx.batch(doc) with data.registry as fx.registry
+}
+
+warn(doc) := fs if {
+	fs := governance.warn with input as fx.batch(doc) with data.registry as fx.registry
+}
+
+review(reviews) := fx.with_({"review": {"reviews": reviews}})
+
+approve(login, commit) := {"user": {"login": login}, "state": "APPROVED", "commit_id": commit}
+
+old := concat("", [x | some _ in numbers.range(1, 40); x := "0"])
+
+test_good_passes if {
+	count(deny(fx.good)) == 0
+	count(warn(fx.good)) == 0
+}
+
+test_no_review_object_means_no_approval_rules if {
+	doc := fx.with_({"review": null})
+	not "GOV-01" in fx.ids(deny(doc))
+	not "GOV-02" in fx.ids(deny(doc))
+}
+
+test_staging_needs_an_approver if {
+	doc := object.union(review([]), {"stage": "staging"})
+	"GOV-01" in fx.ids(deny(doc))
+}
+
+test_author_cannot_approve_own_change if {
+	doc := object.union(review([approve("appr1", fx.head)]), {"stage": "staging", "review": {"pr_author": "appr1"}})
+	"GOV-01" in fx.ids(deny(doc))
+}
+
+test_production_needs_two_for_tier1 if "GOV-02" in fx.ids(deny(review([approve("appr1", fx.head)])))
+
+test_committer_does_not_count if {
+	doc := object.union(fx.good, {"review": {"committers": ["dev", "appr2"]}})
+	"GOV-02" in fx.ids(deny(doc))
+}
+
+test_stale_approval_warns_and_does_not_count if {
+	doc := review([approve("appr1", fx.head), approve("appr2", old)])
+	"GOV-03" in fx.ids(warn(doc))
+	"GOV-02" in fx.ids(deny(doc))
+}
+
+test_changes_requested_revokes_approval if {
+	doc := review([approve("appr1", fx.head), approve("appr2", fx.head), {"user": {"login": "appr2"}, "state": "CHANGES_REQUESTED", "commit_id": fx.head}])
+	"GOV-02" in fx.ids(deny(doc))
+}
+
+test_validation_required_for_tier1 if "GOV-04" in fx.ids(deny(json.remove(fx.good, ["version/validation"])))
+
+test_validator_must_be_independent if "GOV-04" in fx.ids(deny(fx.with_({"version": {"validation": {"validator": "dev"}}})))
+
+test_rejected_validation if "GOV-04" in fx.ids(deny(fx.with_({"version": {"validation": {"outcome": "rejected"}}})))
+
+test_validation_too_old if "GOV-05" in fx.ids(deny(fx.with_({"version": {"validation": {"validated_at": "2025-01-01"}}})))
+
+test_validation_age_uses_model_interval if {
+	doc := fx.with_({"model": {"review": {"interval_days": 30}}})
+	"GOV-05" in fx.ids(deny(doc))
+}
+
+test_exception_for_unknown_rule if {
+	doc := fx.with_({"version": {"exceptions": [{"rule": "XX-999", "justification": "no reason at all", "approved_by": "appr1", "expires": "2027-01-01"}]}})
+	"GOV-07" in fx.ids(deny(doc))
+}

@@ -1,0 +1,138 @@
+# Identity: names, versions, ownership and licence (standards-policy.md B.2, ID-*).
+package modelreg.identity
+
+import data.modelreg.lib
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "ID-02")
+	doc.model.name != doc.name
+	f := lib.finding(doc, "ID-02", "model", ["name"], sprintf(
+		"model.yaml name %s differs from its folder models/%s: make them the same",
+		[doc.model.name, doc.name],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "ID-03")
+	v := doc.version.version
+	not semver.is_valid(v)
+	f := lib.finding(doc, "ID-03", "version", ["version"], sprintf(
+		"version %s is not SemVer: use MAJOR.MINOR.PATCH", [v],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "ID-03")
+	v := doc.version.version
+	not endswith(doc.files.version, sprintf("/%s.yaml", [v]))
+	f := lib.finding(doc, "ID-03", "version", ["version"], sprintf(
+		"version %s does not match its file name %s: rename the file or fix the field",
+		[v, doc.files.version],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "ID-03")
+	doc.version.model != doc.name
+	f := lib.finding(doc, "ID-03", "version", ["model"], sprintf(
+		"version record names model %s but lives under models/%s: fix the model field",
+		[doc.version.model, doc.name],
+	))
+}
+
+# A registered version is immutable: its record is evidence (SR 11-7 change control).
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "ID-03")
+	v := doc.version.version
+	v in doc.registered_versions
+	doc.files.version in doc.change.files
+	f := lib.finding(doc, "ID-03", "version", [], sprintf(
+		"%s@v%s is registered (its tag exists), so its record must not change: revert the edit and register a new version",
+		[doc.name, v],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "ID-04")
+	v := doc.version.version
+	current := doc.stages.held[doc.stage]
+	semver.is_valid(v)
+	semver.is_valid(current)
+	semver.compare(v, current) < 0
+	not doc.stage in doc.stages.rollback
+	f := lib.finding(doc, "ID-04", "stages", ["stages", doc.stage], sprintf(
+		"%s would downgrade %s from %s to %s: set rollback: true on the stages.yaml entry (with a reason) or promote a newer version",
+		[doc.name, doc.stage, current, v],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "ID-05")
+	team := doc.model.owner.team
+	not data.registry.teams.teams[team]
+	f := lib.finding(doc, "ID-05", "model", ["owner", "team"], sprintf(
+		"owner team %s is not in policies/data/teams.yaml: use a listed team or add it there",
+		[team],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "ID-05")
+	team := doc.model.owner.team
+	data.registry.teams.teams[team]
+	count([p | some p in lib.people; team in p.teams]) == 0
+	f := lib.finding(doc, "ID-05", "model", ["owner", "team"], sprintf(
+		"owner team %s has no members in policies/data/people.yaml: add at least one person to it",
+		[team],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "ID-05")
+	person := doc.model.owner.business_owner
+	not lib.people[person]
+	f := lib.finding(doc, "ID-05", "model", ["owner", "business_owner"], sprintf(
+		"business owner %s is not in policies/data/people.yaml: add the person or name a listed one",
+		[person],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "ID-05")
+	some i, person in object.get(doc.model, "developers", [])
+	not lib.people[person]
+	f := lib.finding(doc, "ID-05", "model", ["developers", i], sprintf(
+		"developer %s is not in policies/data/people.yaml: add the person or remove the entry",
+		[person],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "ID-06")
+	lic := doc.model.license
+	lic != "other"
+	not lic in data.registry.licenses.allowed
+	f := lib.finding(doc, "ID-06", "model", ["license"], sprintf(
+		"licence %s is not on the allow-list (policies/data/licenses.yaml): choose an allowed licence or ask governance to add it",
+		[lic],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "ID-06")
+	doc.model.license == "other"
+	not doc.model.license_link
+	f := lib.finding(doc, "ID-06", "model", ["license"], "licence other needs license_link (and license_name): say where the licence text is")
+}

@@ -1,0 +1,65 @@
+# Shared helpers for every policy family: stage order, rule gates, waivers and lookups.
+#
+# Portable subset (standards-policy.md C): no bare `data`, no `**` globs, no rego.metadata,
+# no template strings; messages are built with sprintf on strings and numbers only.
+package modelreg.lib
+
+# Stage order is data: `registered`, then the stages of environments.yaml in promotion order.
+stages := array.concat(["registered"], [s.name | some s in data.registry.environments.stages])
+
+rank[name] := i if some i, name in stages
+
+# A rule gates the stage rules.yaml gives it and every later stage.
+active(doc, id) if rank[doc.stage] >= rank[data.registry.rules.rules[id].stage]
+
+at_least(doc, stage) if rank[doc.stage] >= rank[stage]
+
+today := substring(input.now, 0, 10)
+
+version_id(doc) := doc.version.version if is_string(doc.version.version)
+
+else := null
+
+tier_key(doc) := sprintf("%d", [doc.model.risk.tier])
+
+tier(doc) := data.registry.tiers.tiers[tier_key(doc)]
+
+high_risk(doc) if doc.model.risk.eu_ai_act["class"] == "high"
+
+people := data.registry.people.people
+
+has_role(login, roles) if {
+	some role in people[login].roles
+	role in roles
+}
+
+exceptions(doc) := doc.version.exceptions if is_array(doc.version.exceptions)
+
+else := []
+
+# A waiver applies when its rule is waivable, its approver may approve waivers and it has
+# not expired (conftest exceptions; SR 11-7 exceptions must be approved and time-limited).
+waiver_applies(w) if {
+	data.registry.rules.rules[w.rule].waivable == true
+	has_role(w.approved_by, data.registry.tiers.roles.approve_waiver)
+	w.expires >= today
+}
+
+# The finding record every rule returns; `file` names a key of doc.files (or a path) and
+# `path` the offending value inside it, so the caller can point at file:line.
+finding(doc, id, file, path, msg) := {
+	"id": id,
+	"msg": sprintf("[%s] %s", [id, msg]),
+	"model": doc.name,
+	"version": version_id(doc),
+	"file": file,
+	"path": path,
+}
+
+# Numbers in messages: fixed precision so every engine prints the same text.
+num(x) := sprintf("%.4f", [x])
+
+# "credit-default 1.2.0" or just "credit-default" for a model-level document.
+label(doc) := sprintf("%s %s", [doc.name, doc.version.version]) if is_string(doc.version.version)
+
+else := doc.name

@@ -1,0 +1,59 @@
+# Operations (OPS-*): monitoring, known stages in order, logging for high-risk systems.
+package modelreg.operations
+
+import data.modelreg.lib
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "OPS-01")
+	missing := [k |
+		some k in ["metrics", "thresholds", "frequency", "owner"]
+		not doc.model.monitoring_plan[k]
+	]
+	count(missing) > 0
+	f := lib.finding(doc, "OPS-01", "model", ["monitoring_plan"], sprintf(
+		"%s needs a monitoring plan before %s; missing: %s",
+		[doc.name, doc.stage, concat(", ", missing)],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "OPS-02")
+	some stage, wanted in doc.stages.requested
+	wanted == lib.version_id(doc)
+	not lib.rank[stage]
+	f := lib.finding(doc, "OPS-02", "stages", ["stages", stage], sprintf(
+		"stage %s is not in policies/data/environments.yaml: use one of %s",
+		[stage, concat(", ", lib.stages)],
+	))
+}
+
+# Stage order (environments.yaml `requires`): production only after staging, by default.
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "OPS-02")
+	some env in data.registry.environments.stages
+	env.name == doc.stage
+	before := env.requires
+	v := lib.version_id(doc)
+	object.get(doc.stages.held, doc.stage, null) != v
+	not before in doc.stages.history
+	object.get(doc.stages.held, before, null) != v
+	f := lib.finding(doc, "OPS-02", "stages", ["stages", doc.stage], sprintf(
+		"%s %s has never been in %s, which %s requires: promote it to %s first",
+		[doc.name, v, before, doc.stage, before],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "OPS-03")
+	lib.high_risk(doc)
+	minimum := data.registry.tiers.eu_ai_act.high.min_log_retention_days
+	object.get(doc.model, ["logging", "retention_days"], 0) < minimum
+	f := lib.finding(doc, "OPS-03", "model", ["logging"], sprintf(
+		"high-risk models must keep logs for at least %d days (EU AI Act Art. 19, 26(6)): set logging.retention_days",
+		[minimum],
+	))
+}

@@ -1,0 +1,182 @@
+"""The policy input document, built from the registry in one place.
+
+Its shape is documented by ``schemas/input.schema.json``::
+
+    {"now": RFC3339, "models": [doc, ...]}
+
+One ``doc`` per model version being checked (or one per model without versions), with the
+stage it is checked at, its files, the parsed model, version, stages and card, the change
+under review and, when known, the pull request's review. All documents of a run go to the
+engine in one evaluation (DESIGN.md, "Reading fast").
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ..errors import ModelregError
+from ..records import Event, ModelState  # noqa: F401 - Event re-exported for typing
+from ..tags import Action
+from ..yamlio import Document, parse_yaml
+
+REGISTERED = "registered"
+
+_FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
+_COMMENT_RE = re.compile(r"<!--.*?-->", re.S)
+_HEADING_RE = re.compile(r"^##[ \t]+(.+?)[ \t]*#*[ \t]*$")
+
+
+@dataclass(frozen=True)
+class Card:
+    """A parsed model card: front matter, section texts, and the line of each heading."""
+
+    front_matter: dict[str, Any]
+    sections: dict[str, str]
+    lines: dict[str, int] = field(default_factory=dict, compare=False)
+
+    def to_input(self) -> dict[str, Any]:
+        return {"front_matter": self.front_matter, "sections": self.sections}
+
+
+def parse_card(text: str, name: str, placeholders: Iterable[str] = ()) -> Card:
+    """Split ``card.md`` into front matter and ``##`` sections.
+
+    Section text loses HTML comments and template placeholders, so a section that only holds
+    the template's "[More Information Needed]" counts as empty (standards-policy.md A.5).
+    """
+    front: dict[str, Any] = {}
+    body_start = 0
+    m = _FRONT_MATTER_RE.match(text)
+    if m:
+        parsed = parse_yaml(m.group(1), name)
+        if parsed is not None and not isinstance(parsed, dict):
+            raise ModelregError("card front matter must be a YAML mapping", file=name, line=2,
+                                hint="write key: value pairs between the --- lines")
+        front = parsed or {}
+        body_start = m.end()
+    first_body_line = text[:body_start].count("\n") + 1
+    sections: dict[str, list[str]] = {}
+    lines: dict[str, int] = {}
+    current: str | None = None
+    in_fence = False
+    for offset, line in enumerate(text[body_start:].split("\n")):
+        if line.lstrip().startswith("```"):
+            in_fence = not in_fence
+        heading = None if in_fence else _HEADING_RE.match(line)
+        if heading:
+            current = heading.group(1).strip()
+            sections.setdefault(current, [])
+            lines.setdefault(current, first_body_line + offset)
+        elif current is not None:
+            sections[current].append(line)
+    cleaned = {}
+    for title, body in sections.items():
+        content = _COMMENT_RE.sub("", "\n".join(body))
+        for placeholder in placeholders:
+            content = content.replace(placeholder, "")
+        cleaned[title] = content.strip()
+    return Card(front, cleaned, lines)
+
+
+def stage_rank(environments: dict[str, Any]) -> dict[str, int]:
+    """``registered`` first, then environments.yaml's stages in promotion order."""
+    order = [REGISTERED] + [s.get("name") for s in environments.get("stages") or []
+                            if isinstance(s, dict) and isinstance(s.get("name"), str)]
+    return {name: i for i, name in enumerate(order)}
+
+
+def requested_stages(stages_data: dict[str, Any] | None) -> tuple[dict[str, str], list[str]]:
+    """stages.yaml normalised to stage -> version, and the stages marked ``rollback: true``."""
+    requested: dict[str, str] = {}
+    rollback: list[str] = []
+    raw = (stages_data or {}).get("stages")
+    if not isinstance(raw, dict):
+        return requested, rollback
+    for stage, value in raw.items():
+        if isinstance(value, str):
+            requested[stage] = value
+        elif isinstance(value, dict) and isinstance(value.get("version"), str):
+            requested[stage] = value["version"]
+            if value.get("rollback") is True:
+                rollback.append(stage)
+    return requested, sorted(rollback)
+
+
+def history(state: ModelState, version: str) -> list[str]:
+    """Stages this version has ever been assigned to, from the tag events."""
+    held = {ev.stage for ev in state.events
+            if ev.action is Action.ASSIGN and ev.version == version and ev.stage}
+    return sorted(held)
+
+
+def pick_stage(version: str | None, held: dict[str, str], requested: dict[str, str],
+               rank: dict[str, int], explicit: str | None) -> str:
+    """The stage a version is checked at: explicit, else the highest it holds or asks for."""
+    if explicit:
+        return explicit
+    if version is None:
+        return REGISTERED
+    candidates = [s for s, v in {**held}.items() if v == version]
+    candidates += [s for s, v in requested.items() if v == version]
+    if not candidates:
+        return REGISTERED
+    # an unknown stage name ranks above every known one, so OPS-02 reports it
+    return max(candidates, key=lambda s: (rank.get(s, len(rank)), s))
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """What was read for one model: parsed documents (None when absent or unreadable)."""
+
+    name: str
+    model: Document
+    versions: dict[str, Document]          # version -> document (readable, schema-valid)
+    stages: Document | None
+    card: Card | None
+
+
+def files_of(name: str) -> dict[str, str]:
+    base = f"models/{name}"
+    return {"model": f"{base}/model.yaml", "stages": f"{base}/stages.yaml",
+            "card": f"{base}/card.md"}
+
+
+def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
+                    stage: str | None, change: dict[str, Any],
+                    review: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The policy documents of one model: one per version (or one for the model alone)."""
+    stages_data = mf.stages.data if mf.stages is not None and isinstance(mf.stages.data, dict) \
+        else None
+    requested, rollback = requested_stages(stages_data)
+    held = dict(state.stages)
+    base_files = files_of(mf.name)
+    docs = []
+    versions: list[str | None] = list(mf.versions) or [None]
+    for version in versions:
+        vdoc = mf.versions.get(version) if version else None
+        files = dict(base_files)
+        files["version"] = vdoc.path if vdoc else None
+        docs.append({
+            "name": mf.name,
+            "stage": pick_stage(version, held, requested, rank, stage),
+            "files": files,
+            "model": mf.model.data,
+            "version": vdoc.data if vdoc else None,
+            "stages": {"held": held, "requested": requested, "rollback": rollback,
+                       "history": history(state, version) if version else []},
+            "registered_versions": list(state.registered),
+            "card": mf.card.to_input() if mf.card else None,
+            "change": change,
+            "review": review,
+        })
+    return docs
+
+
+def policy_input(now: str, docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The whole batch: every document of a run, evaluated in one engine call."""
+    return {"now": now, "models": docs}
+
+
+__all__ = ["Card", "ModelFiles", "parse_card", "model_documents", "policy_input", "pick_stage",
+           "requested_stages", "stage_rank", "history", "files_of", "Event"]

@@ -1,0 +1,119 @@
+"""Reporters for ``check``: text, JSON and GitHub workflow annotations, chosen by name.
+
+Each takes a :class:`~modelreg.check.CheckResult` and returns text; the CLI prints it.
+Machine output is the versioned report of ``schemas/report.schema.json``.
+"""
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+from .check import CheckResult
+from .errors import UsageError
+from .records import Finding
+
+
+def _where(f: Finding) -> str:
+    return f"{f.file}:{f.line}" if f.line else f.file
+
+
+def text(result: CheckResult, strict: bool = False) -> str:
+    """``file:line: [RULE-ID] message`` per finding, waivers after them."""
+    lines = []
+    for f in result.report.findings:
+        level = "" if f.severity == "error" else "warning: "
+        lines.append(f"{_where(f)}: [{f.rule}] {level}{f.message}")
+    for w in result.waived:
+        lines.append(f"{_where(w.finding)}: [{w.finding.rule}] waived until {w.expires} "
+                     f"(approved by {w.approved_by}): {w.finding.message}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def summary_line(result: CheckResult, strict: bool = False) -> str:
+    r = result.report
+    verdict = "ok" if result.ok(strict) else "FAILED"
+    return (f"check: {len(result.models)} models, {result.documents} documents, {r.files} files "
+            f"({result.engine or 'no engine'}): {r.errors} errors, {r.warnings} warnings, "
+            f"{len(result.waived)} waived — {verdict}")
+
+
+def as_json(result: CheckResult, strict: bool = False) -> str:
+    return json.dumps(result.to_json(strict), indent=2, ensure_ascii=False) + "\n"
+
+
+def _escape_data(value: str) -> str:
+    # GitHub workflow command escaping (toolkit's issueCommand)
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(value: str) -> str:
+    return _escape_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+def github(result: CheckResult, strict: bool = False) -> str:
+    """``::error file=…,line=…,title=RULE-ID::message`` workflow annotations."""
+    lines = []
+    for f in result.report.findings:
+        kind = "error" if f.severity == "error" or strict else "warning"
+        props = [f"file={_escape_property(f.file)}"]
+        if f.line:
+            props.append(f"line={f.line}")
+        props.append(f"title={_escape_property(f.rule)}")
+        lines.append(f"::{kind} {','.join(props)}::{_escape_data(f.message)}")
+    for w in result.waived:
+        f = w.finding
+        props = [f"file={_escape_property(f.file)}"] + ([f"line={f.line}"] if f.line else [])
+        props.append(f"title={_escape_property(f.rule + ' (waived)')}")
+        lines.append(f"::notice {','.join(props)}::{_escape_data(f.message)}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _cell(value: str) -> str:
+    return value.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_summary(result: CheckResult, strict: bool = False) -> str:
+    """The job summary GitHub shows on the run page ($GITHUB_STEP_SUMMARY)."""
+    r = result.report
+    icon = "✅" if result.ok(strict) else "❌"
+    out = [f"## {icon} modelreg check",
+           "",
+           f"{len(result.models)} models, {result.documents} documents checked with "
+           f"`{result.engine or 'no engine'}`"
+           + (f" (changed since `{result.changed_since}`)" if result.changed_since else "")
+           + f": **{r.errors} errors**, {r.warnings} warnings, {len(result.waived)} waived.",
+           ""]
+    if r.findings:
+        out += ["| | file | rule | message |", "|---|---|---|---|"]
+        for f in r.findings:
+            mark = "❌" if f.severity == "error" else "⚠️"
+            out.append(f"| {mark} | `{_cell(_where(f))}` | {f.rule} | {_cell(f.message)} |")
+        out.append("")
+    if result.waived:
+        out += ["### Waived", "", "| file | rule | approved by | expires | justification |",
+                "|---|---|---|---|---|"]
+        for w in result.waived:
+            out.append(f"| `{_cell(_where(w.finding))}` | {w.finding.rule} | {w.approved_by} | "
+                       f"{w.expires} | {_cell(w.justification)} |")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+REPORTERS: dict[str, Callable[[CheckResult, bool], str]] = {
+    "text": text,
+    "json": as_json,
+    "github": github,
+}
+
+
+def reporter(name: str) -> Callable[[CheckResult, bool], str]:
+    """A reporter by name; an unknown name is a usage error listing the known ones."""
+    try:
+        return REPORTERS[name]
+    except KeyError:
+        raise UsageError(f"unknown format {name!r}; known formats: {', '.join(REPORTERS)}") \
+            from None
+
+
+__all__ = ["REPORTERS", "reporter", "text", "as_json", "github", "markdown_summary",
+           "summary_line"]
