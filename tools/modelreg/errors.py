@@ -82,3 +82,11 @@ class CommandError(CannotRunError):
         self.returncode = returncode
         self.stdout = stdout
         self.stderr = stderr
+
+
+class PolicyRefusal(RefusedError):
+    """The policies deny the request; ``findings`` says why, rule by rule (exit 1)."""
+
+    def __init__(self, message: str, findings: tuple = (), **kw) -> None:
+        super().__init__(message, **kw)
+        self.findings = tuple(findings)

@@ -6,6 +6,7 @@ The metadata itself stays a plain mapping: its shape is defined by the JSON Sche
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from .tags import Action
@@ -51,8 +52,20 @@ class Event:
     version: str | None = None     # None when a stage tag's version cannot be resolved
     stage: str | None = None
     counter: int = 0
-    message: str = ""
-    evidence: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    message: str = ""               # the annotation in full
+    object: str = ""                # the tag object's id (the commit's for lightweight tags)
+
+    @property
+    def title(self) -> str:
+        return self.message.split("\n", 1)[0]
+
+    @cached_property
+    def evidence(self) -> dict[str, Any]:
+        """The annotation's evidence block (pull request, approvers, policy digest…), parsed
+        on first use: most reads never need it."""
+        from .tags import parse_message
+
+        return parse_message(self.message) if self.annotated else {}
 
     def sort_key(self) -> tuple:
         return (self.time, self.counter, self.tag)

@@ -77,17 +77,15 @@ def build_states(refs: list[Ref], at: int | None = None) -> dict[str, ModelState
         parsed = tagmod.parse(ref.name)
         if parsed is None or (at is not None and ref.time > at):
             continue
-        evidence = tagmod.parse_message(ref.message) if ref.annotated else {}
         version = parsed.version
         if parsed.action in (Action.ASSIGN, Action.UNASSIGN):
-            claimed = evidence.get("version")
-            version = str(claimed) if claimed else version_at_commit.get((parsed.model, ref.target))
+            claimed = tagmod.evidence_field(ref.message, "version") if ref.annotated else None
+            version = claimed or version_at_commit.get((parsed.model, ref.target))
         events_by_model.setdefault(parsed.model, []).append(Event(
             action=parsed.action, model=parsed.model, tag=ref.name, commit=ref.target,
             time=ref.time, actor=ref.tagger_name, actor_email=ref.tagger_email,
             annotated=ref.annotated, version=version, stage=parsed.stage,
-            counter=parsed.counter or 0, message=ref.message.split("\n", 1)[0],
-            evidence=evidence))
+            counter=parsed.counter or 0, message=ref.message, object=ref.object))
     states = {}
     for model, events in events_by_model.items():
         events.sort(key=Event.sort_key)

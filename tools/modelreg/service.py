@@ -61,12 +61,76 @@ def _version_entry(registry: Registry, name: str, version: str, state: ModelStat
     return entry
 
 
-def show(registry: Registry, name: str, version: str | None = None) -> dict[str, Any]:
-    """``modelreg show NAME[@VERSION]``: the model, its versions with artifacts, lineage,
-    metrics, and stages."""
+def parse_when(text: str) -> int:
+    """Unix time for ``--at``: a date means the end of that day (UTC), so "at 2026-05-01"
+    includes everything that happened on the first of May; RFC 3339 times are exact."""
+    import datetime as dt
+
+    from .errors import UsageError
+
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            moment = dt.datetime(day.year, day.month, day.day, 23, 59, 59,
+                                 tzinfo=dt.timezone.utc)
+        else:
+            moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        raise UsageError(f"invalid date {text!r}",
+                         hint="use YYYY-MM-DD or an RFC 3339 time") from None
+    return int(moment.timestamp())
+
+
+def iso(ts: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def history(registry: Registry, name: str | None = None) -> list[dict[str, Any]]:
+    """``modelreg history [NAME]``: every event from the tags, oldest first, with who did
+    it, who approved it, the pull request and the commit."""
+    if name is not None:
+        from .registry import check_name
+        check_name(name)
+        if not registry.has_model(name) and not registry.state(name).events:
+            from .errors import UsageError
+            raise UsageError(f"no model named {name!r}", hint="`modelreg ls` lists the models")
+        events = list(registry.state(name).events)
+    else:
+        events = [e for s in registry.states().values() for e in s.events]
+        events.sort(key=lambda e: e.sort_key())
+    out = []
+    for ev in events:
+        evidence = ev.evidence
+        row: dict[str, Any] = {
+            "time": iso(ev.time), "event": _EVENT_NAMES[ev.action.value], "model": ev.model,
+            "version": ev.version, "stage": ev.stage, "actor": ev.actor,
+            "actor_email": ev.actor_email, "approvers": list(evidence.get("approvers") or []),
+            "pull_request": evidence.get("pr"), "commit": evidence.get("merge_commit") or ev.commit,
+            "tag": ev.tag, "annotated": ev.annotated, "summary": ev.sentence()}
+        if ev.action.value == "assign" and evidence.get("rollback"):
+            row["event"] = "rolled back"
+            row["summary"] = f"{ev.model} {ev.version} rolled back into {ev.stage}"
+        out.append(row)
+    return out
+
+
+_EVENT_NAMES = {"register": "registered", "deregister": "deregistered", "assign": "promoted",
+                "unassign": "unassigned", "deprecate": "deprecated"}
+
+
+def show(registry: Registry, name: str, version: str | None = None,
+         at: str | None = None) -> dict[str, Any]:
+    """``modelreg show NAME[@VERSION] [--at DATE]``: the model, its versions with artifacts,
+    lineage, metrics, and stages; with ``at``, the stages and versions as of that date."""
     model = registry.model(name)
-    state = registry.state(name)
-    versions = sorted(set(registry.version_names(name)) | set(state.registered), key=_key)
+    when = parse_when(at) if at else None
+    state = registry.state(name, at=when)
+    versions = sorted(set(state.registered) if when is not None else
+                      set(registry.version_names(name)) | set(state.registered), key=_key)
     if version is not None:
         version = check_version(version)
         if version not in versions:
@@ -74,8 +138,11 @@ def show(registry: Registry, name: str, version: str | None = None) -> dict[str,
             raise UsageError(f"{name} has no version {version}",
                              hint=f"`modelreg show {name}` lists its versions")
         versions = [version]
+    out: dict[str, Any] = {"name": name}
+    if when is not None:
+        out["at"] = iso(when)
     return {
-        "name": name,
+        **out,
         "model": model.data,
         "stages": dict(state.stages),
         "deprecated": state.deprecated,

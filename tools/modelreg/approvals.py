@@ -1,0 +1,91 @@
+"""Sign-off evidence: pull-request reviews in GitHub's REST shape, and who committed.
+
+The approval policy itself is Rego (``policies/governance.rego``); this module only turns
+what GitHub and git say into the ``review`` object the policies read:
+``{"pr": N, "pr_author": login, "head": sha, "reviews": [...], "committers": [logins]}``.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .errors import InputError, UsageError
+from .git import Git
+from .yamlio import load
+
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+STATES = {"APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "PENDING"}
+
+
+def load_reviews(path: str) -> list[dict[str, Any]]:
+    """The JSON of ``GET /repos/{owner}/{repo}/pulls/{n}/reviews``, checked and reduced to
+    the fields the policies read (user.login, state, commit_id, submitted_at)."""
+    doc = load(path)
+    data = doc.data
+    if not isinstance(data, list):
+        raise InputError("expected the JSON list GitHub returns for a pull request's reviews",
+                         file=path, hint="fetch /repos/OWNER/REPO/pulls/N/reviews")
+    out = []
+    for i, review in enumerate(data):
+        user = review.get("user") if isinstance(review, dict) else None
+        login = user.get("login") if isinstance(user, dict) else None
+        state = review.get("state") if isinstance(review, dict) else None
+        commit = review.get("commit_id") if isinstance(review, dict) else None
+        if not isinstance(login, str) or state not in STATES or \
+                not (isinstance(commit, str) and _SHA.match(commit)):
+            raise InputError(f"review [{i}] lacks user.login, a known state or a 40-hex "
+                             "commit_id", file=path, hint="pass the API's JSON unchanged")
+        out.append({"user": {"login": login}, "state": state, "commit_id": commit,
+                    "submitted_at": str(review.get("submitted_at") or "")})
+    # GitHub lists reviews oldest first; keep that order explicit for "latest review wins".
+    out.sort(key=lambda r: r["submitted_at"])
+    return out
+
+
+def logins_by_email(people: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for login, person in (people or {}).items():
+        if not isinstance(person, dict):
+            continue
+        for email in [person.get("email"), *(person.get("emails") or [])]:
+            if isinstance(email, str):
+                out[email.lower()] = login
+    return out
+
+
+def committers(git: Git, base: str | None, head: str, people: dict[str, Any]) -> list[str]:
+    """Logins (or e-mails, when unknown) of everyone who authored or committed ``base..head``."""
+    rng = f"{base}..{head}" if base else head
+    out = git.run("log", "--format=%ae%x00%ce", rng, "--", check=False)
+    known = logins_by_email(people)
+    found = set()
+    for line in out.splitlines():
+        for email in line.split("\0"):
+            email = email.strip().lower()
+            if email:
+                found.add(known.get(email, email))
+    return sorted(found)
+
+
+def approvers(review: dict[str, Any]) -> list[str]:
+    """Logins whose latest decisive review approves the head commit (summary for humans;
+    the policies decide what counts)."""
+    latest: dict[str, dict] = {}
+    for r in review.get("reviews") or []:
+        if r["state"] in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
+            latest[r["user"]["login"]] = r
+    return sorted(login for login, r in latest.items()
+                  if r["state"] == "APPROVED" and r["commit_id"] == review.get("head"))
+
+
+def review_input(git: Git, *, reviews_file: str, pr_author: str, head: str,
+                 base: str | None, people: dict[str, Any], pr: int | None = None
+                 ) -> dict[str, Any]:
+    if not _SHA.match(head):
+        resolved = git.run("rev-parse", "--verify", "-q", f"{head}^{{commit}}", check=False).strip()
+        if not resolved:
+            raise UsageError(f"--head {head}: no such commit")
+        head = resolved
+    return {"pr": pr, "pr_author": pr_author, "head": head,
+            "reviews": load_reviews(reviews_file),
+            "committers": committers(git, base, head, people)}

@@ -1,0 +1,132 @@
+"""``modelreg gate``: may this environment run this model now? For deploy pipelines.
+
+Passes only when every condition holds; otherwise it lists every reason. It never passes
+on an error: a condition it cannot evaluate is a reason.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ModelregError, UsageError
+from .reconcile import TOOL, on_protected, protected_branch, protected_ref, review_from_evidence
+from .records import Event
+from .registry import MODELS_DIR, Registry, check_name
+from .tags import Action
+
+
+@dataclass
+class GateResult:
+    ok: bool
+    model: str
+    stage: str
+    version: str | None = None
+    tag: str | None = None
+    commit: str | None = None
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "model": self.model, "stage": self.stage,
+                "version": self.version, "tag": self.tag, "commit": self.commit,
+                "approvers": self.evidence.get("approvers", []),
+                "pull_request": self.evidence.get("pr"),
+                "policy_digest": self.evidence.get("policy_digest"),
+                "artifacts": self.artifacts, "reasons": self.reasons}
+
+
+def _last_assignment(events: tuple[Event, ...], stage: str, version: str) -> Event | None:
+    found = None
+    for ev in events:
+        if ev.action is Action.ASSIGN and ev.stage == stage and ev.version == version:
+            found = ev
+    return found
+
+
+def sha256_of(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def gate(registry: Registry, name: str, stage: str, *, artifact: str | None = None,
+         engine: str = "auto", now: Any = None) -> GateResult:
+    check_name(name)
+    result = GateResult(False, name, stage)
+    reasons = result.reasons
+    git = registry.git
+    state = registry.state(name)
+    version = state.stages.get(stage)
+    if version is None:
+        reasons.append(f"no version of {name} holds {stage} (no active {name}#{stage}#N tag)")
+        return result
+    result.version = version
+    ev = _last_assignment(state.events, stage, version)
+    if ev is None:                                   # pragma: no cover - state implies one
+        reasons.append(f"no assignment tag found for {name} {version} in {stage}")
+        return result
+    result.tag, result.commit = ev.tag, ev.commit
+    evidence = ev.evidence
+    result.evidence = evidence
+    if not ev.annotated:
+        reasons.append(f"tag {ev.tag} is lightweight: stage tags must be annotated by reconcile")
+    elif not evidence or not str(evidence.get("tool", "")).startswith("modelreg"):
+        reasons.append(f"tag {ev.tag} was not made by `modelreg reconcile` (no evidence block)")
+    elif (evidence.get("event") != "assign" or str(evidence.get("version")) != version
+          or evidence.get("stage") != stage):
+        reasons.append(f"tag {ev.tag}'s evidence does not describe {name} {version} in {stage}")
+    if deprecated := (state.deprecated or version not in state.registered):
+        reasons.append(f"{name} {version} is deprecated or deregistered")
+    branch = protected_branch(registry)
+    try:
+        ref = protected_ref(git, branch)
+    except ModelregError as exc:
+        reasons.append(str(exc))
+        ref = None
+    merge = evidence.get("merge_commit") if isinstance(evidence.get("merge_commit"), str) else None
+    if ref:
+        if not on_protected(git, ev.commit, ref):
+            reasons.append(f"tag {ev.tag} points at {ev.commit[:12]}, which is not on the "
+                           f"protected branch {branch}")
+        if merge and not on_protected(git, merge, ref):
+            reasons.append(f"the promotion's merge commit {merge[:12]} is not on {branch}")
+    # the record as it was approved, checked against today's policies
+    at = merge if merge and git.ok("cat-file", "-e", f"{merge}^{{commit}}") else ev.commit
+    record = None
+    try:
+        from .check import check_at
+
+        verdict, record = check_at(registry, name, version, stage, rev=at,
+                                   review=review_from_evidence(evidence) if evidence else
+                                   {"pr": None, "pr_author": None, "head": None,
+                                    "reviews": [], "committers": []},
+                                   engine=engine, now=now)
+        for f in verdict:
+            if f.severity == "error":
+                where = f"{f.file}:{f.line}" if f.line else f.file
+                reasons.append(f"policy: {where}: [{f.rule}] {f.message}")
+    except ModelregError as exc:
+        reasons.append(f"the {stage} policies could not be evaluated: {exc}")
+    if record is None:
+        reasons.append(f"no version record for {name} {version} at {at[:12]}")
+    else:
+        for art in record.get("artifacts") or []:
+            result.artifacts.append({k: art.get(k) for k in
+                                     ("path", "format", "size", "sha256", "md5", "dvc_file",
+                                      "remote")})
+    if artifact is not None:
+        if not os.path.isfile(artifact):
+            reasons.append(f"artifact {artifact} does not exist")
+        else:
+            digest = sha256_of(artifact)
+            if digest not in {a.get("sha256") for a in result.artifacts}:
+                reasons.append(f"artifact {artifact} has sha256 {digest}, which is not a "
+                               f"registered artifact of {name} {version}")
+    del deprecated
+    result.ok = not reasons
+    return result

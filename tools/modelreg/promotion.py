@@ -1,0 +1,204 @@
+"""``promote``, ``rollback`` and ``deprecate``: pull requests that edit ``stages.yaml``.
+
+Each prepares a branch and a commit; none creates a tag (``reconcile`` does, on the
+protected branch, after review). ``promote`` and ``rollback`` check the target stage's
+policies first and refuse with the findings when they fail; there is no ``--force``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import PolicyRefusal, RefusedError, UsageError
+from .records import Finding
+from .registry import Registry, check_name, check_version, semver_key
+from .tags import Action
+from .undo import Undo
+from .yamlio import dump_yaml, write_atomic
+
+STAGES_HEADER = ("# Desired stages of this model: edited by promotion pull requests "
+                 "(modelreg promote/rollback/deprecate),\n# turned into stage tags by "
+                 "`modelreg reconcile` after the merge. Shape: schemas/stages.schema.json.\n")
+
+
+@dataclass(frozen=True)
+class StageChange:
+    model: str
+    version: str | None
+    stage: str | None
+    action: str                     # promote | rollback | deprecate
+    branch: str | None
+    commit: str | None
+    findings: tuple[Finding, ...]   # warnings that did not block
+
+
+def _known_stages(registry: Registry) -> list[str]:
+    data = registry.load("policies/data/environments.yaml").data or {}
+    return [s["name"] for s in data.get("stages") or [] if isinstance(s, dict) and "name" in s]
+
+
+def _desired(registry: Registry, name: str) -> dict[str, Any]:
+    data = registry.stages_file(name)
+    if data is None:
+        return {"stages": {}}
+    data = dict(data)
+    data["stages"] = dict(data.get("stages") or {})
+    return data
+
+
+def _policy_findings(registry: Registry, name: str, version: str | None, engine: str,
+                     now: Any) -> tuple[list[Finding], list[Finding]]:
+    """(errors, warnings) of the policies for this model's version at its requested stage."""
+    from .check import check
+
+    result = check(registry, models=[name], engine=engine, now=now)
+    mine = [f for f in result.report.findings
+            if f.model in (None, name) and f.version in (None, version)]
+    return ([f for f in mine if f.severity == "error"],
+            [f for f in mine if f.severity == "warning"])
+
+
+def _apply(registry: Registry, name: str, data: dict[str, Any], *, branch: str | None,
+           title: str, version: str | None, check_policies: bool, engine: str,
+           now: Any, action: str, stage: str | None) -> StageChange:
+    git = registry.git
+    path = registry.model_dir(name) / "stages.yaml"
+    rel = registry.rel(path)
+    if branch and git.branch_exists(branch):
+        raise RefusedError(f"branch {branch} exists already",
+                           hint=f"finish its pull request or delete it (git branch -D {branch})")
+    undo = Undo(registry)
+    try:
+        undo.remember(path)
+        write_atomic(path, STAGES_HEADER + dump_yaml(data))
+        warnings: list[Finding] = []
+        from .validation import validate_file
+        from .schemas import Schemas
+        schema_errors = [f for f in validate_file(registry, Schemas(registry.root), rel)
+                         if f.severity == "error"]
+        if schema_errors:
+            raise PolicyRefusal(f"{rel} would be invalid", schema_errors)
+        if check_policies:
+            errors, warnings = _policy_findings(registry, name, version, engine, now)
+            if errors:
+                raise PolicyRefusal(
+                    f"the {stage} policies deny {name} {version}: nothing was changed",
+                    errors, hint="fix the findings above (or record an approved exception), "
+                                 "then try again")
+        if branch:
+            git.run("checkout", "-q", "-b", branch)
+            undo.new_branch = branch
+        git.run("add", "--", rel)
+        git.run("commit", "-q", "--no-verify", "-m", title, "--", rel)
+    except BaseException:
+        undo.rollback()
+        raise
+    return StageChange(name, version, stage, action, branch, git.head(), tuple(warnings))
+
+
+def promote(registry: Registry, name: str, version: str, stage: str, *,
+            reason: str | None = None, branch: bool = True, engine: str = "auto",
+            now: Any = None) -> StageChange:
+    """Ask for ``version`` of ``name`` to hold ``stage``."""
+    check_name(name)
+    version = check_version(version)
+    stages = _known_stages(registry)
+    if stage not in stages:
+        raise UsageError(f"unknown stage {stage!r}; known stages: {', '.join(stages)}",
+                         hint="stages come from policies/data/environments.yaml")
+    state = registry.state(name)
+    if version not in state.registered:
+        raise RefusedError(f"{name} {version} is not registered (no tag {name}@v{version})",
+                           hint="merge its registration pull request; reconcile tags it")
+    data = _desired(registry, name)
+    if version in (data.get("deprecated_versions") or []) or data.get("deprecated"):
+        raise RefusedError(f"{name} {version} is deprecated and cannot be promoted")
+    current = data["stages"].get(stage)
+    current_v = current.get("version") if isinstance(current, dict) else current
+    if current_v == version and state.stages.get(stage) == version:
+        raise RefusedError(f"{name} {version} already holds {stage}")
+    entry: Any = version
+    if reason:
+        entry = {"version": version, "reason": reason}
+    data["stages"][stage] = entry
+    return _apply(registry, name, data,
+                  branch=f"promote/{name}-{stage}-{version}" if branch else None,
+                  title=f"Promote {name} {version} to {stage}" + (f"\n\n{reason}" if reason else ""),
+                  version=version, check_policies=True, engine=engine, now=now,
+                  action="promote", stage=stage)
+
+
+def previous_holder(registry: Registry, name: str, stage: str) -> str | None:
+    """The version that held ``stage`` before the one holding it now (from the tag history)."""
+    state = registry.state(name)
+    current = state.stages.get(stage)
+    seen: list[str] = []
+    for ev in state.events:
+        if ev.action is Action.ASSIGN and ev.stage == stage and ev.version:
+            if not seen or seen[-1] != ev.version:
+                seen.append(ev.version)
+    for v in reversed(seen):
+        if v != current and v in state.registered:
+            return v
+    return None
+
+
+def rollback(registry: Registry, name: str, stage: str, *, to: str | None = None,
+             reason: str | None = None, branch: bool = True, engine: str = "auto",
+             now: Any = None) -> StageChange:
+    """Put ``stage`` back to ``to`` (default: the version that held it before)."""
+    check_name(name)
+    state = registry.state(name)
+    current = state.stages.get(stage)
+    if current is None:
+        raise RefusedError(f"{name} holds no version in {stage}; nothing to roll back")
+    target = check_version(to) if to else previous_holder(registry, name, stage)
+    if target is None:
+        raise RefusedError(f"no earlier version of {name} held {stage}",
+                           hint="name one with --to X.Y.Z")
+    if target == current:
+        raise RefusedError(f"{name} {target} holds {stage} already")
+    if target not in state.registered:
+        raise RefusedError(f"{name} {target} is not registered")
+    data = _desired(registry, name)
+    data["stages"][stage] = {"version": target, "rollback": True,
+                             "reason": reason or f"roll back from {current}"}
+    return _apply(registry, name, data,
+                  branch=f"rollback/{name}-{stage}-{target}" if branch else None,
+                  title=f"Roll back {name} in {stage} from {current} to {target}",
+                  version=target, check_policies=True, engine=engine, now=now,
+                  action="rollback", stage=stage)
+
+
+def deprecate(registry: Registry, name: str, version: str | None = None, *,
+              reason: str | None = None, branch: bool = True) -> StageChange:
+    """Deprecate a version (it must hold no stage) or the whole model."""
+    check_name(name)
+    registry.model(name)
+    data = _desired(registry, name)
+    if version:
+        version = check_version(version)
+        if version not in registry.state(name).registered:
+            raise RefusedError(f"{name} {version} is not registered")
+        held = [s for s, v in data["stages"].items()
+                if (v.get("version") if isinstance(v, dict) else v) == version]
+        if held:
+            raise RefusedError(f"{name} {version} is still asked for in {', '.join(held)}",
+                               hint="promote or roll back another version there first")
+        listed = list(data.get("deprecated_versions") or [])
+        if version in listed:
+            raise RefusedError(f"{name} {version} is deprecated already")
+        data["deprecated_versions"] = sorted([*listed, version], key=semver_key)
+        title = f"Deprecate {name} {version}"
+        slug = f"deprecate/{name}-{version}"
+    else:
+        if data.get("deprecated"):
+            raise RefusedError(f"{name} is deprecated already")
+        data["deprecated"] = True
+        data["stages"] = {s: None for s in data["stages"]}
+        title = f"Deprecate {name}"
+        slug = f"deprecate/{name}"
+    return _apply(registry, name, data, branch=slug if branch else None,
+                  title=title + (f"\n\n{reason}" if reason else ""), version=version,
+                  check_policies=False, engine="auto", now=None, action="deprecate",
+                  stage=None)

@@ -1,0 +1,303 @@
+"""``modelreg reconcile``: after a merge on the protected branch, record what was merged
+as annotated tags — the registry's append-only event log.
+
+* a version file without a registration tag gets ``name@vX.Y.Z`` on the first-parent commit
+  of the protected branch that added it;
+* a ``stages.yaml`` entry that differs from what the tags say gets ``name#stage#N`` (or
+  ``name#stage!#N`` to remove a stage), pointing at the version's registration commit so
+  that GTO reads the same version; ``deprecated`` gives ``name@deprecated`` and
+  ``deprecated_versions`` give ``name@vX.Y.Z!``.
+
+Each annotation carries the evidence (pull request, reviews on the head commit, committers,
+merge commit, policy digest, decision) in a ``modelreg-evidence:`` block that ``check``,
+``gate`` and ``history`` read back. Running it twice creates nothing new; a concurrent run
+that pushes first wins and the other stops cleanly.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import __version__
+from . import tags as tagmod
+from .approvals import approvers
+from .errors import CannotRunError, CommandError, PolicyRefusal, RefusedError
+from .git import Git
+from .records import Finding, ModelState
+from .registry import MODELS_DIR, Registry, build_states, semver_key
+from .tags import Action
+from .yamlio import parse_yaml
+
+TOOL = f"modelreg {__version__}"
+
+
+@dataclass
+class PlannedTag:
+    name: str
+    target: str
+    action: Action
+    model: str
+    version: str | None = None
+    stage: str | None = None
+    title: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    created: tuple[PlannedTag, ...]
+    pushed: bool
+    already_done: bool               # another run had recorded these events first
+    head: str
+
+
+def protected_branch(registry: Registry) -> str:
+    data = registry.load("policies/data/environments.yaml").data or {}
+    return str(data.get("protected_branch") or "main")
+
+
+def protected_ref(git: Git, branch: str) -> str:
+    """The protected branch as this clone knows it: origin's copy when there is one."""
+    for ref in (f"refs/remotes/origin/{branch}", f"refs/heads/{branch}"):
+        if git.ok("show-ref", "--verify", "-q", ref):
+            return ref
+    raise RefusedError(f"this clone has no branch {branch}",
+                       hint=f"fetch it: git fetch origin {branch}")
+
+
+def on_protected(git: Git, commit: str, ref: str) -> bool:
+    return git.ok("merge-base", "--is-ancestor", commit, ref)
+
+
+def policy_digest(git: Git, rev: str = "HEAD") -> str:
+    """sha256 over the policies and their data at ``rev`` (paths and blob ids)."""
+    listing = git.run("ls-tree", "-r", rev, "--", "policies")
+    return "sha256:" + hashlib.sha256(listing.encode()).hexdigest()
+
+
+def _read_at(git: Git, rev: str, paths: list[str]) -> dict[str, str]:
+    from .git import CatFile
+
+    out = {}
+    with CatFile(git) as cat:
+        for p in paths:
+            data = cat.read(f"{rev}:{p}")
+            if data is not None:
+                out[p] = data.decode("utf-8", errors="replace")
+    return out
+
+
+def _desired(text: str, name: str) -> tuple[dict[str, tuple[str, bool, str]], bool, list[str]]:
+    data = parse_yaml(text, name) or {}
+    stages = {}
+    for stage, value in (data.get("stages") or {}).items():
+        if isinstance(value, dict) and value.get("version"):
+            stages[stage] = (str(value["version"]), bool(value.get("rollback")),
+                             str(value.get("reason") or ""))
+        elif isinstance(value, str):
+            stages[stage] = (value, False, "")
+    return stages, bool(data.get("deprecated")), [str(v) for v in
+                                                  data.get("deprecated_versions") or []]
+
+
+def plan(registry: Registry, head: str) -> list[PlannedTag]:
+    """The tags that would bring the tag log in line with ``head``."""
+    git = registry.git
+    refs = registry.refs()
+    existing = {r.name for r in refs}
+    states = build_states(refs)
+    listing = git.run("ls-tree", "-r", "--name-only", head, "--", MODELS_DIR)
+    versions: dict[str, list[str]] = {}
+    stage_files = []
+    for path in listing.splitlines():
+        parts = path.split("/")
+        if len(parts) == 4 and parts[2] == "versions" and parts[3].endswith(".yaml"):
+            v = parts[3][:-5]
+            if tagmod.SEMVER_RE.match(v) and tagmod.NAME_RE.match(parts[1]):
+                versions.setdefault(parts[1], []).append(v)
+        elif len(parts) == 3 and parts[2] == "stages.yaml" and tagmod.NAME_RE.match(parts[1]):
+            stage_files.append(path)
+    counters: dict[str, int] = {}
+    for r in refs:
+        parsed = tagmod.parse(r.name)
+        if parsed:
+            counters[parsed.model] = max(counters.get(parsed.model, 0), parsed.counter or 0)
+    reg_commit = {(e.model, e.version): e.commit for s in states.values() for e in s.events
+                  if e.action is Action.REGISTER}
+    planned: list[PlannedTag] = []
+
+    for model in sorted(versions):
+        for v in sorted(versions[model], key=semver_key):
+            tag = tagmod.registration(model, v)
+            if tag in existing:
+                continue
+            path = f"{MODELS_DIR}/{model}/versions/{v}.yaml"
+            target = git.run("log", "--first-parent", "--diff-filter=A", "--format=%H", "-1",
+                             head, "--", path).strip() or head
+            reg_commit[(model, v)] = target
+            planned.append(PlannedTag(tag, target, Action.REGISTER, model, v,
+                                      title=f"Register {model} {v}"))
+
+    texts = _read_at(git, head, stage_files)
+    for path in sorted(texts):
+        model = path.split("/")[1]
+        try:
+            desired, deprecated, dep_versions = _desired(texts[path], path)
+        except Exception as exc:  # an unreadable stages.yaml must never be half-applied
+            raise RefusedError(f"cannot read {path} at {head[:12]}: {exc}",
+                               hint="fix it in a pull request; `modelreg validate` shows why")
+        state = states.get(model, ModelState(model, (), {}, False, ()))
+        registered = set(state.registered) | {p.version for p in planned
+                                               if p.model == model and p.version}
+
+        def next_counter() -> int:
+            counters[model] = counters.get(model, 0) + 1
+            return counters[model]
+
+        for v in dep_versions:
+            if v in registered and tagmod.deregistration(model, v) not in existing:
+                planned.append(PlannedTag(tagmod.deregistration(model, v),
+                                          reg_commit.get((model, v), head), Action.DEREGISTER,
+                                          model, v, title=f"Deprecate {model} {v}"))
+        for stage in sorted(set(desired) | set(state.stages)):
+            want = desired.get(stage)
+            held = state.stages.get(stage)
+            if want and want[0] != held:
+                v, rollback, reason = want
+                if v not in registered or (model, v) not in reg_commit:
+                    raise RefusedError(
+                        f"{path} asks for {model} {v} in {stage}, but {v} is not registered",
+                        hint="register and merge that version first")
+                n = next_counter()
+                what = "Roll back" if rollback else "Promote"
+                planned.append(PlannedTag(
+                    tagmod.assignment(model, stage, n), reg_commit[(model, v)], Action.ASSIGN,
+                    model, v, stage, title=f"{what} {model} {v} to {stage}",
+                    evidence={"rollback": rollback, **({"reason": reason} if reason else {})}))
+            elif not want and held and path:
+                n = next_counter()
+                planned.append(PlannedTag(
+                    tagmod.unassignment(model, stage, n), reg_commit.get((model, held), head),
+                    Action.UNASSIGN, model, held, stage,
+                    title=f"Remove {model} {held} from {stage}"))
+        if deprecated and not state.deprecated:
+            name = tagmod.deprecation(model)
+            if name in existing:
+                name = tagmod.deprecation(model, next_counter())
+            planned.append(PlannedTag(name, head, Action.DEPRECATE, model,
+                                      title=f"Deprecate {model}"))
+    return planned
+
+
+def _verdicts(registry: Registry, planned: list[PlannedTag], review: dict | None,
+              engine: str, now: Any) -> list[Finding]:
+    """Policy errors for the versions the planned tags record, in one engine call."""
+    from .check import check
+
+    models = sorted({p.model for p in planned if p.action in (Action.REGISTER, Action.ASSIGN)})
+    if not models:
+        return []
+    result = check(registry, models=models, review=review, engine=engine, now=now)
+    wanted = {(p.model, p.version) for p in planned
+              if p.action in (Action.REGISTER, Action.ASSIGN)}
+    return [f for f in result.report.findings if f.severity == "error"
+            and (f.model, f.version) in wanted | {(m, None) for m in models}]
+
+
+def reconcile(registry: Registry, *, push: bool = False, pr: int | None = None,
+              review: dict[str, Any] | None = None, engine: str = "auto", now: Any = None,
+              remote: str = "origin",
+              hooks: dict[str, Callable[[], None]] | None = None) -> ReconcileResult:
+    """Create the tags for what was merged; see the module docstring."""
+    hooks = hooks or {}
+    git = registry.git
+    head = git.head()
+    if head is None:
+        raise RefusedError("the repository has no commits")
+    branch = protected_branch(registry)
+    ref = protected_ref(git, branch)
+    if not on_protected(git, head, ref):
+        raise RefusedError(f"HEAD {head[:12]} is not on the protected branch {branch}",
+                           hint=f"reconcile runs on {branch} after a merge, never on a "
+                                "pull-request branch")
+    if git.run("status", "--porcelain", "--untracked-files=no", "--", MODELS_DIR,
+               "policies").strip():
+        raise RefusedError("models/ or policies/ have uncommitted changes",
+                           hint="reconcile records what was merged: run it on a clean checkout")
+    for attempt in range(3):
+        planned = plan(registry, head)
+        if not planned:
+            return ReconcileResult((), False, attempt > 0, head)
+        errors = _verdicts(registry, planned, review, engine, now)
+        if errors:
+            raise PolicyRefusal(f"{len(errors)} policy finding(s) deny recording these events; "
+                                "no tag was created", errors,
+                                hint="fix them in a pull request; reconcile records only "
+                                     "what passes the stage's policies")
+        stamp = (now if isinstance(now, str) else
+                 (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        digest = policy_digest(git, head)
+        base: dict[str, Any] = {"merge_commit": head, "policy_digest": digest,
+                                "decision": "pass", "checked_at": stamp, "engine": engine,
+                                "tool": TOOL}
+        if review:
+            base.update(pr=review.get("pr", pr), pr_author=review.get("pr_author"),
+                        head=review.get("head"), approvers=approvers(review),
+                        reviews=review.get("reviews") or [],
+                        committers=review.get("committers") or [])
+        elif pr is not None:
+            base["pr"] = pr
+        created: list[PlannedTag] = []
+        try:
+            for p in planned:
+                evidence = {"event": p.action.value, "model": p.model}
+                if p.version:
+                    evidence["version"] = p.version
+                if p.stage:
+                    evidence["stage"] = p.stage
+                evidence.update(p.evidence)
+                evidence.update(base)
+                p.evidence = evidence
+                hooks.get("tag", lambda: None)()
+                git.run("tag", "-a", p.name, p.target, "-m",
+                        tagmod.format_message(p.title, evidence))
+                created.append(p)
+        except CommandError as exc:
+            _delete(git, created)
+            if "already exists" in exc.stderr:
+                continue            # a concurrent run in this clone: plan again
+            raise
+        except BaseException:
+            _delete(git, created)
+            raise
+        if not push:
+            return ReconcileResult(tuple(created), False, False, head)
+        try:
+            hooks.get("push", lambda: None)()
+            git.run("push", "--atomic", "-q", remote,
+                    *[f"refs/tags/{p.name}" for p in created])
+            return ReconcileResult(tuple(created), True, False, head)
+        except CommandError as exc:
+            _delete(git, created)
+            if "rejected" not in exc.stderr and "already exists" not in exc.stderr:
+                raise CannotRunError(f"pushing the tags to {remote} failed; no tag was kept",
+                                     hint="check the remote and run reconcile again") from exc
+            # another run pushed first: take its tags and plan again (usually nothing left)
+            git.run("fetch", "-q", remote, "+refs/tags/*:refs/tags/*")
+    raise CannotRunError("reconcile kept colliding with concurrent runs",
+                         hint="run it again once the other runs have finished")
+
+
+def _delete(git: Git, created: list[PlannedTag]) -> None:
+    for p in created:
+        git.run("tag", "-d", p.name, check=False)
+
+
+def review_from_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
+    """The policies' ``review`` object rebuilt from a tag's evidence block (on the protected
+    branch there is no pull request to ask)."""
+    return {"pr": evidence.get("pr"), "pr_author": evidence.get("pr_author"),
+            "head": evidence.get("head"), "reviews": evidence.get("reviews") or [],
+            "committers": evidence.get("committers") or []}
