@@ -186,3 +186,27 @@ warn contains f if {
 		[w.rule, w.expires],
 	))
 }
+
+# Code-owner sign-off (CODEOWNERS): every changed path of this model needs an approval on the
+# head commit from one of its owners, who is neither the author nor a committer. The caller
+# resolves CODEOWNERS into `review.owners`: {path: [logins]}.
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "GOV-09")
+	r := doc.review
+	is_object(r)
+	committers := {c | some c in object.get(r, "committers", [])}
+	some path, allowed in object.get(r, "owners", {})
+	startswith(path, sprintf("models/%s/", [doc.name]))
+	ok := {login |
+		some login in approvals_on_head(r)
+		login != r.pr_author
+		not login in committers
+		login in allowed
+	}
+	count(ok) == 0
+	f := lib.finding(doc, "GOV-09", path, [], sprintf(
+		"%s changes %s, which needs an approval on the head commit from a code owner (%s) who is neither the author nor a committer: request their review",
+		[lib.label(doc), path, concat(", ", sort(allowed))],
+	))
+}

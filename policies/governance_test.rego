@@ -73,3 +73,28 @@ test_exception_for_unknown_rule if {
 	doc := fx.with_({"version": {"exceptions": [{"rule": "XX-999", "justification": "no reason at all", "approved_by": "appr1", "expires": "2027-01-01"}]}})
 	"GOV-07" in fx.ids(deny(doc))
 }
+
+owned_paths(reviews, author, owners) := object.union(fx.with_({"stage": "registered"}), {"review": {
+	"pr_author": author,
+	"head": fx.head,
+	"reviews": reviews,
+	"committers": [author],
+	"owners": owners,
+}})
+
+owned(reviews, author) := owned_paths(reviews, author, {"models/credit/versions/2.0.0.yaml": ["owner1", "owner2"]})
+
+test_changed_path_needs_a_code_owner if "GOV-09" in fx.ids(deny(owned([], "dev")))
+
+test_non_owner_approval_does_not_count if "GOV-09" in fx.ids(deny(owned([approve("appr1", fx.head)], "dev")))
+
+test_author_owner_cannot_approve_own_change if "GOV-09" in fx.ids(deny(owned([approve("owner1", fx.head)], "owner1")))
+
+test_stale_owner_approval_does_not_count if "GOV-09" in fx.ids(deny(owned([approve("owner1", old)], "dev")))
+
+test_owner_approval_on_head_passes if not "GOV-09" in fx.ids(deny(owned([approve("owner2", fx.head)], "dev")))
+
+test_other_models_paths_are_not_this_models_business if {
+	doc := owned_paths([], "dev", {"models/other-model/model.yaml": ["owner1"]})
+	not "GOV-09" in fx.ids(deny(doc))
+}

@@ -78,9 +78,40 @@ def approvers(review: dict[str, Any]) -> list[str]:
                   if r["state"] == "APPROVED" and r["commit_id"] == review.get("head"))
 
 
+def owners(git: Git, base: str | None, head: str, people: dict[str, Any],
+           teams: dict[str, Any]) -> dict[str, list[str]]:
+    """For each file the change touches, the logins that may approve it as code owners.
+
+    GitHub reads CODEOWNERS from the pull request's base branch, so a change cannot appoint
+    its own reviewers; the file at ``base`` is used (the head's when there is no base)."""
+    from .codeowners import PATH, owners_of
+
+    rng = f"{base}...{head}" if base else head
+    changed = [p for p in git.run("diff", "--name-only", "-z", rng, "--", check=False)
+               .split("\0") if p] if base else []
+    text = git.run("show", f"{base or head}:{PATH}", check=False)
+    if not text:
+        return {p: [] for p in changed}
+    members: dict[str, set[str]] = {}
+    handle_of = {t.get("github"): name for name, t in (teams or {}).items() if isinstance(t, dict)}
+    for login, person in (people or {}).items():
+        for team in (person or {}).get("teams") or []:
+            members.setdefault(team, set()).add(login)
+    out = {}
+    for path in changed:
+        allowed: set[str] = set()
+        for owner in owners_of(text, path):
+            if owner in handle_of:
+                allowed |= members.get(handle_of[owner], set())
+            elif owner.startswith("@") and "/" not in owner:
+                allowed.add(owner[1:])
+        out[path] = sorted(allowed)
+    return out
+
+
 def review_input(git: Git, *, reviews_file: str, pr_author: str, head: str,
-                 base: str | None, people: dict[str, Any], pr: int | None = None
-                 ) -> dict[str, Any]:
+                 base: str | None, people: dict[str, Any], teams: dict[str, Any] | None = None,
+                 pr: int | None = None) -> dict[str, Any]:
     if not _SHA.match(head):
         resolved = git.run("rev-parse", "--verify", "-q", f"{head}^{{commit}}", check=False).strip()
         if not resolved:
@@ -88,4 +119,14 @@ def review_input(git: Git, *, reviews_file: str, pr_author: str, head: str,
         head = resolved
     return {"pr": pr, "pr_author": pr_author, "head": head,
             "reviews": load_reviews(reviews_file),
-            "committers": committers(git, base, head, people)}
+            "committers": committers(git, base, head, people),
+            "owners": owners(git, base, head, people, teams or {})}
+
+
+def review_from_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
+    """The policies' ``review`` object rebuilt from a tag's evidence block: on the protected
+    branch there is no pull request to ask, the approvals reconcile recorded are the evidence."""
+    return {"pr": evidence.get("pr"), "pr_author": evidence.get("pr_author"),
+            "head": evidence.get("head"), "reviews": list(evidence.get("reviews") or []),
+            "committers": list(evidence.get("committers") or []),
+            "owners": dict(evidence.get("owners") or {})}

@@ -110,10 +110,14 @@ def now_rfc3339(now: _dt.datetime | str | None) -> str:
 def check(registry: Registry, *, stage: str | None = None, changed_since: str | None = None,
           engine: str | Engine = "auto", opa_url: str | None = None, strict: bool = False,
           now: _dt.datetime | str | None = None, review: dict[str, Any] | None = None,
-          policy_set: PolicySet | None = None) -> CheckResult:
-    """Check the registry (or what changed since ``changed_since``) against schemas and policy.
+          policy_set: PolicySet | None = None, models: list[str] | None = None) -> CheckResult:
+    """Check the registry (or what changed since ``changed_since``, or ``models``) against
+    schemas and policy.
 
     ``engine`` is an engine name or an already loaded :class:`Engine` (reused across calls).
+    ``review`` is the pull request's sign-off evidence; without it, a version that holds a
+    stage is judged with the evidence its stage tag recorded (so a stage held without
+    recorded approvals fails), and other versions without approval rules.
     Raises :class:`CannotRunError` when the policies cannot be evaluated; never passes silently.
     """
     del strict  # the verdict is derived from the report: CheckResult.ok(strict)
@@ -127,9 +131,16 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
     placeholders = (policy_set.data.get("cards") or {}).get("placeholders") or []
 
     changes = changed_files(registry.git, changed_since)
-    names = touched_models(registry, changes) if changed_since else registry.model_names()
+    if models is not None:
+        for name in models:
+            if not registry.has_model(name):
+                raise UsageError(f"no model named {name!r}", hint="`modelreg ls` lists the models")
+        names = sorted(set(models))
+    else:
+        names = touched_models(registry, changes) if changed_since else registry.model_names()
     change = {"base": changed_since, "files": changes}
-    states = registry.states() if not changed_since else {n: registry.state(n) for n in names}
+    states = registry.states() if not changed_since and models is None \
+        else {n: registry.state(n) for n in names}
 
     schemas = Schemas(registry.root)
     findings: list[Finding] = []
@@ -149,22 +160,86 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
         docs.extend(inputs.model_documents(mf, state, rank=rank, stage=stage, change=change,
                                            review=review))
 
-    waived: list[Waiver] = []
-    engine_name = engine if isinstance(engine, str) else engine.name
-    if docs:
-        if isinstance(engine, str):
-            eng = create_engine(engine, opa_url=opa_url)
-            eng.load(policy_set)
-        else:
-            eng = engine
-        engine_name = eng.name
-        decision = eng.evaluate(DECISION_QUERY, inputs.policy_input(stamp, docs))
-        policy_findings, waived = _map_decision(decision, eng.name, docs, documents, cards)
-        findings.extend(policy_findings)
+    policy_findings, waived, engine_name = _evaluate(docs, documents, cards, engine, opa_url,
+                                                     policy_set, stamp)
+    findings.extend(policy_findings)
     unique = _dedupe(findings)
     report = Report("check", files_checked, tuple(sorted(unique, key=Finding.sort_key)))
     return CheckResult(report, tuple(sorted(waived, key=lambda w: w.finding.sort_key())),
                        engine_name, stage, tuple(names), len(docs), changed_since)
+
+
+def _evaluate(docs: list[dict[str, Any]], documents: dict[str, Document],
+              cards: dict[str, inputs.Card], engine: str | Engine, opa_url: str | None,
+              policy_set: PolicySet, stamp: str) -> tuple[list[Finding], list[Waiver], str]:
+    """All documents in one engine call; findings mapped back to file:line."""
+    engine_name = engine if isinstance(engine, str) else engine.name
+    if not docs:
+        return [], [], engine_name
+    if isinstance(engine, str):
+        eng = create_engine(engine, opa_url=opa_url)
+        eng.load(policy_set)
+    else:
+        eng = engine
+    decision = eng.evaluate(DECISION_QUERY, inputs.policy_input(stamp, docs))
+    found, waived = _map_decision(decision, eng.name, docs, documents, cards)
+    return found, waived, eng.name
+
+
+def check_at(registry: Registry, name: str, version: str, stage: str, *, rev: str,
+             review: dict[str, Any] | None, engine: str | Engine = "auto",
+             opa_url: str | None = None, now: _dt.datetime | str | None = None
+             ) -> tuple[list[Finding], dict[str, Any] | None]:
+    """Judge one version as recorded at commit ``rev`` (not the work tree) at ``stage``,
+    with today's policies and the given sign-off evidence. Returns the findings and the
+    version record (None when it does not exist at ``rev``)."""
+    from .git import CatFile
+    from .yamlio import decode, parse_text
+
+    policy_set = load_policy_set(registry.root)
+    stamp = now_rfc3339(now)
+    placeholders = (policy_set.data.get("cards") or {}).get("placeholders") or []
+    paths = inputs.files_of(name)
+    vpath = f"{MODELS_DIR}/{name}/versions/{version}.yaml"
+    texts: dict[str, str] = {}
+    findings: list[Finding] = []
+    with CatFile(registry.git) as cat:
+        for rel in (paths["model"], vpath, paths["stages"], paths["card"]):
+            raw = cat.read(f"{rev}:{rel}")
+            if raw is not None:
+                texts[rel] = decode(raw, f"{rel}@{rev[:12]}")
+    documents: dict[str, Document] = {}
+    schemas = Schemas(registry.root)
+    for rel, kind in ((paths["model"], "model"), (vpath, "version"), (paths["stages"], "stages")):
+        if rel not in texts:
+            continue
+        try:
+            data = parse_text(texts[rel], rel)
+        except ModelregError as exc:
+            findings.append(Finding(rel, "ID-00", exc.message, line=exc.line, model=name,
+                                    version=version))
+            continue
+        doc = Document(rel, texts[rel], data)
+        for parts, message in schemas.errors(kind, data):
+            findings.append(Finding(rel, "ID-01", message, line=locate(doc, parts), model=name,
+                                    version=version, path=json_path(parts)))
+        documents[rel] = doc
+    if paths["model"] not in documents or vpath not in documents:
+        return findings or [Finding(vpath, "ID-00", f"no record of {name} {version} at "
+                                    f"{rev[:12]}", model=name, version=version)], \
+            (documents[vpath].data if vpath in documents else None)
+    card = inputs.parse_card(texts[paths["card"]], paths["card"], placeholders) \
+        if paths["card"] in texts else None
+    mf = inputs.ModelFiles(name, documents[paths["model"]], {version: documents[vpath]},
+                           documents.get(paths["stages"]), card)
+    rank = inputs.stage_rank(policy_set.data.get("environments") or {})
+    if stage not in rank:
+        raise UsageError(f"unknown stage {stage!r}; known stages: {', '.join(rank)}")
+    docs = inputs.model_documents(mf, registry.state(name), rank=rank, stage=stage,
+                                  change={"base": None, "files": []}, review=review)
+    found, _, _ = _evaluate(docs, documents, {name: card} if card else {}, engine, opa_url,
+                            policy_set, stamp)
+    return _dedupe(findings + found), documents[vpath].data
 
 
 def _read_model(registry: Registry, schemas: Schemas, name: str, placeholders: list[str],
@@ -284,4 +359,4 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     return list(seen.values())
 
 
-__all__ = ["check", "CheckResult", "Waiver", "changed_files", "touched_models"]
+__all__ = ["check", "check_at", "CheckResult", "Waiver", "changed_files", "touched_models"]

@@ -162,14 +162,16 @@ def _print_table(table: list[list[str]]) -> None:
 
 @cli.command()
 @click.argument("target", metavar="NAME[@VERSION]")
+@click.option("--at", "at", metavar="DATE", help="As of this date (YYYY-MM-DD, end of day "
+              "UTC, or an RFC 3339 time): what each stage held then.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def show(obj: dict, target: str, as_json: bool) -> None:
+def show(obj: dict, target: str, at: str | None, as_json: bool) -> None:
     """A model, its versions, artifacts with hashes, lineage, metrics and stages."""
     from .service import show as do_show
 
     name, _, version = target.partition("@")
-    data = do_show(_registry(obj["repo"]), name, version or None)
+    data = do_show(_registry(obj["repo"]), name, version or None, at=at)
     if as_json:
         _json_out(data)
         return
@@ -179,7 +181,8 @@ def show(obj: dict, target: str, as_json: bool) -> None:
     click.echo(f"  owner: {(m.get('owner') or {}).get('team')}   risk tier: {risk.get('tier')}"
                f"   EU AI Act: {(risk.get('eu_ai_act') or {}).get('class')}")
     stages = ", ".join(f"{s}={v}" for s, v in data["stages"].items()) or "none"
-    click.echo(f"  stages: {stages}" + ("   DEPRECATED" if data["deprecated"] else ""))
+    when = f" (as of {data['at']})" if data.get("at") else ""
+    click.echo(f"  stages{when}: {stages}" + ("   DEPRECATED" if data["deprecated"] else ""))
     for entry in data["versions"]:
         rec = entry.get("record") or {}
         flags = ["registered" if entry["registered"] else "not yet tagged"] + entry["stages"]
@@ -242,9 +245,17 @@ ENGINE_NAMES = ["auto", "regorus", "opa-lib", "opa", "opa-server"]
               help="text (default), json (schemas/report.schema.json) or github "
                    "(annotations + $GITHUB_STEP_SUMMARY).")
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
+@click.option("--reviews", "reviews", metavar="FILE",
+              help="The pull request's reviews (JSON of GitHub's list-reviews endpoint): "
+                   "runs the approval policy.")
+@click.option("--pr-author", "pr_author", metavar="LOGIN", help="The pull request's author.")
+@click.option("--head", "head", metavar="SHA", help="The pull request's head commit "
+              "(approvals on older commits are stale).")
+@click.option("--pr", "pr", type=int, metavar="N", help="The pull request's number.")
 @click.pass_obj
 def check(obj: dict, stage: str | None, changed_since: str | None, engine: str,
-          opa_url: str | None, as_json: bool, fmt: str | None, strict: bool) -> None:
+          opa_url: str | None, as_json: bool, fmt: str | None, strict: bool,
+          reviews: str | None, pr_author: str | None, head: str | None, pr: int | None) -> None:
     """Schema and policy check of the registry (the pull-request status check)."""
     import os
 
@@ -254,8 +265,10 @@ def check(obj: dict, stage: str | None, changed_since: str | None, engine: str,
     if as_json and fmt not in (None, "json"):
         raise click.UsageError("--json and --format %s contradict each other" % fmt)
     fmt = "json" if as_json else (fmt or "text")
-    result = do_check(_registry(obj["repo"]), stage=stage, changed_since=changed_since,
-                      engine=engine, opa_url=opa_url, strict=strict)
+    registry = _registry(obj["repo"])
+    review = _review(registry, reviews, pr_author, head, changed_since, pr)
+    result = do_check(registry, stage=stage, changed_since=changed_since,
+                      engine=engine, opa_url=opa_url, strict=strict, review=review)
     click.echo(reporter(fmt)(result, strict), nl=False)
     if fmt == "github" and os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as fh:
@@ -333,6 +346,223 @@ def policy_explain(obj: dict, rule_id: str, as_json: bool) -> None:
 # --- end of policy block ------------------------------------------------------------------
 
 
+# --- sign-off and promotion -------------------------------------------------------------
+def _review(registry: Registry, reviews: str | None, pr_author: str | None, head: str | None,
+            base: str | None, pr: int | None) -> dict | None:
+    """The sign-off evidence from --reviews/--pr-author/--head (all three, or none)."""
+    given = [x is not None for x in (reviews, pr_author, head)]
+    if not any(given):
+        return None
+    if not all(given):
+        raise click.UsageError("--reviews, --pr-author and --head go together")
+    from .approvals import review_input
+
+    people = (registry.load("policies/data/people.yaml").data or {}).get("people") or {}
+    teams = (registry.load("policies/data/teams.yaml").data or {}).get("teams") or {}
+    if base is None:
+        # a pull request is compared with the protected branch it targets
+        from .reconcile import protected_branch, protected_ref
+
+        base = protected_ref(registry.git, protected_branch(registry))
+    return review_input(registry.git, reviews_file=reviews, pr_author=pr_author,
+                        head=head, base=base, people=people, teams=teams, pr=pr)
+
+
+def _emit_change(change, as_json: bool) -> None:
+    if as_json:
+        _json_out({"model": change.model, "version": change.version, "stage": change.stage,
+                   "action": change.action, "branch": change.branch, "commit": change.commit,
+                   "warnings": [f.to_json() for f in change.findings]})
+        return
+    for f in change.findings:
+        where = f"{f.file}:{f.line}" if f.line else f.file
+        click.echo(f"{where}: [{f.rule}] warning: {f.message}", err=True)
+    what = {"promote": f"{change.model} {change.version} → {change.stage}",
+            "rollback": f"{change.model} {change.stage} back to {change.version}",
+            "deprecate": f"{change.model} {change.version or ''} deprecated".replace("  ", " ")}
+    click.echo(f"Prepared {what[change.action]} in models/{change.model}/stages.yaml"
+               + (f" on branch {change.branch}" if change.branch else "")
+               + f" (commit {(change.commit or '')[:12]})")
+    if change.branch:
+        click.echo(f"next: git push -u origin {change.branch}  and open a pull request; "
+                   "the stage owners approve it, reconcile tags it after the merge")
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("version")
+@click.option("--to", "stage", required=True, metavar="STAGE", help="The stage to promote to.")
+@click.option("--reason", "-m", help="Why (recorded in stages.yaml and the commit).")
+@click.option("--no-branch", is_flag=True, help="Commit on the current branch.")
+@click.option("--engine", default="auto", show_default=True, metavar="NAME",
+              help="Policy engine for the pre-check.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def promote(obj: dict, name: str, version: str, stage: str, reason: str | None,
+            no_branch: bool, engine: str, as_json: bool) -> None:
+    """Prepare a pull request that asks for VERSION of NAME to hold STAGE."""
+    from .promotion import promote as do_promote
+
+    _emit_change(do_promote(_registry(obj["repo"]), name, version, stage, reason=reason,
+                            branch=not no_branch, engine=engine), as_json)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--env", "stage", required=True, metavar="STAGE", help="The stage to roll back.")
+@click.option("--to", "to", metavar="X.Y.Z", help="The version to go back to (default: the "
+              "version that held the stage before).")
+@click.option("--reason", "-m", help="Why.")
+@click.option("--no-branch", is_flag=True, help="Commit on the current branch.")
+@click.option("--engine", default="auto", show_default=True, metavar="NAME",
+              help="Policy engine for the pre-check.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def rollback(obj: dict, name: str, stage: str, to: str | None, reason: str | None,
+             no_branch: bool, engine: str, as_json: bool) -> None:
+    """Prepare a pull request that puts STAGE back to an earlier version."""
+    from .promotion import rollback as do_rollback
+
+    _emit_change(do_rollback(_registry(obj["repo"]), name, stage, to=to, reason=reason,
+                             branch=not no_branch, engine=engine), as_json)
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("version", required=False)
+@click.option("--reason", "-m", help="Why.")
+@click.option("--no-branch", is_flag=True, help="Commit on the current branch.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def deprecate(obj: dict, name: str, version: str | None, reason: str | None, no_branch: bool,
+              as_json: bool) -> None:
+    """Prepare a pull request that deprecates VERSION of NAME (or the whole model)."""
+    from .promotion import deprecate as do_deprecate
+
+    _emit_change(do_deprecate(_registry(obj["repo"]), name, version, reason=reason,
+                              branch=not no_branch), as_json)
+
+
+@cli.command()
+@click.option("--push", is_flag=True, help="Push the new tags to origin (atomically).")
+@click.option("--pr", "pr", type=int, metavar="N", help="The merged pull request's number.")
+@click.option("--approvals", "reviews", metavar="FILE",
+              help="The merged pull request's reviews (GitHub list-reviews JSON).")
+@click.option("--pr-author", "pr_author", metavar="LOGIN", help="The pull request's author.")
+@click.option("--head", "head", metavar="SHA", help="The pull request's head commit "
+              "(default: HEAD's second parent, for a merge commit).")
+@click.option("--engine", default="auto", show_default=True, metavar="NAME",
+              help="Policy engine.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def reconcile(obj: dict, push: bool, pr: int | None, reviews: str | None,
+              pr_author: str | None, head: str | None, engine: str, as_json: bool) -> None:
+    """On the protected branch after a merge: tag what was merged, with its evidence."""
+    from .reconcile import reconcile as do_reconcile
+
+    registry = _registry(obj["repo"])
+    if reviews and head is None:
+        parent = registry.git.run("rev-parse", "-q", "--verify", "HEAD^2", check=False).strip()
+        head = parent or registry.git.head()
+    if reviews and pr_author is None:
+        raise click.UsageError("--approvals needs --pr-author (the author cannot approve)")
+    # after the merge, the change is what HEAD added to the branch's previous state
+    previous = registry.git.run("rev-parse", "-q", "--verify", "HEAD^1", check=False).strip()
+    review = _review(registry, reviews, pr_author, head, previous or None, pr)
+    result = do_reconcile(registry, push=push, pr=pr, review=review, engine=engine)
+    if as_json:
+        _json_out({"head": result.head, "pushed": result.pushed,
+                   "already_done": result.already_done,
+                   "created": [{"tag": p.name, "target": p.target, "event": p.action.value,
+                                "model": p.model, "version": p.version, "stage": p.stage}
+                               for p in result.created]})
+        return
+    if not result.created:
+        click.echo("nothing to record: the tags already match what was merged"
+                   + (" (another reconcile recorded it first)" if result.already_done else ""))
+        return
+    for p in result.created:
+        click.echo(f"created {p.name} → {p.target[:12]}  ({p.title})")
+    click.echo(("pushed" if result.pushed else "not pushed (use --push)")
+               + f": {len(result.created)} tag(s)")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--env", "stage", required=True, metavar="STAGE", help="The environment (stage).")
+@click.option("--artifact", metavar="PATH", help="The weights file about to be deployed: its "
+              "sha256 must be the registered one.")
+@click.option("--engine", default="auto", show_default=True, metavar="NAME",
+              help="Policy engine.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def gate(obj: dict, name: str, stage: str, artifact: str | None, engine: str,
+         as_json: bool) -> None:
+    """For deploy pipelines: exit 0 only if NAME may run in STAGE now."""
+    from .gate import gate as do_gate
+
+    result = do_gate(_registry(obj["repo"]), name, stage, artifact=artifact, engine=engine)
+    if as_json:
+        _json_out(result.to_json())
+    elif result.ok:
+        click.echo(f"PASS {name} {result.version} may run in {stage} "
+                   f"(tag {result.tag}, approved by "
+                   f"{', '.join(result.evidence.get('approvers') or []) or 'nobody recorded'})")
+        for a in result.artifacts:
+            click.echo(f"  {a['path']}  sha256 {a['sha256']}  (dvc pull {a['path']})")
+    else:
+        click.echo(f"FAIL {name} in {stage}" + (f" ({result.version})" if result.version else ""))
+        for r in result.reasons:
+            click.echo(f"  - {r}")
+    sys.exit(EXIT_OK if result.ok else EXIT_FINDINGS)
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def history(obj: dict, name: str | None, as_json: bool) -> None:
+    """Every event — registered, promoted, rolled back, deprecated — with who and when."""
+    from .service import history as do_history
+
+    rows = do_history(_registry(obj["repo"]), name)
+    if as_json:
+        _json_out({"events": rows})
+        return
+    if not rows:
+        click.echo("no events yet")
+    for r in rows:
+        who = r["actor"] or "?"
+        approved = f"  approved by {', '.join(r['approvers'])}" if r["approvers"] else ""
+        pr = f"  PR #{r['pull_request']}" if r["pull_request"] else ""
+        click.echo(f"{r['time']}  {r['summary']:<48} by {who}{approved}{pr}  "
+                   f"{str(r['commit'])[:12]}  [{r['tag']}]")
+
+
+@cli.command()
+@click.option("--check", "check_only", is_flag=True, help="Fail when the file is out of date.")
+@click.option("--write", is_flag=True, help="Write .github/CODEOWNERS.")
+@click.pass_obj
+def codeowners(obj: dict, check_only: bool, write: bool) -> None:
+    """.github/CODEOWNERS from policies/data: who must review which path."""
+    from . import codeowners as co
+
+    registry = _registry(obj["repo"])
+    if check_only and write:
+        raise click.UsageError("--check and --write contradict each other")
+    if write:
+        click.echo(f"wrote {co.write(registry)}")
+    elif check_only:
+        reasons = co.check(registry)
+        for r in reasons:
+            click.echo(r)
+        if reasons:
+            sys.exit(EXIT_FINDINGS)
+        click.echo(f"{co.PATH} is up to date")
+    else:
+        click.echo(co.generate(registry).text, nl=False)
+
+
 # --- the error boundary -----------------------------------------------------------------
 def main(argv: list[str] | None = None) -> NoReturn:
     try:
@@ -346,6 +576,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
         exc.show()
         sys.exit(EXIT_USAGE)
     except ModelregError as exc:
+        for f in getattr(exc, "findings", ()):
+            where = f"{f.file}:{f.line}" if f.line else f.file
+            click.echo(f"{where}: [{f.rule}] {f.message}", err=True)
         click.echo(f"error: {exc}", err=True)
         if exc.hint:
             click.echo(f"hint: {exc.hint}", err=True)

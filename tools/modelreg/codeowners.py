@@ -66,6 +66,12 @@ def generate(registry: Registry) -> Ownership:
         lines.append(f"{path} {owners}")
     expected["policies/data/people.yaml"] = tuple(gov)
     expected[PATH] = tuple(gov)
+    newcomers = _handles(teams, rules.get("new_models") or [], "policies/data/codeowners.yaml")
+    lines.append("")
+    lines.append("# A model not listed below yet (its first registration): the inventory's keepers.")
+    if newcomers:
+        lines.append(f"/models/ {' '.join(newcomers)}")
+        expected["models/not-yet-listed/model.yaml"] = tuple(newcomers)
     lines.append("")
     lines.append("# Each model: its owning team; its stages.yaml: the approvers for its risk tier.")
     for name in registry.model_names():

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ModelregError, UsageError
-from .reconcile import TOOL, on_protected, protected_branch, protected_ref, review_from_evidence
+from .approvals import review_from_evidence
+from .reconcile import on_protected, protected_branch, protected_ref
 from .records import Event
 from .registry import MODELS_DIR, Registry, check_name
 from .tags import Action
@@ -102,9 +103,7 @@ def gate(registry: Registry, name: str, stage: str, *, artifact: str | None = No
         from .check import check_at
 
         verdict, record = check_at(registry, name, version, stage, rev=at,
-                                   review=review_from_evidence(evidence) if evidence else
-                                   {"pr": None, "pr_author": None, "head": None,
-                                    "reviews": [], "committers": []},
+                                   review=review_from_evidence(evidence),
                                    engine=engine, now=now)
         for f in verdict:
             if f.severity == "error":

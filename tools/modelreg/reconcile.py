@@ -246,7 +246,8 @@ def reconcile(registry: Registry, *, push: bool = False, pr: int | None = None,
             base.update(pr=review.get("pr", pr), pr_author=review.get("pr_author"),
                         head=review.get("head"), approvers=approvers(review),
                         reviews=review.get("reviews") or [],
-                        committers=review.get("committers") or [])
+                        committers=review.get("committers") or [],
+                        owners=review.get("owners") or {})
         elif pr is not None:
             base["pr"] = pr
         created: list[PlannedTag] = []
@@ -293,11 +294,3 @@ def reconcile(registry: Registry, *, push: bool = False, pr: int | None = None,
 def _delete(git: Git, created: list[PlannedTag]) -> None:
     for p in created:
         git.run("tag", "-d", p.name, check=False)
-
-
-def review_from_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
-    """The policies' ``review`` object rebuilt from a tag's evidence block (on the protected
-    branch there is no pull request to ask)."""
-    return {"pr": evidence.get("pr"), "pr_author": evidence.get("pr_author"),
-            "head": evidence.get("head"), "reviews": evidence.get("reviews") or [],
-            "committers": evidence.get("committers") or []}

@@ -419,6 +419,12 @@ def register(registry: Registry, req: RegisterRequest,
         if new_model:
             write_atomic(mdir / "model.yaml", model_text)
             undo.created.append(mdir / "model.yaml")
+            owners_file = root / ".github" / "CODEOWNERS"
+            if owners_file.exists() and not starter:
+                from . import codeowners
+
+                undo.remember(owners_file)
+                codeowners.write(registry)   # the new model's owners, for its next changes
         for src, dest in plan:
             if src != Path(os.path.realpath(dest)):
                 undo.remember(dest)
@@ -450,7 +456,7 @@ def register(registry: Registry, req: RegisterRequest,
         paths = [registry.rel(vfile)] + [a["dvc_file"] for a in artifacts]
         if new_model:
             paths.insert(0, registry.rel(mdir / "model.yaml"))
-        for extra in (vdir / ".gitignore", root / ".gitignore"):
+        for extra in (vdir / ".gitignore", root / ".gitignore", root / ".github" / "CODEOWNERS"):
             if extra.exists() and undo.saved.get(extra) != extra.read_bytes():
                 paths.append(registry.rel(extra))
         hooks.get("git_add", lambda: None)()

@@ -157,9 +157,10 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
         vdoc = mf.versions.get(version) if version else None
         files = dict(base_files)
         files["version"] = vdoc.path if vdoc else None
+        doc_stage = pick_stage(version, held, requested, rank, stage)
         docs.append({
             "name": mf.name,
-            "stage": pick_stage(version, held, requested, rank, stage),
+            "stage": doc_stage,
             "files": files,
             "model": mf.model.data,
             "version": vdoc.data if vdoc else None,
@@ -168,9 +169,29 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
             "registered_versions": list(state.registered),
             "card": mf.card.to_input() if mf.card else None,
             "change": change,
-            "review": review,
+            "review": review if review is not None else
+            recorded_review(state, version, doc_stage),
         })
     return docs
+
+
+def recorded_review(state: ModelState, version: str | None, stage: str) -> dict[str, Any] | None:
+    """Sign-off evidence for a version that holds ``stage``, as the stage tag recorded it.
+
+    On the protected branch there is no pull request to ask: the approvals reconcile wrote
+    into the annotation are the evidence, so a stage held without them fails the approval
+    rules. A version that does not hold the stage has no recorded evidence (None)."""
+    if version is None or state.stages.get(stage) != version:
+        return None
+    tag = None
+    for ev in state.events:
+        if ev.action is Action.ASSIGN and ev.stage == stage and ev.version == version:
+            tag = ev
+    if tag is None:
+        return None
+    from ..approvals import review_from_evidence
+
+    return review_from_evidence(tag.evidence)
 
 
 def policy_input(now: str, docs: list[dict[str, Any]]) -> dict[str, Any]:
