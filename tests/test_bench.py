@@ -1,0 +1,173 @@
+"""The benchmark's registry generator (tools/bench.py) builds a valid registry.
+
+Only the generator is tested here; timings never decide a test.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from jsonschema import Draft202012Validator
+
+from modelreg import tags as tagmod
+from modelreg.yamlio import parse_yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_bench():
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "tools" / "bench.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench"] = module      # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load_bench()
+
+MODELS, VERSIONS = 3, 2
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return bench.generate(tmp_path_factory.mktemp("bench") / "registry", MODELS, VERSIONS,
+                          per_commit=2)
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                          check=True, env=bench._git_env()).stdout
+
+
+def _validators(root: Path) -> dict[str, Draft202012Validator]:
+    return {kind: Draft202012Validator(json.loads(
+        (root / "schemas" / f"{kind}.schema.json").read_text()))
+        for kind in ("model", "version", "stages")}
+
+
+def test_files_are_valid_against_the_copied_schemas(built):
+    root = built.root
+    for folder in bench.COPIED:
+        for source in (ROOT / folder).rglob("*"):
+            if source.is_file() and "__pycache__" not in source.parts:
+                copy = root / source.relative_to(ROOT)
+                assert copy.read_bytes() == source.read_bytes(), copy
+    validators = _validators(root)
+    records = sorted((root / "models").glob("*/model.yaml"))
+    versions = sorted((root / "models").glob("*/versions/*.yaml"))
+    stages = sorted((root / "models").glob("*/stages.yaml"))
+    assert (len(records), len(versions), len(stages)) == (MODELS, MODELS * VERSIONS, MODELS)
+    for kind, paths in (("model", records), ("version", versions), ("stages", stages)):
+        for path in paths:
+            data = parse_yaml(path.read_text(), str(path))
+            errors = [e.message for e in validators[kind].iter_errors(data)]
+            assert errors == [], (path, errors)
+
+
+def test_version_files_match_their_dvc_pointers(built):
+    for path in sorted((built.root / "models").glob("*/versions/*.yaml")):
+        record = parse_yaml(path.read_text(), str(path))
+        assert record["model"] == path.parent.parent.name
+        assert record["version"] == path.stem
+        assert 1500 < len(path.read_bytes()) < 4000   # "about 2 KB"
+        assert len(record["metrics"]) == 8
+        (artifact,) = record["artifacts"]
+        pointer = yaml.safe_load((built.root / artifact["dvc_file"]).read_text())
+        assert pointer == {"outs": [{"md5": artifact["md5"], "size": artifact["size"],
+                                     "hash": "md5", "path": "model.safetensors"}]}
+
+
+def test_cards_have_every_section_the_policies_ask_for(built):
+    sections = bench.card_sections(ROOT)
+    assert "Model Details" in sections
+    for name in ("model-0000", "model-0001"):
+        text = (built.root / "models" / name / "card.md").read_text()
+        front = yaml.safe_load(text.split("---\n")[1])
+        assert front["license"] == parse_yaml(
+            (built.root / "models" / name / "model.yaml").read_text(), "m")["license"]
+        assert all(f"\n## {section}\n" in text for section in sections)
+
+
+def test_stages_file_names_the_tagged_versions(built):
+    data = parse_yaml((built.root / "models/model-0001/stages.yaml").read_text(), "stages")
+    assert data == {"stages": {"production": "1.0.0", "staging": "1.1.0"}}
+
+
+def test_tags_are_annotated_packed_and_named_by_the_grammar(built):
+    root = built.root
+    out = _git(root, "for-each-ref", "--format=%(refname:strip=2) %(objecttype)", "refs/tags")
+    found = dict(line.split(" ") for line in out.splitlines())
+    expected = {"model-0000@v1.0.0", "model-0000@v1.1.0", "model-0000#production#1",
+                "model-0000#staging#2", "model-0001@v1.0.0", "model-0001@v1.1.0",
+                "model-0001#production#1", "model-0001#staging#2", "model-0002@v1.0.0",
+                "model-0002@v1.1.0", "model-0002#production#1", "model-0002#staging#2"}
+    assert set(found) == expected == bench.expected_tags(MODELS, VERSIONS)
+    assert set(found.values()) == {"tag"}
+    assert all(tagmod.parse(name) is not None for name in found)
+    assert not [p for p in (root / ".git/refs/tags").rglob("*") if p.is_file()]
+    packed = (root / ".git/packed-refs").read_text()
+    assert sum(f" refs/tags/{name}\n" in packed for name in expected) == len(expected)
+    assert built.tags == len(expected)
+
+
+def test_tags_point_at_the_commits_that_made_the_change(built):
+    root = built.root
+    commit = _git(root, "rev-parse", "model-0002@v1.1.0^{commit}").strip()
+    added = _git(root, "diff-tree", "--no-commit-id", "--name-only", "-r", commit).split()
+    assert "models/model-0002/versions/1.1.0.yaml" in added
+    message = _git(root, "for-each-ref", "--format=%(contents)", "refs/tags/model-0002#staging#2")
+    evidence = tagmod.parse_message(message)
+    assert evidence["version"] == "1.1.0" and evidence["stage"] == "staging"
+    assert evidence["tool"].startswith("modelreg ")         # gate trusts reconcile's tags only
+    assert evidence["checked_at"] == "2026-01-01T00:06:00Z"   # the 6th commit
+    assert {r["commit_id"] for r in evidence["reviews"]} == {evidence["head"]}
+    assert message.startswith("Assign stage staging to model-0002 version 1.1.0\n")
+    stage_commit = _git(root, "rev-parse", "model-0002#staging#2^{commit}").strip()
+    changed = _git(root, "diff-tree", "--no-commit-id", "--name-only", "-r", stage_commit)
+    assert "models/model-0002/stages.yaml" in changed.split()
+
+
+def test_history_has_fixed_increasing_dates_and_a_clean_tree(built):
+    root = built.root
+    dates = [int(d) for d in _git(root, "log", "--format=%ct", "--reverse").split()]
+    assert dates == sorted(dates) and len(set(dates)) == len(dates) == built.commits
+    assert dates[0] == bench.EPOCH
+    tag_dates = _git(root, "for-each-ref", "--sort=taggerdate",
+                     "--format=%(taggerdate:unix)", "refs/tags").split()
+    assert len(set(tag_dates)) == len(tag_dates)          # one event per second at most
+    assert _git(root, "status", "--porcelain") == ""
+    _git(root, "fsck", "--no-progress", "--strict")
+
+
+def test_same_size_gives_the_same_repository(built, tmp_path):
+    again = bench.generate(tmp_path / "again", MODELS, VERSIONS, per_commit=2)
+    assert _git(again.root, "rev-parse", "main") == _git(built.root, "rev-parse", "main")
+
+
+def test_self_check_passes_and_notices_a_broken_registry(built, tmp_path):
+    assert bench.verify(built.root, MODELS, VERSIONS) == []
+    broken = bench.generate(tmp_path / "broken", MODELS, VERSIONS)
+    path = broken.root / "models/model-0000/versions/1.0.0.yaml"
+    path.write_text(path.read_text().replace("dirty: false", "dirty: maybe"))
+    _git(broken.root, "tag", "model-0000#staging#9")
+    problems = bench.verify(broken.root, MODELS, VERSIONS)
+    assert any("tags differ" in p for p in problems)
+    assert any("not annotated" in p for p in problems)
+    assert any("loose refs" in p for p in problems)
+    assert any("1.0.0.yaml" in p and "boolean" in p for p in problems)
+
+
+@pytest.mark.parametrize("value", ["plain text", "2026.11", "1.0.0", "yes", "a: b", "#x",
+                                   "2026-01-01", "0x1f", "x@y.z", "", " lead", "0123"])
+def test_yaml_writer_round_trips(value):
+    data = {"s": value, "n": 0.875, "i": 3, "b": False, "e": {}, "l": [],
+            "f": 1e-05, "rows": [{"a": value, "b": [value, 1]}], "nested": {"list": [value]}}
+    text = bench.to_yaml(data)
+    assert yaml.safe_load(text) == data
+    assert parse_yaml(text, "t") == data

@@ -1,0 +1,945 @@
+"""Benchmark: build a synthetic registry of M models x V versions and time the read commands.
+
+Issue #2, "Fast at scale": on 1,000 x 10 (12,000 tags) ``modelreg ls --json`` must take under
+1 s, ``modelreg show NAME`` under 0.5 s and ``modelreg validate`` of all 10,000 version files
+under 10 s. This script measures that, from outside, one fresh process per run::
+
+    python tools/bench.py                      # 100 x 10 and 1,000 x 10
+    python tools/bench.py --models 1000 --versions 10 --repeat 5 --json bench.json
+    python tools/bench.py --models 100 --out .bench      # keep the registry to poke at
+    python tools/bench.py --only ls,show,check-all       # choose; check-all is not default
+
+The registry is written with one ``git fast-import`` stream (commits, files and annotated
+tags in one pass), then its refs are packed and its objects repacked, as in a fresh clone
+(with loose refs, listing 10,000 tags takes about 3x longer than in a clone).
+``schemas/`` and ``policies/`` are copied from this repository, so every generated record is
+checked against the real schemas.
+
+The Markdown table goes to stdout, progress to stderr. Exit code: 0 when every command that
+exists gave sane output (a command the CLI does not have yet is reported as n/a), 1 when a
+command failed or its output does not match the registry, 2 for bad arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+from modelreg import __version__, tags as tagmod  # noqa: E402
+from modelreg.yamlio import load, parse_yaml  # noqa: E402
+
+# Fixed dates and identities, so two runs build byte-identical repositories.
+EPOCH = 1767225600              # 2026-01-01T00:00:00Z
+STEP = 60                       # seconds between two commits (at least)
+PER_COMMIT = 10                 # registrations (or promotions) per commit
+AUTHORS = [("Alice Martin", "alice.martin@example.com", "alice-ds", "ml-platform"),
+           ("Bob Okafor", "bob.okafor@example.com", "bob-ds", "credit-analytics")]
+BOT = ("modelreg-bot", "modelreg-bot@example.com")
+APPROVERS = ["carol-risk", "dave-risk"]     # approvers and model-risk officers
+COPIED = ("schemas", "policies")  # folders taken from this repository as they are
+WEIGHTS = "model.safetensors"
+DEFAULT_SCENARIOS = [(100, 10), (1000, 10)]
+
+
+# --- synthetic records -------------------------------------------------------------------
+
+def model_name(index: int, models: int) -> str:
+    return f"model-{index:0{max(4, len(str(models - 1)))}d}"
+
+
+def version_name(index: int) -> str:
+    return f"1.{index}.0"       # 1.0.0, 1.1.0, ... 1.10.0 sorts after 1.9.0 only by SemVer
+
+
+def _hex(*parts: object, size: int = 64) -> str:
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()
+    return (digest * 2)[:size]
+
+
+def _unit(*parts: object) -> float:
+    """A deterministic number in [0, 1) from ``parts``."""
+    return int(_hex(*parts, size=8), 16) / 0x1_0000_0000
+
+
+@dataclass(frozen=True)
+class Dataset:
+    id: str
+    revision: str
+    sha256: str
+    rows: int
+
+
+def reference_datasets(root: Path) -> dict[str, tuple[Dataset, Dataset]]:
+    """(train, test) datasets per model family, from ``policies/data/datasets.yaml``.
+
+    Using registered datasets with their real hashes keeps the synthetic versions valid for
+    the dataset policies too, not only for the schemas.
+    """
+    path = root / "policies" / "data" / "datasets.yaml"
+    found: dict[str, Dataset] = {}
+    if path.is_file():
+        for ds_id, entry in (load(path).data or {}).get("datasets", {}).items():
+            revision, info = sorted(entry.get("revisions", {}).items())[-1]
+            found[ds_id] = Dataset(ds_id, str(revision), info["sha256"], info.get("rows", 0))
+    families = {}
+    for family in ("iris", "credit-applications"):
+        train, test = found.get(f"{family}-train"), found.get(f"{family}-test")
+        if train is None or test is None:  # a registry started from this template
+            train = Dataset(f"{family}-train", "2026.01", _hex(family, "train"), 1000)
+            test = Dataset(f"{family}-test", "2026.01", _hex(family, "test"), 250)
+        families[family] = (train, test)
+    return families
+
+
+def is_high_risk(index: int) -> bool:
+    return index % 3 == 0       # every third model is an EU AI Act high-risk credit model
+
+
+def family(index: int) -> str:
+    return "credit-applications" if is_high_risk(index) else "iris"
+
+
+def model_record(name: str, index: int) -> dict[str, Any]:
+    """A model.yaml like the examples in models/."""
+    high = is_high_risk(index)
+    author, _, login, team = AUTHORS[1 if high else 0]
+    record: dict[str, Any] = {
+        "name": name,
+        "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"modelreg-bench/{name}")),
+        "title": f"Synthetic benchmark model {name}",
+        "summary": "Generated by tools/bench.py to measure the registry at scale.",
+        "task": "tabular-classification",
+        "model_type": "logistic regression",
+        "library_name": "sklearn",
+        "license": "proprietary-internal" if high else "Apache-2.0",
+        "owner": {"team": team, "business_owner": login},
+        "developers": [login],
+        "contacts": [f"{team}@example.com"],
+        "intended_use": {
+            "purpose": "Benchmark fixture; supports no decision about anything or anyone.",
+            "users": ["registry maintainers"],
+            "affected_persons": ["nobody"],
+            "out_of_scope": ["any production use"],
+        },
+        "risk": {
+            "tier": 1 if high else 2 + index % 2,
+            "tier_rationale": "Synthetic tier, spread evenly over the registry.",
+            "eu_ai_act": ({"class": "high", "annex_iii_area": "5(b)",
+                           "rationale": "Synthetic stand-in for a creditworthiness model."}
+                          if high else
+                          {"class": "minimal", "rationale": "Not an Annex III use."}),
+        },
+        "evaluation": {
+            "thresholds": [
+                {"metric": "accuracy", "threshold": 0.7, "direction": "higher"},
+                {"metric": "auc", "threshold": 0.75, "direction": "higher"},
+            ],
+            "sensitive_attributes": ["age_band", "sex"] if high else [],
+            "max_slice_gap": 0.08,
+        },
+        "monitoring_plan": {"metrics": ["accuracy"], "thresholds": {"accuracy": 0.7},
+                            "frequency": "monthly", "owner": team},
+        "logging": {"events": ["request_id", "prediction"], "retention_days": 365 if high else 30,
+                    "where": "platform log store"},
+        "review": {"interval_days": 365},
+        "tags": ["synthetic", "benchmark"],
+    }
+    if high:
+        record["risk"]["impact_assessment"] = {"ref": f"docs/{name}-fria.md",
+                                               "date": "2025-12-01"}
+        record["human_oversight"] = {"mode": "human-in-the-loop", "override": True}
+    return record
+
+
+def version_record(name: str, index: int, version: int, created: int,
+                   datasets: dict[str, tuple[Dataset, Dataset]]) -> dict[str, Any]:
+    """A version record of about 2 KB with 8 metric rows, valid against version.schema.json."""
+    high = is_high_risk(index)
+    train, test = datasets[family(index)]
+    author, email, _, _ = AUTHORS[1 if high else 0]
+    v = version_name(version)
+    size = 4096 + int(_unit(name, v, "size") * 1_000_000)
+    slices = (["overall", "age_band=18-25", "age_band=26-60", "sex=female"] if high else
+              ["overall", "petal=short", "petal=long", "sepal=wide"])
+    metrics = []
+    for metric, base in (("accuracy", 0.8), ("auc", 0.85)):
+        overall = base + 0.1 * _unit(name, v, metric)
+        for slice_ in slices:   # slices within 0.03 of overall: under every tier's gap limit
+            value = overall if slice_ == "overall" else overall - 0.03 * _unit(name, v, slice_)
+            metrics.append({
+                "name": metric, "value": round(value, 4),
+                "dataset": test.id, "split": "test", "slice": slice_,
+                "threshold": 0.7 if metric == "accuracy" else 0.75, "direction": "higher",
+                "n": test.rows,
+            })
+    record: dict[str, Any] = {
+        "model": name,
+        "version": v,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created)),
+        "registered_by": {"name": author, "email": email},
+        "message": f"Retrained {name} on the {train.revision} data.",
+    }
+    if version:
+        record["previous_version"] = version_name(version - 1)
+        record["change_summary"] = "Retrained with a new random seed."
+    record.update({
+        "code": {"repo": "https://git.example.com/ml/training.git",
+                 "commit": _hex(name, v, "code", size=40), "dirty": False,
+                 "entrypoint": "train.py"},
+        "environment": {"python": "3.11.7",
+                        "packages": {"scikit-learn": "1.9.1", "numpy": "2.3.4"}},
+        "artifacts": [{
+            "path": f"models/{name}/versions/{v}/{WEIGHTS}",
+            "format": "safetensors", "size": size, "md5": _hex(name, v, "md5", size=32),
+            "sha256": _hex(name, v, "sha256"),
+            "dvc_file": f"models/{name}/versions/{v}/{WEIGHTS}.dvc", "remote": "storage",
+        }],
+        "training": {
+            "config": {"path": "configs/train.yaml", "sha256": _hex(name, v, "config")},
+            "hyperparameters": {"C": 1.0, "max_iter": 200, "penalty": "l2"},
+            "seed": version,
+        },
+        "datasets": [
+            {"id": ds.id, "revision": ds.revision, "role": role, "sha256": ds.sha256,
+             "rows": ds.rows}
+            for ds, role in ((train, "train"), (test, "test"))
+        ],
+        "metrics": metrics,
+        "validation": {"validator": "erin-val", "independent": True,
+                       "validated_at": record["created_at"][:10],
+                       "scope": ["conceptual_soundness", "outcomes_analysis"],
+                       "outcome": "approved"},
+    })
+    return record
+
+
+def card_sections(root: Path) -> list[str]:
+    """Every ``##`` section a card may be asked for, from ``policies/data/cards.yaml``."""
+    path = root / "policies" / "data" / "cards.yaml"
+    data = load(path).data if path.is_file() else {}
+    sections: list[str] = []
+    for group in ("required", "high_risk"):
+        for names in (data.get(group) or {}).values():
+            sections += [n for n in names if n not in sections]
+    return sections
+
+
+def card_text(record: dict[str, Any], datasets: list[Dataset], sections: list[str]) -> str:
+    """``card.md``: Hugging Face front matter that agrees with model.yaml, and every section."""
+    front = {"license": record["license"], "library_name": record["library_name"],
+             "pipeline_tag": record["task"], "datasets": [d.id for d in datasets],
+             "tags": record["tags"]}
+    body = "".join(f"\n## {section}\n\n{section} of {record['name']}: synthetic text written "
+                   "by tools/bench.py for the benchmark.\n" for section in sections)
+    return f"---\n{to_yaml(front)}---\n\n# {record['title']}\n{body}"
+
+
+def dvc_pointer(artifact: dict[str, Any]) -> str:
+    """A DVC 3 ``.dvc`` file, as ``dvc add`` writes it."""
+    return (f"outs:\n- md5: {artifact['md5']}\n  size: {artifact['size']}\n"
+            f"  hash: md5\n  path: {WEIGHTS}\n")
+
+
+# PyYAML's dumper costs ~1 ms per version file (10 s for 10,000); this block-style writer
+# covers the plain data the records above hold, and the tests read its output back.
+_PLAIN = re.compile(r"^[A-Za-z][A-Za-z0-9 ._/()@-]*$")
+_RESERVED = {"true", "false", "yes", "no", "on", "off", "null"}
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return repr(value)
+    if isinstance(value, float):
+        text = repr(value)   # PyYAML reads 1e-05 as a string: it wants a dot before the e
+        return text.replace("e", ".0e", 1) if "e" in text and "." not in text else text
+    if isinstance(value, (dict, list)):  # only empty ones get here
+        return "{}" if isinstance(value, dict) else "[]"
+    if _PLAIN.match(value) and value.lower() not in _RESERVED and not value.endswith(" "):
+        return value
+    return json.dumps(value)
+
+
+def _emit(value: Any, depth: int, out: list[str]) -> None:
+    pad = "  " * depth
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, (dict, list)) and item:
+                out.append(f"{pad}{key}:")
+                _emit(item, depth + 1, out)
+            else:
+                out.append(f"{pad}{key}: {_scalar(item)}")
+        return
+    for item in value:
+        if isinstance(item, dict) and item:
+            start = len(out)
+            _emit(item, depth + 1, out)
+            out[start] = f"{pad}- {out[start].lstrip()}"
+        elif isinstance(item, list) and item:
+            raise ValueError("nested lists are not needed by the records")
+        else:
+            out.append(f"{pad}- {_scalar(item)}")
+
+
+def to_yaml(data: dict[str, Any]) -> str:
+    out: list[str] = []
+    _emit(data, 0, out)
+    return "\n".join(out) + "\n"
+
+
+def stages_text(held: dict[str, str]) -> str:
+    return to_yaml({"stages": held}) if held else "stages: {}\n"
+
+
+# --- tags --------------------------------------------------------------------------------
+
+_TIME_SLOT = "2000-01-01T00:00:00Z"   # YAML quotes it as it will quote the real time
+
+
+def _message_template(title: str, event: str, **slots: Any) -> str:
+    # The evidence reconcile records (tools/modelreg/reconcile.py), so that gate and history
+    # read these tags as their own; merge_commit is left out (the tag's commit is the merge,
+    # and fast-import gives no commit id mid-stream). The pull request's head commit and its
+    # reviews are made up. Formatting 12,000 messages through format_message costs
+    # ~2 s: format once with placeholders that YAML writes bare, then fill them in.
+    review = [{"user": {"login": login}, "state": "APPROVED", "commit_id": "HEAD_SLOT",
+               "submitted_at": _TIME_SLOT} for login in APPROVERS]
+    evidence = {"event": event, "model": "MODEL_SLOT", "version": "VERSION_SLOT", **slots,
+                "policy_digest": "sha256:DIGEST_SLOT",
+                "decision": "pass", "checked_at": _TIME_SLOT, "engine": "regorus",
+                "tool": f"modelreg {__version__}", "pr": "PR_SLOT", "pr_author": "AUTHOR_SLOT",
+                "head": "HEAD_SLOT", "approvers": sorted(APPROVERS), "reviews": review,
+                "committers": ["AUTHOR_SLOT"], "owners": {"FILE_SLOT": sorted(APPROVERS)}}
+    return tagmod.format_message(title, evidence)
+
+
+REGISTER_MESSAGE = _message_template("Register MODEL_SLOT version VERSION_SLOT", "register")
+ASSIGN_MESSAGE = _message_template("Assign stage STAGE_SLOT to MODEL_SLOT version VERSION_SLOT",
+                                   "assign", stage="STAGE_SLOT")
+
+
+def tag_message(template: str, model: str, version: str, pull_request: int, when: int,
+                author: str, stage: str = "") -> str:
+    changed = (f"models/{model}/stages.yaml" if stage else
+               f"models/{model}/versions/{version}.yaml")
+    return (template.replace("MODEL_SLOT", model).replace("VERSION_SLOT", version)
+            .replace("STAGE_SLOT", stage).replace("PR_SLOT", str(pull_request))
+            .replace("AUTHOR_SLOT", author).replace("FILE_SLOT", changed)
+            .replace("HEAD_SLOT", _hex(model, version, stage, "head", size=40))
+            .replace("DIGEST_SLOT", _hex("policies", "v1"))
+            .replace(_TIME_SLOT, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))))
+
+
+def stage_plan(versions: int) -> list[tuple[str, int]]:
+    """Stage assignments per model, in order: the one before last in production, the last in
+    staging (a promotion counter over all of a model's tags, as GTO numbers them)."""
+    plan = [("production", versions - 2)] if versions >= 2 else []
+    return plan + [("staging", versions - 1)]
+
+
+def expected_tags(models: int, versions: int) -> set[str]:
+    names = set()
+    for m in range(models):
+        name = model_name(m, models)
+        names.update(tagmod.registration(name, version_name(v)) for v in range(versions))
+        names.update(tagmod.assignment(name, stage, n)
+                     for n, (stage, _) in enumerate(stage_plan(versions), start=1))
+    return names
+
+
+# --- the fast-import stream --------------------------------------------------------------
+
+class Stream:
+    """Writes a ``git fast-import`` stream: commits on ``main`` and annotated tags."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+        self.marks = 0
+        self.commits = 0
+        self.tags = 0
+
+    def _data(self, text: str | bytes) -> None:
+        raw = text.encode() if isinstance(text, str) else text
+        self.out.write(b"data %d\n" % len(raw))
+        self.out.write(raw)
+        self.out.write(b"\n")
+
+    def commit(self, message: str, when: int, author: tuple[str, str],
+               files: dict[str, str | bytes]) -> int:
+        self.marks += 1
+        self.commits += 1
+        self.out.write(b"commit refs/heads/main\nmark :%d\n" % self.marks)
+        self.out.write(f"author {author[0]} <{author[1]}> {when} +0000\n".encode())
+        self.out.write(f"committer {BOT[0]} <{BOT[1]}> {when} +0000\n".encode())
+        self._data(message)
+        for path, content in files.items():
+            self.out.write(f"M 100644 inline {path}\n".encode())
+            self._data(content)
+        self.out.write(b"\n")
+        return self.marks
+
+    def tag(self, name: str, mark: int, when: int, message: str) -> None:
+        self.tags += 1
+        self.out.write(f"tag {name}\nfrom :{mark}\n".encode())
+        self.out.write(f"tagger {BOT[0]} <{BOT[1]}> {when} +0000\n".encode())
+        self._data(message)
+
+
+def _copied_files(root: Path) -> dict[str, bytes]:
+    files = {}
+    for folder in COPIED:
+        base = root / folder
+        for path in sorted(base.rglob("*")):
+            rel = path.relative_to(root).as_posix()
+            if path.is_file() and "__pycache__" not in rel:
+                files[rel] = path.read_bytes()
+    return files
+
+
+def _merge_message(verb: str, changes: list[tuple[str, str, int, str]]) -> str:
+    lines = [f"- {verb.lower()} {name} {version} (#{pr})" for name, version, pr, _ in changes]
+    noun = "version" if len(changes) == 1 else "versions"
+    return f"{verb} {len(changes)} {noun}\n\n" + "\n".join(lines) + "\n"
+
+
+def write_stream(stream: Stream, models: int, versions: int, per_commit: int = 10,
+                 root: Path = ROOT) -> None:
+    """The whole history: one setup commit, then the registrations, one round per version,
+    ``per_commit`` of them per commit (a merge train; fast-import rewrites the 1,000-entry
+    ``models/`` tree for each commit, ~1.2 ms, so one commit per registration costs 12 s
+    more on 1,000 x 10), then the promotions, ``per_commit`` models per commit. Each
+    registration is tagged at the commit that added its file; each stage assignment at the
+    commit that changed ``stages.yaml``."""
+    datasets = reference_datasets(root)
+    sections = card_sections(root)
+    setup = {**_copied_files(root),
+             ".dvc/config": "[core]\n    remote = storage\n    verify = true\n"
+                            "['remote \"storage\"']\n    url = ../dvc-storage\n",
+             ".gitignore": "/models/*/versions/*/model.safetensors\n"}
+    step = max(STEP, 4 * per_commit)  # tags come after their commit, before the next one
+    clock = EPOCH
+    stream.commit("Registry skeleton: schemas and policies", clock, BOT, setup)
+    pull_request = 0
+    for v in range(versions):
+        for first in range(0, models, per_commit):
+            clock += step
+            files: dict[str, str | bytes] = {}
+            registered = []
+            for m in range(first, min(first + per_commit, models)):
+                name = model_name(m, models)
+                pull_request += 1
+                record = version_record(name, m, v, clock, datasets)
+                version = record["version"]
+                files[f"models/{name}/versions/{version}.yaml"] = to_yaml(record)
+                files[record["artifacts"][0]["dvc_file"]] = dvc_pointer(record["artifacts"][0])
+                if v == 0:
+                    model = model_record(name, m)
+                    files[f"models/{name}/model.yaml"] = to_yaml(model)
+                    files[f"models/{name}/card.md"] = card_text(model, datasets[family(m)],
+                                                                sections)
+                    files[f"models/{name}/stages.yaml"] = stages_text({})
+                registered.append((name, version, pull_request,
+                                   AUTHORS[1 if is_high_risk(m) else 0][2]))
+            mark = stream.commit(_merge_message("Register", registered), clock,
+                                 AUTHORS[v % 2][:2], files)
+            for offset, (name, version, pr, login) in enumerate(registered, start=1):
+                stream.tag(tagmod.registration(name, version), mark, clock + offset,
+                           tag_message(REGISTER_MESSAGE, name, version, pr, clock, login))
+    for first in range(0, models, per_commit):
+        clock += step
+        files = {}
+        promoted = []
+        for m in range(first, min(first + per_commit, models)):
+            name = model_name(m, models)
+            pull_request += 1
+            plan = [(stage, version_name(v)) for stage, v in stage_plan(versions)]
+            files[f"models/{name}/stages.yaml"] = stages_text(dict(plan))
+            promoted.append((name, plan, pull_request))
+        mark = stream.commit(
+            _merge_message("Promote", [(n, plan[-1][1], pr, "") for n, plan, pr in promoted]),
+            clock, AUTHORS[0][:2], files)
+        offset = 0
+        for name, plan, pr in promoted:
+            for counter, (stage, version) in enumerate(plan, start=1):
+                offset += 1
+                stream.tag(tagmod.assignment(name, stage, counter), mark, clock + offset,
+                           tag_message(ASSIGN_MESSAGE, name, version, pr, clock,
+                                       AUTHORS[0][2], stage))
+
+
+# --- building a registry -----------------------------------------------------------------
+
+def _git(root: Path, *args: str, input: bytes | None = None) -> str:
+    proc = subprocess.run(["git", *args], cwd=root, input=input, capture_output=True,
+                          env=_git_env())
+    if proc.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} exited {proc.returncode}:\n"
+                           f"{proc.stdout.decode(errors='replace')}"
+                           f"{proc.stderr.decode(errors='replace')}")
+    return proc.stdout.decode()
+
+
+def _git_env() -> dict[str, str]:
+    # isolated from the user's and the machine's git configuration
+    return {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+
+
+@dataclass(frozen=True)
+class Built:
+    root: Path
+    models: int
+    versions: int
+    seconds: float
+    commits: int
+    tags: int
+    git_bytes: int
+    per_commit: int = PER_COMMIT
+
+
+def generate(dest: Path, models: int, versions: int, per_commit: int = PER_COMMIT,
+             root: Path = ROOT) -> Built:
+    """Build a registry of ``models`` x ``versions`` in ``dest`` (created; must be empty)."""
+    start = time.perf_counter()
+    dest.mkdir(parents=True, exist_ok=True)
+    if any(dest.iterdir()):
+        raise FileExistsError(f"{dest} is not empty")
+    _git(dest, "init", "-q", "-b", "main")
+    _git(dest, "config", "user.name", BOT[0])
+    _git(dest, "config", "user.email", BOT[1])
+    with tempfile.TemporaryFile() as errors:   # a file, not a pipe: no deadlock on errors
+        proc = subprocess.Popen(["git", "fast-import", "--quiet", "--date-format=raw"],
+                                cwd=dest, stdin=subprocess.PIPE, stderr=errors, env=_git_env())
+        assert proc.stdin is not None
+        stream = Stream(proc.stdin)
+        try:
+            stream.out.write(b"feature done\n")
+            write_stream(stream, models, versions, per_commit, root)
+            stream.out.write(b"done\n")
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        if proc.wait() != 0:
+            errors.seek(0)
+            raise RuntimeError(f"git fast-import exited {proc.returncode}:\n"
+                               f"{errors.read().decode(errors='replace')}")
+    # as a clone has it: refs in packed-refs, objects in one pack, files checked out
+    _git(dest, "pack-refs", "--all", "--prune")
+    _git(dest, "repack", "-a", "-d", "-q")
+    _git(dest, "prune-packed")
+    _git(dest, "reset", "-q", "--hard", "main")
+    seconds = time.perf_counter() - start
+    git_bytes = sum(p.stat().st_size for p in (dest / ".git").rglob("*") if p.is_file())
+    return Built(dest, models, versions, seconds, stream.commits, stream.tags, git_bytes,
+                 per_commit)
+
+
+def verify(root: Path, models: int, versions: int, sample: int | None = None) -> list[str]:
+    """Problems with a generated registry (empty when it is what a clone would look like).
+
+    Checks the tags (expected names, all annotated, all packed, each registration on the
+    commit that added its file, evidence naming the version) and validates the files of
+    ``sample`` models (all when None) against the registry's schemas.
+    """
+    from jsonschema import Draft202012Validator
+
+    problems: list[str] = []
+    out = _git(root, "for-each-ref", "--format=%(refname:strip=2)%00%(objecttype)%00%(contents)%1e",
+               "refs/tags")
+    found: dict[str, tuple[str, str]] = {}
+    for record in out.split("\x1e"):
+        record = record.lstrip("\n")
+        if record:
+            name, otype, message = record.split("\0", 2)
+            found[name] = (otype, message)
+    expected = expected_tags(models, versions)
+    if set(found) != expected:
+        missing, extra = sorted(expected - set(found)), sorted(set(found) - expected)
+        problems.append(f"tags differ: missing {missing[:5]}, unexpected {extra[:5]}")
+    lightweight = sorted(n for n, (otype, _) in found.items() if otype != "tag")
+    if lightweight:
+        problems.append(f"{len(lightweight)} tags are not annotated, e.g. {lightweight[0]}")
+    loose = [p for p in (root / ".git" / "refs" / "tags").rglob("*") if p.is_file()]
+    if loose:
+        problems.append(f"{len(loose)} tags are loose refs, not packed")
+    packed = (root / ".git" / "packed-refs")
+    if not packed.is_file() or packed.read_text().count(" refs/tags/") != len(found):
+        problems.append("packed-refs does not hold every tag")
+
+    validators = {kind: Draft202012Validator(json.loads(
+        (root / "schemas" / f"{kind}.schema.json").read_text())) for kind in
+        ("model", "version", "stages")}
+    picks = range(models) if sample is None else sorted({0, models // 2, models - 1})[:sample]
+    batch: list[str] = []
+    for m in picks:
+        name = model_name(m, models)
+        base = root / "models" / name
+        files = [("model", base / "model.yaml"), ("stages", base / "stages.yaml")]
+        files += [("version", base / "versions" / f"{version_name(v)}.yaml")
+                  for v in range(versions)]
+        for kind, path in files:
+            rel = path.relative_to(root).as_posix()
+            data = parse_yaml(path.read_text(), rel)
+            for error in validators[kind].iter_errors(data):
+                problems.append(f"{rel}: {error.message}")
+            if kind == "version":
+                artifact = data["artifacts"][0]
+                pointer = parse_yaml((root / artifact["dvc_file"]).read_text(), rel)
+                if pointer["outs"][0]["md5"] != artifact["md5"]:
+                    problems.append(f"{artifact['dvc_file']}: md5 differs from {rel}")
+                tag = tagmod.registration(name, data["version"])
+                evidence = tagmod.parse_message(found.get(tag, ("", ""))[1])
+                if str(evidence.get("version")) != data["version"]:
+                    problems.append(f"{tag}: evidence does not name version {data['version']}")
+                # the registration tag's commit adds the file; its parent lacks it
+                batch += [f"{tag}^{{commit}}:{rel}", f"{tag}^{{commit}}^:{rel}"]
+    if batch:
+        lines = _git(root, "cat-file", "--batch-check",
+                     input="\n".join(batch).encode() + b"\n").splitlines()
+        for spec, line in zip(batch, lines):
+            missing = line.endswith(" missing")
+            if missing != spec.split(":")[0].endswith("^"):
+                problems.append(f"registration tag not on the commit that adds the file: {spec}")
+    return problems
+
+
+# --- timing the commands -----------------------------------------------------------------
+
+@dataclass
+class Context:
+    """What a sanity check knows about the registry under test."""
+
+    built: Built
+    model: str                      # the model `show` asks about
+
+    @property
+    def models(self) -> int:
+        return self.built.models
+
+    @property
+    def versions(self) -> int:
+        return self.built.versions
+
+
+Check = Callable[[subprocess.CompletedProcess, Context], "str | None"]
+
+
+def _json(proc: subprocess.CompletedProcess) -> Any:
+    return json.loads(proc.stdout)
+
+
+def _count(data: Any, key: str) -> int | None:
+    """Length of ``data`` or of ``data[key]`` (a list or a mapping), whichever is there."""
+    if isinstance(data, dict) and key in data:
+        data = data[key]
+    return len(data) if isinstance(data, (list, dict)) else None
+
+
+def _exit_zero(proc: subprocess.CompletedProcess, ctx: Context) -> str | None:
+    return None if proc.returncode == 0 else f"exit code {proc.returncode}"
+
+
+def _exit_decided(proc: subprocess.CompletedProcess, ctx: Context) -> str | None:
+    # 0 ok or 1 findings are both answers; 2-4 mean the command could not do its job
+    return None if proc.returncode in (0, 1) else f"exit code {proc.returncode}"
+
+
+def check_tags(proc: subprocess.CompletedProcess, ctx: Context) -> str | None:
+    found = proc.stdout.count("\x1e")
+    return None if found == ctx.built.tags else f"{found} tags listed, {ctx.built.tags} made"
+
+
+def check_ls(proc: subprocess.CompletedProcess, ctx: Context) -> str | None:
+    found = _count(_json(proc), "models")
+    return None if found == ctx.models else f"{found} models listed, {ctx.models} exist"
+
+
+def check_show(proc: subprocess.CompletedProcess, ctx: Context) -> str | None:
+    found = _count(_json(proc), "versions")
+    return None if found == ctx.versions else f"{found} versions shown, {ctx.versions} exist"
+
+
+def check_validate(proc: subprocess.CompletedProcess, ctx: Context) -> str | None:
+    report = _json(proc)
+    files = report.get("summary", {}).get("files")
+    least = ctx.models * ctx.versions
+    if proc.returncode != 0 or not report.get("ok"):
+        first = (report.get("findings") or [{}])[0]
+        return f"exit code {proc.returncode}, first finding: {first}"
+    if not isinstance(files, int) or files < least:
+        return f"validated {files} files, the registry has {least} version files"
+    return None
+
+
+@dataclass(frozen=True)
+class Timed:
+    """One timed command. ``{model}`` and ``{last}`` in ``argv`` are filled in per registry."""
+
+    argv: tuple[str, ...]
+    check: Check
+    target: float | None = None     # seconds on 1,000 x 10, from issue #2
+    program: str = "modelreg"
+    label: str | None = None
+    default: bool = True            # False: timed only when named in --only (too slow today)
+    name: str | None = None         # what --only calls it (default: the subcommand)
+
+    @property
+    def key(self) -> str:
+        return self.name or self.argv[0]
+
+
+_TAG_FORMAT = ("--format=%(refname)%00%(objecttype)%00%(*objectname)%00%(taggername)"
+               "%00%(taggerdate:unix)%00%(contents)%1e")
+
+# What a user runs. A command the installed CLI does not know yet is reported as n/a.
+COMMANDS = [
+    Timed(("for-each-ref", _TAG_FORMAT, "refs/tags"), check_tags, program="git",
+          label="git for-each-ref (all tags, messages)"),
+    Timed(("ls", "--json"), check_ls, target=1.0),
+    Timed(("show", "{model}", "--json"), check_show, target=0.5),
+    Timed(("show", "{model}@{last}", "--json"), _exit_zero),
+    Timed(("validate", "--json"), check_validate, target=10.0),
+    Timed(("history", "{model}", "--json"), _exit_zero),
+    Timed(("check", "--changed-since", "HEAD~1", "--json"), _exit_decided),  # a PR's check
+    Timed(("check", "--json"), _exit_decided, default=False, name="check-all"),  # 1 min/100
+    Timed(("gate", "{model}", "--env", "production"), _exit_zero),
+]
+
+
+def modelreg_program() -> list[str]:
+    """The installed console script next to this interpreter, else ``python -m modelreg``."""
+    script = Path(sys.executable).parent / ("modelreg.exe" if os.name == "nt" else "modelreg")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "modelreg"]
+
+
+@dataclass
+class Result:
+    command: str
+    status: str                     # "ok", "n/a" or "failed"
+    target: float | None
+    runs: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    problem: str | None = None
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.runs) if self.runs else None
+
+    @property
+    def best(self) -> float | None:
+        return min(self.runs) if self.runs else None
+
+    @property
+    def over_target(self) -> bool:
+        return self.target is not None and self.median is not None and self.median > self.target
+
+
+def _run(argv: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, float, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True,
+                          env={**_git_env(), "DVC_NO_ANALYTICS": "1"})
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return proc, wall, cpu
+
+
+SLOW = 60.0   # a command whose warm-up run takes longer is timed by that one run alone
+
+
+def measure(timed: Timed, ctx: Context, repeat: int) -> Result:
+    """One warm-up run, checked for sanity, then ``repeat`` timed runs (the warm-up alone
+    when it took over ``SLOW`` seconds, as GTO's benchmark did for its 5-minute runs)."""
+    args = [a.format(model=ctx.model, last=version_name(ctx.versions - 1)) for a in timed.argv]
+    program = ["git"] if timed.program == "git" else modelreg_program()
+    label = timed.label or " ".join([timed.program, *args])
+    result = Result(label, "ok", timed.target)
+    proc, wall, cpu = _run(program + args, ctx.built.root)
+    if timed.program == "modelreg" and proc.returncode == 2 and "No such command" in proc.stderr:
+        result.status = "n/a"
+        return result
+    try:
+        result.problem = timed.check(proc, ctx)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        result.problem = f"unreadable output ({exc.__class__.__name__}: {exc})"
+    if result.problem:
+        result.status = "failed"
+        tail = proc.stderr.strip().splitlines()[-3:]
+        if tail:
+            result.problem += " | stderr: " + " / ".join(tail)
+        return result
+    if wall > SLOW:
+        result.runs.append(wall)
+        result.cpu.append(cpu)
+        return result
+    for _ in range(repeat):
+        _, wall, cpu = _run(program + args, ctx.built.root)
+        result.runs.append(wall)
+        result.cpu.append(cpu)
+    return result
+
+
+# --- reporting ---------------------------------------------------------------------------
+
+def scenario_label(models: int, versions: int) -> str:
+    return f"{models:,}×{versions:,}"
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.3f}" if value < 1 else f"{value:.2f}"
+
+
+def markdown(scenarios: list[tuple[Built, list[Result]]]) -> str:
+    lines = ["| scenario | command | median s | min s | target s |",
+             "| --- | --- | --- | --- | --- |"]
+    for built, results in scenarios:
+        scenario = f"{scenario_label(built.models, built.versions)} ({built.tags:,} tags)"
+        for r in results:
+            if r.status == "ok":
+                median, best = _seconds(r.median), _seconds(r.best)
+            else:
+                median = best = r.status
+            target = _seconds(r.target) if r.target is not None else "–"
+            lines.append(f"| {scenario} | `{r.command}` | {median} | {best} | {target} |")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(scenarios: list[tuple[Built, list[Result]]], repeat: int) -> dict[str, Any]:
+    git_version = _git(ROOT, "--version").strip()
+    return {
+        "bench_version": 1,
+        "machine": {"python": sys.version.split()[0], "git": git_version,
+                    "cpus": os.cpu_count(), "platform": sys.platform},
+        "repeat": repeat,
+        "targets_are_for": "1000x10",
+        "scenarios": [{
+            "models": b.models, "versions": b.versions, "generate_s": round(b.seconds, 3),
+            "commits": b.commits, "per_commit": b.per_commit, "tags": b.tags,
+            "git_bytes": b.git_bytes,
+            "results": [{
+                "command": r.command, "status": r.status, "target_s": r.target,
+                "median_s": r.median, "min_s": r.best, "runs_s": r.runs, "cpu_s": r.cpu,
+                "problem": r.problem,
+            } for r in results],
+        } for b, results in scenarios],
+    }
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_scenario(dest: Path, models: int, versions: int, repeat: int,
+                 per_commit: int = PER_COMMIT, commands: list[Timed] = COMMANDS,
+                 ) -> tuple[Built, list[Result]]:
+    label = scenario_label(models, versions)
+    _log(f"[{label}] generating in {dest} ...")
+    built = generate(dest, models, versions, per_commit)
+    _log(f"[{label}] generated in {built.seconds:.1f} s: {built.commits:,} commits, "
+         f"{built.tags:,} tags, .git {built.git_bytes / 1e6:.1f} MB")
+    problems = verify(built.root, models, versions, sample=3)
+    for problem in problems:
+        _log(f"[{label}] GENERATOR PROBLEM: {problem}")
+    ctx = Context(built, model_name(models // 2, models))
+    results = []
+    for timed in commands:
+        result = measure(timed, ctx, repeat)
+        if result.status == "ok":
+            note = " OVER TARGET" if result.over_target else ""
+            _log(f"[{label}] {result.command}: median {_seconds(result.median)} s, "
+                 f"min {_seconds(result.best)} s, n={len(result.runs)}{note}")
+        elif result.status == "failed":
+            _log(f"[{label}] {result.command}: FAILED: {result.problem}")
+        else:
+            _log(f"[{label}] {result.command}: n/a (not in the installed CLI)")
+        results.append(result)
+    if problems:
+        results.append(Result("generator self-check", "failed", None, problem=problems[0]))
+    return built, results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="bench.py", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", type=int, help="models (default: 100 and 1000)")
+    parser.add_argument("--versions", type=int, help="versions per model (default: 10)")
+    parser.add_argument("--out", type=Path,
+                        help="build the registries here (one M x V folder each; kept)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per command")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary registries")
+    parser.add_argument("--only", metavar="CMD[,CMD…]",
+                        help="time only these commands, e.g. ls,show,validate,for-each-ref")
+    parser.add_argument("--per-commit", type=int, default=PER_COMMIT,
+                        help="registrations per commit (1: one commit each; slower to build)")
+    args = parser.parse_args(argv)
+    if (args.models is not None and args.models < 1) or \
+            (args.versions is not None and args.versions < 1) or args.repeat < 1 \
+            or args.per_commit < 1:
+        parser.error("--models, --versions, --repeat and --per-commit must be at least 1")
+    if args.models is None and args.versions is None:
+        scenarios = DEFAULT_SCENARIOS
+    else:
+        scenarios = [(args.models or 1000, args.versions or 10)]
+    commands = [c for c in COMMANDS if c.default]
+    if args.only:
+        wanted = set(args.only.split(","))
+        commands = [c for c in COMMANDS if c.key in wanted]
+        unknown = wanted - {c.key for c in COMMANDS}
+        if unknown:
+            parser.error(f"--only: no timed command {', '.join(sorted(unknown))}")
+
+    base = args.out or Path(tempfile.mkdtemp(prefix="modelreg-bench-"))
+    done: list[tuple[Built, list[Result]]] = []
+    try:
+        for models, versions in scenarios:
+            dest = base / f"{models}x{versions}"
+            if dest.exists() and any(dest.iterdir()):
+                parser.error(f"{dest} is not empty; choose another --out")
+            done.append(run_scenario(dest, models, versions, args.repeat, args.per_commit,
+                                     commands))
+    finally:
+        if args.out is None and not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+        else:
+            _log(f"registries kept in {base}")
+
+    sys.stdout.write(markdown(done))
+    if args.json:
+        args.json.write_text(json.dumps(to_json(done, args.repeat), indent=2) + "\n")
+    failed = [r for _, results in done for r in results if r.status == "failed"]
+    for _, results in done:
+        for r in results:
+            if r.over_target:
+                _log(f"OVER TARGET: {r.command} took {_seconds(r.median)} s "
+                     f"(target {_seconds(r.target)} s)")
+    for r in failed:
+        _log(f"FAILED: {r.command}: {r.problem}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
