@@ -43,7 +43,7 @@ deny contains f if {
 	some section in required(doc)
 	not filled(doc, section)
 	f := lib.finding(doc, "CARD-01", "card", ["sections", section], sprintf(
-		"card section '## %s' is missing or has fewer than %d characters of text; %s needs it: write it",
+		"card section '## %s' is missing, still holds a placeholder or has fewer than %d characters of text; %s needs it: write it",
 		[section, cards.min_chars, doc.stage],
 	))
 }
@@ -52,14 +52,39 @@ deny contains f if {
 	some doc in input.models
 	lib.active(doc, "CARD-02")
 	is_object(doc.card)
-	some key in ["license", "library_name"]
-	want := doc.model[key]
-	got := object.get(doc.card.front_matter, key, "(none)")
+	want := doc.model.library_name
+	got := object.get(doc.card.front_matter, "library_name", "(none)")
 	got != want
-	f := lib.finding(doc, "CARD-02", "card", ["front_matter", key], sprintf(
-		"card front matter %s is %s but model.yaml says %s: regenerate the card or fix the front matter",
-		[key, format(got), want],
+	f := lib.finding(doc, "CARD-02", "card", ["front_matter", "library_name"], sprintf(
+		"card front matter library_name is %s but model.yaml says %s: regenerate the card (modelreg card NAME --write) or fix the front matter",
+		[format(got), want],
 	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "CARD-02")
+	is_object(doc.card)
+	want := doc.model.license
+	not license_agrees(doc.card.front_matter, want)
+	got := object.get(doc.card.front_matter, "license", "(none)")
+	f := lib.finding(doc, "CARD-02", "card", ["front_matter", "license"], sprintf(
+		"card front matter license is %s but model.yaml says %s: regenerate the card (modelreg card NAME --write) or fix the front matter",
+		[format(got), want],
+	))
+}
+
+# The Hub's licence ids are lower-case SPDX; a licence it does not know (e.g.
+# proprietary-internal) is `license: other` with `license_name` (hub-docs model-cards).
+license_agrees(fm, want) if {
+	is_string(fm.license)
+	is_string(want)
+	lower(fm.license) == lower(want)
+}
+
+license_agrees(fm, want) if {
+	fm.license == "other"
+	fm.license_name == want
 }
 
 deny contains f if {

@@ -34,6 +34,18 @@ test_production_section_not_needed_at_staging if {
 
 test_front_matter_licence_disagrees if "CARD-02" in fx.ids(deny(fx.with_({"card": {"front_matter": {"license": "MIT"}}})))
 
+test_front_matter_licence_in_hub_spelling if {
+	count([f | some f in deny(fx.with_({"card": {"front_matter": {"license": "PROPRIETARY-internal"}}})); f.id == "CARD-02"]) == 0
+}
+
+test_front_matter_other_licence_named if {
+	count([f | some f in deny(fx.with_({"card": {"front_matter": {"license": "other", "license_name": "proprietary-internal"}}})); f.id == "CARD-02"]) == 0
+}
+
+test_front_matter_other_licence_misnamed if {
+	"CARD-02" in fx.ids(deny(fx.with_({"card": {"front_matter": {"license": "other", "license_name": "MIT"}}})))
+}
+
 test_front_matter_misses_dataset if "CARD-02" in fx.ids(deny(fx.with_({"card": {"front_matter": {"datasets": ["train-set"]}}})))
 
 test_high_risk_needs_human_oversight if "CARD-03" in fx.ids(deny(without("Human Oversight")))

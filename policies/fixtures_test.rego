@@ -74,7 +74,7 @@ good := {
 	"card": {
 		"front_matter": {"license": "proprietary-internal", "library_name": "sklearn", "datasets": ["train-set", "test-set"]},
 		"sections": {s: section | some s in [
-			"Model Details", "Intended Use", "How to Get Started", "Model Card Authors",
+			"Model Details", "Intended Use", "How to Get Started", "Model Card Contact",
 			"Out-of-Scope Use", "Training Data", "Evaluation Data", "Metrics", "Quantitative Analyses",
 			"Bias, Risks and Limitations", "Ethical Considerations", "Monitoring and Maintenance",
 			"Changelog", "Human Oversight", "Risk Management", "Logging",

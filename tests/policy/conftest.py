@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from modelreg import cards, open_registry
 from modelreg.policy.engines import ENGINES, PolicyFile, PolicySet, create_engine
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -54,7 +55,7 @@ Teaching and demonstration of the registry; no decisions about people.
 ## How to Get Started
 Load the safetensors weights and call the predict function of the example.
 
-## Model Card Authors
+## Model Card Contact
 The ml-platform team, ml-platform@example.com.
 """
 
@@ -75,6 +76,7 @@ def write_version(root: Path, accuracy: str = "0.96") -> Path:
     dvc.write_text("outs:\n- md5: " + "d" * 32 + "\n  size: 1024\n  hash: md5\n"
                    "  path: model.safetensors\n")
     (root / "models/iris-classifier/card.md").write_text(CARD)
+    cards.write(open_registry(root), "iris-classifier")   # its generated parts (CARD-04)
     return path
 
 

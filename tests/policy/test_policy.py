@@ -358,6 +358,7 @@ def test_input_documents_match_their_schema(registry_repo):
     check(open_registry(registry_repo), engine=Recorder(), now=NOW)
     validator.validate(captured["input"])
     docs = {d["name"]: d for d in captured["input"]["models"]}
-    assert docs["iris-classifier"]["card"]["sections"]["Model Details"].startswith("Multinomial")
+    assert docs["iris-classifier"]["card"]["sections"]["Model Details"].endswith(
+        "Multinomial logistic regression on the four iris measurements.")
     assert docs["iris-classifier"]["stage"] == inputs.REGISTERED
     assert docs["credit-default"]["version"] is None

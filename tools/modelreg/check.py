@@ -283,6 +283,10 @@ def _read_model(registry: Registry, schemas: Schemas, name: str, placeholders: l
     versions = {p.rsplit("/", 1)[1][:-5]: load(p) for p in version_paths if p not in bad}
     stages = load(paths["stages"]) if paths["stages"] in candidates and \
         paths["stages"] not in bad else None
+    if card is not None and not bad:     # CARD-04: the card is what rendering it gives
+        from .cards import stale_findings
+        findings.extend(stale_findings(registry.root, name, text, model.data,
+                                       {v: d.data for v, d in versions.items()}))
     return inputs.ModelFiles(name, model, versions, stages, card), findings, n
 
 

@@ -563,6 +563,37 @@ def codeowners(obj: dict, check_only: bool, write: bool) -> None:
         click.echo(co.generate(registry).text, nl=False)
 
 
+# --- card -------------------------------------------------------------------------------
+@cli.command()
+@click.argument("name")
+@click.option("--write", "do_write", is_flag=True, help="Write models/NAME/card.md.")
+@click.option("--check", "do_check", is_flag=True, help="Exit 1 when the card is stale or a "
+              "section the stage requires is empty or a placeholder.")
+@click.option("--stage", type=click.Choice(["registered", "staging", "production"]),
+              help="With --check: the stage whose sections are required (default: the "
+                   "highest stage a version holds or asks for).")
+@click.option("--json", "as_json", is_flag=True, help="With --check: the JSON report.")
+@click.pass_obj
+def card(obj: dict, name: str, do_write: bool, do_check: bool, stage: str | None,
+         as_json: bool) -> None:
+    """Render NAME's model card (to stdout by default), prose kept, generated parts fresh."""
+    from . import cards
+
+    if do_write and do_check:
+        raise click.UsageError("--write and --check contradict each other")
+    if stage and not do_check:
+        raise click.UsageError("--stage only applies to --check")
+    registry = _registry(obj["repo"])
+    if do_check:
+        sys.exit(_emit_report(cards.check(registry, name, stage), as_json))
+    if do_write:
+        rendered = cards.write(registry, name)
+        state = "wrote" if rendered.stale else "up to date:"
+        click.echo(f"{state} {rendered.path}", err=True)
+        return
+    click.echo(cards.render(registry, name).text, nl=False)
+
+
 # --- the error boundary -----------------------------------------------------------------
 def main(argv: list[str] | None = None) -> NoReturn:
     try:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from . import cards
 from . import tags as tagmod
 from .dvc import Dvc, file_hashes, read_pointer
 from .errors import CannotRunError, InputError, ModelregError, RefusedError, UsageError
@@ -451,9 +452,13 @@ def register(registry: Registry, req: RegisterRequest,
         record["artifacts"] = artifacts
         write_atomic(vfile, dump_yaml(record))
         undo.created.append(vfile)
+        card_file = root / cards.card_path(name)
+        undo.remember(card_file)
+        cards.write(registry, name)
         hooks.get("dvc_push", lambda: None)()
         pushed = dvc.push([d.with_name(d.name + ".dvc") for _, d in plan])
         paths = [registry.rel(vfile)] + [a["dvc_file"] for a in artifacts]
+        paths.append(registry.rel(card_file))
         if new_model:
             paths.insert(0, registry.rel(mdir / "model.yaml"))
         for extra in (vdir / ".gitignore", root / ".gitignore", root / ".github" / "CODEOWNERS"):

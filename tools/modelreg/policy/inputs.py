@@ -42,14 +42,15 @@ class Card:
 def parse_card(text: str, name: str, placeholders: Iterable[str] = ()) -> Card:
     """Split ``card.md`` into front matter and ``##`` sections.
 
-    Section text loses HTML comments and template placeholders, so a section that only holds
-    the template's "[More Information Needed]" counts as empty (standards-policy.md A.5).
+    Section text loses HTML comments, and a section that still holds a template placeholder
+    ("[More Information Needed]") counts as empty: its author has not written it yet
+    (standards-policy.md A.5; ``modelreg card`` starts every section's prose that way).
     """
     front: dict[str, Any] = {}
     body_start = 0
     m = _FRONT_MATTER_RE.match(text)
     if m:
-        parsed = parse_yaml(m.group(1), name)
+        parsed = parse_yaml("\n" + m.group(1), name)     # the YAML starts on line 2
         if parsed is not None and not isinstance(parsed, dict):
             raise ModelregError("card front matter must be a YAML mapping", file=name, line=2,
                                 hint="write key: value pairs between the --- lines")
@@ -73,8 +74,8 @@ def parse_card(text: str, name: str, placeholders: Iterable[str] = ()) -> Card:
     cleaned = {}
     for title, body in sections.items():
         content = _COMMENT_RE.sub("", "\n".join(body))
-        for placeholder in placeholders:
-            content = content.replace(placeholder, "")
+        if any(placeholder in content for placeholder in placeholders):
+            content = ""
         cleaned[title] = content.strip()
     return Card(front, cleaned, lines)
 
