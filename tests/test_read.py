@@ -140,3 +140,17 @@ def test_resolve_api(registered):
 def test_open_registry_outside_git(tmp_path):
     with pytest.raises(modelreg.CannotRunError, match="not inside a git repository"):
         modelreg.open_registry(tmp_path)
+
+
+def test_ls_cache_follows_file_contents(registered, run_cli):
+    first = json.loads(run_cli(registered.root, "ls", "--json").out)["models"]
+    assert (registered.root / ".git/modelreg/ls.json").is_file()
+    model = registered.root / "models/iris-classifier/model.yaml"
+    model.write_text(model.read_text().replace("team: ml-platform", "team: credit-analytics"))
+    again = {r["name"]: r for r in json.loads(run_cli(registered.root, "ls", "--json").out)["models"]}
+    assert again["iris-classifier"]["owner"] == "credit-analytics"
+    assert {r["name"]: r["owner"] for r in first}["iris-classifier"] == "ml-platform"
+    # a corrupt cache only costs time
+    (registered.root / ".git/modelreg/ls.json").write_text("{not json")
+    assert json.loads(run_cli(registered.root, "ls", "--json").out)["models"][1]["owner"] == \
+        "credit-analytics"

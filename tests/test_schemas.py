@@ -171,3 +171,15 @@ def test_the_description_walk_reaches_nested_properties() -> None:
         "$.properties.stages.additionalProperties.oneOf[2].properties.reason"]
     assert list(undocumented(model)) == [
         "$.properties.risk.properties.eu_ai_act.properties.class"]
+
+
+@pytest.mark.parametrize("kind, path", cases("valid") + cases("invalid"))
+def test_fast_validator_agrees_with_jsonschema(kind: str, path: Path) -> None:
+    # Schemas.errors asks jsonschema-rs "valid?" first and jsonschema only for the messages:
+    # the two must agree on every example, or a fast "valid" could hide a violation.
+    import jsonschema_rs
+
+    schema = json.loads((ROOT / "schemas" / f"{kind}.schema.json").read_text())
+    data = load(path).data
+    assert jsonschema_rs.validator_for(schema).is_valid(data) == \
+        Draft202012Validator(schema).is_valid(data)

@@ -141,3 +141,15 @@ def test_library_validate_returns_findings(registered):
     (registered.root / "models/credit-default/model.yaml").write_text("name: [\n")
     report = modelreg.validate(modelreg.open_registry(registered.root))
     assert not report.ok() and report.findings[0].rule == "ID-00"
+
+
+def test_parallel_validation_finds_the_same(registered, run_cli, monkeypatch):
+    from modelreg import validation
+    (registered.root / "models/credit-default/model.yaml").write_text("name: [\n")
+    vfile = registered.root / "models/iris-classifier/versions/1.0.0.yaml"
+    vfile.write_text(vfile.read_text().replace("version: 1.0.0", "version: 1.0.1"))
+    serial = modelreg.validate(modelreg.open_registry(registered.root))
+    monkeypatch.setattr(validation, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(validation.os, "cpu_count", lambda: 2)
+    parallel = modelreg.validate(modelreg.open_registry(registered.root))
+    assert parallel == serial and len(serial.findings) == 2

@@ -11,6 +11,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +28,19 @@ class Pointer:
     size: int | None
 
 
+# What `dvc add` writes for one file; anything else goes through the full YAML parser.
+_CANONICAL = re.compile(r"outs:\n- md5: ([0-9a-f]{32})\n  size: ([0-9]{1,18})\n  hash: md5\n"
+                        r"  path: ([A-Za-z0-9._+-][A-Za-z0-9._+ -]{0,254})\n\Z")
+
+
 def read_pointer(path: str | os.PathLike, display: str | None = None) -> list[Pointer]:
     """Parse a ``.dvc`` file into its outputs (refusing anything that is not a DVC 3 pointer)."""
     name = display or str(path)
-    data = parse_yaml(read_text(path, display=name, max_bytes=64 * 1024), name)
+    text = read_text(path, display=name, max_bytes=64 * 1024)
+    m = _CANONICAL.match(text)
+    if m and m.group(3) not in (".", ".."):
+        return [Pointer(m.group(3), m.group(1), int(m.group(2)))]
+    data = parse_yaml(text, name)
     outs = data.get("outs") if isinstance(data, dict) else None
     if not isinstance(outs, list) or not outs:
         raise InputError("not a DVC pointer: no 'outs' list", file=name,

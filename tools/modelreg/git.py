@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 from .errors import CannotRunError, CommandError
@@ -20,9 +20,9 @@ _REF_FORMAT = "%00".join([
 ]) + "%1e"
 
 
-@dataclass(frozen=True)
-class Ref:
-    """One ref as ``for-each-ref`` reports it (tag objects peeled one level)."""
+class Ref(NamedTuple):
+    """One ref as ``for-each-ref`` reports it (tag objects peeled one level). A named tuple:
+    a registry reads tens of thousands of them per command."""
 
     name: str               # short name, e.g. ``iris-classifier@v1.0.0``
     object_type: str        # "tag" for annotated tags, "commit" for lightweight ones
@@ -100,9 +100,11 @@ class Git:
         out = self.run("ls-files", "-z", "--", *paths)
         return {p for p in out.split("\0") if p}
 
-    def refs(self, patterns: list[str]) -> list[Ref]:
-        """Every ref matching ``patterns`` in one ``for-each-ref`` call."""
-        out = self.run("for-each-ref", f"--format={_REF_FORMAT}", *patterns)
+    def refs(self, patterns: list[str], contents: bool = True) -> list[Ref]:
+        """Every ref matching ``patterns`` in one ``for-each-ref`` call (``contents=False``:
+        only the annotation's subject line)."""
+        fmt = _REF_FORMAT if contents else _REF_FORMAT.replace("%(contents)", "%(subject)")
+        out = self.run("for-each-ref", f"--format={fmt}", *patterns)
         refs: list[Ref] = []
         for record in out.split("\x1e"):
             record = record.lstrip("\n")

