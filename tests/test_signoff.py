@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
@@ -286,7 +285,8 @@ def test_reconcile_refuses_off_the_protected_branch_and_failing_policies(world: 
     # production before staging, merged without the local pre-check (edited by hand)
     w.start_branch()
     (w.ds / "models/iris-classifier/stages.yaml").write_text("stages:\n  production: 1.0.0\n")
-    git(w.ds, "commit", "-qam", "hand-edited promotion")
+    git(w.ds, "add", "models/iris-classifier/stages.yaml")
+    git(w.ds, "commit", "-qm", "hand-edited promotion")
     git(w.ds, "push", "-q", "origin", "HEAD:main")
     w.as_user("ci")
     git(w.ci, "pull", "-q", "--ff-only", "origin", "main")
@@ -313,30 +313,52 @@ def test_promote_refuses_with_findings(world: World):
 
 
 def test_concurrent_reconciles_make_one_set_of_tags(world: World):
+    """Two CI jobs reconcile the same merge at once, as separate processes with their own
+    clock: exactly one tag reaches origin; the other run stops cleanly."""
+    import subprocess
+    import sys
+
     w = world
     branch, head = w.register("1.0.0", b"w" * 50)
     w.merge(branch)
     other = w.clone("ci2")
     w.as_user("ci")
     git(w.ci, "pull", "-q", "--ff-only", "origin", "main")
-    results = {}
+    procs = []
+    for i, path in enumerate((w.ci, other)):
+        env = {**os.environ, "GIT_COMMITTER_DATE": f"2026-07-0{i + 1}T10:00:00Z"}
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "modelreg", "reconcile", "--push", "--json"], cwd=path,
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        results.append(json.loads(out))
+    assert git(w.origin, "tag", "-l").split() == ["iris-classifier@v1.0.0"]
+    assert sorted(len(r["created"]) for r in results) == [0, 1]
+    # whichever lost, its clone now has the winner's tag, and a rerun records nothing
+    for path in (w.ci, other):
+        assert git(path, "tag", "-l").split() == ["iris-classifier@v1.0.0"]
+        res = w.cli(path, "reconcile", "--push", "--json")
+        assert res.code == 0 and json.loads(res.out)["created"] == []
 
-    def run(name, path):
-        reg = modelreg.open_registry(path)
-        from modelreg.reconcile import reconcile
-        results[name] = reconcile(reg, push=True)
 
-    threads = [threading.Thread(target=run, args=(n, p)) for n, p in (("a", w.ci), ("b", other))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    remote_tags = git(w.origin, "tag", "-l").split()
-    assert remote_tags == ["iris-classifier@v1.0.0"]
-    made = [r for r in results.values() if r.created]
-    assert len(made) == 1 and sum(len(r.created) for r in results.values()) == 1
-    loser = next(r for r in results.values() if not r.created)
-    assert loser.already_done or loser.created == ()
+def test_identical_concurrent_tags_are_not_counted_twice(world: World):
+    """Same clock, same evidence: both runs make the identical tag object; the second push
+    changes nothing on origin, and that run reports nothing created."""
+    w = world
+    branch, head = w.register("1.0.0", b"w" * 50)
+    w.merge(branch)
+    other = w.clone("ci2")
+    w.as_user("ci")
+    git(w.ci, "pull", "-q", "--ff-only", "origin", "main")
+    from modelreg.reconcile import reconcile
+    first = reconcile(modelreg.open_registry(w.ci), push=True, now="2026-07-01T00:00:00Z")
+    second = reconcile(modelreg.open_registry(other), push=True, now="2026-07-01T00:00:00Z")
+    assert len(first.created) == 1
+    assert second.created == () and second.already_done
+    assert git(w.origin, "tag", "-l").split() == ["iris-classifier@v1.0.0"]
 
 
 def test_gate_refuses_hand_made_and_off_branch_tags(world: World):
@@ -379,7 +401,7 @@ def test_expired_waiver_fails_the_gate(world: World):
     vfile = w.ds / "models/iris-classifier/versions/1.0.0.yaml"
     vfile.write_text(vfile.read_text() + "exceptions:\n- rule: OPS-01\n  justification: "
                      "monitoring is being moved to the new platform\n  approved_by: carol-risk"
-                     "\n  expires: '2026-07-31'\n")
+                     "\n  expires: '2099-12-31'\n")
     git(w.ds, "commit", "-qam", "waiver for OPS-01")
     git(w.ds, "push", "-q", "origin", branch)
     head = w.head(w.ds)
@@ -391,8 +413,9 @@ def test_expired_waiver_fails_the_gate(world: World):
         w.reconcile(w.reviews(("carol-risk", head)))
     from modelreg.gate import gate
     reg = modelreg.open_registry(w.ci)
-    assert gate(reg, "iris-classifier", "production", now="2026-07-15T00:00:00Z").ok
-    late = gate(reg, "iris-classifier", "production", now="2026-08-01T00:00:00Z")
+    assert gate(reg, "iris-classifier", "production").ok
+    assert gate(reg, "iris-classifier", "production", now="2099-12-31T23:00:00Z").ok
+    late = gate(reg, "iris-classifier", "production", now="2100-01-01T00:00:00Z")
     assert not late.ok and any("OPS-01" in r for r in late.reasons)
 
 
@@ -412,7 +435,7 @@ def test_deprecation_is_recorded_and_blocks_the_gate(world: World):
     assert res.code == 1
     events = json.loads(w.cli(w.ci, "history", "iris-classifier", "--json").out)["events"]
     assert events[-1]["event"] == "deprecated"
-    tag = git(w.ci, "tag", "-l", "--format=%(contents)", "iris-classifier@deprecated")
+    tag = git(w.ci, "tag", "-l", "--format=%(contents)", "iris-classifier@deprecated*")
     assert parse_message(tag)["approvers"] == ["carol-risk"]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from .errors import CannotRunError, CommandError
 
 _REF_FORMAT = "%00".join([
-    "%(refname)", "%(objecttype)", "%(objectname)", "%(*objectname)", "%(*objecttype)",
+    "%(refname)", "%(tag)", "%(objecttype)", "%(objectname)", "%(*objectname)", "%(*objecttype)",
     "%(taggername)", "%(taggeremail)", "%(taggerdate:unix)", "%(creatordate:unix)",
     "%(contents)",
 ]) + "%1e"
@@ -33,10 +33,13 @@ class Ref(NamedTuple):
     tagger_email: str
     time: int               # tagger date (annotated) or commit date (lightweight), unix
     message: str
+    tag_name: str = ""      # the name inside the tag object
 
     @property
     def annotated(self) -> bool:
-        return self.object_type == "tag"
+        # A ref may point at *another* tag's object (`git tag NEW OLD`): that borrows the
+        # old annotation, so it only counts as annotated when the object names this tag.
+        return self.object_type == "tag" and self.tag_name == self.name
 
 
 def _env() -> dict[str, str]:
@@ -110,21 +113,21 @@ class Git:
             record = record.lstrip("\n")
             if not record:
                 continue
-            parts = record.split("\0", 9)
-            if len(parts) != 10:
+            parts = record.split("\0", 10)
+            if len(parts) != 11:
                 continue
-            (refname, otype, obj, peeled, peeled_type, tname, temail, tdate, cdate,
+            (refname, tag_name, otype, obj, peeled, peeled_type, tname, temail, tdate, cdate,
              message) = parts
             name = refname[len("refs/tags/"):] if refname.startswith("refs/tags/") else refname
-            annotated = otype == "tag"
+            annotated = otype == "tag" and tag_name == name
             stamp = tdate if annotated and tdate else cdate
             refs.append(Ref(
                 name=name, object_type=otype, object=obj,
-                target=peeled if annotated else obj,
-                target_type=peeled_type if annotated else otype,
+                target=peeled if otype == "tag" else obj,
+                target_type=peeled_type if otype == "tag" else otype,
                 tagger_name=tname, tagger_email=temail.strip("<>"),
                 time=int(stamp) if stamp.strip() else 0,
-                message=message if annotated else "",
+                message=message if annotated else "", tag_name=tag_name,
             ))
         return refs
 

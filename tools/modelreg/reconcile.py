@@ -183,9 +183,8 @@ def plan(registry: Registry, head: str) -> list[PlannedTag]:
                     Action.UNASSIGN, model, held, stage,
                     title=f"Remove {model} {held} from {stage}"))
         if deprecated and not state.deprecated:
-            name = tagmod.deprecation(model)
-            if name in existing:
-                name = tagmod.deprecation(model, next_counter())
+            # always numbered: the counter orders it after the unassignments made with it
+            name = tagmod.deprecation(model, next_counter())
             planned.append(PlannedTag(name, head, Action.DEPRECATE, model,
                                       title=f"Deprecate {model}"))
     return planned
@@ -277,9 +276,14 @@ def reconcile(registry: Registry, *, push: bool = False, pr: int | None = None,
             return ReconcileResult(tuple(created), False, False, head)
         try:
             hooks.get("push", lambda: None)()
-            git.run("push", "--atomic", "-q", remote,
-                    *[f"refs/tags/{p.name}" for p in created])
-            return ReconcileResult(tuple(created), True, False, head)
+            out = git.run("push", "--atomic", "--porcelain", remote,
+                          *[f"refs/tags/{p.name}" for p in created])
+            # "=" marks a ref the remote already had, byte for byte (a concurrent run made
+            # the identical tag): it was not created by this run
+            same = {line.split("\t")[1].split(":")[0][len("refs/tags/"):]
+                    for line in out.splitlines() if line.startswith("=\t")}
+            mine = tuple(p for p in created if p.name not in same)
+            return ReconcileResult(mine, True, not mine, head)
         except CommandError as exc:
             _delete(git, created)
             if "rejected" not in exc.stderr and "already exists" not in exc.stderr:
