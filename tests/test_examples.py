@@ -75,4 +75,7 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "Registered iris-classifier 1.0.0 on branch register/iris-classifier-1.0.0" in out
     assert "Registered credit-default 1.0.0 on branch register/credit-default-1.0.0" in out
     assert out.count("matches the record") == 2
+    assert "PASS iris-classifier 1.0.0 may run in production" in out
+    assert "FAIL iris-classifier in production" in out and "not a registered artifact" in out
+    assert "iris-classifier 1.0.0 promoted to production" in out and "approved by dave-risk" in out
     assert "scratch registry: " + str(tmp_path) in out

@@ -1,13 +1,17 @@
 """`make demo`: the registry's lifecycle, end to end, on a scratch copy.
 
 Builds a temporary registry (its own git repository, a bare "origin", a local DVC remote),
-trains the two example models, registers each through a branch that is merged like a pull
-request, shows the registry, and proves a fresh clone can pull the exact weights back.
-Everything runs the real `modelreg` command; nothing here touches this checkout.
+trains the two example models, registers each through a branch that is checked — policies,
+card, code-owner approvals given as GitHub review JSON — and merged like a pull request;
+reconciles the tags on main; promotes iris-classifier to staging and production; asks the
+deploy gate with the right and with tampered weights; shows the history; and proves a fresh
+clone pulls the exact weights back. Everything runs the real `modelreg` command; nothing
+here touches this checkout.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -19,12 +23,16 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent
 BOLD, DIM, RESET = ("\033[1m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("", "", "")
-ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "Alice Martin", "GIT_AUTHOR_EMAIL": "alice.martin@example.com",
-    "GIT_COMMITTER_NAME": "Alice Martin", "GIT_COMMITTER_EMAIL": "alice.martin@example.com",
-    "DVC_NO_ANALYTICS": "1", "GIT_CONFIG_NOSYSTEM": "1",
-}
+ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "GIT_CONFIG_NOSYSTEM": "1"}
+PEOPLE = {"alice-ds": ("Alice Martin", "alice.martin@example.com"),
+          "bob-ds": ("Bob Okafor", "bob.okafor@example.com"),
+          "ci": ("modelreg-reconcile", "reconcile@example.com")}
+
+
+def as_user(login: str) -> None:
+    name, email = PEOPLE[login]
+    for role in ("AUTHOR", "COMMITTER"):
+        ENV[f"GIT_{role}_NAME"], ENV[f"GIT_{role}_EMAIL"] = name, email
 MODELREG = [sys.executable, "-m", "modelreg"]
 
 
@@ -61,6 +69,9 @@ def build_scratch(scratch: Path) -> tuple[Path, Path]:
         if parts[0] == "models":
             if len(parts) == 3 and parts[2] == "model.yaml":   # the records to register from
                 shutil.copy(src, inputs / f"{parts[1]}.model.yaml")
+            elif len(parts) == 3 and parts[2] == "card.md":    # the owners' card prose
+                (reg / "models" / parts[1]).mkdir(parents=True, exist_ok=True)
+                shutil.copy(src, reg / "models" / parts[1] / "card.md")
             continue
         dest = reg / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -69,17 +80,44 @@ def build_scratch(scratch: Path) -> tuple[Path, Path]:
     return reg, inputs
 
 
+def reviews(scratch: Path, name: str, *approvals: tuple[str, str]) -> str:
+    """A pull request's reviews as GitHub's list-reviews endpoint returns them."""
+    path = scratch / "reviews" / f"{name}.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps([
+        {"id": i + 1, "user": {"login": login}, "state": "APPROVED", "commit_id": sha,
+         "submitted_at": f"2026-11-27T10:{i:02d}:00Z"} for i, (login, sha) in enumerate(approvals)],
+        indent=2))
+    return str(path)
+
+
+def head(reg: Path) -> str:
+    return run(["git", "rev-parse", "HEAD"], reg, show=False).stdout.strip()
+
+
+def merge(reg: Path, branch: str, pr: int) -> None:
+    as_user("ci")
+    run(["git", "checkout", "-q", "main"], reg, show=False)
+    run(["git", "merge", "-q", "--no-ff", "-m", f"Merge pull request #{pr} from {branch}", branch],
+        reg)
+    run(["git", "push", "-q", "origin", "main"], reg, show=False)
+
+
 def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="modelreg-demo-"))
     say(f"A scratch registry in {scratch}")
     reg, inputs = build_scratch(scratch)
     origin, remote = scratch / "origin.git", scratch / "dvc-remote"
+    as_user("ci")
     run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], scratch)
     run(["git", "init", "-q", "-b", "main"], reg)
     run([sys.executable, "-m", "dvc", "remote", "add", "-f", "-d", "examples", str(remote)], reg)
     run([sys.executable, "-m", "dvc", "remote", "modify", "examples", "verify", "true"], reg,
         show=False)
-    run(["git", "add", "-A"], reg, show=False)
+    for name in ("iris-classifier", "credit-default"):
+        run(["git", "rm", "-q", "--cached", f"models/{name}/card.md"], reg, show=False,
+            check=False)
+    run(["git", "add", "-A", ":!models"], reg, show=False)
     run(["git", "commit", "-q", "-m", "Start the model registry"], reg)
     run(["git", "remote", "add", "origin", str(origin)], reg, show=False)
     run(["git", "push", "-q", "-u", "origin", "main"], reg)
@@ -91,15 +129,19 @@ def main() -> int:
         print(f"  {line}")
 
     registrations = {
-        "iris-classifier": ["--dataset", "train:iris-train@2026.11",
-                            "--dataset", f"test:iris-test@2026.11:{out}/iris-classifier/iris-test.csv",
-                            "-m", "Logistic regression on the iris data."],
-        "credit-default": ["--dataset", "train:credit-applications-train@2026.11",
-                           "--dataset", "test:credit-applications-test@2026.11",
-                           "-m", "PD model on 2026.11 applications; age and sex excluded."],
+        "iris-classifier": ("alice-ds", "grace-ds",
+                            ["--dataset", "train:iris-train@2026.11",
+                             "--dataset", f"test:iris-test@2026.11:{out}/iris-classifier/iris-test.csv",
+                             "-m", "Logistic regression on the iris data."]),
+        "credit-default": ("bob-ds", "carol-risk",
+                           ["--dataset", "train:credit-applications-train@2026.11",
+                            "--dataset", "test:credit-applications-test@2026.11",
+                            "-m", "PD model on 2026.11 applications; age and sex excluded."]),
     }
-    for name, extra in registrations.items():
-        say(f"Register {name} 1.0.0 on a branch, as a data scientist would for a pull request")
+    pr = 0
+    for name, (author, approver, extra) in registrations.items():
+        say(f"{author} registers {name} 1.0.0 on a branch, for a pull request")
+        as_user(author)
         d = out / name
         run(MODELREG + ["register", name, "--version", "1.0.0",
                         "--weights", str(d / "model.safetensors"),
@@ -108,37 +150,79 @@ def main() -> int:
                         "--from", str(inputs / f"{name}.model.yaml"),
                         "--entrypoint", "tools/train_examples.py", *extra], reg)
         run(["git", "log", "--oneline", "--stat", "-1"], reg)
-        say(f"The pull request for {name} is merged into main")
-        run(["git", "checkout", "-q", "main"], reg)
-        run(["git", "merge", "-q", "--no-ff", "-m", f"Merge register/{name}-1.0.0",
-             f"register/{name}-1.0.0"], reg)
-        run(["git", "push", "-q", "origin", "main"], reg)
+        sha = head(reg)
+        say(f"The pull request's status check: policies, card, and code-owner sign-off")
+        check = MODELREG + ["check", "--changed-since", "main", "--pr-author", author,
+                            "--head", sha, "--reviews"]
+        proc = run(check + [reviews(scratch, f"{name}-none")], reg, check=False)
+        print(f"  exit {proc.returncode}: nobody has approved yet")
+        proc = run(check + [reviews(scratch, f"{name}-author", (author, sha))], reg, check=False)
+        print(f"  exit {proc.returncode}: the author cannot approve her own change")
+        # iris-classifier: a colleague in the owning team; credit-default is new to the
+        # inventory, so CODEOWNERS on main names the model-risk team for it
+        approved = reviews(scratch, f"{name}-ok", (approver, sha))
+        run(check + [approved], reg)
+        print(f"  exit 0: {approver}, a code owner, approved the head commit")
+        pr += 1
+        say(f"Pull request #{pr} is merged; CI reconciles main into tags, with the evidence")
+        merge(reg, f"register/{name}-1.0.0", pr)
+        run(MODELREG + ["reconcile", "--push", "--pr", str(pr), "--approvals", approved,
+                        "--pr-author", author], reg)
+
+    for stage, approver in (("staging", "carol-risk"), ("production", "dave-risk")):
+        say(f"alice-ds asks for iris-classifier 1.0.0 in {stage} (policies checked first)")
+        as_user("alice-ds")
+        run(MODELREG + ["promote", "iris-classifier", "1.0.0", "--to", stage], reg)
+        sha = head(reg)
+        ok = reviews(scratch, f"promote-{stage}", (approver, sha))
+        run(MODELREG + ["check", "--changed-since", "main", "--pr-author", "alice-ds",
+                        "--head", sha, "--reviews", ok], reg)
+        print(f"  exit 0: {approver}, a model-risk officer who owns stages.yaml, approved")
+        pr += 1
+        merge(reg, f"promote/iris-classifier-{stage}-1.0.0", pr)
+        run(MODELREG + ["reconcile", "--push", "--pr", str(pr), "--approvals", ok,
+                        "--pr-author", "alice-ds"], reg)
+
+    say("credit-default is high-risk: production asks for far more, and the policies say what")
+    proc = run(MODELREG + ["check", "--stage", "production"], reg, check=False)
+    print(f"  exit {proc.returncode}: these findings block a promotion to production")
 
     say("What the registry holds now")
     run(MODELREG + ["ls"], reg)
-    run(MODELREG + ["show", "credit-default"], reg)
+    run(MODELREG + ["show", "iris-classifier"], reg)
     say("Every record validates against schemas/")
     run(MODELREG + ["validate"], reg)
     print("  (exit 0: no findings)")
     say("The library API answers the same questions, and never prints")
     run([sys.executable, "-c", "import modelreg; r = modelreg.open_registry('.'); "
-         "print(r.resolve('credit-default')); print(r.resolve('iris-classifier', stage='production'))"],
-        reg)
+         "print(r.resolve('iris-classifier', stage='production')); "
+         "print(r.resolve('credit-default', stage='production'))"], reg)
 
-    say("A fresh clone gets the exact weights back from the DVC remote")
-    clone = scratch / "clone"
+    say("A deploy job in a fresh clone: pull the weights, then ask the gate")
+    clone = scratch / "deploy"
     run(["git", "clone", "-q", str(origin), str(clone)], scratch)
+    run(["git", "fetch", "-q", "--force", "origin", "+refs/tags/*:refs/tags/*"], clone)
     run([sys.executable, "-m", "dvc", "pull", "-q"], clone)
+    weights = clone / "models/iris-classifier/versions/1.0.0/model.safetensors"
+    run(MODELREG + ["gate", "iris-classifier", "--env", "production", "--artifact",
+                    str(weights)], clone)
+    tampered = scratch / "tampered.safetensors"
+    tampered.write_bytes(weights.read_bytes()[:-1] + b"\x00")
+    proc = run(MODELREG + ["gate", "iris-classifier", "--env", "production", "--artifact",
+                           str(tampered)], clone, check=False)
+    print(f"  exit {proc.returncode}: the deploy job stops here")
     for name in registrations:
-        weights = clone / "models" / name / "versions" / "1.0.0" / "model.safetensors"
-        digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+        record = clone / "models" / name / "versions" / "1.0.0.yaml"
         import yaml
-        recorded = yaml.safe_load((clone / "models" / name / "versions" / "1.0.0.yaml")
-                                  .read_text())["artifacts"][0]["sha256"]
-        verdict = "matches the record" if digest == recorded else "DOES NOT MATCH"
+        art = yaml.safe_load(record.read_text())["artifacts"][0]
+        digest = hashlib.sha256((clone / art["path"]).read_bytes()).hexdigest()
+        verdict = "matches the record" if digest == art["sha256"] else "DOES NOT MATCH"
         print(f"  {name}: sha256 {digest[:16]}… {verdict}")
-        if digest != recorded:
+        if digest != art["sha256"]:
             return 1
+
+    say("Who did what, when, approved by whom")
+    run(MODELREG + ["history"], clone)
 
     say("Done")
     print(f"  scratch registry: {reg}\n  bare origin:      {origin}\n  DVC remote:       {remote}")

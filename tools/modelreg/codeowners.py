@@ -75,6 +75,8 @@ def generate(registry: Registry) -> Ownership:
     lines.append("")
     lines.append("# Each model: its owning team; its stages.yaml: the approvers for its risk tier.")
     for name in registry.model_names():
+        if not registry.has_model(name):
+            continue              # a folder without model.yaml is not a model (yet)
         model = registry.model(name).data
         team = (model.get("owner") or {}).get("team") if isinstance(model.get("owner"), dict) \
             else None
