@@ -79,3 +79,21 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "FAIL iris-classifier in production" in out and "not a registered artifact" in out
     assert "iris-classifier 1.0.0 promoted to production" in out and "approved by dave-risk" in out
     assert "scratch registry: " + str(tmp_path) in out
+
+
+def test_shipped_registry_passes_check_and_a_broken_threshold_fails(tmp_path, run_cli):
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(PROJECT), str(clone))
+    res = run_cli(clone, "check")
+    assert res.code == 0, res.out + res.err
+    for name, metric in (("iris-classifier", "accuracy"), ("credit-default", "auc")):
+        vfile = clone / f"models/{name}/versions/1.0.0.yaml"
+        original = vfile.read_text()
+        record = load(vfile).data
+        row = next(m for m in record["metrics"] if m["name"] == metric and "threshold" in m)
+        broken = original.replace(f"value: {row['value']}\n", f"value: {row['threshold'] - 0.01:.4f}\n", 1)
+        assert broken != original
+        vfile.write_text(broken)
+        res = run_cli(clone, "check")
+        assert res.code == 1 and "[EVAL-01]" in res.out, res.out
+        vfile.write_text(original)
