@@ -7,18 +7,22 @@ import data.modelreg.lib
 
 cards := data.registry.cards
 
-required(doc) := {section |
-	some stage, sections in cards.required
-	lib.rank[stage] <= lib.rank[doc.stage]
+# The sections each stage requires, computed once per stage rather than once per document.
+sections_at(group) := {at: {section |
+	some stage, sections in group
+	lib.rank[stage] <= lib.rank[at]
 	some section in sections
-}
+} | some at in lib.stages}
 
-high_risk_required(doc) := {section |
-	lib.high_risk(doc)
-	some stage, sections in cards.high_risk
-	lib.rank[stage] <= lib.rank[doc.stage]
-	some section in sections
-}
+required_at := sections_at(cards.required)
+
+high_risk_required_at := sections_at(cards.high_risk)
+
+required(doc) := object.get(required_at, doc.stage, set())
+
+high_risk_required(doc) := object.get(high_risk_required_at, doc.stage, set()) if lib.high_risk(doc)
+
+else := set()
 
 filled(doc, section) if count(trim_space(doc.card.sections[section])) >= cards.min_chars
 

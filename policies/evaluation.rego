@@ -4,6 +4,8 @@ package modelreg.evaluation
 
 import data.modelreg.lib
 
+high_risk_params := data.registry.tiers.eu_ai_act.high
+
 metrics(doc) := doc.version.metrics if is_array(doc.version.metrics)
 
 else := []
@@ -46,6 +48,7 @@ deny contains f if {
 	lib.active(doc, "EVAL-01")
 	some t in declared(doc)
 	some i, m in metrics(doc)
+	m.name == t.metric
 	matches(t, m)
 	fails(m.value, t.threshold, t.direction)
 	f := lib.finding(doc, "EVAL-01", "version", ["metrics", i, "value"], threshold_msg(m, t.threshold, t.direction))
@@ -56,7 +59,7 @@ deny contains f if {
 	is_object(doc.version)
 	lib.active(doc, "EVAL-01")
 	some j, t in declared(doc)
-	count([m | some m in metrics(doc); matches(t, m)]) == 0
+	count([m | some m in metrics(doc); m.name == t.metric; matches(t, m)]) == 0
 	f := lib.finding(doc, "EVAL-01", "version", ["metrics"], sprintf(
 		"model.yaml declares a threshold for %s (dataset %s, slice %s) but the version has no such metric: evaluate it and record the result",
 		[t.metric, object.get(t, "dataset", "any"), object.get(t, "slice", "any")],
@@ -143,7 +146,7 @@ gap_denies(doc) if {
 gap_denies(doc) if {
 	lib.at_least(doc, "production")
 	lib.high_risk(doc)
-	data.registry.tiers.eu_ai_act.high.slice_gap_denies == true
+	high_risk_params.slice_gap_denies == true
 }
 
 deny contains f if {

@@ -147,7 +147,7 @@ deny contains f if {
 	some doc in input.models
 	lib.active(doc, "GOV-07")
 	some i, w in lib.exceptions(doc)
-	not data.registry.rules.rules[w.rule]
+	not lib.rules[w.rule]
 	f := lib.finding(doc, "GOV-07", "version", ["exceptions", i, "rule"], sprintf(
 		"exception names unknown rule %s: use an id from policies/data/rules.yaml",
 		[w.rule],
@@ -158,7 +158,7 @@ deny contains f if {
 	some doc in input.models
 	lib.active(doc, "GOV-07")
 	some i, w in lib.exceptions(doc)
-	data.registry.rules.rules[w.rule].waivable != true
+	lib.rules[w.rule].waivable != true
 	f := lib.finding(doc, "GOV-07", "version", ["exceptions", i, "rule"], sprintf(
 		"rule %s cannot be waived: fix the problem instead of adding an exception",
 		[w.rule],

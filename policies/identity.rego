@@ -3,6 +3,10 @@ package modelreg.identity
 
 import data.modelreg.lib
 
+teams := data.registry.teams.teams
+
+allowed_licenses := data.registry.licenses.allowed
+
 deny contains f if {
 	some doc in input.models
 	lib.active(doc, "ID-02")
@@ -76,7 +80,7 @@ deny contains f if {
 	some doc in input.models
 	lib.active(doc, "ID-05")
 	team := doc.model.owner.team
-	not data.registry.teams.teams[team]
+	not teams[team]
 	f := lib.finding(doc, "ID-05", "model", ["owner", "team"], sprintf(
 		"owner team %s is not in policies/data/teams.yaml: use a listed team or add it there",
 		[team],
@@ -87,7 +91,7 @@ deny contains f if {
 	some doc in input.models
 	lib.active(doc, "ID-05")
 	team := doc.model.owner.team
-	data.registry.teams.teams[team]
+	teams[team]
 	count([p | some p in lib.people; team in p.teams]) == 0
 	f := lib.finding(doc, "ID-05", "model", ["owner", "team"], sprintf(
 		"owner team %s has no members in policies/data/people.yaml: add at least one person to it",
@@ -122,7 +126,7 @@ deny contains f if {
 	lib.active(doc, "ID-06")
 	lic := doc.model.license
 	lic != "other"
-	not lic in data.registry.licenses.allowed
+	not lic in allowed_licenses
 	f := lib.finding(doc, "ID-06", "model", ["license"], sprintf(
 		"licence %s is not on the allow-list (policies/data/licenses.yaml): choose an allowed licence or ask governance to add it",
 		[lic],

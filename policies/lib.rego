@@ -7,10 +7,17 @@ package modelreg.lib
 # Stage order is data: `registered`, then the stages of environments.yaml in promotion order.
 stages := array.concat(["registered"], [s.name | some s in data.registry.environments.stages])
 
-rank[name] := i if some i, name in stages
+# Complete rules, computed once per evaluation: a lookup into a rule costs a fraction of a
+# lookup into `data.registry` or a call that redoes it for every document of the batch.
+rank := {name: i | some i, name in stages}
 
-# A rule gates the stage rules.yaml gives it and every later stage.
-active(doc, id) if rank[doc.stage] >= rank[data.registry.rules.rules[id].stage]
+rules := data.registry.rules.rules
+
+# The rule ids each stage gates: a rule gates the stage rules.yaml gives it and every later
+# stage.
+enabled := {stage: {id | some id, rule in rules; rank[stage] >= rank[rule.stage]} | some stage in stages}
+
+active(doc, id) if id in enabled[doc.stage]
 
 at_least(doc, stage) if rank[doc.stage] >= rank[stage]
 
@@ -22,11 +29,15 @@ else := null
 
 tier_key(doc) := sprintf("%d", [doc.model.risk.tier])
 
-tier(doc) := data.registry.tiers.tiers[tier_key(doc)]
+tiers := data.registry.tiers.tiers
+
+tier(doc) := tiers[tier_key(doc)]
 
 high_risk(doc) if doc.model.risk.eu_ai_act["class"] == "high"
 
 people := data.registry.people.people
+
+waiver_approvers := data.registry.tiers.roles.approve_waiver
 
 has_role(login, roles) if {
 	some role in people[login].roles
@@ -40,8 +51,8 @@ else := []
 # A waiver applies when its rule is waivable, its approver may approve waivers and it has
 # not expired (conftest exceptions; SR 11-7 exceptions must be approved and time-limited).
 waiver_applies(w) if {
-	data.registry.rules.rules[w.rule].waivable == true
-	has_role(w.approved_by, data.registry.tiers.roles.approve_waiver)
+	rules[w.rule].waivable == true
+	has_role(w.approved_by, waiver_approvers)
 	w.expires >= today
 }
 

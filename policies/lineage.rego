@@ -5,6 +5,8 @@ import data.modelreg.lib
 
 registered := data.registry.datasets.datasets
 
+allowed_licenses := data.registry.licenses.allowed
+
 datasets(doc) := doc.version.datasets if is_array(doc.version.datasets)
 
 else := []
@@ -97,7 +99,7 @@ deny contains f if {
 	lib.active(doc, "DATA-05")
 	some i, d in datasets(doc)
 	lic := registered[d.id].license
-	not lic in data.registry.licenses.allowed
+	not lic in allowed_licenses
 	f := lib.finding(doc, "DATA-05", "version", ["datasets", i], sprintf(
 		"dataset %s has licence %s, which is not on the allow-list: use other data or have governance allow the licence",
 		[d.id, lic],

@@ -3,6 +3,10 @@ package modelreg.operations
 
 import data.modelreg.lib
 
+environments := data.registry.environments.stages
+
+high_risk_params := data.registry.tiers.eu_ai_act.high
+
 deny contains f if {
 	some doc in input.models
 	lib.active(doc, "OPS-01")
@@ -33,7 +37,7 @@ deny contains f if {
 deny contains f if {
 	some doc in input.models
 	lib.active(doc, "OPS-02")
-	some env in data.registry.environments.stages
+	some env in environments
 	env.name == doc.stage
 	before := env.requires
 	v := lib.version_id(doc)
@@ -50,7 +54,7 @@ deny contains f if {
 	some doc in input.models
 	lib.active(doc, "OPS-03")
 	lib.high_risk(doc)
-	minimum := data.registry.tiers.eu_ai_act.high.min_log_retention_days
+	minimum := high_risk_params.min_log_retention_days
 	object.get(doc.model, ["logging", "retention_days"], 0) < minimum
 	f := lib.finding(doc, "OPS-03", "model", ["logging"], sprintf(
 		"high-risk models must keep logs for at least %d days (EU AI Act Art. 19, 26(6)): set logging.retention_days",

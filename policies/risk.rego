@@ -3,6 +3,8 @@ package modelreg.risk
 
 import data.modelreg.lib
 
+high_risk_params := data.registry.tiers.eu_ai_act.high
+
 # Helpers rather than `not is_number(x)`: engines disagree on a builtin negated over an
 # undefined reference (OPA leaves the expression undefined; regorus treats it as false).
 tier_declared(doc) if is_number(doc.model.risk.tier)
@@ -37,7 +39,7 @@ needs_assessment(doc) if lib.tier(doc).impact_assessment == true
 
 needs_assessment(doc) if {
 	lib.high_risk(doc)
-	data.registry.tiers.eu_ai_act.high.impact_assessment == true
+	high_risk_params.impact_assessment == true
 }
 
 deny contains f if {

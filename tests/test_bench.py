@@ -14,6 +14,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
+from modelreg import cards, open_registry
 from modelreg import tags as tagmod
 from modelreg.yamlio import parse_yaml
 
@@ -89,9 +90,15 @@ def test_cards_have_every_section_the_policies_ask_for(built):
     for name in ("model-0000", "model-0001"):
         text = (built.root / "models" / name / "card.md").read_text()
         front = yaml.safe_load(text.split("---\n")[1])
-        assert front["license"] == parse_yaml(
-            (built.root / "models" / name / "model.yaml").read_text(), "m")["license"]
+        model = parse_yaml((built.root / "models" / name / "model.yaml").read_text(), "m")
+        assert front == cards.front_matter(name, model, [
+            parse_yaml(p.read_text(), str(p)) for p in sorted(
+                (built.root / "models" / name / "versions").glob("*.yaml"),
+                key=lambda p: [int(x) for x in p.stem.split(".")])])
         assert all(f"\n## {section}\n" in text for section in sections)
+        assert cards.PLACEHOLDER not in text
+        # the card is what `modelreg card NAME --write` gives: check finds it fresh (CARD-04)
+        assert not cards.render(open_registry(built.root), name).stale
 
 
 def test_stages_file_names_the_tagged_versions(built):

@@ -255,8 +255,9 @@ def _read_model(registry: Registry, schemas: Schemas, name: str, placeholders: l
     if (registry.root / paths["stages"]).is_file():
         candidates.append(paths["stages"])
     bad: set[str] = set()
+    loaded: dict[str, Document] = {}        # each file parsed once, by validate_file
     for rel in candidates:
-        for f in validate_file(registry, schemas, rel):
+        for f in validate_file(registry, schemas, rel, loaded=loaded):
             findings.append(f)
             if f.rule in UNREADABLE_RULES:
                 bad.add(rel)
@@ -275,7 +276,7 @@ def _read_model(registry: Registry, schemas: Schemas, name: str, placeholders: l
         return None, findings, n
 
     def load(rel: str) -> Document:
-        doc = registry.load(rel)
+        doc = loaded.get(rel) or registry.load(rel)
         documents[rel] = doc
         return doc
 
