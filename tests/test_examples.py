@@ -97,3 +97,19 @@ def test_shipped_registry_passes_check_and_a_broken_threshold_fails(tmp_path, ru
         res = run_cli(clone, "check")
         assert res.code == 1 and "[EVAL-01]" in res.out, res.out
         vfile.write_text(original)
+
+
+def test_parallel_check_finds_the_same(tmp_path, monkeypatch):
+    from modelreg import check as check_mod
+
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(PROJECT), str(clone))
+    vfile = clone / "models/iris-classifier/versions/1.0.0.yaml"
+    vfile.write_text(vfile.read_text().replace("value: 1.0\n", "value: 0.5\n", 1))
+    registry = modelreg.open_registry(clone)
+    serial = check_mod.check(registry, engine="regorus", now="2026-11-27T00:00:00Z")
+    monkeypatch.setattr(check_mod, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(check_mod.os, "cpu_count", lambda: 2)
+    parallel = check_mod.check(registry, engine="regorus", now="2026-11-27T00:00:00Z")
+    assert parallel.report == serial.report and parallel.documents == serial.documents == 2
+    assert "EVAL-01" in {f.rule for f in serial.report.findings}

@@ -8,6 +8,8 @@ exit code is derived from them by the CLI.
 from __future__ import annotations
 
 import datetime as _dt
+import os
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,7 +112,8 @@ def now_rfc3339(now: _dt.datetime | str | None) -> str:
 def check(registry: Registry, *, stage: str | None = None, changed_since: str | None = None,
           engine: str | Engine = "auto", opa_url: str | None = None, strict: bool = False,
           now: _dt.datetime | str | None = None, review: dict[str, Any] | None = None,
-          policy_set: PolicySet | None = None, models: list[str] | None = None) -> CheckResult:
+          policy_set: PolicySet | None = None, models: list[str] | None = None,
+          parallel: bool = True) -> CheckResult:
     """Check the registry (or what changed since ``changed_since``, or ``models``) against
     schemas and policy.
 
@@ -139,8 +142,13 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
     else:
         names = touched_models(registry, changes) if changed_since else registry.model_names()
     change = {"base": changed_since, "files": changes}
-    states = registry.states() if not changed_since and models is None \
-        else {n: registry.state(n) for n in names}
+    workers = min(os.cpu_count() or 1, 8)
+    if parallel and isinstance(engine, str) and len(names) >= PARALLEL_FROM and workers > 1:
+        return _check_parallel(registry, names, workers, stage=stage,
+                               changed_since=changed_since, engine=engine, opa_url=opa_url,
+                               now=stamp, review=review)
+    # one for-each-ref for many models; a few models ask only for their own tags
+    states = registry.states() if len(names) > 20 else {n: registry.state(n) for n in names}
 
     schemas = Schemas(registry.root)
     findings: list[Finding] = []
@@ -167,6 +175,32 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
     report = Report("check", files_checked, tuple(sorted(unique, key=Finding.sort_key)))
     return CheckResult(report, tuple(sorted(waived, key=lambda w: w.finding.sort_key())),
                        engine_name, stage, tuple(names), len(docs), changed_since)
+
+
+PARALLEL_FROM = 200    # models; below this one process is faster than a pool
+
+
+def _check_parallel(registry: Registry, names: list[str], workers: int, **kw: Any
+                    ) -> CheckResult:
+    """Big registries: each process reads and checks a share of the models and evaluates
+    its share in one engine call (parsing YAML and evaluating Rego are CPU-bound)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunks = [names[i::workers] for i in range(workers)]
+    with ProcessPoolExecutor(workers) as pool:
+        parts = list(pool.map(_check_chunk, [str(registry.root)] * workers, chunks,
+                              [kw] * workers))
+    findings = [f for p in parts for f in p.report.findings]
+    waived = [w for p in parts for w in p.waived]
+    report = Report("check", sum(p.report.files for p in parts),
+                    tuple(sorted(_dedupe(findings), key=Finding.sort_key)))
+    return CheckResult(report, tuple(sorted(waived, key=lambda w: w.finding.sort_key())),
+                       parts[0].engine, kw.get("stage"), tuple(names),
+                       sum(p.documents for p in parts), kw.get("changed_since"))
+
+
+def _check_chunk(root: str, names: list[str], kw: dict[str, Any]) -> CheckResult:
+    return check(Registry(Path(root)), models=names, parallel=False, **kw)
 
 
 def _evaluate(docs: list[dict[str, Any]], documents: dict[str, Document],
