@@ -340,8 +340,11 @@ def policy_explain(obj: dict, rule_id: str, as_json: bool) -> None:
     reg = info.get("regulation") or {}
     click.echo(f"  serves:    EU AI Act {reg.get('eu_ai_act', '-')}; NIST AI RMF "
                f"{reg.get('nist_ai_rmf', '-')}; SR 11-7 {reg.get('sr_11_7', '-')}")
-    where = info["implemented_in"] or (["schemas/ (modelreg validate)"]
-                                       if info.get("check") == "schema" else [])
+    elsewhere = {"schema": "schemas/ (modelreg validate)",
+                 "card": "tools/modelreg/cards.py (modelreg card --check)",
+                 "verify": "modelreg verify"}
+    where = info["implemented_in"] or ([elsewhere[info["check"]]]
+                                       if info.get("check") in elsewhere else [])
     click.echo(f"  code:      {', '.join(where)}")
 # --- end of policy block ------------------------------------------------------------------
 
@@ -592,6 +595,73 @@ def card(obj: dict, name: str, do_write: bool, do_check: bool, stage: str | None
         click.echo(f"{state} {rendered.path}", err=True)
         return
     click.echo(cards.render(registry, name).text, nl=False)
+
+
+# --- audit, lineage, site ----------------------------------------------------------------
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--all", "all_models", is_flag=True, help="Every model: one file each in --out DIR.")
+@click.option("--at", "at", metavar="DATE", help="As of this date, from git history alone "
+              "(YYYY-MM-DD, end of day UTC, or an RFC 3339 time).")
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md",
+              show_default=True, help="Markdown, a self-contained HTML page, or JSON "
+              "(schemas/audit.schema.json).")
+@click.option("--out", "out", metavar="PATH", help="Write to PATH (a folder with --all) "
+              "instead of stdout.")
+@click.option("--engine", default="auto", show_default=True, metavar="NAME",
+              help="Policy engine for the current policy result.")
+@click.pass_obj
+def audit(obj: dict, name: str | None, all_models: bool, at: str | None, fmt: str,
+          out: str | None, engine: str) -> None:
+    """The evidence report of NAME: lineage, metrics, sign-off, stages, policy, regulations."""
+    from pathlib import Path
+
+    from . import audit as au
+
+    if all_models == bool(name):
+        raise click.UsageError("give a model NAME or --all")
+    if all_models and not out:
+        raise click.UsageError("--all writes one file per model: give --out DIR")
+    registry = _registry(obj["repo"])
+    if all_models:
+        paths = au.write_reports(au.audit_all(registry, at=at, engine=engine), Path(out), fmt)
+        for path in paths:
+            click.echo(f"wrote {path}", err=True)
+        return
+    text = au.render(au.audit(registry, name, at=at, engine=engine), fmt)
+    if out:
+        au.write_text(Path(out), text)
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command()
+@click.argument("target", metavar="NAME@VERSION")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "json"]),
+              default="mermaid", show_default=True, help="Mermaid, Graphviz DOT or JSON.")
+@click.pass_obj
+def lineage(obj: dict, target: str, fmt: str) -> None:
+    """Datasets, code, parents and descendants of a model version, as a graph."""
+    from . import lineage as lin
+
+    name, version = lin.parse_target(target)
+    graph = lin.lineage(_registry(obj["repo"]), name, version)
+    click.echo(lin.render(graph, fmt), nl=False)
+
+
+@cli.command()
+@click.argument("out_dir", metavar="OUT_DIR")
+@click.option("--engine", default="auto", show_default=True, metavar="NAME",
+              help="Policy engine for each model's policy status.")
+@click.pass_obj
+def site(obj: dict, out_dir: str, engine: str) -> None:
+    """A static HTML catalog of the registry in OUT_DIR (self-contained; GitHub Pages)."""
+    from .site import build_site
+
+    result = build_site(_registry(obj["repo"]), out_dir, engine=engine)
+    click.echo(f"wrote {len(result.pages)} pages for {len(result.models)} models to "
+               f"{result.out_dir}/index.html", err=True)
 
 
 # --- the error boundary -----------------------------------------------------------------
