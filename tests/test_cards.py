@@ -180,7 +180,15 @@ def test_modelreg_check_reports_a_stale_card(repo, run_cli):
     cards.write(registry, "iris-classifier")
     res = run_cli(repo.root, "check", "--engine", "regorus")
     assert "CARD-04" not in res.out
+    assert (repo.root / ".git/modelreg/cards.json").is_file()     # the fresh result is kept
     _edit_model(repo, "iris-classifier", summary="Changed.")
+    res = run_cli(repo.root, "check", "--engine", "regorus")
+    assert res.code == 1 and "[CARD-04] card is stale" in res.out
+    # a cached "up to date" never hides an edit to the card's generated part
+    cards.write(registry, "iris-classifier")
+    assert "CARD-04" not in run_cli(repo.root, "check", "--engine", "regorus").out
+    card = repo.root / "models/iris-classifier/card.md"
+    card.write_text(card.read_text().replace("| accuracy |", "| accuracy (edited) |", 1))
     res = run_cli(repo.root, "check", "--engine", "regorus")
     assert res.code == 1 and "[CARD-04] card is stale" in res.out
 

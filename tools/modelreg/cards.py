@@ -132,12 +132,45 @@ def stale_findings(root: Path, name: str, text: str, model: dict[str, Any],
     """The CARD-04 finding for ``modelreg check`` when the card on disk (``text``) is not what
     rendering it again gives; the metadata comes already loaded by the caller."""
     rel = card_path(name)
+    cache, key = _freshness_cache(root, text, model, versions)
+    if cache.get(key):
+        return []          # rendered from exactly these inputs before, and it was up to date
     try:
         fresh, _ = render_text(root, name, model, versions, text, display=rel)
     except InputError as exc:
         return [Finding(rel, STALE_RULE, f"card cannot be re-rendered: {exc.message}",
                         line=exc.line, model=name)]
-    return [] if fresh == text else [_stale(name, rel, text, fresh)]
+    if fresh != text:
+        return [_stale(name, rel, text, fresh)]
+    cache.put(key, True)
+    return []
+
+
+def save_caches() -> None:
+    """Write the freshness caches back (once per command, not once per card)."""
+    for cache in _CACHES.values():
+        cache.save()
+
+
+_CACHES: dict[str, Any] = {}
+
+
+def _freshness_cache(root: Path, text: str, model: dict[str, Any],
+                     versions: dict[str, dict[str, Any]]) -> tuple[Any, str]:
+    """Rendering a card costs ~10 ms: remember which (card, records, template) inputs were
+    found up to date, keyed by their content (``.git/modelreg/cards.json``)."""
+    import json
+
+    from .cache import ContentCache
+
+    cache = _CACHES.get(str(root))
+    if cache is None:
+        cache = _CACHES[str(root)] = ContentCache(Path(root), "cards")
+    override = Path(root) / OVERRIDE_DIR / TEMPLATE
+    shipped = Path(__file__).parent / "templates" / TEMPLATE
+    template = (override if override.is_file() else shipped).read_bytes()
+    blob = json.dumps([text, model, versions], sort_keys=True, default=str).encode() + template
+    return cache, ContentCache.key(blob)
 
 
 def render_text(root: Path, name: str, model: dict[str, Any],

@@ -159,6 +159,7 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
     for name in names:
         mf, found, n = _read_model(registry, schemas, name, placeholders, documents)
         findings.extend(found)
+        findings.extend(secret_findings(registry, name))
         files_checked += n
         if mf is None:
             continue
@@ -168,6 +169,12 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
         docs.extend(inputs.model_documents(mf, state, rank=rank, stage=stage, change=change,
                                            review=review))
 
+    from .signing import annotate
+
+    annotate(registry, docs)                 # the signature facts SIGN-01/02 judge
+    from .cards import save_caches
+
+    save_caches()
     policy_findings, waived, engine_name = _evaluate(docs, documents, cards, engine, opa_url,
                                                      policy_set, stamp)
     findings.extend(policy_findings)
@@ -271,9 +278,36 @@ def check_at(registry: Registry, name: str, version: str, stage: str, *, rev: st
         raise UsageError(f"unknown stage {stage!r}; known stages: {', '.join(rank)}")
     docs = inputs.model_documents(mf, registry.state(name), rank=rank, stage=stage,
                                   change={"base": None, "files": []}, review=review)
+    from .signing import annotate
+
+    annotate(registry, docs, rev=rev)
     found, _, _ = _evaluate(docs, documents, {name: card} if card else {}, engine, opa_url,
                             policy_set, stamp)
     return _dedupe(findings + found), documents[vpath].data
+
+
+def secret_findings(registry: Registry, name: str) -> list[Finding]:
+    """SEC-01: secrets in a model's metadata files, one finding per line (the detector is
+    modelreg/credentials.py, shared with register)."""
+    from .credentials import find
+
+    base = registry.model_dir(name)
+    paths = [base / "model.yaml", base / "stages.yaml", base / "card.md"]
+    vdir = base / "versions"
+    if vdir.is_dir():
+        paths += sorted(vdir.glob("*.yaml"))
+    out = []
+    for path in paths:
+        if not path.is_file() or path.is_symlink():
+            continue
+        rel = registry.rel(path)
+        try:
+            text = read_text(path, display=rel)
+        except ModelregError:
+            continue                      # unreadable files are ID-00's finding
+        for leak in find(text):
+            out.append(Finding(rel, "SEC-01", leak.message(), line=leak.line, model=name))
+    return out
 
 
 def _read_model(registry: Registry, schemas: Schemas, name: str, placeholders: list[str],
