@@ -57,6 +57,27 @@ deny contains f if {
 	))
 }
 
+# joblib: picklescan stops at the raw numpy buffers, so a payload placed after them is never
+# seen (reference/ecosystem.md, section 5). A clean-looking scan proves nothing: blocked at
+# every stage unless an approved exception for ART-02 applies.
+blind_spot(a) if a.format in params.blocked_formats
+
+blind_spot(a) if {
+	some ext in params.blocked_extensions
+	endswith(lower(a.path), ext)
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "ART-02")
+	some i, a in artifacts(doc)
+	blind_spot(a)
+	f := lib.finding(doc, "ART-02", "version", ["artifacts", i, "format"], sprintf(
+		"artifact %s is a joblib file: scanners cannot see a payload placed after its numpy buffers, so it is blocked: convert it to skops/ONNX/safetensors or add an approved exception for ART-02",
+		[a.path],
+	))
+}
+
 # Production takes safe formats only, unless an approved exception for ART-02 applies.
 deny contains f if {
 	some doc in input.models
@@ -97,4 +118,39 @@ deny contains f if {
 	lib.active(doc, "ART-04")
 	doc.version.code.dirty == true
 	f := lib.finding(doc, "ART-04", "version", ["code", "dirty"], "the training code had uncommitted changes (code.dirty: true): commit the code and train again")
+}
+
+# Signing (SIGN-*): the weights that reach production are the weights that were signed.
+# The `signature` fact ({present, verified, key}) is computed by modelreg (signing.py) from
+# models/NAME/versions/X.Y.Z.sig and the trusted keys of policies/data/signing.yaml.
+
+signing := data.registry.signing
+
+signature_required(doc) if doc.model.risk.tier in signing.production_requires_signature
+
+signature_verified(doc) if doc.signature.verified == true
+
+signature_present(doc) if doc.signature.present == true
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "SIGN-01")
+	is_object(doc.version)
+	signature_required(doc)
+	not signature_verified(doc)
+	f := lib.finding(doc, "SIGN-01", "version", [], sprintf(
+		"%s needs a verified weights signature to hold %s (risk tier %d): run modelreg sign with a key listed in policies/data/signing.yaml and commit the .sig file",
+		[lib.label(doc), doc.stage, doc.model.risk.tier],
+	))
+}
+
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "SIGN-02")
+	signature_present(doc)
+	not signature_verified(doc)
+	f := lib.finding(doc, "SIGN-02", "version", [], sprintf(
+		"%s has a signature that does not verify with any trusted key or does not match the recorded sha256: the weights or the signature were changed after signing",
+		[lib.label(doc)],
+	))
 }

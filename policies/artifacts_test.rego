@@ -48,3 +48,15 @@ test_other_models_weights_are_not_ours if {
 test_dirty_code if "ART-04" in fx.ids(deny(fx.with_({"version": {"code": {"dirty": true}}})))
 
 test_short_commit if "ART-04" in fx.ids(deny(fx.with_({"version": {"code": {"commit": "abc123"}}})))
+
+test_joblib_is_blocked_even_with_a_clean_scan if {
+	doc := object.union(artifact({"path": "models/credit/versions/2.0.0/model.joblib", "format": "joblib", "scan": clean}), {"stage": "registered"})
+	some f in deny(doc)
+	f.id == "ART-02"
+	contains(f.msg, "joblib file")
+}
+
+test_clean_pickle_is_not_blocked_as_joblib if {
+	doc := object.union(artifact({"path": "models/credit/versions/2.0.0/model.pkl", "format": "pickle", "scan": clean}), {"stage": "registered"})
+	every f in deny(doc) { not contains(f.msg, "joblib file") }
+}

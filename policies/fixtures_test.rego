@@ -32,6 +32,7 @@ section := "Enough text to count as a filled-in section of the model card."
 good := {
 	"name": "credit",
 	"stage": "production",
+	"signature": {"present": true, "verified": true, "key": "release"},
 	"files": {
 		"model": "models/credit/model.yaml", "version": "models/credit/versions/2.0.0.yaml",
 		"stages": "models/credit/stages.yaml", "card": "models/credit/card.md",

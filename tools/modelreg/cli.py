@@ -664,6 +664,50 @@ def site(obj: dict, out_dir: str, engine: str) -> None:
                f"{result.out_dir}/index.html", err=True)
 
 
+# --- integrity: sign, verify ---------------------------------------------------------------
+@cli.command()
+@click.argument("target", metavar="NAME@VERSION")
+@click.option("--key", "key", required=True, metavar="KEY.pem",
+              help="EC private key (PEM); its public key must be in policies/data/signing.yaml.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def sign(obj: dict, target: str, key: str, as_json: bool) -> None:
+    """Sign a version's weights (after `dvc pull`) with OpenSSF model-signing, offline."""
+    from .signing import sign as do_sign
+
+    name, at, version = target.partition("@")
+    if not at or not version:
+        raise click.BadParameter(f"{target!r} is not NAME@VERSION", param_hint="NAME@VERSION")
+    result = do_sign(_registry(obj["repo"]), name, version, key)
+    if as_json:
+        _json_out({"model": result.model, "version": result.version,
+                   "signature": result.signature, "files": list(result.files),
+                   "key": result.key})
+        return
+    click.echo(f"Signed {result.model} {result.version}: {result.signature} "
+               f"({len(result.files)} file(s))")
+    if result.key:
+        click.echo(f"  verifies with trusted key {result.key}")
+    else:
+        click.echo("warning: no key in policies/data/signing.yaml verifies it yet: add the "
+                   "public key there in a reviewed pull request", err=True)
+    click.echo(f"next: git add {result.signature} && git commit, and open a pull request")
+
+
+@cli.command(name="verify")
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.option("--no-weights", is_flag=True, help="Skip re-hashing the weights that are here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the versioned JSON report.")
+@click.pass_obj
+def verify_cmd(obj: dict, names: tuple[str, ...], no_weights: bool, as_json: bool) -> None:
+    """Tamper detection: changed records, moved or replaced tags, corrupted weights, stages
+    that name unregistered or deprecated versions."""
+    from .verify import verify as do_verify
+
+    report = do_verify(_registry(obj["repo"]), list(names) or None, weights=not no_weights)
+    sys.exit(_emit_report(report, as_json))
+
+
 # --- the error boundary -----------------------------------------------------------------
 def main(argv: list[str] | None = None) -> NoReturn:
     try:

@@ -55,6 +55,40 @@ def sha256_of(path: str) -> str:
     return h.hexdigest()
 
 
+def _integrity(registry: Registry, result: GateResult, record: dict | None, at: str,
+               artifact: str | None) -> None:
+    """Tamper detection for the gated model (modelreg verify: records, tags, stages.yaml,
+    the weights of this version that are here) and its weights signature."""
+    name, version, reasons = result.model, result.version or "", result.reasons
+    try:
+        from .verify import verify
+
+        report = verify(registry, [name], versions={name: [version]})
+        for f in report.findings:
+            where = f"{f.file}:{f.line}" if f.line else f.file
+            reasons.append(f"verify: {where}: [{f.rule}] {f.message}")
+    except ModelregError as exc:
+        reasons.append(f"tamper detection could not run: {exc}")
+    if record is None:
+        return
+    from .signing import fact_for
+
+    vdir = registry.model_dir(name) / "versions" / version
+    here = bool(result.artifacts) and all(
+        (vdir / str(a.get("path", "")).rsplit("/", 1)[-1]).is_file() for a in result.artifacts)
+    try:
+        fact = fact_for(registry, name, version, record, rev=at, weights=here)
+    except ModelregError as exc:
+        reasons.append(f"the weights signature could not be checked: {exc}")
+        return
+    if fact.present and not fact.verified:
+        reasons.append("signature: " + "; ".join(fact.reasons or ["it does not verify"]))
+    if fact.verified and artifact is not None and os.path.isfile(artifact):
+        if sha256_of(artifact) not in fact.digests.values():
+            reasons.append(f"artifact {artifact} is not among the signed files of "
+                           f"{name} {version}")
+
+
 def gate(registry: Registry, name: str, stage: str, *, artifact: str | None = None,
          engine: str = "auto", now: Any = None) -> GateResult:
     check_name(name)
@@ -118,6 +152,7 @@ def gate(registry: Registry, name: str, stage: str, *, artifact: str | None = No
             result.artifacts.append({k: art.get(k) for k in
                                      ("path", "format", "size", "sha256", "md5", "dvc_file",
                                       "remote")})
+    _integrity(registry, result, record, at, artifact)
     if artifact is not None:
         if not os.path.isfile(artifact):
             reasons.append(f"artifact {artifact} does not exist")

@@ -298,12 +298,53 @@ def _blame(path: list, msg: str, req: RegisterRequest) -> str:
     return f"{msg} (from {_FIELD_SOURCE[top]})" if top in _FIELD_SOURCE else msg
 
 
+def _scan_weights(plan: list[tuple[Path, Path]]) -> dict:
+    """Scan every weights file before anything is written; a dangerous global refuses
+    the registration, naming it (modelreg/scanning.py)."""
+    from .scanning import scan
+
+    scans = {}
+    for src, dest in plan:
+        record = scan(src, display=dest.name)
+        if record is not None and record.status == "findings":
+            found = ", ".join(record.dangerous) or "; ".join(record.findings)
+            raise RefusedError(
+                f"weights file {dest.name} can run code when loaded: {record.tool} found "
+                f"{found}",
+                hint="do not load this file; export the model to safetensors, ONNX or skops "
+                     "from a trusted environment and register that")
+        scans[dest] = record
+    return scans
+
+
+def _refuse_secrets(req: RegisterRequest, record: dict) -> None:
+    """Refuse cloud keys, tokens and private keys in any metadata input (modelreg/credentials.py)."""
+    from .credentials import find
+
+    for label, path in (("--metrics", req.metrics), ("--config", req.config),
+                        ("--from", req.model_file)):
+        if not path:
+            continue
+        try:
+            text = Path(path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        leaks = find(text)
+        if leaks:
+            raise RefusedError(f"{leaks[0].message()} ({label})", file=path, line=leaks[0].line,
+                               hint="registry metadata is readable by everyone with access")
+    leaks = find(dump_yaml(record))
+    if leaks:
+        raise RefusedError(f"{leaks[0].message()} (from --message, --param, --dataset or "
+                           "--code)", hint="registry metadata is readable by everyone with access")
+
+
 def register(registry: Registry, req: RegisterRequest,
              hooks: dict[str, Callable[[], None]] | None = None) -> RegisterResult:
     """Register ``req.name`` at ``req.version``; see the module docstring.
 
-    ``hooks`` lets tests inject a failure at each external step (names: ``write``,
-    ``dvc_add``, ``dvc_push``, ``git_add``, ``git_commit``).
+    ``hooks`` lets tests inject a failure at each external step (names: ``scan``,
+    ``branch``, ``write``, ``dvc_add``, ``card``, ``dvc_push``, ``git_add``, ``git_commit``).
     """
     hooks = hooks or {}
     name = check_name(req.name)
@@ -369,6 +410,8 @@ def register(registry: Registry, req: RegisterRequest,
                              hint="`modelreg show NAME` lists the versions")
         parent = {"model": pname, "version": pver}
     plan = _weights_plan(registry, req, vdir)
+    hooks.get("scan", lambda: None)()
+    scans = _scan_weights(plan)
     branch = f"register/{name}-{version}" if req.branch else None
     if branch and git.branch_exists(branch):
         raise RefusedError(f"branch {branch} exists already",
@@ -398,6 +441,8 @@ def register(registry: Registry, req: RegisterRequest,
     record["datasets"] = datasets
     record["metrics"] = metrics
 
+    _refuse_secrets(req, record)
+
     # Validate the record before any write (artifacts get placeholder hashes).
     probe = dict(record)
     probe["artifacts"] = [{"path": registry.rel(d), "format": "other", "size": 0, "md5": "0" * 32,
@@ -413,6 +458,7 @@ def register(registry: Registry, req: RegisterRequest,
     undo = Undo(registry)
     try:
         if branch:
+            hooks.get("branch", lambda: None)()
             git.run("checkout", "-q", "-b", branch)
             undo.new_branch = branch
         hooks.get("write", lambda: None)()
@@ -449,11 +495,14 @@ def register(registry: Registry, req: RegisterRequest,
                               "format": FORMATS.get(dest.suffix.lower(), "other"),
                               "size": size, "md5": md5, "sha256": sha,
                               "dvc_file": registry.rel(pointer), "remote": remote})
+            if scans.get(dest) is not None:
+                artifacts[-1]["scan"] = scans[dest].to_json()
         record["artifacts"] = artifacts
         write_atomic(vfile, dump_yaml(record))
         undo.created.append(vfile)
         card_file = root / cards.card_path(name)
         undo.remember(card_file)
+        hooks.get("card", lambda: None)()
         cards.write(registry, name)
         hooks.get("dvc_push", lambda: None)()
         pushed = dvc.push([d.with_name(d.name + ".dvc") for _, d in plan])

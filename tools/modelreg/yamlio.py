@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,9 +93,14 @@ def read_text(path: str | os.PathLike, *, display: str | None = None,
     name = display or str(path)
     p = Path(path)
     try:
-        size = p.stat().st_size
+        st = p.stat()
     except FileNotFoundError:
         raise InputError("file not found", file=name) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", file=name) from None
+    if not stat.S_ISREG(st.st_mode):      # a FIFO or /dev/zero would block or never end
+        raise InputError("not a regular file", file=name, hint="pass a file")
+    size = st.st_size
     if size > max_bytes:
         raise InputError(f"file is {size} bytes, over the {max_bytes}-byte limit",
                          file=name, hint="metadata files are small; keep weights under DVC")
