@@ -224,6 +224,15 @@ def main() -> int:
     say("Who did what, when, approved by whom")
     run(MODELREG + ["history"], clone)
 
+    say("The catalog site and the auditor's evidence reports")
+    site_dir, audit_dir = scratch / "site", scratch / "audit"
+    run(MODELREG + ["site", str(site_dir)], clone)
+    for fmt in ("md", "html", "json"):
+        run(MODELREG + ["audit", "--all", "--format", fmt, "--out", str(audit_dir)], clone)
+    run(MODELREG + ["lineage", "iris-classifier@1.0.0"], clone)
+    print(f"  catalog:       {site_dir / 'index.html'}  (open it in a browser; works from file://)")
+    print(f"  audit reports: {audit_dir}/iris-classifier.html, …/credit-default.md, ….json")
+
     say("Done")
     print(f"  scratch registry: {reg}\n  bare origin:      {origin}\n  DVC remote:       {remote}")
     print(f"  (remove it with: rm -rf {scratch})")

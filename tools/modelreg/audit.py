@@ -1,0 +1,552 @@
+"""``modelreg audit``: the evidence report an auditor reads for one model.
+
+Identity and risk classification; for each version that ever held a stage, what it was
+trained on, its metrics against thresholds, who registered and who approved it, under which
+policy digest, and when it entered and left each stage; the policy result with open findings
+and waivers; and which regulation or standard each check serves (``policies/data/rules.yaml``,
+standards-policy.md B.2).
+
+``at`` reconstructs the report as of a date from git history alone: the registry tags made
+up to that time, and the files as they were in the last first-parent commit of the protected
+branch before it, read through one ``git cat-file --batch`` process. The policy result then
+is the decision each tag recorded (with its policy digest): re-running today's policies on
+yesterday's files would answer a different question.
+
+The report is plain data (:func:`audit`); :func:`render` turns it into Markdown, HTML or
+versioned JSON (``schemas/audit.schema.json``). Nothing here prints.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import ModelregError, UsageError
+from .records import Event, ModelState
+from .registry import MODELS_DIR, Registry, _replay, check_name, sort_versions
+from .service import iso, parse_when
+from .tags import SEMVER_RE, Action
+
+AUDIT_VERSION = 1
+FORMATS = ("md", "html", "json")
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One model's files at a point: the work tree, or a commit of the protected branch."""
+
+    source: str                          # "work tree" or "git history"
+    commit: str | None                   # the commit read (None for the work tree)
+    model: dict[str, Any] | None
+    versions: dict[str, dict[str, Any]]
+    errors: dict[str, str]               # file -> why it could not be read
+
+
+# --- reading --------------------------------------------------------------------------
+def snapshot(registry: Registry, name: str, when: int | None) -> Snapshot:
+    """The model's files now (``when`` None) or at the end of unix time ``when``."""
+    if when is None:
+        return _worktree_snapshot(registry, name)
+    return _history_snapshot(registry, name, when)
+
+
+def _worktree_snapshot(registry: Registry, name: str) -> Snapshot:
+    errors: dict[str, str] = {}
+    model = None
+    rel = f"{MODELS_DIR}/{name}/model.yaml"
+    try:
+        model = registry.model(name).data
+    except ModelregError as exc:
+        if (registry.root / rel).is_file():
+            errors[rel] = str(exc)
+    versions: dict[str, dict[str, Any]] = {}
+    for v in registry.version_names(name):
+        try:
+            versions[v] = registry.version(name, v).data
+        except ModelregError as exc:
+            errors[f"{MODELS_DIR}/{name}/versions/{v}.yaml"] = str(exc)
+    return Snapshot("work tree", registry.git.head(), model, versions, errors)
+
+
+def protected_commit_at(registry: Registry, when: int) -> str | None:
+    """The last first-parent commit of the protected branch made at or before ``when``."""
+    from .reconcile import protected_branch, protected_ref
+
+    ref = protected_ref(registry.git, protected_branch(registry))
+    out = registry.git.run("rev-list", "-1", "--first-parent", f"--before={when}", ref)
+    return out.strip() or None
+
+
+def _history_snapshot(registry: Registry, name: str, when: int) -> Snapshot:
+    from .git import CatFile
+    from .yamlio import decode, parse_text
+
+    commit = protected_commit_at(registry, when)
+    if commit is None:
+        return Snapshot("git history", None, None, {}, {})
+    base = f"{MODELS_DIR}/{name}"
+    listing = registry.git.run("ls-tree", "-r", "--name-only", commit, "--", f"{base}/")
+    paths = [p for p in listing.splitlines()
+             if p == f"{base}/model.yaml" or (
+                 p.startswith(f"{base}/versions/") and p.count("/") == 3
+                 and p.endswith(".yaml") and SEMVER_RE.match(p.rsplit("/", 1)[1][:-5]))]
+    errors: dict[str, str] = {}
+    parsed: dict[str, Any] = {}
+    with CatFile(registry.git) as cat:
+        for rel in paths:
+            raw = cat.read(f"{commit}:{rel}")
+            if raw is None:
+                continue
+            try:
+                data = parse_text(decode(raw, rel), rel)
+            except ModelregError as exc:
+                errors[rel] = str(exc)
+                continue
+            parsed[rel] = data if isinstance(data, dict) else {}
+    model = parsed.get(f"{base}/model.yaml")
+    versions = {rel.rsplit("/", 1)[1][:-5]: data for rel, data in parsed.items()
+                if rel != f"{base}/model.yaml"}
+    return Snapshot("git history", commit, model, versions, errors)
+
+
+# --- the report -----------------------------------------------------------------------
+def audit(registry: Registry, name: str, *, at: str | None = None,
+          check_result: Any = None, engine: str = "auto",
+          now: _dt.datetime | str | None = None) -> dict[str, Any]:
+    """The evidence report of ``name`` as plain, JSON-ready data.
+
+    ``at`` (YYYY-MM-DD or RFC 3339) reconstructs it from git history. Without ``at`` the
+    current policy result comes from :func:`modelreg.check.check` (or ``check_result``, a
+    :class:`~modelreg.check.CheckResult` that covers this model, to share one evaluation
+    across many reports)."""
+    check_name(name)
+    when = parse_when(at) if at else None
+    snap = snapshot(registry, name, when)
+    state = registry.state(name, at=when)
+    if snap.model is None and not snap.errors and not state.events:
+        if when is None:
+            raise UsageError(f"no model named {name!r}", hint="`modelreg ls` lists the models")
+        raise UsageError(f"{name} did not exist on {at}",
+                         hint=f"`modelreg history {name}` shows when it was registered")
+    catalogue = _catalogue(registry)
+    policy = _policy(registry, name, when, state, snap, check_result, engine, now)
+    model = snap.model or {}
+    report: dict[str, Any] = {
+        "audit_version": AUDIT_VERSION,
+        "tool": _tool(),
+        "model": name,
+        "as_of": iso(when) if when is not None else None,
+        "source": {"kind": snap.source, "commit": snap.commit},
+        "identity": _identity(model),
+        "risk": _risk(model),
+        "deprecated": state.deprecated,
+        "stages": dict(sorted(state.stages.items())),
+        "versions": _versions(name, model, snap, state),
+        "timeline": [_event(ev) for ev in state.events],
+        "policy": policy,
+        "exceptions": _exceptions(snap, when, now),
+        "regulations": _regulations(catalogue, policy, _reached(registry, name, state, when)),
+        "unreadable": [{"file": f, "error": e} for f, e in sorted(snap.errors.items())],
+    }
+    return report
+
+
+def audit_all(registry: Registry, *, at: str | None = None, engine: str = "auto",
+              now: _dt.datetime | str | None = None) -> list[dict[str, Any]]:
+    """One report per model, with one policy evaluation for all of them."""
+    names = registry.model_names()
+    result = None
+    if at is None and names:
+        from .check import check
+
+        result = check(registry, engine=engine, now=now)
+    return [audit(registry, n, at=at, check_result=result, engine=engine, now=now)
+            for n in names]
+
+
+def _tool() -> dict[str, str]:
+    from . import __version__
+
+    return {"name": "modelreg", "version": __version__}
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _identity(model: dict[str, Any]) -> dict[str, Any]:
+    owner = _dict(model.get("owner"))
+    return {"title": _str(model.get("title")), "summary": _str(model.get("summary")),
+            "uid": _str(model.get("uid")), "task": _str(model.get("task")),
+            "model_type": _str(model.get("model_type")), "license": _str(model.get("license")),
+            "owner_team": _str(owner.get("team")),
+            "business_owner": _str(owner.get("business_owner")),
+            "developers": [str(d) for d in _list(model.get("developers"))],
+            "contacts": [str(c) for c in _list(model.get("contacts"))],
+            "intended_use": _str(_dict(model.get("intended_use")).get("purpose"))}
+
+
+def _risk(model: dict[str, Any]) -> dict[str, Any]:
+    risk = _dict(model.get("risk"))
+    eu = _dict(risk.get("eu_ai_act"))
+    tier = risk.get("tier")
+    ia = risk.get("impact_assessment")
+    return {"tier": tier if isinstance(tier, int) and not isinstance(tier, bool) else None,
+            "tier_rationale": _str(risk.get("tier_rationale")),
+            "eu_ai_act_class": _str(eu.get("class")),
+            "eu_ai_act_rationale": _str(eu.get("rationale")),
+            "annex_iii": _str(eu.get("annex_iii")),
+            "impact_assessment": _str(_dict(ia).get("ref") or _dict(ia).get("id"))
+            if isinstance(ia, dict) else _str(ia)}
+
+
+def met(metric: dict[str, Any]) -> bool | None:
+    """Whether a metric meets its declared threshold (None when it declares none)."""
+    value, threshold = metric.get("value"), metric.get("threshold")
+    if not isinstance(value, (int, float)) or not isinstance(threshold, (int, float)):
+        return None
+    return value <= threshold if metric.get("direction") == "lower" else value >= threshold
+
+
+def _metrics(record: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for m in _list(record.get("metrics")):
+        if not isinstance(m, dict):
+            continue
+        value = m.get("value")
+        threshold = m.get("threshold")
+        out.append({"name": _str(m.get("name")), "dataset": _str(m.get("dataset")),
+                    "split": _str(m.get("split")), "slice": _str(m.get("slice") or "overall"),
+                    "value": value if isinstance(value, (int, float)) else None,
+                    "threshold": threshold if isinstance(threshold, (int, float)) else None,
+                    "direction": _str(m.get("direction")), "met": met(m)})
+    return out
+
+
+def _datasets(record: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"id": _str(d.get("id")), "revision": _str(d.get("revision")),
+             "role": _str(d.get("role")), "sha256": _str(d.get("sha256") or d.get("md5")),
+             "rows": d.get("rows") if isinstance(d.get("rows"), int) else None}
+            for d in _list(record.get("datasets")) if isinstance(d, dict)]
+
+
+def _reviews(evidence: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for r in _list(evidence.get("reviews")):
+        if not isinstance(r, dict):
+            continue
+        out.append({"reviewer": _str(_dict(r.get("user")).get("login") or r.get("reviewer")),
+                    "state": _str(r.get("state")), "commit": _str(r.get("commit_id")),
+                    "submitted_at": _str(r.get("submitted_at"))})
+    return out
+
+
+def _sign_off(ev: Event | None) -> dict[str, Any] | None:
+    """Who did it and who approved it, from a tag and its evidence block."""
+    if ev is None:
+        return None
+    evidence = ev.evidence
+    pr = evidence.get("pr")
+    return {"tag": ev.tag, "time": iso(ev.time), "tagger": ev.actor or None,
+            "commit": ev.commit, "annotated": ev.annotated,
+            "pull_request": pr if isinstance(pr, int) else None,
+            "pr_author": _str(evidence.get("pr_author")),
+            "approvers": [str(a) for a in _list(evidence.get("approvers"))],
+            "reviews": _reviews(evidence),
+            "merge_commit": _str(evidence.get("merge_commit")),
+            "policy_digest": _str(evidence.get("policy_digest")),
+            "decision": _str(evidence.get("decision")),
+            "rollback": bool(evidence.get("rollback"))}
+
+
+def stage_intervals(state: ModelState) -> list[dict[str, Any]]:
+    """When each version entered and left each stage, replaying the tags one by one with
+    the registry's own rules (so deprecation and deregistration end an interval too)."""
+    holders: dict[str, str] = {}
+    open_: dict[str, dict[str, Any]] = {}
+    done: list[dict[str, Any]] = []
+    events = list(state.events)
+    for i, ev in enumerate(events):
+        now = _replay(state.model, events[:i + 1]).stages
+        for stage in sorted(set(holders) | set(now)):
+            before, after = holders.get(stage), now.get(stage)
+            if before == after:
+                continue
+            if before is not None:
+                interval = open_.pop(stage)
+                interval.update(left=iso(ev.time), left_by=ev.tag, left_reason=ev.sentence())
+                done.append(interval)
+            if after is not None:
+                cause = ev if ev.action is Action.ASSIGN and ev.version == after else None
+                open_[stage] = {"stage": stage, "version": after, "entered": iso(ev.time),
+                                "entered_by": ev.tag, "left": None, "left_by": None,
+                                "left_reason": None, "sign_off": _sign_off(cause)}
+        holders = dict(now)
+    done.extend(open_[s] for s in sorted(open_))
+    return sorted(done, key=lambda i: (i["entered"], i["stage"], i["version"]))
+
+
+def _versions(name: str, model: dict[str, Any], snap: Snapshot,
+              state: ModelState) -> list[dict[str, Any]]:
+    intervals = stage_intervals(state)
+    staged = {i["version"] for i in intervals}
+    registrations = {ev.version: ev for ev in state.events
+                     if ev.action is Action.REGISTER and ev.version}
+    known = sort_versions(v for v in set(snap.versions) | set(state.registered) | staged
+                          if SEMVER_RE.match(v))
+    out = []
+    for v in reversed(known):
+        record = snap.versions.get(v)
+        entry: dict[str, Any] = {
+            "version": v, "registered": v in state.registered, "ever_staged": v in staged,
+            "stages_now": sorted(s for s, held in state.stages.items() if held == v),
+            "record": record is not None,
+            "registration": _sign_off(registrations.get(v)),
+            "stage_history": [i for i in intervals if i["version"] == v],
+        }
+        if record is not None:
+            code = _dict(record.get("code"))
+            parent = _dict(record.get("parent"))
+            by = _dict(record.get("registered_by"))
+            entry.update(
+                created_at=_str(record.get("created_at")),
+                registered_by=_str(by.get("name")), registered_by_email=_str(by.get("email")),
+                message=_str(record.get("message")),
+                code={"commit": _str(code.get("commit")), "dirty": code.get("dirty")
+                      if isinstance(code.get("dirty"), bool) else None,
+                      "repo": _str(code.get("repo")), "entrypoint": _str(code.get("entrypoint"))},
+                parent={"model": _str(parent.get("model")), "version": _str(parent.get("version"))}
+                if parent else None,
+                datasets=_datasets(record), metrics=_metrics(record),
+                artifacts=[{"path": _str(a.get("path")), "sha256": _str(a.get("sha256")),
+                            "md5": _str(a.get("md5")), "format": _str(a.get("format"))}
+                           for a in _list(record.get("artifacts")) if isinstance(a, dict)])
+        out.append(entry)
+    return out
+
+
+def _event(ev: Event) -> dict[str, Any]:
+    evidence = ev.evidence
+    approvers = [str(a) for a in _list(evidence.get("approvers"))]
+    pr = evidence.get("pr")
+    return {"time": iso(ev.time), "event": ev.action.value, "summary": ev.sentence(),
+            "version": ev.version, "stage": ev.stage, "tag": ev.tag, "actor": ev.actor or None,
+            "approvers": approvers, "pull_request": pr if isinstance(pr, int) else None,
+            "policy_digest": _str(evidence.get("policy_digest")),
+            "decision": _str(evidence.get("decision"))}
+
+
+def _catalogue(registry: Registry) -> dict[str, dict[str, Any]]:
+    rel = "policies/data/rules.yaml"
+    if not (registry.root / rel).is_file():
+        return {}
+    data = _dict(registry.load(rel).data)
+    return {str(k): v for k, v in _dict(data.get("rules")).items() if isinstance(v, dict)}
+
+
+def _policy(registry: Registry, name: str, when: int | None, state: ModelState,
+            snap: Snapshot, check_result: Any, engine: str,
+            now: _dt.datetime | str | None) -> dict[str, Any]:
+    if when is not None:
+        decisions = [{"tag": ev.tag, "time": iso(ev.time), "decision": _str(ev.evidence.get(
+            "decision")), "policy_digest": _str(ev.evidence.get("policy_digest"))}
+            for ev in state.events if ev.annotated and ev.evidence]
+        return {"kind": "recorded", "evaluated_at": None, "engine": None, "ok": None,
+                "findings": [], "waived": [], "recorded_decisions": decisions}
+    if snap.model is None:
+        return {"kind": "evaluated", "evaluated_at": None, "engine": None, "ok": False,
+                "findings": [{"file": f, "line": None, "rule": "ID-00", "severity": "error",
+                              "message": e, "version": None} for f, e in
+                             sorted(snap.errors.items())], "waived": [],
+                "recorded_decisions": []}
+    if check_result is None:
+        from .check import check
+
+        check_result = check(registry, models=[name], engine=engine, now=now)
+    from .check import now_rfc3339
+
+    findings = [f for f in check_result.report.findings if f.model in (name, None)
+                and f.file.startswith(f"{MODELS_DIR}/{name}/")]
+    waived = [w for w in check_result.waived if w.finding.model == name]
+    return {"kind": "evaluated", "evaluated_at": now_rfc3339(now) if now else None,
+            "engine": check_result.engine or None,
+            "ok": not any(f.severity == "error" for f in findings),
+            "findings": [{"file": f.file, "line": f.line, "rule": f.rule,
+                          "severity": f.severity, "message": f.message, "version": f.version}
+                         for f in findings],
+            "waived": [{"rule": w.finding.rule, "version": w.finding.version,
+                        "message": w.finding.message, "justification": w.justification,
+                        "approved_by": w.approved_by, "expires": w.expires} for w in waived],
+            "recorded_decisions": []}
+
+
+def _exceptions(snap: Snapshot, when: int | None,
+                now: _dt.datetime | str | None) -> list[dict[str, Any]]:
+    """The waivers each version record declares, with whether they had expired."""
+    from .check import now_rfc3339
+
+    today = (iso(when) if when is not None else now_rfc3339(now))[:10]
+    out = []
+    for v in sort_versions(snap.versions):
+        for e in _list(snap.versions[v].get("exceptions")):
+            if not isinstance(e, dict):
+                continue
+            expires = _str(e.get("expires"))
+            out.append({"version": v, "rule": _str(e.get("rule")),
+                        "justification": _str(e.get("justification")),
+                        "approved_by": _str(e.get("approved_by")), "expires": expires,
+                        "expired": bool(expires) and str(expires)[:10] < today})
+    return out
+
+
+def _stage_order(registry: Registry) -> list[str]:
+    rel = "policies/data/environments.yaml"
+    data = _dict(registry.load(rel).data) if (registry.root / rel).is_file() else {}
+    return ["registered"] + [str(s.get("name")) for s in _list(data.get("stages"))
+                             if isinstance(s, dict)]
+
+
+def _reached(registry: Registry, name: str, state: ModelState,
+             when: int | None) -> list[str]:
+    """The stages whose rules applied to this model: up to the highest stage a version
+    holds (or, now, asks for in ``stages.yaml``)."""
+    order = _stage_order(registry)
+    wanted = set(state.stages)
+    if when is None:
+        try:
+            wanted |= set(_dict((registry.stages_file(name) or {}).get("stages")))
+        except ModelregError:
+            pass
+    top = max((order.index(s) for s in wanted if s in order), default=0)
+    return order[:top + 1]
+
+
+def _regulations(catalogue: dict[str, dict[str, Any]], policy: dict[str, Any],
+                 reached: list[str]) -> list[dict[str, Any]]:
+    status: dict[str, str] = {}
+    for w in policy["waived"]:
+        status[w["rule"]] = "waived"
+    for f in policy["findings"]:
+        if f["severity"] == "error":
+            status[f["rule"]] = "fail"
+        elif status.get(f["rule"]) != "fail":
+            status[f["rule"]] = "warn"
+    evaluated = policy["kind"] == "evaluated" and policy["ok"] is not None
+    out = []
+    for rule in sorted(catalogue):
+        entry = catalogue[rule]
+        reg = _dict(entry.get("regulation"))
+        out.append({"rule": rule, "title": _str(entry.get("title")),
+                    "stage": _str(entry.get("stage")), "family": _str(entry.get("family")),
+                    "eu_ai_act": _str(reg.get("eu_ai_act")),
+                    "nist_ai_rmf": _str(reg.get("nist_ai_rmf")),
+                    "sr_11_7": _str(reg.get("sr_11_7")),
+                    "status": status.get(rule, "not evaluated" if not evaluated else "pass"
+                                         if entry.get("stage") in reached else "not yet gated")})
+    return out
+
+
+# --- rendering ------------------------------------------------------------------------
+def render(report: dict[str, Any], fmt: str) -> str:
+    """The report as Markdown, a self-contained HTML page, or versioned JSON."""
+    if fmt == "json":
+        import json
+
+        return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
+    template = "audit.md.j2" if fmt == "md" else "audit.html.j2"
+    return environment(fmt).get_template(template).render(r=report)
+
+
+def environment(fmt: str) -> Any:
+    """A jinja2 environment that escapes every value by default: HTML escaping for pages,
+    Markdown escaping (no HTML, no injected headings or table cells) for Markdown."""
+    import jinja2
+    from markupsafe import Markup
+
+    if fmt == "html":
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                                 autoescape=True, undefined=jinja2.StrictUndefined,
+                                 trim_blocks=True, lstrip_blocks=True,
+                                 keep_trailing_newline=True)
+    else:
+        from .cards import cell
+
+        def finalize(value: Any) -> Any:
+            if isinstance(value, Markup):
+                return value
+            return Markup(cell("—" if value is None else value))
+
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                                 autoescape=False, undefined=jinja2.StrictUndefined,
+                                 trim_blocks=True, lstrip_blocks=True, finalize=finalize,
+                                 keep_trailing_newline=True)
+        env.filters["code"] = _code_md
+    env.filters.update(short=lambda v: (str(v)[:12] if v else None),
+                       join_list=lambda v: ", ".join(str(x) for x in v) if v else None,
+                       number=_number, verdict=_verdict)
+    return env
+
+
+def _code_md(value: Any) -> Any:
+    """An inline code span for a Markdown table cell (``|`` escaped)."""
+    from markupsafe import Markup
+
+    from .cards import code
+
+    return Markup("—" if value is None else code(value).replace("|", "\\|"))
+
+
+def _number(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _verdict(value: bool | None) -> str:
+    return {True: "met", False: "NOT MET", None: "no threshold"}[value]
+
+
+def write_reports(reports: Iterable[dict[str, Any]], out_dir: Path, fmt: str) -> list[Path]:
+    """One file per model, ``OUT_DIR/NAME.{md,html,json}``, each written atomically."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for report in reports:
+        path = out_dir / f"{report['model']}.{fmt}"
+        write_text(path, render(report, fmt))
+        written.append(path)
+    return written
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``path`` atomically (a temporary file beside it, then a rename)."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)        # published as-is (GitHub Pages), not a private file
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+__all__ = ["audit", "audit_all", "render", "snapshot", "stage_intervals", "met",
+           "protected_commit_at", "write_reports", "write_text", "AUDIT_VERSION"]
