@@ -41,35 +41,53 @@ class Schemas:
 
     def __init__(self, root: Path) -> None:
         self.dir = root / "schemas"
+        self._schemas: dict[str, dict] = {}
         self._validators: dict[str, Any] = {}
         self._fast: dict[str, Any] = {}
 
-    def validator(self, kind: str) -> Any:
-        if kind not in self._validators:
-            from jsonschema import Draft202012Validator
-
+    def _schema(self, kind: str) -> dict:
+        if kind not in self._schemas:
             path = self.dir / f"{kind}.schema.json"
             try:
-                schema = json.loads(path.read_text(encoding="utf-8"))
-                Draft202012Validator.check_schema(schema)
+                self._schemas[kind] = json.loads(path.read_text(encoding="utf-8"))
             except FileNotFoundError:
                 raise CannotRunError(f"schema {path.name} is missing from schemas/",
                                      hint="restore it from the registry template") from None
-            except Exception as exc:
-                raise CannotRunError(f"schemas/{path.name} is not a valid JSON Schema: {exc}",
+            except ValueError as exc:
+                raise CannotRunError(f"schemas/{path.name} is not valid JSON: {exc}",
                                      hint="fix the schema file") from None
+        return self._schemas[kind]
+
+    def validator(self, kind: str) -> Any:
+        """jsonschema's validator: it explains what is wrong (built on first need, with the
+        schema itself checked against the 2020-12 meta-schema)."""
+        if kind not in self._validators:
+            from jsonschema import Draft202012Validator
+
+            schema = self._schema(kind)
+            try:
+                Draft202012Validator.check_schema(schema)
+            except Exception as exc:
+                raise CannotRunError(f"schemas/{kind}.schema.json is not a valid JSON Schema: "
+                                     f"{exc}", hint="fix the schema file") from None
             self._validators[kind] = Draft202012Validator(schema)
-            self._fast[kind] = _fast_validator(schema)
         return self._validators[kind]
+
+    def _fast_for(self, kind: str) -> Any:
+        if kind not in self._fast:
+            try:
+                self._fast[kind] = _fast_validator(self._schema(kind))
+            except (ValueError, TypeError):
+                self._fast[kind] = None      # jsonschema's check_schema will say what is wrong
+        return self._fast[kind]
 
     def errors(self, kind: str, data: Any) -> list[tuple[list[str | int], str]]:
         """Every violation as (path inside the document, message), in document order."""
-        v = self.validator(kind)
-        fast = self._fast.get(kind)
+        fast = self._fast_for(kind)
         if fast is not None and fast.is_valid(data):
             return []               # the common case, ~70x faster than jsonschema's walk
         found = []
-        for err in v.iter_errors(data):
+        for err in self.validator(kind).iter_errors(data):
             found.append((list(err.absolute_path), _message(err)))
         found.sort(key=lambda e: [str(p) for p in e[0]])
         return found

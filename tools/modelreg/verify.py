@@ -76,18 +76,29 @@ def _object(folder: Path, md5: str) -> Path:
 
 
 class _Verifier:
-    def __init__(self, registry: Registry, models: list[str] | None, weights: bool) -> None:
+    def __init__(self, registry: Registry, models: list[str] | None, weights: bool,
+                 versions: dict[str, list[str]] | None = None) -> None:
         self.registry = registry
         self.git = registry.git
         self.weights = weights
         self.findings: list[Finding] = []
         self.files = 0
-        refs = registry.refs()
         names = models if models is not None else registry.model_names()
         self.models = [check_name(n) for n in names]
         wanted = set(self.models)
+        # a few models: ask git for their tags only (a registry holds tens of thousands)
+        refs = [r for m in self.models for r in registry.refs(m)] \
+            if models is not None and len(self.models) <= 20 else registry.refs()
         self.refs = [r for r in refs if (p := tagmod.parse(r.name)) and p.model in wanted]
         self.states = build_states(self.refs)
+        if versions:
+            # the gate's question: the tags that record these versions (and deprecations)
+            def about(r) -> bool:
+                p = tagmod.parse(r.name)
+                v = p.version or (tagmod.evidence_field(r.message, "version")
+                                  if r.annotated else None)
+                return p.action is Action.DEPRECATE or v in versions.get(p.model, [v])
+            self.refs = [r for r in self.refs if about(r)]
         from .reconcile import protected_branch, protected_ref
 
         branch = protected_branch(registry)
@@ -273,8 +284,9 @@ def verify(registry: Registry, models: list[str] | None = None, *, weights: bool
            versions: dict[str, list[str]] | None = None) -> Report:
     """Tamper detection over ``models`` (all by default); see the module docstring.
 
-    ``versions`` limits the weights re-hash to some versions per model (the gate's)."""
-    v = _Verifier(registry, models, weights)
+    ``versions`` limits the check to some versions per model (the gate's): their tags and
+    the re-hash of their weights."""
+    v = _Verifier(registry, models, weights, versions)
     v.tags()
     for model in v.models:
         v.stages(model)
