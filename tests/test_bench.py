@@ -58,6 +58,11 @@ def test_files_are_valid_against_the_copied_schemas(built):
         for source in (ROOT / folder).rglob("*"):
             if source.is_file() and "__pycache__" not in source.parts:
                 copy = root / source.relative_to(ROOT)
+                if copy.relative_to(root).as_posix() == "policies/data/signing.yaml":
+                    # synthetic weights have no signing keys: production asks for none
+                    assert parse_yaml(copy.read_text(), "signing.yaml") == {
+                        "keys": {}, "production_requires_signature": []}
+                    continue
                 assert copy.read_bytes() == source.read_bytes(), copy
     validators = _validators(root)
     records = sorted((root / "models").glob("*/model.yaml"))
@@ -123,7 +128,7 @@ def test_tags_are_annotated_packed_and_named_by_the_grammar(built):
     assert built.tags == len(expected)
 
 
-def test_tags_point_at_the_commits_that_made_the_change(built):
+def test_tags_point_at_registration_commits_with_evidence(built):
     root = built.root
     commit = _git(root, "rev-parse", "model-0002@v1.1.0^{commit}").strip()
     added = _git(root, "diff-tree", "--no-commit-id", "--name-only", "-r", commit).split()
@@ -135,9 +140,10 @@ def test_tags_point_at_the_commits_that_made_the_change(built):
     assert evidence["checked_at"] == "2026-01-01T00:06:00Z"   # the 6th commit
     assert {r["commit_id"] for r in evidence["reviews"]} == {evidence["head"]}
     assert message.startswith("Assign stage staging to model-0002 version 1.1.0\n")
+    # a stage tag sits on its version's registration commit, as reconcile puts it (GTO reads
+    # the version from the commit)
     stage_commit = _git(root, "rev-parse", "model-0002#staging#2^{commit}").strip()
-    changed = _git(root, "diff-tree", "--no-commit-id", "--name-only", "-r", stage_commit)
-    assert "models/model-0002/stages.yaml" in changed.split()
+    assert stage_commit == commit
 
 
 def test_history_has_fixed_increasing_dates_and_a_clean_tree(built):
