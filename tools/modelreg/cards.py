@@ -493,21 +493,7 @@ class _Card:
 
 def _parse(text: str, display: str) -> _Card:
     """Split a card into front matter and sections, each with its generated block."""
-    front: dict[str, Any] = {}
-    body_start = 0
-    if text.startswith("---"):
-        m = inputs._FRONT_MATTER_RE.match(text)
-        if m is None:
-            raise InputError("the front matter opened by --- on line 1 is never closed",
-                             file=display, line=1,
-                             hint="end the front matter with a line holding only ---")
-        # the YAML starts on line 2: a leading newline keeps parse_yaml's line numbers right
-        parsed = parse_yaml("\n" + m.group(1), display)
-        if parsed is not None and not isinstance(parsed, dict):
-            raise InputError("card front matter must be a YAML mapping", file=display, line=2,
-                             hint="write key: value pairs between the --- lines")
-        front = parsed or {}
-        body_start = m.end()
+    front, body_start = inputs.split_front_matter(text, display)
     first = text[:body_start].count("\n") + 1
     sections = [_Section("", first)]
     seen: dict[str, int] = {}

@@ -39,26 +39,10 @@ class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
         return super().construct_object(node, deep=deep)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict[Any, int] = {}
+        # reached only through explicit tags (!!omap, !!set…): the same key rules apply
+        seen: dict[str, int] = {}
         for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                # merge keys copy pairs in unchecked (duplicates, key types): not allowed
-                raise yaml.constructor.ConstructorError(
-                    None, None, "merge keys (<<) are not allowed; write the keys out",
-                    key_node.start_mark)
-            if key_node.tag == _STR:
-                key = key_node.value        # a plain string key: no need to construct it twice
-            else:
-                key = self.construct_object(key_node, deep=True)
-            if not isinstance(key, str):
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"mapping keys must be strings, found {key!r}", key_node.start_mark)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None,
-                    f"duplicate key {key!r} (first defined on line {seen[key] + 1})",
-                    key_node.start_mark)
-            seen[key] = key_node.start_mark.line
+            _checked_key(key_node, seen, lambda n: self.construct_object(n, deep=True))
         return super().construct_mapping(node, deep=deep)
 
 
@@ -120,6 +104,26 @@ def decode(raw: bytes, name: str) -> str:
 _MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 
 
+def _checked_key(key_node: yaml.Node, seen: dict[str, int], construct: Any) -> str:
+    """A mapping key, refused when it is a merge key (``<<`` copies pairs in unchecked), not
+    a string, or a duplicate (PyYAML keeps the last one silently)."""
+    if key_node.tag == "tag:yaml.org,2002:merge":
+        raise yaml.constructor.ConstructorError(
+            None, None, "merge keys (<<) are not allowed; write the keys out",
+            key_node.start_mark)
+    key = key_node.value if key_node.tag == _STR and isinstance(key_node, yaml.ScalarNode) \
+        else construct(key_node)
+    if not isinstance(key, str):
+        raise yaml.constructor.ConstructorError(
+            None, None, f"mapping keys must be strings, found {key!r}", key_node.start_mark)
+    if key in seen:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"duplicate key {key!r} (first defined on line {seen[key] + 1})",
+            key_node.start_mark)
+    seen[key] = key_node.start_mark.line
+    return key
+
+
 def _construct(loader: _Loader, node: yaml.Node, done: dict[int, Any]) -> Any:
     """Node tree to plain data: strings, mappings and lists directly (most of a record),
     every other scalar and any explicit tag through PyYAML's safe constructor, so the
@@ -138,20 +142,7 @@ def _construct(loader: _Loader, node: yaml.Node, done: dict[int, Any]) -> Any:
         done[key] = out
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                raise yaml.constructor.ConstructorError(
-                    None, None, "merge keys (<<) are not allowed; write the keys out",
-                    key_node.start_mark)
-            k = key_node.value if key_node.tag == _STR and isinstance(key_node, yaml.ScalarNode) \
-                else _construct(loader, key_node, done)
-            if not isinstance(k, str):
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"mapping keys must be strings, found {k!r}", key_node.start_mark)
-            if k in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {k!r} (first defined on line {seen[k] + 1})",
-                    key_node.start_mark)
-            seen[k] = key_node.start_mark.line
+            k = _checked_key(key_node, seen, lambda n: _construct(loader, n, done))
             out[k] = _construct(loader, value_node, done)
         return out
     if isinstance(node, yaml.SequenceNode) and tag == _SEQ:

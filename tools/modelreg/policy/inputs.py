@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ..errors import ModelregError
+from ..errors import InputError, ModelregError
 from ..records import Event, ModelState  # noqa: F401 - Event re-exported for typing
 from ..tags import Action
 from ..yamlio import Document, parse_yaml
@@ -39,6 +39,22 @@ class Card:
         return {"front_matter": self.front_matter, "sections": self.sections}
 
 
+def split_front_matter(text: str, name: str) -> tuple[dict[str, Any], int]:
+    """A card's YAML front matter and where its body starts (``{}``, 0 without one)."""
+    if not text.startswith("---"):
+        return {}, 0
+    m = _FRONT_MATTER_RE.match(text)
+    if m is None:
+        raise InputError("the front matter opened by --- on line 1 is never closed",
+                         file=name, line=1,
+                         hint="end the front matter with a line holding only ---")
+    parsed = parse_yaml("\n" + m.group(1), name)     # the YAML starts on line 2
+    if parsed is not None and not isinstance(parsed, dict):
+        raise InputError("card front matter must be a YAML mapping", file=name, line=2,
+                         hint="write key: value pairs between the --- lines")
+    return parsed or {}, m.end()
+
+
 def parse_card(text: str, name: str, placeholders: Iterable[str] = ()) -> Card:
     """Split ``card.md`` into front matter and ``##`` sections.
 
@@ -46,16 +62,7 @@ def parse_card(text: str, name: str, placeholders: Iterable[str] = ()) -> Card:
     ("[More Information Needed]") counts as empty: its author has not written it yet
     (standards-policy.md A.5; ``modelreg card`` starts every section's prose that way).
     """
-    front: dict[str, Any] = {}
-    body_start = 0
-    m = _FRONT_MATTER_RE.match(text)
-    if m:
-        parsed = parse_yaml("\n" + m.group(1), name)     # the YAML starts on line 2
-        if parsed is not None and not isinstance(parsed, dict):
-            raise ModelregError("card front matter must be a YAML mapping", file=name, line=2,
-                                hint="write key: value pairs between the --- lines")
-        front = parsed or {}
-        body_start = m.end()
+    front, body_start = split_front_matter(text, name)
     first_body_line = text[:body_start].count("\n") + 1
     sections: dict[str, list[str]] = {}
     lines: dict[str, int] = {}
