@@ -18,7 +18,7 @@ from modelreg.check import CheckResult, Waiver
 from modelreg.records import Finding, Report
 from modelreg.tags import format_message
 
-from conftest import PROJECT, git, make_registry
+from conftest import PROJECT, git
 
 GOLDEN = Path(__file__).parent / "data" / "audit"
 HOSTILE = '<script>alert("x")</script> & <b>bold</b> | # heading'

@@ -151,7 +151,7 @@ def main() -> int:
                         "--entrypoint", "tools/train_examples.py", *extra], reg)
         run(["git", "log", "--oneline", "--stat", "-1"], reg)
         sha = head(reg)
-        say(f"The pull request's status check: policies, card, and code-owner sign-off")
+        say("The pull request's status check: policies, card, and code-owner sign-off")
         check = MODELREG + ["check", "--changed-since", "main", "--pr-author", author,
                             "--head", sha, "--reviews"]
         proc = run(check + [reviews(scratch, f"{name}-none")], reg, check=False)

@@ -28,7 +28,7 @@ from .errors import CannotRunError, InputError
 from .policy import inputs
 from .records import Finding, Report
 from .registry import MODELS_DIR, Registry, check_name
-from .yamlio import dump_yaml, parse_yaml, read_text, write_atomic
+from .yamlio import dump_yaml, read_text, write_atomic
 
 TEMPLATE = "card.md.j2"
 OVERRIDE_DIR = "templates"            # <registry root>/templates/card.md.j2 replaces ours

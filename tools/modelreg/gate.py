@@ -10,12 +10,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ModelregError, UsageError
+from .errors import ModelregError
 from .approvals import review_from_evidence
 from .reconcile import on_protected, protected_branch, protected_ref
-from .records import Event
-from .registry import MODELS_DIR, Registry, check_name
-from .tags import Action
+from .registry import Registry, check_name
 
 
 @dataclass
@@ -37,14 +35,6 @@ class GateResult:
                 "pull_request": self.evidence.get("pr"),
                 "policy_digest": self.evidence.get("policy_digest"),
                 "artifacts": self.artifacts, "reasons": self.reasons}
-
-
-def _last_assignment(events: tuple[Event, ...], stage: str, version: str) -> Event | None:
-    found = None
-    for ev in events:
-        if ev.action is Action.ASSIGN and ev.stage == stage and ev.version == version:
-            found = ev
-    return found
 
 
 def sha256_of(path: str) -> str:
@@ -101,7 +91,7 @@ def gate(registry: Registry, name: str, stage: str, *, artifact: str | None = No
         reasons.append(f"no version of {name} holds {stage} (no active {name}#{stage}#N tag)")
         return result
     result.version = version
-    ev = _last_assignment(state.events, stage, version)
+    ev = state.assignment(stage, version)
     if ev is None:                                   # pragma: no cover - state implies one
         reasons.append(f"no assignment tag found for {name} {version} in {stage}")
         return result

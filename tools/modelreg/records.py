@@ -5,7 +5,7 @@ The metadata itself stays a plain mapping: its shape is defined by the JSON Sche
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from .tags import Action
@@ -89,6 +89,14 @@ class ModelState:
     stages: dict[str, str]                 # stage -> version holding it
     deprecated: bool
     events: tuple[Event, ...]
+
+    def assignment(self, stage: str, version: str) -> Event | None:
+        """The latest tag that assigned ``version`` to ``stage`` (the evidence of its hold)."""
+        found = None
+        for ev in self.events:
+            if ev.action is Action.ASSIGN and ev.stage == stage and ev.version == version:
+                found = ev
+        return found
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import cards
-from . import tags as tagmod
 from .dvc import Dvc, file_hashes, read_pointer
 from .errors import CannotRunError, InputError, ModelregError, RefusedError, UsageError
 from .git import Git
-from .registry import MODELS_DIR, Registry, check_name, check_version, semver_key
-from .schemas import Schemas, json_path
+from .registry import Registry, check_name, check_version, semver_key
+from .schemas import Schemas
 from .undo import Undo
 from .yamlio import dump_yaml, load, write_atomic
 
@@ -355,7 +354,6 @@ def register(registry: Registry, req: RegisterRequest,
     mdir = registry.model_dir(name)
     vfile = mdir / "versions" / f"{version}.yaml"
     vdir = mdir / "versions" / version
-    rel_v = registry.rel(vfile)
     git = registry.git
 
     # --- refusals: nothing is written before all of these pass ------------------------

@@ -250,7 +250,7 @@ class Registry:
             held = state.stages.get(stage)
             if held is None:
                 return None
-            ev = _last_assignment(state, stage, held)
+            ev = state.assignment(stage, held)
             return Resolution(name, held, stage, ev.tag if ev else None,
                               ev.commit if ev else None)
         if version is None:
@@ -265,14 +265,6 @@ class Registry:
                     if e.action is Action.REGISTER and e.version == version), None)
         return Resolution(name, version, None, reg.tag if reg else None,
                           reg.commit if reg else None)
-
-
-def _last_assignment(state: ModelState, stage: str, version: str) -> Event | None:
-    found = None
-    for ev in state.events:
-        if ev.action is Action.ASSIGN and ev.stage == stage and ev.version == version:
-            found = ev
-    return found
 
 
 def open_registry(path: str | os.PathLike = ".") -> Registry:

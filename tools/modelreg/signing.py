@@ -22,7 +22,6 @@ from typing import Any
 
 from .errors import CannotRunError, InputError, RefusedError, UsageError
 from .registry import MODELS_DIR, Registry, check_name, check_version
-from .yamlio import write_atomic
 
 SIGNING_DATA = "policies/data/signing.yaml"
 

@@ -14,7 +14,7 @@ from .errors import ModelregError, UsageError
 from .records import Finding, Report
 from .registry import MODELS_DIR, Registry
 from .schemas import Schemas, json_path, kind_of
-from .yamlio import Document, load, locate
+from .yamlio import Document, locate
 
 # Rule ids for what validate finds (the policy catalogue's identity and artifact families).
 UNREADABLE = "ID-00"     # the file cannot be read or parsed

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ..errors import InputError, ModelregError
+from ..errors import InputError
 from ..records import Event, ModelState  # noqa: F401 - Event re-exported for typing
 from ..tags import Action
 from ..yamlio import Document, parse_yaml
@@ -191,10 +191,7 @@ def recorded_review(state: ModelState, version: str | None, stage: str) -> dict[
     rules. A version that does not hold the stage has no recorded evidence (None)."""
     if version is None or state.stages.get(stage) != version:
         return None
-    tag = None
-    for ev in state.events:
-        if ev.action is Action.ASSIGN and ev.stage == stage and ev.version == version:
-            tag = ev
+    tag = state.assignment(stage, version)
     if tag is None:
         return None
     from ..approvals import review_from_evidence
