@@ -312,6 +312,16 @@ def test_promote_refuses_with_findings(world: World):
     assert res.code == 2 and "unknown stage" in res.err
 
 
+def _merged_with_two_ci_clones(w: World) -> Path:
+    """A registration merged on main, and a second CI clone beside ``w.ci``, both up to date."""
+    branch, _ = w.register("1.0.0", b"w" * 50)
+    w.merge(branch)
+    other = w.clone("ci2")
+    w.as_user("ci")
+    git(w.ci, "pull", "-q", "--ff-only", "origin", "main")
+    return other
+
+
 def test_concurrent_reconciles_make_one_set_of_tags(world: World):
     """Two CI jobs reconcile the same merge at once, as separate processes with their own
     clock: exactly one tag reaches origin; the other run stops cleanly."""
@@ -319,11 +329,7 @@ def test_concurrent_reconciles_make_one_set_of_tags(world: World):
     import sys
 
     w = world
-    branch, head = w.register("1.0.0", b"w" * 50)
-    w.merge(branch)
-    other = w.clone("ci2")
-    w.as_user("ci")
-    git(w.ci, "pull", "-q", "--ff-only", "origin", "main")
+    other = _merged_with_two_ci_clones(w)
     procs = []
     for i, path in enumerate((w.ci, other)):
         env = {**os.environ, "GIT_COMMITTER_DATE": f"2026-07-0{i + 1}T10:00:00Z"}
@@ -348,11 +354,7 @@ def test_identical_concurrent_tags_are_not_counted_twice(world: World):
     """Same clock, same evidence: both runs make the identical tag object; the second push
     changes nothing on origin, and that run reports nothing created."""
     w = world
-    branch, head = w.register("1.0.0", b"w" * 50)
-    w.merge(branch)
-    other = w.clone("ci2")
-    w.as_user("ci")
-    git(w.ci, "pull", "-q", "--ff-only", "origin", "main")
+    other = _merged_with_two_ci_clones(w)
     from modelreg.reconcile import reconcile
     first = reconcile(modelreg.open_registry(w.ci), push=True, now="2026-07-01T00:00:00Z")
     second = reconcile(modelreg.open_registry(other), push=True, now="2026-07-01T00:00:00Z")
