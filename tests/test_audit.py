@@ -12,13 +12,12 @@ import pytest
 import yaml
 
 import modelreg
-from modelreg import audit as au
-from modelreg import lineage as lin
-from modelreg.check import CheckResult, Waiver
-from modelreg.records import Finding, Report
-from modelreg.tags import format_message
-
 from conftest import PROJECT, git
+from modelreg.app import audit as au
+from modelreg.app import lineage as lin
+from modelreg.app.check import CheckResult, Waiver
+from modelreg.core.records import Finding, Report
+from modelreg.core.tags import format_message
 
 GOLDEN = Path(__file__).parent / "data" / "audit"
 HOSTILE = '<script>alert("x")</script> & <b>bold</b> | # heading'

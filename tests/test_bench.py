@@ -14,9 +14,10 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from modelreg import cards, open_registry
-from modelreg import tags as tagmod
-from modelreg.yamlio import parse_yaml
+from modelreg import open_registry
+from modelreg.app import cards
+from modelreg.core import tags as tagmod
+from modelreg.core.yamlio import parse_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 

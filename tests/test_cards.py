@@ -14,12 +14,11 @@ import pytest
 import yaml
 
 import modelreg
-from modelreg import cards
-from modelreg.errors import CannotRunError
-from modelreg.policy.inputs import parse_card
-from modelreg.registration import DatasetSpec, RegisterRequest
-
 from conftest import PROJECT, write_weights
+from modelreg.app import cards
+from modelreg.app.register import DatasetSpec, RegisterRequest
+from modelreg.core.errors import CannotRunError
+from modelreg.policy.inputs import parse_card
 
 GOLDEN = Path(__file__).parent / "data" / "cards"
 HOSTILE = "<script>alert('x')</script> & <b>bold</b>"
@@ -96,7 +95,7 @@ def test_base_model_is_declared_when_the_model_has_one(repo):
 
 
 def test_hugging_face_model_card_loads_and_round_trips(repo, tmp_path, monkeypatch):
-    import huggingface_hub as hub       # a test dependency: never skipped
+    import huggingface_hub as hub  # a test dependency: never skipped
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")          # a local file: never the network
     _add_version(repo, "credit-default")
     registry = modelreg.open_registry(repo.root)

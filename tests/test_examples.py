@@ -11,9 +11,8 @@ import numpy as np
 from safetensors.numpy import load_file
 
 import modelreg
-from modelreg.yamlio import load
-
 from conftest import PROJECT, dvc, git
+from modelreg.core.yamlio import load
 
 EXAMPLES = ("iris-classifier", "credit-default")
 
@@ -100,7 +99,7 @@ def test_shipped_registry_passes_check_and_a_broken_threshold_fails(tmp_path, ru
 
 
 def test_parallel_check_finds_the_same(tmp_path, monkeypatch):
-    from modelreg import check as check_mod
+    from modelreg.app import check as check_mod
 
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(PROJECT), str(clone))

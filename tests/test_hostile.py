@@ -11,14 +11,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
-
-from modelreg import codeowners, credentials, tags
-from modelreg.dvc import read_pointer
-from modelreg.errors import ModelregError
-from modelreg.yamlio import parse_json, parse_yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import write_weights
+from modelreg.app import codeowners
+from modelreg.core import tags
+from modelreg.core.errors import ModelregError
+from modelreg.core.yamlio import parse_json, parse_yaml
+from modelreg.store import credentials
+from modelreg.store.dvc import read_pointer
 
 TRIED: collections.Counter = collections.Counter()
 FUZZ = settings(max_examples=300, deadline=None,
@@ -192,7 +194,7 @@ GATES: collections.Counter = collections.Counter()
        message=st.text(st.characters(blacklist_characters="\x00"), max_size=80))
 def test_forged_stage_tags_never_pass_the_gate(repo, kind, message):
     import modelreg
-    from modelreg.gate import gate
+    from modelreg.app.gate import gate
 
     TRIED["forged-tags"] += 1
     git = repo.git

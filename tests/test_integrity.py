@@ -15,12 +15,11 @@ from pathlib import Path
 import pytest
 
 import modelreg
-from modelreg import scanning
-from modelreg.errors import CannotRunError
-from modelreg.registration import DatasetSpec, RegisterRequest
-from modelreg.yamlio import load
-
 from conftest import dvc, git, write_weights
+from modelreg.app.register import DatasetSpec, RegisterRequest
+from modelreg.core.errors import CannotRunError
+from modelreg.core.yamlio import load
+from modelreg.store import scanning
 from test_signoff import World, world  # noqa: F401  (the fixture)
 
 
@@ -156,7 +155,7 @@ def test_benign_pickle_registers_with_its_scan_record_and_check_requires_it(
     res = run_cli(repo.root, "check", "--engine", "regorus", "--json")
     assert "ART-02" not in {f["rule"] for f in json.loads(res.out)["findings"]}
     # a record without its scan (edited by hand) fails check: the policy requires it
-    from modelreg.yamlio import dump_yaml
+    from modelreg.core.yamlio import dump_yaml
 
     data = load(vfile).data
     del data["artifacts"][0]["scan"]
@@ -280,7 +279,7 @@ def test_sign_verify_and_production_requirement(repo, tmp_path, run_cli):
     # tampering: another key's signature, then a damaged bundle
     other, _ = _keys(tmp_path / "other")
     weights = repo.root / "models/credit-default/versions/1.0.0/model.safetensors"
-    from modelreg.signing import fact_for
+    from modelreg.app.sign import fact_for
 
     reg = modelreg.open_registry(repo.root)
     record = reg.version("credit-default", "1.0.0").data
@@ -303,7 +302,7 @@ def _verify(w: World, cwd: Path) -> set[str]:
     return {f"{f['rule']} {f['message']}" for f in report["findings"]}
 
 
-def test_verify_detects_tampering_of_records_tags_weights_and_stages(world: World, tmp_path):
+def test_verify_detects_tampering_of_records_tags_weights_and_stages(world: World, tmp_path):  # noqa: F811
     w = world
     branch, head = w.register("1.0.0", b"weights-1.0.0" * 20)
     w.merge(branch)

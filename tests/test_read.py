@@ -6,9 +6,8 @@ import json
 import pytest
 
 import modelreg
-from modelreg.tags import format_message
-
 from conftest import write_weights
+from modelreg.core.tags import format_message
 
 
 def _tag(repo, name, target="HEAD", date="2026-05-02T10:00:00Z", message=None, light=False):
@@ -47,7 +46,8 @@ def test_stages_follow_gto_semantics(registered):
     _tag(repo, "iris-classifier#staging!#7", commit_of["1.1.0"], "2026-05-13T10:00:00Z")
     assert reg.state("iris-classifier").stages == {"production": "1.0.0", "staging": "1.0.0"}
     # point in time: before the production tag existed
-    import calendar, time
+    import calendar
+    import time
     at = calendar.timegm(time.strptime("2026-05-10T12:00:00", "%Y-%m-%dT%H:%M:%S"))
     assert reg.state("iris-classifier", at=at).stages == {"staging": "1.0.0"}
 
@@ -90,7 +90,7 @@ def test_ls_cli_text_and_json(registered, run_cli):
     assert rows["credit-default"]["latest"] is None
     text = run_cli(repo.root, "ls")
     assert text.code == 0
-    line = next(l for l in text.out.splitlines() if l.startswith("iris-classifier"))
+    line = next(x for x in text.out.splitlines() if x.startswith("iris-classifier"))
     assert "ml-platform" in line and "2.0.0" in line and "production=1.1.0" in line
 
 

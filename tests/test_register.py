@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 
 import modelreg
-from modelreg.dvc import read_pointer
-from modelreg.errors import CannotRunError
-from modelreg.registration import DatasetSpec, RegisterRequest
-from modelreg.yamlio import load
-
 from conftest import dvc, git, write_weights
+from modelreg.app.register import DatasetSpec, RegisterRequest
+from modelreg.core.errors import CannotRunError
+from modelreg.core.yamlio import load
+from modelreg.store.dvc import read_pointer
 
 METRICS = {"metrics": [
     {"name": "accuracy", "value": 0.95, "dataset": "iris-test", "split": "test", "n": 30},

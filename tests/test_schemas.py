@@ -8,15 +8,16 @@ comments) in a sibling ``<name>.expect`` file.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from modelreg.schemas import KINDS, Schemas
-from modelreg.yamlio import load
+from modelreg.core.yamlio import load
+from modelreg.store.schemas import KINDS, Schemas
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parent / "data" / "schemas"

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 import modelreg
-from modelreg.tags import parse_message
-
 from conftest import PROJECT, dvc, git, make_registry
+from modelreg.core.tags import parse_message
 
 PEOPLE = {
     "alice-ds": ("Alice Martin", "alice.martin@example.com"),
@@ -355,7 +354,7 @@ def test_identical_concurrent_tags_are_not_counted_twice(world: World):
     changes nothing on origin, and that run reports nothing created."""
     w = world
     other = _merged_with_two_ci_clones(w)
-    from modelreg.reconcile import reconcile
+    from modelreg.app.reconcile import reconcile
     first = reconcile(modelreg.open_registry(w.ci), push=True, now="2026-07-01T00:00:00Z")
     second = reconcile(modelreg.open_registry(other), push=True, now="2026-07-01T00:00:00Z")
     assert len(first.created) == 1
@@ -413,7 +412,7 @@ def test_expired_waiver_fails_the_gate(world: World):
         branch, head = w.promote("promote", "iris-classifier", "1.0.0", "--to", stage)
         w.merge(branch)
         w.reconcile(w.reviews(("carol-risk", head)))
-    from modelreg.gate import gate
+    from modelreg.app.gate import gate
     reg = modelreg.open_registry(w.ci)
     assert gate(reg, "iris-classifier", "production").ok
     assert gate(reg, "iris-classifier", "production", now="2099-12-31T23:00:00Z").ok
@@ -447,7 +446,7 @@ def test_codeowners_check_and_write(repo, run_cli):
     assert run_cli(repo.root, "codeowners", "--write").code == 0
     assert run_cli(repo.root, "codeowners", "--check").code == 0
     text = (repo.root / ".github/CODEOWNERS").read_text()
-    from modelreg.codeowners import owners_of
+    from modelreg.app.codeowners import owners_of
     assert owners_of(text, "models/credit-default/stages.yaml") == (
         "@example-org/model-risk", "@example-org/model-validation")
     assert owners_of(text, "models/iris-classifier/versions/9.0.0.yaml") == (

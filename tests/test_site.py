@@ -8,8 +8,7 @@ import re
 import pytest
 
 import modelreg
-from modelreg.site import build_site
-
+from modelreg.render.site import build_site
 from test_audit import build_history
 
 CHROMIUM = "/usr/bin/chromium"

@@ -1,4 +1,4 @@
-"""The tag grammar (modelreg.tags), compatible with GTO (DESIGN.md, "Tag grammar").
+"""The tag grammar (modelreg.core.tags), compatible with GTO (DESIGN.md, "Tag grammar").
 
 ``name@vX.Y.Z`` registration · ``name@vX.Y.Z!`` deregistration · ``name#stage#N`` assignment ·
 ``name#stage!#N`` unassignment · ``name@deprecated`` deprecation.
@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelreg import tags
-from modelreg.tags import Action, TagName
-
+from modelreg.core import tags
+from modelreg.core.tags import Action, TagName
 
 # --- every event kind -------------------------------------------------------------------------
 

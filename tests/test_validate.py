@@ -9,8 +9,8 @@ import jsonschema
 import pytest
 
 import modelreg
-
 from conftest import PROJECT, write_weights
+from modelreg.core.yamlio import parse_yaml
 
 REPORT_SCHEMA = json.loads((PROJECT / "schemas/report.schema.json").read_text())
 
@@ -104,7 +104,7 @@ def test_symlink_pointing_outside_is_a_finding(registered, run_cli, tmp_path):
 def test_version_record_must_match_its_pointer_and_file_name(registered, run_cli):
     vfile = registered.root / "models/iris-classifier/versions/1.0.0.yaml"
     text = vfile.read_text()
-    record = modelreg.yamlio.parse_yaml(text, "x")
+    record = parse_yaml(text, "x")
     md5 = record["artifacts"][0]["md5"]
     vfile.write_text(text.replace(md5, "f" * 32).replace("version: 1.0.0", "version: 1.0.1"))
     code, report = _findings(run_cli, registered.root)
@@ -144,7 +144,7 @@ def test_library_validate_returns_findings(registered):
 
 
 def test_parallel_validation_finds_the_same(registered, run_cli, monkeypatch):
-    from modelreg import validation
+    from modelreg.app import validate as validation
     (registered.root / "models/credit-default/model.yaml").write_text("name: [\n")
     vfile = registered.root / "models/iris-classifier/versions/1.0.0.yaml"
     vfile.write_text(vfile.read_text().replace("version: 1.0.0", "version: 1.0.1"))

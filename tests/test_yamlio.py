@@ -1,4 +1,4 @@
-"""Safe reading and writing of registry documents (modelreg.yamlio).
+"""Safe reading and writing of registry documents (modelreg.core.yamlio).
 
 DESIGN.md, "Safe by default": duplicate keys rejected, aliases limited, size limits, errors as
 ``file:line: message``. Each test shows the gap in plain PyYAML / json where there is one, so
@@ -17,9 +17,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelreg import yamlio
-from modelreg.errors import InputError
-from modelreg.yamlio import Document, decode, dump_yaml, load, locate, parse_json, parse_yaml
+from modelreg.core import yamlio
+from modelreg.core.errors import InputError
+from modelreg.core.yamlio import Document, decode, dump_yaml, load, locate, parse_json, parse_yaml
 
 NAME = "models/iris-classifier/model.yaml"
 
@@ -223,7 +223,7 @@ def test_size_limit_is_a_parameter_and_inclusive(tmp_path: Path) -> None:
 
 
 def test_non_utf8_bytes_are_refused_with_their_line() -> None:
-    raw = "name: iris\ntitle: ok\n".encode() + "owner: Jos\u00e9\n".encode("latin-1")
+    raw = b"name: iris\ntitle: ok\n" + "owner: Jos\u00e9\n".encode("latin-1")
     with pytest.raises(InputError) as info:
         decode(raw, NAME)
     assert info.value.file == NAME
@@ -314,7 +314,7 @@ def test_merge_keys_are_refused(text: str) -> None:
     # `<<` merges pull keys in after the key checks (types, duplicates): not allowed at all.
     err = refused(text)
     assert "merge keys (<<) are not allowed" in err.message
-    assert err.line == text.splitlines().index(next(l for l in text.splitlines() if "<<" in l)) + 1
+    assert err.line == text.splitlines().index(next(x for x in text.splitlines() if "<<" in x)) + 1
 
 
 @pytest.mark.parametrize("text", [

@@ -37,15 +37,17 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
-from modelreg import __version__, tags as tagmod  # noqa: E402
-from modelreg.yamlio import load, parse_yaml  # noqa: E402
+from modelreg import __version__  # noqa: E402
+from modelreg.core import tags as tagmod  # noqa: E402
+from modelreg.core.yamlio import load, parse_yaml  # noqa: E402
 
 # Fixed dates and identities, so two runs build byte-identical repositories.
 EPOCH = 1767225600              # 2026-01-01T00:00:00Z
@@ -251,7 +253,7 @@ def card_text(record: dict[str, Any], versions: dict[str, dict[str, Any]],
     """``card.md`` as ``modelreg card NAME --write`` renders it from model.yaml and the
     version records (so ``check`` finds it up to date, CARD-04), with the placeholder of
     every section's prose replaced by text (so the sections count as written, CARD-01)."""
-    from modelreg import cards
+    from modelreg.app import cards
 
     name = record["name"]
     display = f"models/{name}/card.md"
@@ -754,8 +756,9 @@ def merge_one_version(ctx: Context) -> Callable[[], None]:
     pointer, re-rendered card) in one commit; returns what undoes it and its tags."""
     import shutil
 
-    from modelreg import cards, open_registry
-    from modelreg.registry import sort_versions
+    from modelreg import open_registry
+    from modelreg.app import cards
+    from modelreg.store.registry import sort_versions
 
     root = ctx.built.root
     vdir = root / "models" / ctx.model / "versions"
@@ -763,7 +766,7 @@ def merge_one_version(ctx: Context) -> Callable[[], None]:
     new = f"{int(last.split('.')[0]) + 1}.0.0"
     text = (vdir / f"{last}.yaml").read_text()
     (vdir / f"{new}.yaml").write_text(
-        re.sub(rf"^version: ['\"]?{re.escape(last)}['\"]?$", f'version: "{new}"', text, 1,
+        re.sub(rf"^version: ['\"]?{re.escape(last)}['\"]?$", f'version: "{new}"', text, count=1,
                flags=re.M).replace(f"versions/{last}/", f"versions/{new}/"))
     shutil.copytree(vdir / last, vdir / new)
     cards.write(open_registry(root), ctx.model)

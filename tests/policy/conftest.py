@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from modelreg import cards, open_registry
+from modelreg import open_registry
+from modelreg.app import cards
 from modelreg.policy.engines import ENGINES, PolicyFile, PolicySet, create_engine
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -109,7 +110,7 @@ def load_fixture(name: str) -> dict:
 class _OpaApi(BaseHTTPRequestHandler):
     """The subset of OPA's REST API the opa-server engine uses, backed by a local engine."""
 
-    server: "FakeOpaServer"
+    server: FakeOpaServer
 
     def log_message(self, *args) -> None:   # keep test output clean
         pass

@@ -11,12 +11,17 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from modelreg.check import check
-from modelreg.errors import CannotRunError, UsageError
-from modelreg.policy.engines import (DECISION_QUERY, PolicySet, create_engine, load_policy_set,
-                                     resolve_engine_name)
+from modelreg.app.check import check
+from modelreg.core.errors import CannotRunError, UsageError
+from modelreg.policy.engines import (
+    DECISION_QUERY,
+    PolicySet,
+    create_engine,
+    load_policy_set,
+    resolve_engine_name,
+)
 from modelreg.policy.explain import explain, rule_ids_in
-from modelreg.registry import open_registry
+from modelreg.store.registry import open_registry
 
 from .conftest import INSTALLED, PROJECT, fixture_names, git, load_fixture, write_version
 

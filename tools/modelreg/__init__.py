@@ -13,19 +13,19 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from modelreg.core.release import __version__ as __version__
 
 _WHERE = {
-    "open_registry": "registry", "Registry": "registry", "Model": "registry",
-    "Version": "registry",
-    "list_models": "service", "show": "service", "validate": "service", "register": "service",
-    "history": "service",
-    "RegisterRequest": "registration", "RegisterResult": "registration",
-    "DatasetSpec": "registration",
-    "Finding": "records", "Report": "records", "Event": "records", "ModelState": "records",
-    "Resolution": "records",
-    "ModelregError": "errors", "UsageError": "errors", "InputError": "errors",
-    "RefusedError": "errors", "CannotRunError": "errors",
+    "open_registry": "store.registry", "Registry": "store.registry", "Model": "store.registry",
+    "Version": "store.registry",
+    "list_models": "app.read", "show": "app.read", "validate": "app.read", "register": "app.read",
+    "history": "app.read",
+    "RegisterRequest": "app.register", "RegisterResult": "app.register",
+    "DatasetSpec": "app.register",
+    "Finding": "core.records", "Report": "core.records", "Event": "core.records",
+    "ModelState": "core.records", "Resolution": "core.records",
+    "ModelregError": "core.errors", "UsageError": "core.errors", "InputError": "core.errors",
+    "RefusedError": "core.errors", "CannotRunError": "core.errors",
 }
 
 __all__ = sorted(_WHERE)
@@ -34,7 +34,7 @@ __all__ = sorted(_WHERE)
 def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
-        try:   # a submodule: modelreg.yamlio, modelreg.check, …
+        try:   # a subpackage: modelreg.core, modelreg.app, …
             return importlib.import_module(f".{name}", __name__)
         except ModuleNotFoundError:
             raise AttributeError(f"module 'modelreg' has no attribute {name!r}") from None

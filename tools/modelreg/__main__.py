@@ -1,3 +1,3 @@
-from .cli import main
+from modelreg.cli import main
 
 main()

@@ -12,10 +12,10 @@ from typing import Any, NoReturn
 
 import click
 
-from . import __version__
-from .errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, ModelregError
-from .records import Report
-from .registry import Registry, open_registry
+from modelreg.core.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, ModelregError
+from modelreg.core.records import Report
+from modelreg.core.release import __version__
+from modelreg.store.registry import Registry, open_registry
 
 
 def _registry(path: str) -> Registry:
@@ -91,8 +91,9 @@ def register(obj: dict, name: str, version: str, weights: tuple[str, ...], metri
              code: str | None, entrypoint: str | None, no_branch: bool, allow_lower: bool,
              as_json: bool) -> None:
     """Register version X.Y.Z of model NAME, with its weights under DVC, on a new branch."""
-    from .registration import DatasetSpec, RegisterRequest, register as do_register
-    from .yamlio import parse_yaml
+    from modelreg.app.register import DatasetSpec, RegisterRequest
+    from modelreg.app.register import register as do_register
+    from modelreg.core.yamlio import parse_yaml
 
     parsed: dict[str, Any] = {}
     for p in params:
@@ -136,7 +137,7 @@ def register(obj: dict, name: str, version: str, weights: tuple[str, ...], metri
 @click.pass_obj
 def ls(obj: dict, as_json: bool) -> None:
     """Every model: owner, risk tier, latest version, versions per stage."""
-    from .service import list_models
+    from modelreg.app.read import list_models
 
     rows = list_models(_registry(obj["repo"]))
     if as_json:
@@ -168,7 +169,7 @@ def _print_table(table: list[list[str]]) -> None:
 @click.pass_obj
 def show(obj: dict, target: str, at: str | None, as_json: bool) -> None:
     """A model, its versions, artifacts with hashes, lineage, metrics and stages."""
-    from .service import show as do_show
+    from modelreg.app.read import show as do_show
 
     name, _, version = target.partition("@")
     data = do_show(_registry(obj["repo"]), name, version or None, at=at)
@@ -219,7 +220,7 @@ def show(obj: dict, target: str, at: str | None, as_json: bool) -> None:
 @click.pass_obj
 def validate(obj: dict, paths: tuple[str, ...], as_json: bool) -> None:
     """Validate model.yaml, version files and stages.yaml against schemas/."""
-    from .service import validate as do_validate
+    from modelreg.app.read import validate as do_validate
 
     report = do_validate(_registry(obj["repo"]), list(paths) or None)
     sys.exit(_emit_report(report, as_json))
@@ -259,11 +260,11 @@ def check(obj: dict, stage: str | None, changed_since: str | None, engine: str,
     """Schema and policy check of the registry (the pull-request status check)."""
     import os
 
-    from .check import check as do_check
-    from .report import markdown_summary, reporter, summary_line
+    from modelreg.app.check import check as do_check
+    from modelreg.render.report import markdown_summary, reporter, summary_line
 
     if as_json and fmt not in (None, "json"):
-        raise click.UsageError("--json and --format %s contradict each other" % fmt)
+        raise click.UsageError(f"--json and --format {fmt} contradict each other")
     fmt = "json" if as_json else (fmt or "text")
     registry = _registry(obj["repo"])
     review = _review(registry, reviews, pr_author, head, changed_since, pr)
@@ -291,7 +292,7 @@ def policy() -> None:
 @click.pass_obj
 def policy_test(obj: dict, engine: str, opa_url: str | None, as_json: bool) -> None:
     """Run every test_* rule of policies/*_test.rego (todo_* are skipped), like opa test -v."""
-    from .policy.engines import create_engine, load_policy_set
+    from modelreg.policy.engines import create_engine, load_policy_set
 
     registry = _registry(obj["repo"])
     policy_set = load_policy_set(registry.root, tests=True)
@@ -323,8 +324,8 @@ def policy_test(obj: dict, engine: str, opa_url: str | None, as_json: bool) -> N
 @click.pass_obj
 def policy_explain(obj: dict, rule_id: str, as_json: bool) -> None:
     """What a rule checks, the stage it gates and where its data comes from."""
-    from .policy.engines import load_policy_set
-    from .policy.explain import explain
+    from modelreg.policy.engines import load_policy_set
+    from modelreg.policy.explain import explain
 
     info = explain(load_policy_set(_registry(obj["repo"]).root), rule_id)
     if as_json:
@@ -358,13 +359,13 @@ def _review(registry: Registry, reviews: str | None, pr_author: str | None, head
         return None
     if not all(given):
         raise click.UsageError("--reviews, --pr-author and --head go together")
-    from .approvals import review_input
+    from modelreg.policy.reviews import review_input
 
     people = (registry.load("policies/data/people.yaml").data or {}).get("people") or {}
     teams = (registry.load("policies/data/teams.yaml").data or {}).get("teams") or {}
     if base is None:
         # a pull request is compared with the protected branch it targets
-        from .reconcile import protected_branch, protected_ref
+        from modelreg.app.reconcile import protected_branch, protected_ref
 
         base = protected_ref(registry.git, protected_branch(registry))
     return review_input(registry.git, reviews_file=reviews, pr_author=pr_author,
@@ -404,7 +405,7 @@ def _emit_change(change, as_json: bool) -> None:
 def promote(obj: dict, name: str, version: str, stage: str, reason: str | None,
             no_branch: bool, engine: str, as_json: bool) -> None:
     """Prepare a pull request that asks for VERSION of NAME to hold STAGE."""
-    from .promotion import promote as do_promote
+    from modelreg.app.promote import promote as do_promote
 
     _emit_change(do_promote(_registry(obj["repo"]), name, version, stage, reason=reason,
                             branch=not no_branch, engine=engine), as_json)
@@ -424,7 +425,7 @@ def promote(obj: dict, name: str, version: str, stage: str, reason: str | None,
 def rollback(obj: dict, name: str, stage: str, to: str | None, reason: str | None,
              no_branch: bool, engine: str, as_json: bool) -> None:
     """Prepare a pull request that puts STAGE back to an earlier version."""
-    from .promotion import rollback as do_rollback
+    from modelreg.app.promote import rollback as do_rollback
 
     _emit_change(do_rollback(_registry(obj["repo"]), name, stage, to=to, reason=reason,
                              branch=not no_branch, engine=engine), as_json)
@@ -440,7 +441,7 @@ def rollback(obj: dict, name: str, stage: str, to: str | None, reason: str | Non
 def deprecate(obj: dict, name: str, version: str | None, reason: str | None, no_branch: bool,
               as_json: bool) -> None:
     """Prepare a pull request that deprecates VERSION of NAME (or the whole model)."""
-    from .promotion import deprecate as do_deprecate
+    from modelreg.app.promote import deprecate as do_deprecate
 
     _emit_change(do_deprecate(_registry(obj["repo"]), name, version, reason=reason,
                               branch=not no_branch), as_json)
@@ -461,7 +462,7 @@ def deprecate(obj: dict, name: str, version: str | None, reason: str | None, no_
 def reconcile(obj: dict, push: bool, pr: int | None, reviews: str | None,
               pr_author: str | None, head: str | None, engine: str, as_json: bool) -> None:
     """On the protected branch after a merge: tag what was merged, with its evidence."""
-    from .reconcile import reconcile as do_reconcile
+    from modelreg.app.reconcile import reconcile as do_reconcile
 
     registry = _registry(obj["repo"])
     if reviews and head is None:
@@ -502,7 +503,7 @@ def reconcile(obj: dict, push: bool, pr: int | None, reviews: str | None,
 def gate(obj: dict, name: str, stage: str, artifact: str | None, engine: str,
          as_json: bool) -> None:
     """For deploy pipelines: exit 0 only if NAME may run in STAGE now."""
-    from .gate import gate as do_gate
+    from modelreg.app.gate import gate as do_gate
 
     result = do_gate(_registry(obj["repo"]), name, stage, artifact=artifact, engine=engine)
     if as_json:
@@ -526,7 +527,7 @@ def gate(obj: dict, name: str, stage: str, artifact: str | None, engine: str,
 @click.pass_obj
 def history(obj: dict, name: str | None, as_json: bool) -> None:
     """Every event — registered, promoted, rolled back, deprecated — with who and when."""
-    from .service import history as do_history
+    from modelreg.app.read import history as do_history
 
     rows = do_history(_registry(obj["repo"]), name)
     if as_json:
@@ -548,7 +549,7 @@ def history(obj: dict, name: str | None, as_json: bool) -> None:
 @click.pass_obj
 def codeowners(obj: dict, check_only: bool, write: bool) -> None:
     """.github/CODEOWNERS from policies/data: who must review which path."""
-    from . import codeowners as co
+    from modelreg.app import codeowners as co
 
     registry = _registry(obj["repo"])
     if check_only and write:
@@ -580,7 +581,7 @@ def codeowners(obj: dict, check_only: bool, write: bool) -> None:
 def card(obj: dict, name: str, do_write: bool, do_check: bool, stage: str | None,
          as_json: bool) -> None:
     """Render NAME's model card (to stdout by default), prose kept, generated parts fresh."""
-    from . import cards
+    from modelreg.app import cards
 
     if do_write and do_check:
         raise click.UsageError("--write and --check contradict each other")
@@ -616,7 +617,7 @@ def audit(obj: dict, name: str | None, all_models: bool, at: str | None, fmt: st
     """The evidence report of NAME: lineage, metrics, sign-off, stages, policy, regulations."""
     from pathlib import Path
 
-    from . import audit as au
+    from modelreg.app import audit as au
 
     if all_models == bool(name):
         raise click.UsageError("give a model NAME or --all")
@@ -643,7 +644,7 @@ def audit(obj: dict, name: str | None, all_models: bool, at: str | None, fmt: st
 @click.pass_obj
 def lineage(obj: dict, target: str, fmt: str) -> None:
     """Datasets, code, parents and descendants of a model version, as a graph."""
-    from . import lineage as lin
+    from modelreg.app import lineage as lin
 
     name, version = lin.parse_target(target)
     graph = lin.lineage(_registry(obj["repo"]), name, version)
@@ -657,7 +658,7 @@ def lineage(obj: dict, target: str, fmt: str) -> None:
 @click.pass_obj
 def site(obj: dict, out_dir: str, engine: str) -> None:
     """A static HTML catalog of the registry in OUT_DIR (self-contained; GitHub Pages)."""
-    from .site import build_site
+    from modelreg.render.site import build_site
 
     result = build_site(_registry(obj["repo"]), out_dir, engine=engine)
     click.echo(f"wrote {len(result.pages)} pages for {len(result.models)} models to "
@@ -673,7 +674,7 @@ def site(obj: dict, out_dir: str, engine: str) -> None:
 @click.pass_obj
 def sign(obj: dict, target: str, key: str, as_json: bool) -> None:
     """Sign a version's weights (after `dvc pull`) with OpenSSF model-signing, offline."""
-    from .signing import sign as do_sign
+    from modelreg.app.sign import sign as do_sign
 
     name, at, version = target.partition("@")
     if not at or not version:
@@ -702,7 +703,7 @@ def sign(obj: dict, target: str, key: str, as_json: bool) -> None:
 def verify_cmd(obj: dict, names: tuple[str, ...], no_weights: bool, as_json: bool) -> None:
     """Tamper detection: changed records, moved or replaced tags, corrupted weights, stages
     that name unregistered or deprecated versions."""
-    from .verify import verify as do_verify
+    from modelreg.app.verify import verify as do_verify
 
     report = do_verify(_registry(obj["repo"]), list(names) or None, weights=not no_weights)
     sys.exit(_emit_report(report, as_json))

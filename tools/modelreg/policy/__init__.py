@@ -2,8 +2,16 @@
 rule catalogue that ``policy explain`` reads."""
 from __future__ import annotations
 
-from .engines import (DECISION_QUERY, ENGINES, Engine, PolicySet, TestResult, available_engines,
-                      create_engine, load_policy_set)
+from modelreg.policy.engines import (
+           DECISION_QUERY,
+           ENGINES,
+           Engine,
+           PolicySet,
+           TestResult,
+           available_engines,
+           create_engine,
+           load_policy_set,
+)
 
 __all__ = ["DECISION_QUERY", "ENGINES", "Engine", "PolicySet", "TestResult",
            "available_engines", "create_engine", "load_policy_set"]

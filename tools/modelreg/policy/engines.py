@@ -15,13 +15,14 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
-from ..errors import CannotRunError, UsageError
-from ..yamlio import load as load_yaml
+from modelreg.core.errors import CannotRunError, UsageError
+from modelreg.core.yamlio import load as load_yaml
 
 DECISION_QUERY = "data.modelreg.main.decision"
 DATA_ROOT = "registry"          # reference data is `data.registry`

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..errors import UsageError
-from .engines import PolicySet
+from modelreg.core.errors import UsageError
+from modelreg.policy.engines import PolicySet
 
 RULE_ID_RE = re.compile(r"\b([A-Z]{2,5}-\d{2})\b")
 

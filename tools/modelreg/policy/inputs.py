@@ -12,13 +12,14 @@ engine in one evaluation (DESIGN.md, "Reading fast").
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
-from ..errors import InputError
-from ..records import Event, ModelState  # noqa: F401 - Event re-exported for typing
-from ..tags import Action
-from ..yamlio import Document, parse_yaml
+from modelreg.core.errors import InputError
+from modelreg.core.records import Event, ModelState  # noqa: F401 - Event re-exported for typing
+from modelreg.core.tags import Action
+from modelreg.core.yamlio import Document, parse_yaml
 
 REGISTERED = "registered"
 
@@ -194,7 +195,7 @@ def recorded_review(state: ModelState, version: str | None, stage: str) -> dict[
     tag = state.assignment(stage, version)
     if tag is None:
         return None
-    from ..approvals import review_from_evidence
+    from modelreg.policy.reviews import review_from_evidence
 
     return review_from_evidence(tag.evidence)
 

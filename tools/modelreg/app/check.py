@@ -9,19 +9,25 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from .errors import CannotRunError, ModelregError, UsageError
-from .git import Git
-from .policy import inputs
-from .policy.engines import DECISION_QUERY, Engine, PolicySet, create_engine, load_policy_set
-from .records import Finding, Report
-from .registry import MODELS_DIR, Registry
-from .schemas import Schemas, json_path
-from .validation import validate_file
-from .yamlio import Document, locate, read_text
+from modelreg.app.validate import validate_file
+from modelreg.core.errors import CannotRunError, ModelregError, UsageError
+from modelreg.core.records import Finding, Report
+from modelreg.core.yamlio import Document, locate, read_text
+from modelreg.policy import inputs
+from modelreg.policy.engines import (
+    DECISION_QUERY,
+    Engine,
+    PolicySet,
+    create_engine,
+    load_policy_set,
+)
+from modelreg.store.git import Git
+from modelreg.store.registry import MODELS_DIR, Registry
+from modelreg.store.schemas import Schemas, json_path
 
 UNREADABLE_RULES = {"ID-00", "ID-01"}     # a file with these findings is not sent to the policies
 SEVERITY = {"deny": "error", "warn": "warning"}
@@ -103,10 +109,10 @@ def now_rfc3339(now: _dt.datetime | str | None) -> str:
             raise UsageError(f"invalid time {now!r}", hint="use RFC 3339, e.g. "
                              "2026-11-27T12:00:00Z") from None
         return now
-    moment = now or _dt.datetime.now(_dt.timezone.utc)
+    moment = now or _dt.datetime.now(_dt.UTC)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_dt.timezone.utc)
-    return moment.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        moment = moment.replace(tzinfo=_dt.UTC)
+    return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def check(registry: Registry, *, stage: str | None = None, changed_since: str | None = None,
@@ -169,10 +175,10 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
         docs.extend(inputs.model_documents(mf, state, rank=rank, stage=stage, change=change,
                                            review=review))
 
-    from .signing import annotate
+    from modelreg.app.sign import annotate
 
     annotate(registry, docs)                 # the signature facts SIGN-01/02 judge
-    from .cards import save_caches
+    from modelreg.app.cards import save_caches
 
     save_caches()
     policy_findings, waived, engine_name = _evaluate(docs, documents, cards, engine, opa_url,
@@ -234,8 +240,8 @@ def check_at(registry: Registry, name: str, version: str, stage: str, *, rev: st
     """Judge one version as recorded at commit ``rev`` (not the work tree) at ``stage``,
     with today's policies and the given sign-off evidence. Returns the findings and the
     version record (None when it does not exist at ``rev``)."""
-    from .git import CatFile
-    from .yamlio import decode, parse_text
+    from modelreg.core.yamlio import decode, parse_text
+    from modelreg.store.git import CatFile
 
     policy_set = load_policy_set(registry.root)
     stamp = now_rfc3339(now)
@@ -278,7 +284,7 @@ def check_at(registry: Registry, name: str, version: str, stage: str, *, rev: st
         raise UsageError(f"unknown stage {stage!r}; known stages: {', '.join(rank)}")
     docs = inputs.model_documents(mf, registry.state(name), rank=rank, stage=stage,
                                   change={"base": None, "files": []}, review=review)
-    from .signing import annotate
+    from modelreg.app.sign import annotate
 
     annotate(registry, docs, rev=rev)
     found, _, _ = _evaluate(docs, documents, {name: card} if card else {}, engine, opa_url,
@@ -289,7 +295,7 @@ def check_at(registry: Registry, name: str, version: str, stage: str, *, rev: st
 def secret_findings(registry: Registry, name: str) -> list[Finding]:
     """SEC-01: secrets in a model's metadata files, one finding per line (the detector is
     modelreg/credentials.py, shared with register)."""
-    from .credentials import find
+    from modelreg.store.credentials import find
 
     base = registry.model_dir(name)
     paths = [base / "model.yaml", base / "stages.yaml", base / "card.md"]
@@ -353,7 +359,7 @@ def _read_model(registry: Registry, schemas: Schemas, name: str, placeholders: l
     stages = load(paths["stages"]) if paths["stages"] in candidates and \
         paths["stages"] not in bad else None
     if card is not None and not bad:     # CARD-04: the card is what rendering it gives
-        from .cards import stale_findings
+        from modelreg.app.cards import stale_findings
         findings.extend(stale_findings(registry.root, name, text, model.data,
                                        {v: d.data for v, d in versions.items()}))
     return inputs.ModelFiles(name, model, versions, stages, card), findings, n

@@ -9,18 +9,19 @@ import datetime as dt
 import hashlib
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from . import cards
-from .dvc import Dvc, file_hashes, read_pointer
-from .errors import CannotRunError, InputError, ModelregError, RefusedError, UsageError
-from .git import Git
-from .registry import Registry, check_name, check_version, semver_key
-from .schemas import Schemas
-from .undo import Undo
-from .yamlio import dump_yaml, load, write_atomic
+from modelreg.app import cards
+from modelreg.core.errors import CannotRunError, InputError, ModelregError, RefusedError, UsageError
+from modelreg.core.yamlio import dump_yaml, load, write_atomic
+from modelreg.store.dvc import Dvc, file_hashes, read_pointer
+from modelreg.store.git import Git
+from modelreg.store.registry import Registry, check_name, check_version, semver_key
+from modelreg.store.schemas import Schemas
+from modelreg.store.undo import Undo
 
 FORMATS = {
     ".safetensors": "safetensors", ".onnx": "onnx", ".skops": "skops",
@@ -58,7 +59,7 @@ class DatasetSpec:
     path: str | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "DatasetSpec":
+    def parse(cls, text: str) -> DatasetSpec:
         """``ROLE:ID@REVISION[:PATH]``, e.g. ``train:iris-train@2026.11:data/train.csv``."""
         role, sep, rest = text.partition(":")
         ident, _, path = rest.partition(":")
@@ -279,7 +280,7 @@ def _identity(git: Git) -> tuple[dict, str]:
     name_email, _, stamp = ident.rpartition(">")
     name, _, email = name_email.partition("<")
     seconds = int(stamp.split()[0])
-    when = dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"name": name.strip(), "email": email.strip()}, when
 
 
@@ -300,7 +301,7 @@ def _blame(path: list, msg: str, req: RegisterRequest) -> str:
 def _scan_weights(plan: list[tuple[Path, Path]]) -> dict:
     """Scan every weights file before anything is written; a dangerous global refuses
     the registration, naming it (modelreg/scanning.py)."""
-    from .scanning import scan
+    from modelreg.store.scanning import scan
 
     scans = {}
     for src, dest in plan:
@@ -318,7 +319,7 @@ def _scan_weights(plan: list[tuple[Path, Path]]) -> dict:
 
 def _refuse_secrets(req: RegisterRequest, record: dict) -> None:
     """Refuse cloud keys, tokens and private keys in any metadata input (modelreg/credentials.py)."""
-    from .credentials import find
+    from modelreg.store.credentials import find
 
     for label, path in (("--metrics", req.metrics), ("--config", req.config),
                         ("--from", req.model_file)):
@@ -382,7 +383,7 @@ def register(registry: Registry, req: RegisterRequest,
             errors = Schemas(root).errors("model", {**model_data, "name": name})
             if errors:
                 path, msg = errors[0]
-                from .yamlio import locate
+                from modelreg.core.yamlio import locate
                 raise InputError(f"not a valid model record: {msg}"
                                  + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
                                  file=req.model_file, line=locate(mdoc, path),
@@ -466,7 +467,7 @@ def register(registry: Registry, req: RegisterRequest,
             undo.created.append(mdir / "model.yaml")
             owners_file = root / ".github" / "CODEOWNERS"
             if owners_file.exists() and not starter:
-                from . import codeowners
+                from modelreg.app import codeowners
 
                 undo.remember(owners_file)
                 codeowners.write(registry)   # the new model's owners, for its next changes
@@ -481,7 +482,7 @@ def register(registry: Registry, req: RegisterRequest,
         hooks.get("dvc_add", lambda: None)()
         dvc.add([d for _, d in plan])
         artifacts = []
-        for src, dest in plan:
+        for _, dest in plan:
             pointer = dest.with_name(dest.name + ".dvc")
             md5 = read_pointer(pointer, display=registry.rel(pointer))[0].md5
             real_md5, sha, size = file_hashes(dest)

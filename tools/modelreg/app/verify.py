@@ -20,13 +20,13 @@ import os
 import re
 from pathlib import Path
 
-from . import tags as tagmod
-from .errors import CannotRunError, ModelregError
-from .git import Ref
-from .records import Finding, Report
-from .registry import MODELS_DIR, Registry, build_states, check_name
-from .tags import Action
-from .yamlio import locate
+from modelreg.core import tags as tagmod
+from modelreg.core.errors import CannotRunError, ModelregError
+from modelreg.core.records import Finding, Report
+from modelreg.core.tags import Action
+from modelreg.core.yamlio import locate
+from modelreg.store.git import Ref
+from modelreg.store.registry import MODELS_DIR, Registry, build_states, check_name
 
 
 def _hashes(path: Path) -> tuple[str, str]:
@@ -99,7 +99,7 @@ class _Verifier:
                                   if r.annotated else None)
                 return p.action is Action.DEPRECATE or v in versions.get(p.model, [v])
             self.refs = [r for r in self.refs if about(r)]
-        from .reconcile import protected_branch, protected_ref
+        from modelreg.app.reconcile import protected_branch, protected_ref
 
         branch = protected_branch(registry)
         try:
@@ -258,7 +258,7 @@ class _Verifier:
             doc = registry.load(rel)
         except ModelregError:
             return                                    # validate reports it (ID-00)
-        from .policy.inputs import requested_stages
+        from modelreg.policy.inputs import requested_stages
 
         data = doc.data if isinstance(doc.data, dict) else {}
         requested, _ = requested_stages(data)

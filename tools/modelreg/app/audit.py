@@ -18,19 +18,21 @@ versioned JSON (``schemas/audit.schema.json``). Nothing here prints.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from .errors import ModelregError, UsageError
-from .records import Event, ModelState
-from .registry import MODELS_DIR, Registry, _replay, check_name, sort_versions
-from .service import iso, parse_when
-from .tags import SEMVER_RE, Action
+from modelreg.app.read import iso, parse_when
+from modelreg.core.errors import ModelregError, UsageError
+from modelreg.core.records import Event, ModelState
+from modelreg.core.tags import SEMVER_RE, Action
+from modelreg.store.defaults import TEMPLATES_DIR
+from modelreg.store.registry import MODELS_DIR, Registry, _replay, check_name, sort_versions
 
 AUDIT_VERSION = 1
 FORMATS = ("md", "html", "json")
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATES = TEMPLATES_DIR
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def _worktree_snapshot(registry: Registry, name: str) -> Snapshot:
 
 def protected_commit_at(registry: Registry, when: int) -> str | None:
     """The last first-parent commit of the protected branch made at or before ``when``."""
-    from .reconcile import protected_branch, protected_ref
+    from modelreg.app.reconcile import protected_branch, protected_ref
 
     ref = protected_ref(registry.git, protected_branch(registry))
     out = registry.git.run("rev-list", "-1", "--first-parent", f"--before={when}", ref)
@@ -80,8 +82,8 @@ def protected_commit_at(registry: Registry, when: int) -> str | None:
 
 
 def _history_snapshot(registry: Registry, name: str, when: int) -> Snapshot:
-    from .git import CatFile
-    from .yamlio import decode, parse_text
+    from modelreg.core.yamlio import decode, parse_text
+    from modelreg.store.git import CatFile
 
     commit = protected_commit_at(registry, when)
     if commit is None:
@@ -159,7 +161,7 @@ def audit_all(registry: Registry, *, at: str | None = None, engine: str = "auto"
     names = registry.model_names()
     result = None
     if at is None and names:
-        from .check import check
+        from modelreg.app.check import check
 
         result = check(registry, engine=engine, now=now)
     return [audit(registry, n, at=at, check_result=result, engine=engine, now=now)
@@ -167,7 +169,7 @@ def audit_all(registry: Registry, *, at: str | None = None, engine: str = "auto"
 
 
 def _tool() -> dict[str, str]:
-    from . import __version__
+    from modelreg.core.release import __version__
 
     return {"name": "modelreg", "version": __version__}
 
@@ -370,10 +372,10 @@ def _policy(registry: Registry, name: str, when: int | None, state: ModelState,
                              sorted(snap.errors.items())], "waived": [],
                 "recorded_decisions": []}
     if check_result is None:
-        from .check import check
+        from modelreg.app.check import check
 
         check_result = check(registry, models=[name], engine=engine, now=now)
-    from .check import now_rfc3339
+    from modelreg.app.check import now_rfc3339
 
     findings = [f for f in check_result.report.findings if f.model in (name, None)
                 and f.file.startswith(f"{MODELS_DIR}/{name}/")]
@@ -393,7 +395,7 @@ def _policy(registry: Registry, name: str, when: int | None, state: ModelState,
 def _exceptions(snap: Snapshot, when: int | None,
                 now: _dt.datetime | str | None) -> list[dict[str, Any]]:
     """The waivers each version record declares, with whether they had expired."""
-    from .check import now_rfc3339
+    from modelreg.app.check import now_rfc3339
 
     today = (iso(when) if when is not None else now_rfc3339(now))[:10]
     out = []
@@ -481,7 +483,7 @@ def environment(fmt: str) -> Any:
                                  trim_blocks=True, lstrip_blocks=True,
                                  keep_trailing_newline=True)
     else:
-        from .cards import cell
+        from modelreg.app.cards import cell
 
         def finalize(value: Any) -> Any:
             if isinstance(value, Markup):
@@ -503,7 +505,7 @@ def _code_md(value: Any) -> Any:
     """An inline code span for a Markdown table cell (``|`` escaped)."""
     from markupsafe import Markup
 
-    from .cards import code
+    from modelreg.app.cards import code
 
     return Markup("—" if value is None else code(value).replace("|", "\\|"))
 

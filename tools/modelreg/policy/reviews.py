@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .errors import InputError, UsageError
-from .git import Git
-from .yamlio import load
+from modelreg.core.errors import InputError, UsageError
+from modelreg.core.yamlio import load
+from modelreg.store.git import Git
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 STATES = {"APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "PENDING"}
@@ -84,7 +84,7 @@ def owners(git: Git, base: str | None, head: str, people: dict[str, Any],
 
     GitHub reads CODEOWNERS from the pull request's base branch, so a change cannot appoint
     its own reviewers; the file at ``base`` is used (the head's when there is no base)."""
-    from .codeowners import PATH, owners_of
+    from modelreg.store.codeowners import PATH, owners_of
 
     rng = f"{base}...{head}" if base else head
     changed = [p for p in git.run("diff", "--name-only", "-z", rng, "--", check=False)

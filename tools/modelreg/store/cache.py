@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from modelreg.core.release import __version__
 
 
 class ContentCache:

@@ -17,18 +17,19 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from . import __version__
-from . import tags as tagmod
-from .approvals import approvers
-from .errors import CannotRunError, CommandError, PolicyRefusal, RefusedError
-from .git import Git
-from .records import Finding, ModelState
-from .registry import MODELS_DIR, Registry, build_states, semver_key
-from .tags import Action
-from .yamlio import parse_yaml
+from modelreg.core import tags as tagmod
+from modelreg.core.errors import CannotRunError, CommandError, PolicyRefusal, RefusedError
+from modelreg.core.records import Finding, ModelState
+from modelreg.core.release import __version__
+from modelreg.core.tags import Action
+from modelreg.core.yamlio import parse_yaml
+from modelreg.policy.reviews import approvers
+from modelreg.store.git import Git
+from modelreg.store.registry import MODELS_DIR, Registry, build_states, semver_key
 
 TOOL = f"modelreg {__version__}"
 
@@ -78,7 +79,7 @@ def policy_digest(git: Git, rev: str = "HEAD") -> str:
 
 
 def _read_at(git: Git, rev: str, paths: list[str]) -> dict[str, str]:
-    from .git import CatFile
+    from modelreg.store.git import CatFile
 
     out = {}
     with CatFile(git) as cat:
@@ -147,12 +148,12 @@ def plan(registry: Registry, head: str) -> list[PlannedTag]:
             desired, deprecated, dep_versions = _desired(texts[path], path)
         except Exception as exc:  # an unreadable stages.yaml must never be half-applied
             raise RefusedError(f"cannot read {path} at {head[:12]}: {exc}",
-                               hint="fix it in a pull request; `modelreg validate` shows why")
+                               hint="fix it in a pull request; `modelreg validate` shows why") from exc
         state = states.get(model, ModelState(model, (), {}, False, ()))
         registered = set(state.registered) | {p.version for p in planned
                                                if p.model == model and p.version}
 
-        def next_counter() -> int:
+        def next_counter(model: str = model) -> int:
             counters[model] = counters.get(model, 0) + 1
             return counters[model]
 
@@ -193,7 +194,7 @@ def plan(registry: Registry, head: str) -> list[PlannedTag]:
 def _verdicts(registry: Registry, planned: list[PlannedTag], review: dict | None,
               engine: str, now: Any) -> list[Finding]:
     """Policy errors for the versions the planned tags record, in one engine call."""
-    from .check import check
+    from modelreg.app.check import check
 
     models = sorted({p.model for p in planned if p.action in (Action.REGISTER, Action.ASSIGN)})
     if not models:
@@ -236,7 +237,7 @@ def reconcile(registry: Registry, *, push: bool = False, pr: int | None = None,
                                 hint="fix them in a pull request; reconcile records only "
                                      "what passes the stage's policies")
         stamp = (now if isinstance(now, str) else
-                 (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+                 (now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"))
         digest = policy_digest(git, head)
         base: dict[str, Any] = {"merge_commit": head, "policy_digest": digest,
                                 "decision": "pass", "checked_at": stamp, "engine": engine,

@@ -6,11 +6,11 @@ Machine output is the versioned report of ``schemas/report.schema.json``.
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
-from .check import CheckResult
-from .errors import UsageError
-from .records import Finding
+from modelreg.app.check import CheckResult
+from modelreg.core.errors import UsageError
+from modelreg.core.records import Finding
 
 
 def _where(f: Finding) -> str:

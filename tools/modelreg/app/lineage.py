@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ModelregError, UsageError
-from .registry import MODELS_DIR, Registry, check_name, check_version
+from modelreg.core.errors import ModelregError, UsageError
+from modelreg.store.registry import MODELS_DIR, Registry, check_name, check_version
 
 LINEAGE_VERSION = 1
 FORMATS = ("mermaid", "dot", "json")

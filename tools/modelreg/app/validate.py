@@ -5,16 +5,16 @@ the recorded hashes). Problems come back as findings, never as exceptions.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
-from . import tags as tagmod
-from .dvc import read_pointer
-from .errors import ModelregError, UsageError
-from .records import Finding, Report
-from .registry import MODELS_DIR, Registry
-from .schemas import Schemas, json_path, kind_of
-from .yamlio import Document, locate
+from modelreg.core import tags as tagmod
+from modelreg.core.errors import ModelregError, UsageError
+from modelreg.core.records import Finding, Report
+from modelreg.core.yamlio import Document, locate
+from modelreg.store.dvc import read_pointer
+from modelreg.store.registry import MODELS_DIR, Registry
+from modelreg.store.schemas import Schemas, json_path, kind_of
 
 # Rule ids for what validate finds (the policy catalogue's identity and artifact families).
 UNREADABLE = "ID-00"     # the file cannot be read or parsed

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ModelregError
-from .records import ModelState
-from .registration import RegisterRequest, RegisterResult
-from .registration import register as _register
-from .registry import Registry, check_version
-from .validation import validate as _validate
-from .records import Report
+from modelreg.app.register import RegisterRequest, RegisterResult
+from modelreg.app.register import register as _register
+from modelreg.app.validate import validate as _validate
+from modelreg.core.errors import ModelregError
+from modelreg.core.records import ModelState, Report
+from modelreg.store.registry import Registry, check_version
 
 
 def _summary(data: dict[str, Any]) -> dict[str, Any]:
@@ -23,7 +22,7 @@ def _summary(data: dict[str, Any]) -> dict[str, Any]:
 def list_models(registry: Registry) -> list[dict[str, Any]]:
     """``modelreg ls``: one row per model, stages from one ``for-each-ref`` call, model
     summaries from a content-keyed cache (only changed ``model.yaml`` files are parsed)."""
-    from .cache import ContentCache
+    from modelreg.store.cache import ContentCache
 
     states = registry.states(evidence=False)
     cache = ContentCache(registry.root, "ls")
@@ -54,7 +53,7 @@ def list_models(registry: Registry) -> list[dict[str, Any]]:
 
 
 def _key(v: str):
-    from .registry import semver_key
+    from modelreg.store.registry import semver_key
 
     return semver_key(v)
 
@@ -81,17 +80,17 @@ def parse_when(text: str) -> int:
     includes everything that happened on the first of May; RFC 3339 times are exact."""
     import datetime as dt
 
-    from .errors import UsageError
+    from modelreg.core.errors import UsageError
 
     try:
         if len(text) == 10:
             day = dt.date.fromisoformat(text)
             moment = dt.datetime(day.year, day.month, day.day, 23, 59, 59,
-                                 tzinfo=dt.timezone.utc)
+                                 tzinfo=dt.UTC)
         else:
             moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
             if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=dt.timezone.utc)
+                moment = moment.replace(tzinfo=dt.UTC)
     except ValueError:
         raise UsageError(f"invalid date {text!r}",
                          hint="use YYYY-MM-DD or an RFC 3339 time") from None
@@ -101,17 +100,17 @@ def parse_when(text: str) -> int:
 def iso(ts: int) -> str:
     import datetime as dt
 
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def history(registry: Registry, name: str | None = None) -> list[dict[str, Any]]:
     """``modelreg history [NAME]``: every event from the tags, oldest first, with who did
     it, who approved it, the pull request and the commit."""
     if name is not None:
-        from .registry import check_name
+        from modelreg.store.registry import check_name
         check_name(name)
         if not registry.has_model(name) and not registry.state(name).events:
-            from .errors import UsageError
+            from modelreg.core.errors import UsageError
             raise UsageError(f"no model named {name!r}", hint="`modelreg ls` lists the models")
         events = list(registry.state(name).events)
     else:
@@ -149,7 +148,7 @@ def show(registry: Registry, name: str, version: str | None = None,
     if version is not None:
         version = check_version(version)
         if version not in versions:
-            from .errors import UsageError
+            from modelreg.core.errors import UsageError
             raise UsageError(f"{name} has no version {version}",
                              hint=f"`modelreg show {name}` lists its versions")
         versions = [version]

@@ -103,7 +103,7 @@ EVIDENCE_MARKER = "modelreg-evidence:"
 
 
 def format_message(title: str, evidence: dict) -> str:
-    from .yamlio import dump_yaml
+    from modelreg.core.yamlio import dump_yaml
 
     return f"{title}\n\n{dump_yaml({EVIDENCE_MARKER[:-1]: evidence})}"
 
@@ -132,8 +132,8 @@ def parse_message(message: str) -> dict:
         if not message.startswith(EVIDENCE_MARKER):
             return {}
         idx = -1
-    from .errors import ModelregError
-    from .yamlio import parse_yaml
+    from modelreg.core.errors import ModelregError
+    from modelreg.core.yamlio import parse_yaml
 
     try:
         data = parse_yaml(message[idx + 1:], "tag message")

@@ -10,10 +10,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ModelregError
-from .approvals import review_from_evidence
-from .reconcile import on_protected, protected_branch, protected_ref
-from .registry import Registry, check_name
+from modelreg.app.reconcile import on_protected, protected_branch, protected_ref
+from modelreg.core.errors import ModelregError
+from modelreg.policy.reviews import review_from_evidence
+from modelreg.store.registry import Registry, check_name
 
 
 @dataclass
@@ -51,7 +51,7 @@ def _integrity(registry: Registry, result: GateResult, record: dict | None, at: 
     the weights of this version that are here) and its weights signature."""
     name, version, reasons = result.model, result.version or "", result.reasons
     try:
-        from .verify import verify
+        from modelreg.app.verify import verify
 
         report = verify(registry, [name], versions={name: [version]})
         for f in report.findings:
@@ -61,7 +61,7 @@ def _integrity(registry: Registry, result: GateResult, record: dict | None, at: 
         reasons.append(f"tamper detection could not run: {exc}")
     if record is None:
         return
-    from .signing import fact_for
+    from modelreg.app.sign import fact_for
 
     vdir = registry.model_dir(name) / "versions" / version
     here = bool(result.artifacts) and all(
@@ -124,7 +124,7 @@ def gate(registry: Registry, name: str, stage: str, *, artifact: str | None = No
     at = merge if merge and git.ok("cat-file", "-e", f"{merge}^{{commit}}") else ev.commit
     record = None
     try:
-        from .check import check_at
+        from modelreg.app.check import check_at
 
         verdict, record = check_at(registry, name, version, stage, rev=at,
                                    review=review_from_evidence(evidence),

@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import CannotRunError, InputError
-from .yamlio import parse_yaml, read_text
+from modelreg.core.errors import CannotRunError, InputError
+from modelreg.core.yamlio import parse_yaml, read_text
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .errors import CannotRunError
+from modelreg.core.errors import CannotRunError
 
 KINDS = ("model", "version", "stages", "report")
 

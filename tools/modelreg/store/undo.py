@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .registry import Registry
+from modelreg.store.registry import Registry
 
 
 class Undo:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-from typing import NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
-from .errors import CannotRunError, CommandError
+from modelreg.core.errors import CannotRunError, CommandError
 
 _REF_FORMAT = "%00".join([
     "%(refname)", "%(tag)", "%(objecttype)", "%(objectname)", "%(*objectname)", "%(*objecttype)",
@@ -158,7 +158,7 @@ class CatFile:
             self._proc.stdin.close()
         self._proc.wait()
 
-    def __enter__(self) -> "CatFile":
+    def __enter__(self) -> CatFile:
         return self
 
     def __exit__(self, *exc: object) -> None:

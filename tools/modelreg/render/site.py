@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .audit import audit, environment, write_text
-from .errors import ModelregError
-from .registry import MODELS_DIR, Registry, semver_key
+from modelreg.app.audit import audit, environment, write_text
+from modelreg.core.errors import ModelregError
+from modelreg.store.registry import MODELS_DIR, Registry, semver_key
 
 PALETTE = ("#2457c5", "#c2410c", "#15803d", "#7c3aed", "#be123c", "#0e7490", "#a16207",
            "#4b5563")
@@ -33,9 +33,9 @@ class SiteResult:
 def build_site(registry: Registry, out_dir: str | Path, *, engine: str = "auto",
                now: _dt.datetime | str | None = None) -> SiteResult:
     """Write ``index.html`` and ``models/NAME.html`` for every model into ``out_dir``."""
-    from .check import check
-    from .lineage import _records
-    from .service import list_models
+    from modelreg.app.check import check
+    from modelreg.app.lineage import _records
+    from modelreg.app.read import list_models
 
     out = Path(out_dir)
     rows = list_models(registry)
@@ -59,7 +59,7 @@ def build_site(registry: Registry, out_dir: str | Path, *, engine: str = "auto",
         focus = _focus_version(report)
         graph = None
         if focus is not None and (name, focus) in records:
-            from .lineage import lineage
+            from modelreg.app.lineage import lineage
 
             graph = lineage(registry, name, focus, records=records)
         page = env.get_template("site_model.html.j2").render(
@@ -189,7 +189,7 @@ def timeline_svg(report: dict[str, Any], stages: list[str]) -> str:
                      f'{_e(it["version"])}</text>')
     axis_y = 20 + row_h * len(rows) + 14
     for t, anchor in ((start, "start"), (end, "end")):
-        day = _dt.datetime.fromtimestamp(t, _dt.timezone.utc).strftime("%Y-%m-%d")
+        day = _dt.datetime.fromtimestamp(t, _dt.UTC).strftime("%Y-%m-%d")
         parts.append(f'<text x="{x(t)}" y="{axis_y}" font-size="11" fill="#5b6577" '
                      f'text-anchor="{anchor}">{day}</text>')
     parts.append("</svg>")

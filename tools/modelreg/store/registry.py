@@ -6,19 +6,20 @@ Everything here reads; nothing prints. Files come from the work tree, tags from 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import semver
 
-from . import tags as tagmod
-from .errors import InputError, ModelregError, UsageError
-from .git import Git, Ref
-from .records import Event, ModelState, Resolution
-from .tags import Action
-from .yamlio import Document, load
+from modelreg.core import tags as tagmod
+from modelreg.core.errors import InputError, ModelregError, UsageError
+from modelreg.core.records import Event, ModelState, Resolution
+from modelreg.core.tags import Action
+from modelreg.core.yamlio import Document, load
+from modelreg.store.git import Git, Ref
 
 MODELS_DIR = "models"
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import CannotRunError, InputError, RefusedError, UsageError
-from .registry import MODELS_DIR, Registry, check_name, check_version
+from modelreg.core.errors import CannotRunError, InputError, RefusedError, UsageError
+from modelreg.store.registry import MODELS_DIR, Registry, check_name, check_version
 
 SIGNING_DATA = "policies/data/signing.yaml"
 
@@ -100,7 +100,7 @@ def sign(registry: Registry, name: str, version: str, key: str) -> SignResult:
     files = _weights(registry, rec.data, vdir)
     if not files:
         raise RefusedError(f"{name} {version} records no artifacts to sign", file=rec.path)
-    from .dvc import file_hashes
+    from modelreg.store.dvc import file_hashes
 
     for fname, sha in files:
         path = vdir / fname
@@ -196,7 +196,7 @@ def fact_for(registry: Registry, name: str, version: str, record: dict,
         data = path.read_bytes() if path.is_file() and not path.is_symlink() \
             and path.stat().st_size < 1 << 20 else None
     else:
-        from .git import CatFile
+        from modelreg.store.git import CatFile
 
         with CatFile(registry.git) as cat:
             data = cat.read(f"{rev}:{rel}")

@@ -20,15 +20,17 @@ import functools
 import re
 import shlex
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from .errors import CannotRunError, InputError
-from .policy import inputs
-from .records import Finding, Report
-from .registry import MODELS_DIR, Registry, check_name
-from .yamlio import dump_yaml, read_text, write_atomic
+from modelreg.core.errors import CannotRunError, InputError
+from modelreg.core.records import Finding, Report
+from modelreg.core.yamlio import dump_yaml, read_text, write_atomic
+from modelreg.policy import inputs
+from modelreg.store.defaults import TEMPLATES_DIR
+from modelreg.store.registry import MODELS_DIR, Registry, check_name
 
 TEMPLATE = "card.md.j2"
 OVERRIDE_DIR = "templates"            # <registry root>/templates/card.md.j2 replaces ours
@@ -161,13 +163,13 @@ def _freshness_cache(root: Path, text: str, model: dict[str, Any],
     found up to date, keyed by their content (``.git/modelreg/cards.json``)."""
     import json
 
-    from .cache import ContentCache
+    from modelreg.store.cache import ContentCache
 
     cache = _CACHES.get(str(root))
     if cache is None:
         cache = _CACHES[str(root)] = ContentCache(Path(root), "cards")
     override = Path(root) / OVERRIDE_DIR / TEMPLATE
-    shipped = Path(__file__).parent / "templates" / TEMPLATE
+    shipped = TEMPLATES_DIR / TEMPLATE
     template = (override if override.is_file() else shipped).read_bytes()
     blob = json.dumps([text, model, versions], sort_keys=True, default=str).encode() + template
     return cache, ContentCache.key(blob)
@@ -277,7 +279,7 @@ def _environment(override_folder: str | None) -> Any:
     from markupsafe import Markup
 
     folders = [override_folder] if override_folder else []
-    folders.append(str(Path(__file__).parent / "templates"))
+    folders.append(str(TEMPLATES_DIR))
 
     def finalize(value: Any) -> Any:
         if isinstance(value, Markup):
@@ -661,7 +663,7 @@ def _list(value: Any) -> list[Any]:
 
 
 def _semver_key(version: str) -> Any:
-    from .registry import semver_key
+    from modelreg.store.registry import semver_key
 
     try:
         return (0, semver_key(version))

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import PolicyRefusal, RefusedError, UsageError
-from .records import Finding
-from .registry import Registry, check_name, check_version, semver_key
-from .tags import Action
-from .undo import Undo
-from .yamlio import dump_yaml, write_atomic
+from modelreg.core.errors import PolicyRefusal, RefusedError, UsageError
+from modelreg.core.records import Finding
+from modelreg.core.tags import Action
+from modelreg.core.yamlio import dump_yaml, write_atomic
+from modelreg.store.registry import Registry, check_name, check_version, semver_key
+from modelreg.store.undo import Undo
 
 STAGES_HEADER = ("# Desired stages of this model: edited by promotion pull requests "
                  "(modelreg promote/rollback/deprecate),\n# turned into stage tags by "
@@ -49,7 +49,7 @@ def _desired(registry: Registry, name: str) -> dict[str, Any]:
 def _policy_findings(registry: Registry, name: str, version: str | None, engine: str,
                      now: Any) -> tuple[list[Finding], list[Finding]]:
     """(errors, warnings) of the policies for this model's version at its requested stage."""
-    from .check import check
+    from modelreg.app.check import check
 
     result = check(registry, models=[name], engine=engine, now=now)
     mine = [f for f in result.report.findings
@@ -72,8 +72,8 @@ def _apply(registry: Registry, name: str, data: dict[str, Any], *, branch: str |
         undo.remember(path)
         write_atomic(path, STAGES_HEADER + dump_yaml(data))
         warnings: list[Finding] = []
-        from .validation import validate_file
-        from .schemas import Schemas
+        from modelreg.app.validate import validate_file
+        from modelreg.store.schemas import Schemas
         schema_errors = [f for f in validate_file(registry, Schemas(registry.root), rel)
                          if f.severity == "error"]
         if schema_errors:

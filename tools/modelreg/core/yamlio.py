@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from .errors import InputError
+from modelreg.core.errors import InputError
 
 MAX_BYTES = 1024 * 1024          # a metadata file over 1 MiB is a mistake or an attack
 MAX_NODES = 100_000              # expanded node count: stops alias "billion laughs"

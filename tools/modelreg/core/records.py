@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from .tags import Action
+from modelreg.core.tags import Action
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class Event(NamedTuple):
     def evidence(self) -> dict[str, Any]:
         """The annotation's evidence block (pull request, approvers, policy digest…), parsed
         when asked for: most reads never need it."""
-        from .tags import parse_message
+        from modelreg.core.tags import parse_message
 
         return parse_message(self.message) if self.annotated else {}
 
@@ -137,7 +137,7 @@ class Report:
         return self.errors == 0 and (not strict or self.warnings == 0)
 
     def to_json(self, strict: bool = False) -> dict[str, Any]:
-        from . import __version__
+        from modelreg.core.release import __version__
 
         return {
             "report_version": REPORT_VERSION,
