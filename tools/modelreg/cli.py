@@ -365,7 +365,7 @@ def _review(registry: Registry, reviews: str | None, pr_author: str | None, head
     teams = (registry.load("policies/data/teams.yaml").data or {}).get("teams") or {}
     if base is None:
         # a pull request is compared with the protected branch it targets
-        from modelreg.app.reconcile import protected_branch, protected_ref
+        from modelreg.store.protected import protected_branch, protected_ref
 
         base = protected_ref(registry.git, protected_branch(registry))
     return review_input(registry.git, reviews_file=reviews, pr_author=pr_author,
