@@ -342,7 +342,7 @@ def _policy(registry: Registry, name: str, when: int | None, state: ModelState,
         from modelreg.app.check import check
 
         check_result = check(registry, models=[name], engine=engine, now=now)
-    from modelreg.app.check import now_rfc3339
+    from modelreg.policy.evaluate import now_rfc3339
 
     findings = [f for f in check_result.report.findings if f.model in (name, None)
                 and f.file.startswith(f"{MODELS_DIR}/{name}/")]
@@ -362,7 +362,7 @@ def _policy(registry: Registry, name: str, when: int | None, state: ModelState,
 def _exceptions(snap: Snapshot, when: int | None,
                 now: _dt.datetime | str | None) -> list[dict[str, Any]]:
     """The waivers each version record declares, with whether they had expired."""
-    from modelreg.app.check import now_rfc3339
+    from modelreg.policy.evaluate import now_rfc3339
 
     today = (iso(when) if when is not None else now_rfc3339(now))[:10]
     out = []
