@@ -95,14 +95,14 @@ def test_benign_pickles_are_clean_and_safetensors_headers_checked(tmp_path):
     listing.write_bytes(pickle.dumps([1.0, 2.0, 3.5], protocol=0))
     for path in (plain, listing):
         record = scanning.scan(path)
-        assert (record.tool, record.status) == ("picklescan", "clean"), record
-        assert record.tool_version == "1.0.5"
+        assert (record.tool, record.status) == (scanning.TOOL, "clean"), record
+        assert record.tool_version == scanning.tool_version()
     st = tmp_path / "model.safetensors"
     save_file({"w": np.arange(12, dtype=np.float32)}, str(st))
     assert scanning.scan(st).status == "clean"
     fake = tmp_path / "fake.safetensors"
     fake.write_bytes(b"\xff" * 8 + b"{}")
-    assert scanning.scan(fake).status == "not-applicable"
+    assert scanning.scan(fake).status == "error"         # not a safetensors file: refused
     garbage = tmp_path / "garbage.pkl"
     garbage.write_bytes(b"this is not a pickle at all")
     assert scanning.scan(garbage).status == "error"      # never "clean" on a parse error
@@ -151,7 +151,7 @@ def test_benign_pickle_registers_with_its_scan_record_and_check_requires_it(
     assert res.code == 0, res.err
     vfile = repo.root / "models/iris-classifier/versions/1.0.0.yaml"
     scan = load(vfile).data["artifacts"][0]["scan"]
-    assert scan["tool"] == "picklescan" and scan["status"] == "clean" and scan["at"]
+    assert scan["tool"] == scanning.TOOL and scan["status"] == "clean" and scan["at"]
     res = run_cli(repo.root, "check", "--engine", "regorus", "--json")
     assert "ART-02" not in {f["rule"] for f in json.loads(res.out)["findings"]}
     # a record without its scan (edited by hand) fails check: the policy requires it

@@ -1,30 +1,161 @@
 """Weights scanning: does a weights file carry code that runs when it is loaded?
 
-Pickle-family files (``.pkl .pickle .joblib .pt .pth .bin``, zip archives holding pickles,
-and anything whose first bytes are a pickle) are disassembled by picklescan — never loaded.
-Any dangerous global refuses registration; a parse error is "error", never "clean"
-(reference/ecosystem.md, section 5: picklescan exits 2 on joblib's numpy buffers and a
-payload placed after them is not seen, so the policy blocks ``joblib`` outright, ART-02).
-safetensors files get their header checked (8-byte length + JSON); skops files are asked
-for untrusted types when skops is installed. The result is a scan record for the version
-file: ``{tool, tool_version, status, findings, at}`` (schemas/version.schema.json).
+A pickle is a program: loading it calls whatever functions it names. This module reads that
+program without running it (``pickletools.genops`` disassembles; nothing is unpickled) and
+judges every function or class the pickle names against ``ALLOWED_GLOBALS``, the short list
+of constructors numpy, scikit-learn and torch need to rebuild arrays, estimators and state
+dicts. Anything else is a finding, however it is reached.
+
+Why an allow-list: a deny-list of dangerous functions (picklescan's) can never be complete.
+Python re-exports freely, so ``os.system`` is also reachable under other modules' names
+(``pty.os.system``, ``subprocess.os.system``, any module that imports ``os``), and new
+modules appear with every release. An allow-list fails closed: a global nobody vouched for
+refuses the file, naming the global, and the fix is a reviewed line in ``ALLOWED_GLOBALS``.
+
+What counts as a pickle: a pickle-family extension (``.pkl .pickle .joblib .pt .pth .bin``),
+or bytes that disassemble as a pickle, whatever the name (protocol 0 pickles start with any
+opcode, not 0x80). Compressed files (gzip, bz2, xz, zlib) and zip archives of any name are
+opened, streamed through a bound on the bytes they expand to (``MAX_UNPACKED``, against
+decompression bombs) and their members judged, nested up to ``MAX_DEPTH`` levels; zstd and
+lz4 cannot be opened here and are refused with that reason. A part that cannot be read is
+"error", never "clean". joblib writes raw numpy buffers inside its pickle stream, so the
+disassembly stops there and a joblib file is "error" at best: the policy blocks joblib
+(ART-02, docs/policies.md).
+
+safetensors files get their header checked in full (the tensors must tile the data region
+exactly). skops files are asked for untrusted types when skops is installed. The result is a
+scan record for the version file: ``{tool, tool_version, status, findings, at}``
+(schemas/version.schema.json).
 """
 from __future__ import annotations
 
+import bz2
+import contextlib
 import datetime as dt
+import gzip
+import hashlib
 import importlib.metadata
 import importlib.util
+import io
 import json
-import logging
+import lzma
 import os
+import pickletools
+import shutil
 import struct
+import tempfile
 import zipfile
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 PICKLE_EXTENSIONS = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".bin")
 MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024     # safetensors' own limit on the JSON header
+MAX_UNPACKED = 8 * 1024 ** 3    # bytes read out of one file's archives and compressed streams
+MAX_DEPTH = 4                   # archives inside archives
+MAX_MEMBERS = 100_000           # members of one zip archive
+SNIFF_BYTES = 64 * 1024         # how much of a file decides "these bytes are a pickle"
+# Names a safe format; pickle bytes under such a name are a disguise, refused as such.
+SAFE_FORMAT_SUFFIXES = (".safetensors", ".onnx", ".gguf")
+TOOL = "modelreg-pickle-allowlist"
+
+_SKLEARN = {
+    # Common estimators and transformers, and the helper classes their fitted state holds.
+    # Listed one by one: sklearn also ships test utilities and callables that must not be
+    # reachable from a model file, so "any sklearn class" would be too wide.
+    "sklearn.linear_model._logistic": ("LogisticRegression", "LogisticRegressionCV"),
+    "sklearn.linear_model._base": ("LinearRegression",),
+    "sklearn.linear_model._ridge": ("Ridge", "RidgeClassifier", "RidgeCV"),
+    "sklearn.linear_model._coordinate_descent": ("Lasso", "ElasticNet", "LassoCV",
+                                                 "ElasticNetCV"),
+    "sklearn.linear_model._stochastic_gradient": ("SGDClassifier", "SGDRegressor"),
+    "sklearn.linear_model._perceptron": ("Perceptron",),
+    "sklearn.tree._classes": ("DecisionTreeClassifier", "DecisionTreeRegressor",
+                              "ExtraTreeClassifier", "ExtraTreeRegressor"),
+    "sklearn.tree._tree": ("Tree",),
+    "sklearn.ensemble._forest": ("RandomForestClassifier", "RandomForestRegressor",
+                                 "ExtraTreesClassifier", "ExtraTreesRegressor"),
+    "sklearn.ensemble._gb": ("GradientBoostingClassifier", "GradientBoostingRegressor"),
+    "sklearn.ensemble._weight_boosting": ("AdaBoostClassifier", "AdaBoostRegressor"),
+    "sklearn.dummy": ("DummyClassifier", "DummyRegressor"),
+    "sklearn._loss.loss": ("HalfBinomialLoss", "HalfMultinomialLoss", "HalfSquaredError",
+                           "AbsoluteError", "PinballLoss", "HuberLoss", "ExponentialLoss"),
+    "sklearn._loss.link": ("IdentityLink", "LogitLink", "MultinomialLogit", "Interval"),
+    "sklearn._loss._loss": ("CyHalfBinomialLoss", "CyHalfMultinomialLoss", "CyHalfSquaredError",
+                            "CyAbsoluteError", "CyPinballLoss", "CyHuberLoss",
+                            "CyExponentialLoss",
+                            "__pyx_unpickle_CyHalfBinomialLoss",
+                            "__pyx_unpickle_CyHalfMultinomialLoss",
+                            "__pyx_unpickle_CyHalfSquaredError",
+                            "__pyx_unpickle_CyAbsoluteError", "__pyx_unpickle_CyPinballLoss",
+                            "__pyx_unpickle_CyHuberLoss", "__pyx_unpickle_CyExponentialLoss"),
+    "sklearn.svm._classes": ("SVC", "SVR", "LinearSVC", "LinearSVR", "NuSVC", "NuSVR"),
+    "sklearn.neighbors._classification": ("KNeighborsClassifier",),
+    "sklearn.neighbors._regression": ("KNeighborsRegressor",),
+    "sklearn.neighbors._kd_tree": ("KDTree", "newObj"),
+    "sklearn.neighbors._ball_tree": ("BallTree", "newObj"),
+    "sklearn.naive_bayes": ("GaussianNB", "MultinomialNB", "BernoulliNB", "ComplementNB"),
+    "sklearn.preprocessing._data": ("StandardScaler", "MinMaxScaler", "MaxAbsScaler",
+                                    "RobustScaler", "Normalizer"),
+    "sklearn.preprocessing._encoders": ("OneHotEncoder", "OrdinalEncoder"),
+    "sklearn.preprocessing._label": ("LabelEncoder", "LabelBinarizer"),
+    "sklearn.impute._base": ("SimpleImputer",),
+    "sklearn.decomposition._pca": ("PCA",),
+    "sklearn.decomposition._truncated_svd": ("TruncatedSVD",),
+    "sklearn.cluster._kmeans": ("KMeans", "MiniBatchKMeans"),
+    "sklearn.pipeline": ("Pipeline", "FeatureUnion"),
+    "sklearn.compose._column_transformer": ("ColumnTransformer",),
+    "sklearn.feature_extraction.text": ("CountVectorizer", "TfidfVectorizer",
+                                        "TfidfTransformer"),
+}
+_TORCH_STORAGES = tuple(f"{t}Storage" for t in (
+    "Double", "Float", "Half", "BFloat16", "Long", "Int", "Short", "Char", "Byte", "Bool",
+    "ComplexFloat", "ComplexDouble", "QInt8", "QUInt8", "QInt32", "Untyped"))
+_TORCH_DTYPES = ("float16", "float32", "float64", "bfloat16", "int8", "int16", "int32",
+                 "int64", "uint8", "bool", "complex64", "complex128")
+_BUILTINS = ("set", "frozenset", "bytearray", "bytes", "complex", "slice", "range", "object",
+             "int", "float", "bool", "str", "list", "dict", "tuple")
+_ALLOWED: dict[str, tuple[str, ...]] = {
+    # values and containers pickle rebuilds by name; protocols 0-2 spell builtins
+    # `__builtin__` and copyreg `copy_reg` (the unpickler maps them to the Python 3 modules)
+    "builtins": _BUILTINS,
+    "__builtin__": _BUILTINS,
+    "copyreg": ("_reconstructor",),     # cls.__new__ + base.__init__, both globals judged here
+    "copy_reg": ("_reconstructor",),
+    "_codecs": ("encode",),             # bytes in protocols 0-2: encode(text, "latin1")
+    "collections": ("OrderedDict", "defaultdict", "deque", "Counter"),
+    "datetime": ("date", "datetime", "time", "timedelta", "timezone"),
+    "decimal": ("Decimal",),
+    # numpy arrays, dtypes, scalars and random states (numpy 1.x module names and 2.x's)
+    "numpy": ("ndarray", "dtype"),
+    "numpy._core.multiarray": ("_reconstruct", "scalar"),
+    "numpy.core.multiarray": ("_reconstruct", "scalar"),
+    "numpy._core.numeric": ("_frombuffer",),
+    "numpy.core.numeric": ("_frombuffer",),
+    "numpy.random._pickle": ("__randomstate_ctor", "__generator_ctor", "__bit_generator_ctor"),
+    "numpy.random._mt19937": ("MT19937",),
+    "numpy.random._pcg64": ("PCG64", "PCG64DXSM"),
+    "numpy.random._philox": ("Philox",),
+    "numpy.random._sfc64": ("SFC64",),
+    "numpy.random.bit_generator": ("SeedSequence", "__pyx_unpickle_SeedSequence"),
+    # joblib marks where it wrote an array's raw bytes into the stream (the disassembly
+    # stops there: "error"). Never NDArrayWrapper, joblib's old format: it loads another
+    # file, named in the pickle, with allow_pickle.
+    "joblib.numpy_pickle": ("NumpyArrayWrapper",),
+    # torch state dicts: tensors rebuilt from storages the loader reads from the archive
+    # (never torch.storage._load_from_bytes: that calls torch.load on nested bytes)
+    "torch._utils": ("_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_parameter",
+                     "_rebuild_parameter_with_state"),
+    "torch._tensor": ("_rebuild_from_type_v2",),
+    "torch": (*_TORCH_STORAGES, *_TORCH_DTYPES, "Size", "Tensor"),
+    **_SKLEARN,
+}
+ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
+    (module, name) for module, names in _ALLOWED.items() for name in names)
+"""(module, name) pairs a pickle may name. Compared exactly: protocol 4 resolves dotted
+names attribute by attribute (``numpy.ndarray.__class__…``), so no prefix or pattern."""
 
 
 @dataclass(frozen=True)
@@ -54,9 +185,12 @@ def _version(dist: str) -> str:
         return "unknown"
 
 
-def _head(path: Path, n: int = 8) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read(n)
+def tool_version() -> str:
+    """modelreg's version and a digest of the allow-list: a record names the list that
+    cleared the file."""
+    digest = hashlib.sha256("\n".join(sorted(f"{m} {n}" for m, n in ALLOWED_GLOBALS))
+                            .encode()).hexdigest()[:12]
+    return f"{_version('modelreg')}+allowlist.{digest}"
 
 
 def looks_like_pickle(head: bytes) -> bool:
@@ -64,118 +198,384 @@ def looks_like_pickle(head: bytes) -> bool:
     return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
-def _zip_has_pickle(path: Path) -> bool:
+# --- the pickle disassembly ------------------------------------------------------------------
+_STRING_OPS = frozenset({"STRING", "BINSTRING", "SHORT_BINSTRING", "UNICODE", "BINUNICODE",
+                         "SHORT_BINUNICODE", "BINUNICODE8"})
+_GET_OPS = frozenset({"GET", "BINGET", "LONG_BINGET"})
+_PUT_OPS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
+_NEUTRAL_OPS = frozenset({"PROTO", "FRAME"})       # leave the stack as it is
+_UNKNOWN = object()
+
+
+class _TooBig(Exception):
+    pass
+
+
+class _Counted(io.RawIOBase):
+    """A reader of an archive member or a decompressed stream: it keeps its position (the
+    disassembler reports offsets) and stops once the file's parts have expanded past the
+    bound, whatever sizes their headers claim."""
+
+    def __init__(self, inner: IO[bytes], walk: _Walk, owned: IO[bytes] | None = None) -> None:
+        self.inner, self.walk, self.owned, self.pos = inner, walk, owned, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def readinto(self, buffer) -> int:
+        data = self.inner.read(len(buffer))
+        self.pos += len(data)
+        self.walk.unpacked += len(data)
+        if self.walk.unpacked > self.walk.limit:
+            raise _TooBig
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.inner.close()
+            if self.owned is not None:
+                self.owned.close()
+        super().close()
+
+
+def _dotted(name: object) -> bool:
+    return isinstance(name, str) and all(p.isidentifier() for p in name.split("."))
+
+
+@dataclass
+class _Walk:
+    """What one file holds, collected while its parts are opened."""
+
+    limit: int
+    unpacked: int = 0
+    pickles: int = 0
+    containers: int = 0
+    findings: list[str] = field(default_factory=list)
+    dangerous: set[str] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+
+    def refuse(self, where: str, what: str, message: str) -> None:
+        self.dangerous.add(what)
+        self.findings.append(f"{where}: {message}")
+
+
+def _ops(stream: IO[bytes]) -> Iterator[tuple[str, Any, int]]:
+    for op, arg, pos in pickletools.genops(stream):
+        yield op.name, arg, pos
+
+
+def _globals(ops: Iterator[tuple[str, Any, int]]) -> Iterator[tuple[str, object, object, int]]:
+    """(opcode, module, name, position) of every global one pickle names, up to its STOP.
+    STACK_GLOBAL takes its module and name from the stack: they are resolved from the
+    string pushes (and memo reads of them) right before it; anything else is _UNKNOWN."""
+    memo: dict[int, object] = {}
+    pushed: list[object] = []          # values on top of the stack, as far as known
+    for name, arg, pos in ops:
+        if name in _STRING_OPS:
+            pushed.append(arg if isinstance(arg, str) else _UNKNOWN)
+        elif name in _GET_OPS:
+            pushed.append(memo.get(arg, _UNKNOWN))
+        elif name in _PUT_OPS or name == "MEMOIZE":
+            memo[arg if name in _PUT_OPS else len(memo)] = pushed[-1] if pushed else _UNKNOWN
+        elif name in _NEUTRAL_OPS:
+            pass
+        else:
+            if name in ("GLOBAL", "INST"):
+                module, _, attr = arg.partition(" ")
+                yield name, module, attr, pos
+            elif name == "STACK_GLOBAL":
+                module, attr = (pushed[-2], pushed[-1]) if len(pushed) >= 2 else (_UNKNOWN,) * 2
+                yield name, module, attr, pos
+            elif name in ("EXT1", "EXT2", "EXT4"):
+                yield name, _UNKNOWN, f"extension {arg}", pos
+            pushed = []
+            if name == "STOP":
+                return
+
+
+def _judge_pickles(reader: IO[bytes], where: str, walk: _Walk) -> None:
+    """Every pickle in the stream, one after another (torch's legacy format and joblib
+    store several): each global must be allowed. Bytes that do not disassemble are an
+    error: what cannot be read cannot be cleared."""
+    while reader.peek(1)[:1]:
+        start = reader.tell()
+        try:
+            for op, module, name, pos in _globals(_ops(reader)):
+                if not (_dotted(module) and _dotted(name)):
+                    walk.refuse(where, f"<{op} at byte {pos}>", f"{op} at byte {pos} names a "
+                                "global that cannot be resolved without running the pickle")
+                elif (module, name) not in ALLOWED_GLOBALS:
+                    walk.refuse(where, f"{module}.{name}", f"global {module}.{name} is not on "
+                                "the allow-list of pickle globals")
+        except _TooBig:
+            raise
+        except Exception as exc:       # any failure to disassemble is a failure to clear
+            walk.errors.append(f"{where}: the pickle starting at byte {start} cannot be "
+                               f"disassembled: {type(exc).__name__}: {exc}"[:300])
+            return
+        walk.pickles += 1
+
+
+def _sniff_pickle(head: bytes) -> bool:
+    """Do these bytes start a pickle? They do if they start with PROTO, or disassemble up to
+    a STOP, or far enough to name a global the way a loader would import it, or on and on
+    (64 opcodes) to the end of the sample."""
+    if looks_like_pickle(head):
+        return True
+    ops = 0
+
+    def counted() -> Iterator[tuple[str, Any, int]]:
+        nonlocal ops
+        for item in _ops(io.BytesIO(head)):
+            ops += 1
+            yield item
     try:
-        with zipfile.ZipFile(path) as zf:
-            for info in zf.infolist()[:10_000]:
-                if info.filename.endswith((".pkl", ".pickle")) or info.filename.endswith("/data"):
-                    return True
-                if info.file_size >= 2:
-                    with zf.open(info) as member:
-                        if looks_like_pickle(member.read(2)):
-                            return True
-    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, ValueError):
-        return True     # a damaged archive is scanned (and fails closed), not waved through
-    return False
+        for _, module, name, _ in _globals(counted()):
+            if _dotted(module) and _dotted(name):
+                return True
+        return True                     # reached STOP
+    except Exception:
+        return ops >= 64 and len(head) == SNIFF_BYTES
+
+
+# --- containers ------------------------------------------------------------------------------
+def _container(head: bytes) -> str | None:
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if head.startswith(b"BZh") and head[3:4].isdigit():
+        return "bz2"
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return "xz"
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return "zstd"
+    if head.startswith(b"\x04\x22\x4d\x18"):
+        return "lz4"
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    if len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0:
+        try:
+            zlib.decompressobj().decompress(head[:4096], 1)
+            return "zlib"                    # joblib's compress=("zlib", n)
+        except zlib.error:
+            return None
+    return None
+
+
+class _Zlib(io.RawIOBase):
+    """A bare zlib stream (joblib's ``compress=("zlib", n)``), decompressed as it is read."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self.inner, self.z, self.pending = inner, zlib.decompressobj(), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self.pending:
+            if self.z.eof:
+                return 0
+            data = self.z.unconsumed_tail or self.inner.read(64 * 1024)
+            if not data:
+                raise EOFError("the zlib stream ends early")
+            self.pending = self.z.decompress(data, 1024 * 1024)
+        n = min(len(buffer), len(self.pending))
+        buffer[:n], self.pending = self.pending[:n], self.pending[n:]
+        return n
+
+
+_DECOMPRESS: dict[str, Callable[[IO[bytes]], IO[bytes]]] = {
+    "gzip": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
+    "bz2": lambda f: bz2.BZ2File(f, mode="rb"),
+    "xz": lambda f: lzma.LZMAFile(f, mode="rb"),
+    "zlib": _Zlib,
+}
+
+
+def _judge(opener: Callable[[], IO[bytes]], where: str, walk: _Walk, depth: int,
+           pickle_name: bool, path: Path | None = None) -> None:
+    """Judge one part (a file, an archive member, a decompressed stream); ``opener`` gives
+    a fresh stream of it each time it is called."""
+    with opener() as fh:
+        head = fh.read(SNIFF_BYTES)
+    kind = _container(head)
+    # a zip is found by its end (its central directory), so one can hide behind other bytes
+    is_zip = kind == "zip" or (path is not None and zipfile.is_zipfile(path))
+    if (kind or is_zip) and depth >= MAX_DEPTH:
+        walk.errors.append(f"{where}: archives nested more than {MAX_DEPTH} deep")
+        return
+    if kind in ("zstd", "lz4"):
+        walk.errors.append(f"{where}: {kind}-compressed, which this scanner cannot open: "
+                           "decompress it and scan the result")
+    elif kind in _DECOMPRESS:
+        decompress, inner = _DECOMPRESS[kind], f"{where}[{kind}]"
+
+        def unpacked() -> IO[bytes]:
+            outer = opener()
+            return io.BufferedReader(_Counted(decompress(outer), walk, outer))
+        try:
+            _judge(unpacked, inner, walk, depth + 1, pickle_name)
+        except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as exc:
+            walk.errors.append(f"{inner}: cannot be decompressed: {exc}"[:300])
+    elif kind is None and (pickle_name or _sniff_pickle(head)):
+        with opener() as fh:
+            _judge_pickles(fh, where, walk)
+    if is_zip:
+        _judge_zip(opener, where, walk, depth, path)
+
+
+def _judge_zip(opener: Callable[[], IO[bytes]], where: str, walk: _Walk, depth: int,
+               path: Path | None) -> None:
+    """Every member of a zip archive; a member or stream is first copied to a temporary
+    file (through the bound), as zipfile needs to seek."""
+    with contextlib.ExitStack() as stack:
+        source: Any = path
+        if source is None:
+            source = stack.enter_context(tempfile.TemporaryFile(prefix="modelreg-scan-"))
+            with opener() as fh:
+                shutil.copyfileobj(fh, source)
+        try:
+            with zipfile.ZipFile(source) as zf:
+                members = zf.infolist()
+                if len(members) > MAX_MEMBERS:
+                    walk.errors.append(f"{where}: more than {MAX_MEMBERS} members")
+                    return
+                for info in members:
+                    name = f"{where}:{info.filename}"
+                    if info.is_dir():
+                        continue
+                    if info.flag_bits & 0x1:
+                        walk.errors.append(f"{name}: encrypted, cannot be read")
+                        continue
+                    _judge(lambda info=info: io.BufferedReader(_Counted(zf.open(info), walk)),
+                           name, walk, depth + 1,
+                           info.filename.lower().endswith(PICKLE_EXTENSIONS))
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
+                NotImplementedError, RuntimeError, zlib.error, lzma.LZMAError) as exc:
+            walk.errors.append(f"{where}: the zip archive cannot be read: "
+                               f"{type(exc).__name__}: {exc}"[:300])
+
+
+def _walk(path: Path, display: str, limit: int) -> _Walk:
+    walk = _Walk(limit)
+    try:
+        _judge(lambda: open(path, "rb"), display, walk, 0,
+               path.suffix.lower() in PICKLE_EXTENSIONS, path)
+    except _TooBig:
+        walk.errors.append(f"{display}: expands to more than {limit} bytes when decompressed "
+                           "(a decompression bomb, or too large to scan)")
+    return walk
 
 
 def is_pickle_family(path: str | os.PathLike) -> bool:
-    """Pickle-family by extension, by content (a pickle under any name), or a zip of pickles."""
+    """Pickle-family by extension, by content (a pickle under any name), or an archive or
+    compressed file that holds a pickle."""
     p = Path(path)
-    if p.suffix.lower() in PICKLE_EXTENSIONS:
-        return True
-    head = _head(p)
-    if looks_like_pickle(head):
-        return True
-    return head.startswith(b"PK\x03\x04") and _zip_has_pickle(p)
+    return p.suffix.lower() in PICKLE_EXTENSIONS or _walk(p, p.name, MAX_UNPACKED).pickles > 0
 
 
-class _Capture(logging.Handler):
-    """picklescan reports parse problems only through its logger: keep them."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage()[:300])
+def scan_pickle(path: str | os.PathLike, display: str | None = None, *,
+                max_unpacked: int = MAX_UNPACKED) -> ScanRecord:
+    """Judge every pickle the file holds (itself, in archives, compressed) against the
+    allow-list. Nothing is unpickled."""
+    p = Path(path)
+    walk = _walk(p, display or p.name, max_unpacked)
+    return _record(walk, p)
 
 
-def scan_pickle(path: str | os.PathLike, display: str | None = None) -> ScanRecord:
-    """Scan with picklescan's Python API (it only disassembles; nothing is unpickled)."""
-    from picklescan import scanner
-
-    name = display or str(path)
-    logger = logging.getLogger("picklescan")
-    capture = _Capture()
-    propagate, level = logger.propagate, logger.level
-    logger.addHandler(capture)
-    logger.propagate = False            # its warnings are ours to report, not to print
-    logger.setLevel(logging.WARNING)
-    try:
-        result = scanner.scan_file_path(str(path))
-        error = None
-    except Exception as exc:            # any failure to parse is a failure to clear the file
-        result, error = None, f"{type(exc).__name__}: {exc}"[:300]
-    finally:
-        logger.removeHandler(capture)
-        logger.propagate, logger.level = propagate, level
-    version = _version("picklescan")
-    stamp = _now()
-    if result is None:
-        return ScanRecord("picklescan", version, "error", (f"could not scan: {error}",), stamp)
-    dangerous = tuple(sorted({f"{g.module}.{g.name}" for g in result.globals
-                              if g.safety is scanner.SafetyLevel.Dangerous}))
-    findings = [f"dangerous import {g}" for g in dangerous]
-    if dangerous or result.issues_count:
-        return ScanRecord("picklescan", version, "findings", tuple(findings), stamp, dangerous)
-    problems = [m.replace(str(path), name) for m in capture.messages]
-    if result.scan_err or problems:
-        return ScanRecord("picklescan", version, "error",
-                          tuple(problems or ["the file could not be parsed completely"]), stamp)
-    if result.scanned_files == 0:
-        return ScanRecord("picklescan", version, "error", ("no pickle was found to scan",),
+def _record(walk: _Walk, p: Path) -> ScanRecord:
+    version, stamp = tool_version(), _now()
+    if walk.findings:
+        return ScanRecord(TOOL, version, "findings", tuple(walk.findings), stamp,
+                          tuple(sorted(walk.dangerous)))
+    if walk.errors:
+        return ScanRecord(TOOL, version, "error", tuple(walk.errors), stamp)
+    if walk.pickles == 0:
+        return ScanRecord(TOOL, version, "error", (f"{p.name}: no pickle was found to scan",),
                           stamp)
-    return ScanRecord("picklescan", version, "clean", (), stamp)
+    return ScanRecord(TOOL, version, "clean", (), stamp)
 
 
-def check_safetensors(path: str | os.PathLike) -> ScanRecord:
-    """Header check: an 8-byte little-endian length, then that many bytes of a JSON object
-    whose tensors' offsets stay inside the file. No code can run from such a file."""
-    p = Path(path)
+# --- safetensors -----------------------------------------------------------------------------
+_DTYPE_BITS = {"BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8,
+               "F8_E4M3FNUZ": 8, "F8_E5M2FNUZ": 8, "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6,
+               "I16": 16, "U16": 16, "F16": 16, "BF16": 16, "I32": 32, "U32": 32, "F32": 32,
+               "I64": 64, "U64": 64, "F64": 64, "C64": 64}
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise ValueError("a key appears twice in the header")
+    return out
+
+
+def _safetensors_problem(p: Path) -> str | None:
+    """Why this is not a well-formed safetensors file, or None. The header is an 8-byte
+    little-endian length, then a JSON object; the tensors' byte ranges, sorted, must tile
+    the data region exactly (no gap, no overlap, nothing after) and match dtype × shape."""
     size = p.stat().st_size
-    tool, version = "safetensors-header", _version("modelreg")
-    problem = None
     with open(p, "rb") as fh:
         raw = fh.read(8)
         if len(raw) < 8:
-            problem = "shorter than the 8-byte header length"
-        else:
-            (n,) = struct.unpack("<Q", raw)
-            if n > MAX_SAFETENSORS_HEADER or n > size - 8:
-                problem = f"header length {n} exceeds the file"
-            else:
-                try:
-                    header = json.loads(fh.read(n).decode("utf-8"))
-                except (UnicodeDecodeError, ValueError, RecursionError):
-                    header = None
-                if not isinstance(header, dict):
-                    problem = "the header is not a JSON object"
-                else:
-                    data_size = size - 8 - n
-                    for key, entry in header.items():
-                        if key == "__metadata__":
-                            continue
-                        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
-                        if not (isinstance(offsets, list) and len(offsets) == 2
-                                and all(isinstance(o, int) for o in offsets)
-                                and 0 <= offsets[0] <= offsets[1] <= data_size):
-                            problem = f"tensor {str(key)[:60]!r} has invalid data_offsets"
-                            break
+            return "shorter than the 8-byte header length"
+        (n,) = struct.unpack("<Q", raw)
+        if n > MAX_SAFETENSORS_HEADER or n > size - 8:
+            return f"header length {n} exceeds the file"
+        text = fh.read(n)
+    if not text.startswith(b"{"):
+        return "the header is not a JSON object"
+    try:
+        header = json.loads(text.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return f"the header is not JSON: {exc}"[:200]
+    if not isinstance(header, dict):
+        return "the header is not a JSON object"
+    ranges = []
+    for key, entry in header.items():
+        if key == "__metadata__":
+            if not (isinstance(entry, dict) and all(isinstance(v, str) for v in entry.values())):
+                return "__metadata__ is not a map of strings"
+            continue
+        label = f"tensor {key[:60]!r}"
+        if not (isinstance(entry, dict) and set(entry) == {"dtype", "shape", "data_offsets"}):
+            return f"{label} needs exactly dtype, shape and data_offsets"
+        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+        if dtype not in _DTYPE_BITS:
+            return f"{label} has unknown dtype {str(dtype)[:20]!r}"
+        if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
+            return f"{label} has an invalid shape"
+        if not (isinstance(offsets, list) and len(offsets) == 2
+                and all(type(o) is int for o in offsets) and 0 <= offsets[0] <= offsets[1]):
+            return f"{label} has invalid data_offsets"
+        count = 1
+        for d in shape:
+            count *= d
+        bits = count * _DTYPE_BITS[dtype]
+        if bits % 8 or bits // 8 != offsets[1] - offsets[0]:
+            return f"{label}: {dtype} × {shape} does not fill bytes {offsets[0]}..{offsets[1]}"
+        ranges.append((offsets[0], offsets[1], label))
+    end = 0
+    for begin, stop, label in sorted(ranges):
+        if begin != end:
+            return (f"{label} starts at byte {begin} of the data, not at {end}: "
+                    f"{'a gap' if begin > end else 'an overlap'}")
+        end = stop
+    if end != size - 8 - n:
+        return f"the tensors cover {end} bytes of data but the file holds {size - 8 - n}"
+    return None
+
+
+def check_safetensors(path: str | os.PathLike) -> ScanRecord:
+    """Header check: no code can run from a well-formed safetensors file; anything else
+    under that name is refused ("error": not a safetensors file)."""
+    problem = _safetensors_problem(Path(path))
+    tool, version = "safetensors-header", _version("modelreg")
     if problem:
-        # not a safetensors file after all; it is no pickle either (checked before), so
-        # nothing to clear or to refuse: say so
-        return ScanRecord(tool, version, "not-applicable", (f"not a safetensors file: {problem}",),
+        return ScanRecord(tool, version, "error", (f"not a safetensors file: {problem}",),
                           _now())
     return ScanRecord(tool, version, "clean", (), _now())
 
@@ -199,18 +599,31 @@ def check_skops(path: str | os.PathLike) -> ScanRecord | None:
     return ScanRecord("skops", _version("skops"), "clean", (), _now())
 
 
-def scan(path: str | os.PathLike, display: str | None = None) -> ScanRecord | None:
+def scan(path: str | os.PathLike, display: str | None = None, *,
+         max_unpacked: int = MAX_UNPACKED) -> ScanRecord | None:
     """The scan record for one weights file, or None when no scanner applies to it."""
     p = Path(path)
-    if is_pickle_family(p):
-        return scan_pickle(p, display)
+    name = display or p.name
     suffix = p.suffix.lower()
     if suffix == ".safetensors":
-        return check_safetensors(p)
+        record = check_safetensors(p)
+        if record.status == "clean":
+            return record               # a well-formed header cannot start a pickle
+    walk = _walk(p, name, max_unpacked)
+    if walk.pickles and suffix in SAFE_FORMAT_SUFFIXES:
+        walk.refuse(name, f"pickle named {suffix}", f"the file is a pickle named {suffix}, "
+                    "which promises a format that cannot run code")
+    if walk.findings or walk.pickles or suffix in PICKLE_EXTENSIONS:
+        return _record(walk, p)
+    if walk.errors:
+        return ScanRecord(TOOL, tool_version(), "error", tuple(walk.errors), _now())
+    if suffix == ".safetensors":
+        return record
     if suffix == ".skops":
         return check_skops(p)
     return None
 
 
-__all__ = ["ScanRecord", "scan", "scan_pickle", "check_safetensors", "check_skops",
-           "is_pickle_family", "PICKLE_EXTENSIONS"]
+__all__ = ["ALLOWED_GLOBALS", "MAX_DEPTH", "MAX_UNPACKED", "PICKLE_EXTENSIONS", "TOOL", "ScanRecord",
+           "check_safetensors", "check_skops", "is_pickle_family", "scan", "scan_pickle",
+           "tool_version"]
