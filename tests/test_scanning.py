@@ -115,6 +115,17 @@ def test_unresolvable_stack_global_and_extension_codes_are_findings(tmp_path):
         assert "cannot be resolved" in " ".join(record.findings)
 
 
+def test_a_pickle_without_stop_or_proto_is_still_judged(tmp_path, pwned):
+    """Code runs at REDUCE, before the loader notices the missing STOP; DUP hides the module
+    from a scanner that reads only the two pushes before STACK_GLOBAL."""
+    path = tmp_path / "weights.dat"
+    path.write_bytes(b"\x8c\x05posix2\x8c\x06system\x93" + _u(f"echo PWNED > {pwned}")
+                     + b"\x85R")
+    record = scanning.scan(path)
+    assert record is not None and record.status == "findings", record
+    assert "cannot be resolved" in record.findings[0]
+
+
 # --- what is a pickle: content, not name ----------------------------------------------------
 class _Evil:
     def __init__(self, marker: Path) -> None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import dataclasses
 import datetime as dt
 import gzip
 import hashlib
@@ -211,6 +212,10 @@ class _TooBig(Exception):
     pass
 
 
+class _Found(Exception):
+    pass
+
+
 class _Counted(io.RawIOBase):
     """A reader of an archive member or a decompressed stream: it keeps its position (the
     disassembler reports offsets) and stops once the file's parts have expanded past the
@@ -320,24 +325,33 @@ def _judge_pickles(reader: IO[bytes], where: str, walk: _Walk) -> None:
         walk.pickles += 1
 
 
+_CALL_OPS = frozenset({"REDUCE", "OBJ", "NEWOBJ", "NEWOBJ_EX", "BUILD"})
+
+
 def _sniff_pickle(head: bytes) -> bool:
-    """Do these bytes start a pickle? They do if they start with PROTO, or disassemble up to
-    a STOP, or far enough to name a global the way a loader would import it, or on and on
-    (64 opcodes) to the end of the sample."""
+    """Do these bytes start a pickle? They do if they start with PROTO; if they disassemble
+    up to a STOP; if they name a global the way a loader would import it, or name any global
+    and then call (code runs at REDUCE, before a missing STOP is noticed); or if they go on
+    and on (64 opcodes) to the end of the sample."""
     if looks_like_pickle(head):
         return True
-    ops = 0
+    ops, named = 0, False
 
-    def counted() -> Iterator[tuple[str, Any, int]]:
+    def watched() -> Iterator[tuple[str, Any, int]]:
         nonlocal ops
-        for item in _ops(io.BytesIO(head)):
+        for name, arg, pos in _ops(io.BytesIO(head)):
             ops += 1
-            yield item
+            if named and name in _CALL_OPS:
+                raise _Found
+            yield name, arg, pos
     try:
-        for _, module, name, _ in _globals(counted()):
+        for _, module, name, _ in _globals(watched()):
             if _dotted(module) and _dotted(name):
                 return True
+            named = True
         return True                     # reached STOP
+    except _Found:
+        return True
     except Exception:
         return ops >= 64 and len(head) == SNIFF_BYTES
 
@@ -605,25 +619,26 @@ def scan(path: str | os.PathLike, display: str | None = None, *,
     p = Path(path)
     name = display or p.name
     suffix = p.suffix.lower()
-    if suffix == ".safetensors":
-        record = check_safetensors(p)
-        if record.status == "clean":
-            return record               # a well-formed header cannot start a pickle
     walk = _walk(p, name, max_unpacked)
     if walk.pickles and suffix in SAFE_FORMAT_SUFFIXES:
         walk.refuse(name, f"pickle named {suffix}", f"the file is a pickle named {suffix}, "
                     "which promises a format that cannot run code")
+    if suffix == ".safetensors" and not walk.findings:
+        # no pickle in it: judged by its header (what else the walk met, a zip-like tail
+        # say, is no safetensors loader's concern)
+        record = check_safetensors(p)
+        if record.status == "clean":
+            return record
+        return dataclasses.replace(record, findings=(*record.findings, *walk.errors))
     if walk.findings or walk.pickles or suffix in PICKLE_EXTENSIONS:
         return _record(walk, p)
     if walk.errors:
         return ScanRecord(TOOL, tool_version(), "error", tuple(walk.errors), _now())
-    if suffix == ".safetensors":
-        return record
     if suffix == ".skops":
         return check_skops(p)
     return None
 
 
-__all__ = ["ALLOWED_GLOBALS", "MAX_DEPTH", "MAX_UNPACKED", "PICKLE_EXTENSIONS", "TOOL", "ScanRecord",
-           "check_safetensors", "check_skops", "is_pickle_family", "scan", "scan_pickle",
+__all__ = ["ALLOWED_GLOBALS", "MAX_DEPTH", "MAX_UNPACKED", "PICKLE_EXTENSIONS", "TOOL",
+           "ScanRecord", "check_safetensors", "check_skops", "is_pickle_family", "scan", "scan_pickle",
            "tool_version"]
