@@ -372,6 +372,24 @@ def test_the_allow_list_is_exact_pairs_and_names_no_loader():
     assert ("torch.storage", "_load_from_bytes") not in allowed
 
 
+def test_every_allowed_global_exists_and_keeps_its_name_under_old_protocols():
+    """No typo hides in the list (checked where the library is installed here), and the
+    unpickler's Python 2 renaming (protocols 0-2) cannot turn an allowed name into another."""
+    import _compat_pickle
+    import importlib
+    import warnings
+
+    for module, name in scanning.ALLOWED_GLOBALS:
+        mapped = _compat_pickle.NAME_MAPPING.get(
+            (module, name), (_compat_pickle.IMPORT_MAPPING.get(module, module), name))
+        assert mapped == (module, name) or mapped[0] in ("builtins", "copyreg"), mapped
+        if module.split(".")[0] in ("torch", "__builtin__", "copy_reg"):
+            continue                                   # not installed here / Python 2 names
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")            # numpy.core: numpy 1.x's name
+            assert hasattr(importlib.import_module(module), name), (module, name)
+
+
 # --- the secret detector --------------------------------------------------------------------
 def _patterns(module) -> list[re.Pattern]:
     """Every compiled expression the module holds, at any depth of its tuples and dicts."""

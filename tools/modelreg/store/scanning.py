@@ -86,12 +86,7 @@ _SKLEARN = {
     "sklearn._loss.link": ("IdentityLink", "LogitLink", "MultinomialLogit", "Interval"),
     "sklearn._loss._loss": ("CyHalfBinomialLoss", "CyHalfMultinomialLoss", "CyHalfSquaredError",
                             "CyAbsoluteError", "CyPinballLoss", "CyHuberLoss",
-                            "CyExponentialLoss",
-                            "__pyx_unpickle_CyHalfBinomialLoss",
-                            "__pyx_unpickle_CyHalfMultinomialLoss",
-                            "__pyx_unpickle_CyHalfSquaredError",
-                            "__pyx_unpickle_CyAbsoluteError", "__pyx_unpickle_CyPinballLoss",
-                            "__pyx_unpickle_CyHuberLoss", "__pyx_unpickle_CyExponentialLoss"),
+                            "CyExponentialLoss", "__pyx_unpickle_CyHalfMultinomialLoss"),
     "sklearn.svm._classes": ("SVC", "SVR", "LinearSVC", "LinearSVR", "NuSVC", "NuSVR"),
     "sklearn.neighbors._classification": ("KNeighborsClassifier",),
     "sklearn.neighbors._regression": ("KNeighborsRegressor",),
@@ -417,7 +412,7 @@ def _judge(opener: Callable[[], IO[bytes]], where: str, walk: _Walk, depth: int,
         head = fh.read(SNIFF_BYTES)
     kind = _container(head)
     # a zip is found by its end (its central directory), so one can hide behind other bytes
-    is_zip = kind == "zip" or (path is not None and zipfile.is_zipfile(path))
+    is_zip = kind == "zip" or (path is not None and path.is_file() and zipfile.is_zipfile(path))
     if (kind or is_zip) and depth >= MAX_DEPTH:
         walk.errors.append(f"{where}: archives nested more than {MAX_DEPTH} deep")
         return
