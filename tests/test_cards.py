@@ -6,6 +6,7 @@ test still compares afterwards, so a regenerated file is reviewed in the diff).
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -171,6 +172,57 @@ def test_check_requires_the_sections_of_the_requested_stage(repo, run_cli):
     res = run_cli(repo.root, "card", "credit-default", "--check", "--stage", "production")
     assert res.code == 1 and "[CARD-03]" in res.out and "'## Logging'" in res.out
     assert "[CARD-01]" in res.out and "'## Changelog'" in res.out
+
+
+def _card_findings(res) -> set[tuple]:
+    findings = json.loads(res.out)["findings"]
+    return {(f["file"], f["line"], f["rule"], f["message"]) for f in findings
+            if f["rule"].startswith("CARD-")}
+
+
+def test_card_check_and_check_follow_the_same_card_policy(repo, run_cli):
+    """The card rules live only in policies/card.rego: editing it changes what `card --check`
+    reports exactly as it changes what `check` reports."""
+    _add_version(repo, "credit-default")
+    assert run_cli(repo.root, "card", "credit-default", "--write").code == 0
+    path = repo.root / "models/credit-default/card.md"
+    path.write_text(path.read_text().replace(cards.PLACEHOLDER, "Written by the owning team."))
+
+    def both(*stage: str) -> tuple[set, set]:
+        card = run_cli(repo.root, "card", "credit-default", "--check", "--json",
+                       "--engine", "regorus", *stage)
+        check = run_cli(repo.root, "check", "--json", "--engine", "regorus", *stage)
+        found = _card_findings(card)
+        assert found == {f for f in _card_findings(check) if "credit-default" in f[0]}
+        assert card.code == (1 if found else 0)
+        return found, {f[3] for f in found}
+
+    assert both() == (set(), set())
+    rego = repo.root / "policies/card.rego"
+    text = rego.read_text()
+    # the house adds a section every stage requires and words the message its own way
+    text = text.replace("required(doc) := object.get(required_at, doc.stage, set())",
+                        'required(doc) := object.get(required_at, doc.stage, set()) | '
+                        '{"Glossary"}')
+    text = text.replace("\"card section '## %s' is missing,", "\"house rule: section '## %s' "
+                        "is missing,")
+    assert "Glossary" in text and "house rule" in text
+    rego.write_text(text)
+    found, messages = both()
+    assert messages == {"house rule: section '## Glossary' is missing, still holds a "
+                        "placeholder or has fewer than 20 characters of text; registered needs "
+                        "it: write it"}
+    # a section no stage asks for, left unwritten, and then required by an edit of the policy
+    head, tail = path.read_text().split("## Recommendations\n", 1)
+    path.write_text(head + "## Recommendations\n" + tail.replace("Written by the owning team.",
+                                                                  "TODO", 1))
+    rego.write_text(text.replace('"Glossary"', '"Recommendations"'))
+    found, messages = both()
+    line = path.read_text().split("\n").index("## Recommendations") + 1
+    assert {f[1:3] for f in found} == {(line, "CARD-01")}
+    found, messages = both("--stage", "production")
+    assert {f[1:3] for f in found} == {(line, "CARD-01")}
+    assert all("production needs it" in m for m in messages)
 
 
 def test_modelreg_check_reports_a_stale_card(repo, run_cli):
