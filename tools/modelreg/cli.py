@@ -574,8 +574,8 @@ def codeowners(obj: dict, check_only: bool, write: bool) -> None:
 @click.option("--check", "do_check", is_flag=True, help="Exit 1 when the card is stale or the "
               "card policies (CARD-*, as check runs them) find a problem.")
 @click.option("--stage", type=click.Choice(["registered", "staging", "production"]),
-              help="With --check: the stage whose sections are required (default: the "
-                   "highest stage a version holds or asks for).")
+              help="With --check: judge every version at this stage (default: the stage "
+                   "each version holds or asks for, as check picks it).")
 @click.option("--engine", default="auto", show_default=True, metavar="NAME",
               help="With --check: the policy engine judging the card (as for check): "
                    + ", ".join(ENGINE_NAMES) + ".")
