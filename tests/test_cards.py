@@ -18,6 +18,7 @@ import modelreg
 from conftest import PROJECT, write_weights
 from modelreg.app import cards
 from modelreg.app.register import DatasetSpec, RegisterRequest
+from modelreg.core import cardtext
 from modelreg.core.cardtext import parse_card
 from modelreg.core.errors import CannotRunError
 
@@ -277,6 +278,22 @@ def test_broken_front_matter_names_file_and_line(repo, run_cli):
     path.write_text("---\nlicense: mit\n\n## Model Details\n")
     res = run_cli(repo.root, "card", "iris-classifier", "--check")
     assert res.code == 1 and "card.md:1: [ID-00]" in res.out and "never closed" in res.out
+
+
+def test_one_reading_of_a_card_with_lines():
+    text = ("---\nlicense: mit\ndescription: |\n  ---\n---\nIntro.\n## Model Details\n\n"
+            "```\n## not a heading\n```\n<!-- hidden -->\n## Intended Use ##\nTBD\n")
+    front, parts = cardtext.sections(text, "card.md")
+    assert front == {"license": "mit", "description": "---"}
+    assert [(p.title, p.line) for p in parts] == [("", 6), ("Model Details", 7),
+                                                  ("Intended Use", 13)]
+    assert parts[0].lines == ((6, "Intro."),)
+    assert cardtext.body(text).startswith("Intro.\n")
+    card = parse_card(text, "card.md", ["TBD"])
+    assert card.sections == {"Model Details": "```\n## not a heading\n```",
+                             "Intended Use": ""}
+    assert card.lines == {"Model Details": 7, "Intended Use": 13}
+    assert cardtext.body("---\nnever closed\n") == "---\nnever closed\n"   # shown as text
 
 
 def test_unclosed_generated_block_is_an_input_error(repo, run_cli):
