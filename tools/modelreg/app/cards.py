@@ -34,6 +34,8 @@ from modelreg.store.defaults import TEMPLATES_DIR
 from modelreg.store.registry import MODELS_DIR, Registry, check_name
 
 if TYPE_CHECKING:
+    import datetime as _dt
+
     from modelreg.policy.engines import Engine
 
 TEMPLATE = "card.md.j2"
@@ -105,21 +107,20 @@ def write(registry: Registry, name: str) -> Rendered:
 
 def check(registry: Registry, name: str, stage: str | None = None, *,
           engine: str | Engine = "auto", opa_url: str | None = None,
-          now: Any = None) -> Report:
+          now: _dt.datetime | str | None = None) -> Report:
     """``modelreg card NAME --check``: the card's findings as ``modelreg check`` gives them.
 
     The card rules (CARD-01 required sections, CARD-02 front matter, CARD-03 high-risk
-    sections) live only in ``policies/card.rego``: this runs the same check, on the same
-    policy input documents, through the same engine evaluation, restricted to this model,
-    and keeps the CARD-* findings and whatever else concerns the card file. Staleness
-    (CARD-04) is not a policy rule: it compares the card with what rendering gives, here and
-    in ``check`` alike; a missing card is reported as stale too.
+    sections) live only in ``policies/card.rego``: this judges the model exactly as ``check``
+    does (:func:`modelreg.policy.evaluate.evaluate`: the same policy input documents, one
+    engine evaluation) and keeps the CARD-* findings and whatever else concerns the card file.
+    Staleness (CARD-04) is not a policy rule: it compares the card with what rendering gives,
+    here and in ``check`` alike; a missing card is reported as stale too.
 
     ``stage`` judges every version at that stage; without it, each version is judged at the
     stage it holds or asks for, as ``check`` does. Raises :class:`InputError` when the
     model's metadata cannot be read (the card cannot be rendered from it)."""
-    # The policy run belongs to `check`; one model's card report is a view of its result.
-    from modelreg.app.check import check as run_check
+    from modelreg.policy.evaluate import evaluate
 
     rel = card_path(name)
     own: list[Finding] = []
@@ -136,10 +137,10 @@ def check(registry: Registry, name: str, stage: str | None = None, *,
                                model=name))
         elif rendered.stale:
             own.append(_stale(name, rel, rendered.current, rendered.text))
-    result = run_check(registry, models=[name], stage=stage, engine=engine, opa_url=opa_url,
-                       now=now, parallel=False)
-    findings = [f for f in result.report.findings
-                if f.rule.startswith(CARD_RULES) or f.file == rel]
+    result = evaluate(registry, [name], stage=stage, engine=engine, opa_url=opa_url, now=now,
+                      freshness=functools.partial(stale_findings, registry.root))
+    save_caches()
+    findings = [f for f in result.findings if f.rule.startswith(CARD_RULES) or f.file == rel]
     # `check` reports an unreadable or stale card itself, except when the card does not
     # exist or another broken file of the model kept it from rendering the card.
     if not any(f.file == rel and f.rule in ("ID-00", STALE_RULE) for f in findings):
