@@ -153,6 +153,18 @@ def test_a_benign_pickle_named_safetensors_is_refused(tmp_path, protocol):
     assert record.status == "findings" and "pickle named .safetensors" in record.findings[0]
 
 
+@pytest.mark.parametrize("data", [b"1.0.0" * 10, b"weights:" + b"\x00" * 64, b"N.", b"(l."])
+def test_bytes_that_merely_contain_opcodes_are_not_a_pickle(tmp_path, data):
+    """A STOP after a few valid opcodes is not a pickle unless the stack and marks add up
+    (``1.`` pops a mark that was never pushed); a pickle named .safetensors is refused, a
+    broken file under that name is an error."""
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(data)
+    record = scanning.scan(path)
+    wellformed = data in (b"N.", b"(l.")
+    assert record.status == ("findings" if wellformed else "error"), record
+
+
 # --- compressed files and archives of any name ----------------------------------------------
 def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
     buf = io.BytesIO()

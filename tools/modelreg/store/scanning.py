@@ -207,8 +207,6 @@ class _TooBig(Exception):
     pass
 
 
-class _Found(Exception):
-    pass
 
 
 class _Counted(io.RawIOBase):
@@ -319,36 +317,36 @@ def _judge_pickles(reader: IO[bytes], where: str, walk: _Walk) -> None:
             return
         walk.pickles += 1
 
-
 _CALL_OPS = frozenset({"REDUCE", "OBJ", "NEWOBJ", "NEWOBJ_EX", "BUILD"})
 
 
 def _sniff_pickle(head: bytes) -> bool:
-    """Do these bytes start a pickle? They do if they start with PROTO; if they disassemble
-    up to a STOP; if they name a global the way a loader would import it, or name any global
-    and then call (code runs at REDUCE, before a missing STOP is noticed); or if they go on
-    and on (64 opcodes) to the end of the sample."""
+    """Do these bytes start a pickle? They do if they start with PROTO; if they are a
+    well-formed pickle (``pickletools.dis`` checks the stack and the marks up to STOP); if
+    they name a global the way a loader would import it, or name any global and then call
+    (code runs at REDUCE, before a missing STOP is noticed); or if they go on and on (64
+    opcodes) to the end of the sample."""
     if looks_like_pickle(head):
         return True
-    ops, named = 0, False
-
-    def watched() -> Iterator[tuple[str, Any, int]]:
-        nonlocal ops
-        for name, arg, pos in _ops(io.BytesIO(head)):
-            ops += 1
-            if named and name in _CALL_OPS:
-                raise _Found
-            yield name, arg, pos
     try:
-        for _, module, name, _ in _globals(watched()):
-            if _dotted(module) and _dotted(name):
-                return True
-            named = True
-        return True                     # reached STOP
-    except _Found:
+        pickletools.dis(io.BytesIO(head), out=io.StringIO())
         return True
     except Exception:
+        pass
+    ops, named = 0, False
+    try:
+        for name, arg, _ in _ops(io.BytesIO(head)):
+            ops += 1
+            if name == "INST" or (named and name in _CALL_OPS):
+                return True
+            if name == "GLOBAL" and all(_dotted(part) for part in arg.split(" ", 1)):
+                return True
+            # STACK_GLOBAL needs two items below it (numpy's .npy files start with 0x93)
+            named = named or name in ("GLOBAL", "EXT1", "EXT2", "EXT4") or (
+                name == "STACK_GLOBAL" and ops > 2)
+    except Exception:
         return ops >= 64 and len(head) == SNIFF_BYTES
+    return False
 
 
 # --- containers ------------------------------------------------------------------------------
