@@ -16,6 +16,7 @@ import pickle
 import random
 import re
 import struct
+import tarfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -166,6 +167,16 @@ def test_bytes_that_merely_contain_opcodes_are_not_a_pickle(tmp_path, data):
 
 
 # --- compressed files and archives of any name ----------------------------------------------
+def _tar(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
 def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", method) as zf:
@@ -175,7 +186,7 @@ def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes
 
 
 @pytest.mark.parametrize("how", ["gzip", "bz2", "xz", "zlib", "zip", "zip-stored",
-                                 "gzip-in-zip-in-xz"])
+                                 "gzip-in-zip-in-xz", "tar", "tar-in-gzip"])
 @pytest.mark.parametrize("name", ["model.pkl", "weights.npz", "archive"])
 def test_compressed_and_archived_pickles_are_opened_and_judged(tmp_path, pwned, how, name):
     evil = pickle.dumps({"w": [0.5], "x": _Evil(pwned)}, protocol=4)
@@ -185,12 +196,32 @@ def test_compressed_and_archived_pickles_are_opened_and_judged(tmp_path, pwned, 
             "zip-stored": lambda: _zip({"a.npy": b"\x93NUMPY", "data.pkl": evil},
                                        zipfile.ZIP_STORED),
             "gzip-in-zip-in-xz": lambda: lzma.compress(_zip({"inner.gz": gzip.compress(evil)})),
+            "tar": lambda: _tar({"sys_info": b"{}", "pickle": evil}),   # torch's legacy layout
+            "tar-in-gzip": lambda: gzip.compress(_tar({"model/weights": evil})),
             }[how]()
     path = tmp_path / name
     path.write_bytes(data)
     record = scanning.scan(path)
     assert record is not None and record.status == "findings", record
     assert "posix.system" in record.dangerous
+
+
+def test_numpy_object_arrays_hold_pickles_and_are_judged(tmp_path, pwned):
+    import numpy as np
+
+    evil = np.empty(2, dtype=object)
+    evil[:] = [1.5, _Evil(pwned)]
+    np.save(tmp_path / "weights.npy", evil, allow_pickle=True)
+    np.savez(tmp_path / "bundle.npz", w=np.ones(3), x=evil)
+    for name in ("weights.npy", "bundle.npz"):
+        record = scanning.scan(tmp_path / name)
+        assert record is not None and record.status == "findings", record
+        assert "posix.system" in record.dangerous
+    honest = np.array(["a", 1, 2.5, None], dtype=object)
+    np.save(tmp_path / "labels.npy", honest, allow_pickle=True)
+    assert scanning.scan(tmp_path / "labels.npy").status == "clean"
+    np.savez(tmp_path / "plain.npz", w=np.ones(3), b=np.zeros((2, 2), dtype=[("a", "<f8")]))
+    assert scanning.scan(tmp_path / "plain.npz") is None       # no pickle anywhere
 
 
 def test_decompression_bombs_deep_nesting_and_unknown_compressors_are_refused(tmp_path):

@@ -29,6 +29,7 @@ scan record for the version file: ``{tool, tool_version, status, findings, at}``
 """
 from __future__ import annotations
 
+import ast
 import bz2
 import contextlib
 import dataclasses
@@ -44,6 +45,7 @@ import os
 import pickletools
 import shutil
 import struct
+import tarfile
 import tempfile
 import zipfile
 import zlib
@@ -363,6 +365,10 @@ def _container(head: bytes) -> str | None:
         return "lz4"
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
+    if head[257:262] == b"ustar":
+        return "tar"
+    if head.startswith(b"\x93NUMPY"):
+        return "npy"
     if len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0:
         try:
             zlib.decompressobj().decompress(head[:4096], 1)
@@ -394,6 +400,7 @@ class _Zlib(io.RawIOBase):
         return n
 
 
+_ARCHIVES = ("gzip", "bz2", "xz", "zlib", "zstd", "lz4", "tar", "zip")
 _DECOMPRESS: dict[str, Callable[[IO[bytes]], IO[bytes]]] = {
     "gzip": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
     "bz2": lambda f: bz2.BZ2File(f, mode="rb"),
@@ -411,7 +418,7 @@ def _judge(opener: Callable[[], IO[bytes]], where: str, walk: _Walk, depth: int,
     kind = _container(head)
     # a zip is found by its end (its central directory), so one can hide behind other bytes
     is_zip = kind == "zip" or (path is not None and path.is_file() and zipfile.is_zipfile(path))
-    if (kind or is_zip) and depth >= MAX_DEPTH:
+    if (kind in _ARCHIVES or is_zip) and depth >= MAX_DEPTH:
         walk.errors.append(f"{where}: archives nested more than {MAX_DEPTH} deep")
         return
     if kind in ("zstd", "lz4"):
@@ -427,6 +434,10 @@ def _judge(opener: Callable[[], IO[bytes]], where: str, walk: _Walk, depth: int,
             _judge(unpacked, inner, walk, depth + 1, pickle_name)
         except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as exc:
             walk.errors.append(f"{inner}: cannot be decompressed: {exc}"[:300])
+    elif kind == "tar":
+        _judge_tar(opener, where, walk, depth, path)
+    elif kind == "npy":
+        _judge_npy(opener, head, where, walk)
     elif kind is None and (pickle_name or _sniff_pickle(head)):
         with opener() as fh:
             _judge_pickles(fh, where, walk)
@@ -434,36 +445,102 @@ def _judge(opener: Callable[[], IO[bytes]], where: str, walk: _Walk, depth: int,
         _judge_zip(opener, where, walk, depth, path)
 
 
+@contextlib.contextmanager
+def _seekable(opener: Callable[[], IO[bytes]], path: Path | None) -> Iterator[IO[bytes]]:
+    """The part as a seekable file: the file itself, or a member or stream copied to a
+    temporary file (through the bound)."""
+    if path is not None:
+        with open(path, "rb") as fh:
+            yield fh
+        return
+    with tempfile.TemporaryFile(prefix="modelreg-scan-") as spool:
+        with opener() as fh:
+            shutil.copyfileobj(fh, spool)
+        spool.seek(0)
+        yield spool
+
+
+_ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, OSError,
+                   EOFError, ValueError, NotImplementedError, RuntimeError, zlib.error,
+                   lzma.LZMAError)
+
+
 def _judge_zip(opener: Callable[[], IO[bytes]], where: str, walk: _Walk, depth: int,
                path: Path | None) -> None:
-    """Every member of a zip archive; a member or stream is first copied to a temporary
-    file (through the bound), as zipfile needs to seek."""
-    with contextlib.ExitStack() as stack:
-        source: Any = path
-        if source is None:
-            source = stack.enter_context(tempfile.TemporaryFile(prefix="modelreg-scan-"))
-            with opener() as fh:
-                shutil.copyfileobj(fh, source)
-        try:
-            with zipfile.ZipFile(source) as zf:
-                members = zf.infolist()
-                if len(members) > MAX_MEMBERS:
+    """Every member of a zip archive."""
+    try:
+        with _seekable(opener, path) as source, zipfile.ZipFile(source) as zf:
+            members = zf.infolist()
+            if len(members) > MAX_MEMBERS:
+                walk.errors.append(f"{where}: more than {MAX_MEMBERS} members")
+                return
+            for info in members:
+                name = f"{where}:{info.filename}"
+                if info.is_dir():
+                    continue
+                if info.flag_bits & 0x1:
+                    walk.errors.append(f"{name}: encrypted, cannot be read")
+                    continue
+                _judge(lambda info=info: io.BufferedReader(_Counted(zf.open(info), walk)),
+                       name, walk, depth + 1, info.filename.lower().endswith(PICKLE_EXTENSIONS))
+    except _ARCHIVE_ERRORS as exc:
+        walk.errors.append(f"{where}: the zip archive cannot be read: "
+                           f"{type(exc).__name__}: {exc}"[:300])
+
+
+def _judge_tar(opener: Callable[[], IO[bytes]], where: str, walk: _Walk, depth: int,
+               path: Path | None) -> None:
+    """Every regular file in a tar archive (torch's legacy format is one: it unpickles
+    the member named ``pickle``)."""
+    try:
+        with _seekable(opener, path) as source, tarfile.open(fileobj=source, mode="r:") as tf:
+            for count, info in enumerate(tf):
+                if count >= MAX_MEMBERS:
                     walk.errors.append(f"{where}: more than {MAX_MEMBERS} members")
                     return
-                for info in members:
-                    name = f"{where}:{info.filename}"
-                    if info.is_dir():
-                        continue
-                    if info.flag_bits & 0x1:
-                        walk.errors.append(f"{name}: encrypted, cannot be read")
-                        continue
-                    _judge(lambda info=info: io.BufferedReader(_Counted(zf.open(info), walk)),
-                           name, walk, depth + 1,
-                           info.filename.lower().endswith(PICKLE_EXTENSIONS))
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
-                NotImplementedError, RuntimeError, zlib.error, lzma.LZMAError) as exc:
-            walk.errors.append(f"{where}: the zip archive cannot be read: "
-                               f"{type(exc).__name__}: {exc}"[:300])
+                if not info.isfile():
+                    continue
+                _judge(lambda info=info: io.BufferedReader(_Counted(tf.extractfile(info), walk)),
+                       f"{where}:{info.name}", walk, depth + 1,
+                       info.name.lower().endswith(PICKLE_EXTENSIONS))
+    except _ARCHIVE_ERRORS as exc:
+        walk.errors.append(f"{where}: the tar archive cannot be read: "
+                           f"{type(exc).__name__}: {exc}"[:300])
+
+
+def _judge_npy(opener: Callable[[], IO[bytes]], head: bytes, where: str, walk: _Walk) -> None:
+    """A numpy array file: its data is a pickle when the dtype holds Python objects
+    (``np.load(..., allow_pickle=True)`` unpickles it)."""
+    major = head[6] if len(head) > 6 else 0
+    width = 2 if major == 1 else 4
+    start = 8 + width
+    if len(head) < start or major not in (1, 2, 3):
+        walk.errors.append(f"{where}: a damaged numpy array file")
+        return
+    size = int.from_bytes(head[8:start], "little")
+    try:
+        header = ast.literal_eval(head[start:start + size].decode(
+            "utf-8" if major == 3 else "latin1"))
+        holds_objects = _holds_objects(header["descr"])
+    except Exception as exc:           # a header numpy could not read either
+        walk.errors.append(f"{where}: the numpy array header cannot be read: "
+                           f"{type(exc).__name__}: {exc}"[:300])
+        return
+    if holds_objects:
+        with opener() as fh:
+            fh.read(start + size)
+            _judge_pickles(fh, where, walk)
+
+
+def _holds_objects(descr: object) -> bool:
+    """Does a numpy dtype description name the object type anywhere (``|O``, or a field
+    of a structured dtype)? Read without numpy: any ``O`` type code counts."""
+    if isinstance(descr, str):
+        return descr.lstrip("<>|=")[:1] == "O"
+    if isinstance(descr, list):         # fields: (name, dtype) or (name, dtype, shape)
+        return any(not (isinstance(f, tuple) and len(f) >= 2) or _holds_objects(f[1])
+                   for f in descr)
+    return True                         # something numpy does not write: assume the worst
 
 
 def _walk(path: Path, display: str, limit: int) -> _Walk:
