@@ -249,6 +249,15 @@ def test_decompression_bombs_deep_nesting_and_unknown_compressors_are_refused(tm
         assert record.status == "error" and "cannot open" in record.findings[0]
 
 
+def test_the_bound_on_expansion_follows_the_file_size(tmp_path, monkeypatch):
+    monkeypatch.setattr(scanning, "MIN_UNPACKED", 1024 * 1024)
+    bomb = tmp_path / "model.pkl"
+    bomb.write_bytes(gzip.compress(pickle.dumps(bytes(16 * 1024 * 1024), protocol=4), 9))
+    assert len(bomb.read_bytes()) * scanning.MAX_RATIO < 16 * 1024 * 1024
+    record = scanning.scan(bomb)
+    assert record.status == "error" and "decompression bomb" in record.findings[0]
+
+
 def test_damaged_archives_are_errors_never_clean(tmp_path):
     good = _zip({"archive/data.pkl": pickle.dumps({"w": [1.0]}, protocol=2)})
     broken = tmp_path / "model.pt"

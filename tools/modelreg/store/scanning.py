@@ -8,19 +8,20 @@ dicts. Anything else is a finding, however it is reached.
 
 Why an allow-list: a deny-list of dangerous functions (picklescan's) can never be complete.
 Python re-exports freely, so ``os.system`` is also reachable under other modules' names
-(``pty.os.system``, ``subprocess.os.system``, any module that imports ``os``), and new
+(``glob.os.system``, ``tempfile._os.system``, any module that imports ``os``), and new
 modules appear with every release. An allow-list fails closed: a global nobody vouched for
 refuses the file, naming the global, and the fix is a reviewed line in ``ALLOWED_GLOBALS``.
 
 What counts as a pickle: a pickle-family extension (``.pkl .pickle .joblib .pt .pth .bin``),
 or bytes that disassemble as a pickle, whatever the name (protocol 0 pickles start with any
-opcode, not 0x80). Compressed files (gzip, bz2, xz, zlib) and zip archives of any name are
-opened, streamed through a bound on the bytes they expand to (``MAX_UNPACKED``, against
-decompression bombs) and their members judged, nested up to ``MAX_DEPTH`` levels; zstd and
-lz4 cannot be opened here and are refused with that reason. A part that cannot be read is
-"error", never "clean". joblib writes raw numpy buffers inside its pickle stream, so the
-disassembly stops there and a joblib file is "error" at best: the policy blocks joblib
-(ART-02, docs/policies.md).
+opcode, not 0x80), or the data of a numpy object array. Compressed files (gzip, bz2, xz,
+zlib), zip and tar archives of any name are opened, streamed through a bound on the bytes
+they expand to (``MAX_UNPACKED``, ``MAX_RATIO``: against decompression bombs) and their
+members judged, nested up to ``MAX_DEPTH`` levels; zstd and lz4 cannot be opened here and
+are refused with that reason. A part that cannot be read is "error", never "clean"; a pickle
+under a safe format's name (``.safetensors``) is a finding. joblib writes raw numpy buffers
+inside its pickle stream, so the disassembly stops there and a joblib file is "error" at
+best: the policy blocks joblib (ART-02, docs/policies.md).
 
 safetensors files get their header checked in full (the tensors must tile the data region
 exactly). skops files are asked for untrusted types when skops is installed. The result is a
@@ -56,7 +57,9 @@ from typing import IO, Any
 
 PICKLE_EXTENSIONS = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".bin")
 MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024     # safetensors' own limit on the JSON header
-MAX_UNPACKED = 8 * 1024 ** 3    # bytes read out of one file's archives and compressed streams
+MAX_UNPACKED = 8 * 1024 ** 3    # bytes read out of one file's archives and compressed streams,
+MAX_RATIO = 200                 # and at most this many times the file's size
+MIN_UNPACKED = 256 * 1024 ** 2  # (but always this much: small files compress well)
 MAX_DEPTH = 4                   # archives inside archives
 MAX_MEMBERS = 100_000           # members of one zip archive
 SNIFF_BYTES = 64 * 1024         # how much of a file decides "these bytes are a pickle"
@@ -209,8 +212,6 @@ class _TooBig(Exception):
     pass
 
 
-
-
 class _Counted(io.RawIOBase):
     """A reader of an archive member or a decompressed stream: it keeps its position (the
     disassembler reports offsets) and stops once the file's parts have expanded past the
@@ -253,7 +254,6 @@ class _Walk:
     limit: int
     unpacked: int = 0
     pickles: int = 0
-    containers: int = 0
     findings: list[str] = field(default_factory=list)
     dangerous: set[str] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
@@ -318,6 +318,7 @@ def _judge_pickles(reader: IO[bytes], where: str, walk: _Walk) -> None:
                                f"disassembled: {type(exc).__name__}: {exc}"[:300])
             return
         walk.pickles += 1
+
 
 _CALL_OPS = frozenset({"REDUCE", "OBJ", "NEWOBJ", "NEWOBJ_EX", "BUILD"})
 
@@ -544,6 +545,8 @@ def _holds_objects(descr: object) -> bool:
 
 
 def _walk(path: Path, display: str, limit: int) -> _Walk:
+    if path.is_file():
+        limit = min(limit, max(MIN_UNPACKED, MAX_RATIO * path.stat().st_size))
     walk = _Walk(limit)
     try:
         _judge(lambda: open(path, "rb"), display, walk, 0,
