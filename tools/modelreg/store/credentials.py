@@ -11,9 +11,10 @@ word costs 200,000²/2 steps). So every expression below either has only bounded
 starts with a fixed marker and repeats one character class that cannot contain that marker,
 so the scans started at two markers never cover the same characters; no repeat sits inside
 another. What a class cannot express (the scheme of a URL, the words of a PEM label) is
-judged in Python on the piece a match delimits. ``find`` reports what the expressions in
-git history before this rewrite reported (one finding per line, first kind in the order of
-``KINDS``); tests/test_scanning.py compares the two on generated text.
+judged in Python on the piece a match delimits. ``find`` reports exactly what the plain,
+backtracking expressions report (one finding per line, the first kind in the order of
+``KINDS``): tests/test_scanning.py keeps those as the reference and compares the two on
+generated text.
 """
 from __future__ import annotations
 
