@@ -108,7 +108,7 @@ def test_benign_pickles_are_clean_and_safetensors_headers_checked(tmp_path):
     assert scanning.scan(garbage).status == "error"      # never "clean" on a parse error
 
 
-def test_joblib_payload_after_numpy_is_missed_by_the_scanner_and_blocked_by_policy(
+def test_joblib_payload_after_numpy_is_found_and_joblib_still_blocked_by_policy(
         repo, tmp_path, run_cli, pwned):
     import joblib
     import numpy as np
@@ -117,12 +117,18 @@ def test_joblib_payload_after_numpy_is_missed_by_the_scanner_and_blocked_by_poli
     path.parent.mkdir()
     joblib.dump({"w": np.arange(2000.0), "x": _payload(pwned)}, path)
     record = scanning.scan(path)
-    assert record.status == "error" and not record.dangerous      # the known blind spot
+    assert record.status == "findings" and "posix.system" in record.dangerous
     res = run_cli(repo.root, "register", "iris-classifier", "--version", "1.0.0", "--weights",
                   str(path), "--dataset", "test:iris-test@2026.11", "--no-branch")
+    assert res.code == 1 and "posix.system" in res.err
+    honest = tmp_path / "honest" / "model.joblib"
+    honest.parent.mkdir()
+    joblib.dump({"w": np.arange(2000.0), "b": 0.5}, honest)
+    res = run_cli(repo.root, "register", "iris-classifier", "--version", "1.0.0", "--weights",
+                  str(honest), "--dataset", "test:iris-test@2026.11", "--no-branch")
     assert res.code == 0, res.err
     art = load(repo.root / "models/iris-classifier/versions/1.0.0.yaml").data["artifacts"][0]
-    assert art["scan"]["status"] == "error" and art["format"] == "joblib"
+    assert art["scan"]["status"] == "clean" and art["format"] == "joblib"
     res = run_cli(repo.root, "check", "--engine", "regorus")
     assert res.code == 1 and "[ART-02]" in res.out and "joblib file" in res.out
 

@@ -224,6 +224,43 @@ def test_numpy_object_arrays_hold_pickles_and_are_judged(tmp_path, pwned):
     assert scanning.scan(tmp_path / "plain.npz") is None       # no pickle anywhere
 
 
+@pytest.mark.parametrize("compress", [0, 3, ("zlib", 3), ("xz", 1)])
+def test_joblib_arrays_are_stepped_over_and_what_follows_them_judged(tmp_path, pwned, compress):
+    """joblib writes each array's raw bytes inside the pickle stream; a payload placed after
+    them is read as joblib's loader reads it."""
+    import joblib
+    import numpy as np
+
+    objects = np.empty(2, dtype=object)
+    objects[:] = ["a", 2]
+    honest = {"w": np.arange(2000.0), "i": np.arange(7, dtype=np.int8), "o": objects,
+              "s": np.array(["ab", "c"]), "t": np.array(["2026-01-01"], dtype="datetime64[ns]"),
+              "e": np.zeros((0, 3), dtype=np.float32)}
+    joblib.dump(honest, tmp_path / "honest.joblib", compress=compress)
+    record = scanning.scan(tmp_path / "honest.joblib")
+    assert record.status == "clean", record
+    joblib.dump({**honest, "x": _Evil(pwned)}, tmp_path / "after.joblib", compress=compress)
+    evil_objects = np.empty(1, dtype=object)
+    evil_objects[0] = _Evil(pwned)
+    joblib.dump({"w": np.ones(3), "o": evil_objects}, tmp_path / "inside.joblib",
+                compress=compress)
+    for name in ("after.joblib", "inside.joblib"):
+        record = scanning.scan(tmp_path / name)
+        assert record.status == "findings" and "posix.system" in record.dangerous, record
+
+
+def test_joblib_arrays_the_scanner_cannot_size_are_errors(tmp_path):
+    """An array wrapper whose dtype or shape it cannot read leaves the scanner unable to
+    tell array bytes from opcodes: error, never a guess."""
+    import joblib
+    import numpy as np
+
+    path = tmp_path / "model.joblib"
+    joblib.dump({"w": np.zeros(3, dtype=[("a", "<f8"), ("b", "<i4")])}, path)
+    record = scanning.scan(path)
+    assert record.status == "error" and "structured" in record.findings[0]
+
+
 def test_decompression_bombs_deep_nesting_and_unknown_compressors_are_refused(tmp_path):
     bomb = tmp_path / "model.pkl.gz"
     bomb.write_bytes(gzip.compress(pickle.dumps(bytes(4 * 1024 * 1024), protocol=4)))

@@ -20,8 +20,9 @@ they expand to (``MAX_UNPACKED``, ``MAX_RATIO``: against decompression bombs) an
 members judged, nested up to ``MAX_DEPTH`` levels; zstd and lz4 cannot be opened here and
 are refused with that reason. A part that cannot be read is "error", never "clean"; a pickle
 under a safe format's name (``.safetensors``) is a finding. joblib writes raw numpy buffers
-inside its pickle stream, so the disassembly stops there and a joblib file is "error" at
-best: the policy blocks joblib (ART-02, docs/policies.md).
+inside its pickle stream; a disassembler alone stops there (picklescan does, and so misses a
+payload placed after them), so the stack is followed far enough to read each array's size
+and step over its bytes as joblib's loader does. An array it cannot size is an error.
 
 safetensors files get their header checked in full (the tensors must tile the data region
 exactly). skops files are asked for untrusted types when skops is installed. The result is a
@@ -44,6 +45,7 @@ import json
 import lzma
 import os
 import pickletools
+import re
 import shutil
 import struct
 import tarfile
@@ -141,9 +143,9 @@ _ALLOWED: dict[str, tuple[str, ...]] = {
     "numpy.random._philox": ("Philox",),
     "numpy.random._sfc64": ("SFC64",),
     "numpy.random.bit_generator": ("SeedSequence", "__pyx_unpickle_SeedSequence"),
-    # joblib marks where it wrote an array's raw bytes into the stream (the disassembly
-    # stops there: "error"). Never NDArrayWrapper, joblib's old format: it loads another
-    # file, named in the pickle, with allow_pickle.
+    # joblib marks where it wrote an array's raw bytes into the stream (stepped over, see
+    # _joblib_arrays). Never NDArrayWrapper, joblib's old format: it loads another file,
+    # named in the pickle, with allow_pickle.
     "joblib.numpy_pickle": ("NumpyArrayWrapper",),
     # torch state dicts: tensors rebuilt from storages the loader reads from the archive
     # (never torch.storage._load_from_bytes: that calls torch.load on nested bytes)
@@ -298,19 +300,31 @@ def _globals(ops: Iterator[tuple[str, Any, int]]) -> Iterator[tuple[str, object,
 
 
 def _judge_pickles(reader: IO[bytes], where: str, walk: _Walk) -> None:
-    """Every pickle in the stream, one after another (torch's legacy format and joblib
-    store several): each global must be allowed. Bytes that do not disassemble are an
-    error: what cannot be read cannot be cleared."""
+    """Every pickle in the stream, one after another (torch's legacy format stores several):
+    each global must be allowed. joblib's raw array bytes are stepped over (``_Machine``).
+    Bytes that do not disassemble are an error: what cannot be read cannot be cleared."""
+
+    def judge(ops: Iterator[tuple[str, Any, int]], follow: _Follow | None = None) -> None:
+        for op, module, name, pos in _globals(ops):
+            if follow is not None and _Global(module, name) == _WRAPPER:
+                follow.wrappers = True
+                if follow.lost:
+                    raise ValueError("joblib arrays in a pickle whose stack cannot be followed")
+            if not (_dotted(module) and _dotted(name)):
+                walk.refuse(where, f"<{op} at byte {pos}>", f"{op} at byte {pos} names a "
+                            "global that cannot be resolved without running the pickle")
+            elif (module, name) not in ALLOWED_GLOBALS:
+                walk.refuse(where, f"{module}.{name}", f"global {module}.{name} is not on "
+                            "the allow-list of pickle globals")
+
+    def nested() -> None:               # a pickle inside the pickle (joblib object arrays)
+        judge(_ops(reader))
+
     while reader.peek(1)[:1]:
         start = reader.tell()
         try:
-            for op, module, name, pos in _globals(_ops(reader)):
-                if not (_dotted(module) and _dotted(name)):
-                    walk.refuse(where, f"<{op} at byte {pos}>", f"{op} at byte {pos} names a "
-                                "global that cannot be resolved without running the pickle")
-                elif (module, name) not in ALLOWED_GLOBALS:
-                    walk.refuse(where, f"{module}.{name}", f"global {module}.{name} is not on "
-                                "the allow-list of pickle globals")
+            follow = _Follow()
+            judge(_joblib_arrays(_ops(reader), reader, nested, follow), follow)
         except _TooBig:
             raise
         except Exception as exc:       # any failure to disassemble is a failure to clear
@@ -318,6 +332,208 @@ def _judge_pickles(reader: IO[bytes], where: str, walk: _Walk) -> None:
                                f"disassembled: {type(exc).__name__}: {exc}"[:300])
             return
         walk.pickles += 1
+
+
+# --- joblib's arrays -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Global:
+    module: object
+    name: object
+
+
+@dataclass(eq=False)
+class _Obj:
+    func: object
+    args: object
+    state: object = None
+
+
+_WRAPPER = _Global("joblib.numpy_pickle", "NumpyArrayWrapper")
+_NUMPY_DTYPE = _Global("numpy", "dtype")
+_PUSH_ARG = frozenset({*_STRING_OPS, "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8",
+                       "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT",
+                       "BINFLOAT"})
+_CONSTANTS = {"NONE": None, "NEWTRUE": True, "NEWFALSE": False, "EMPTY_TUPLE": ()}
+_OPAQUE = frozenset({"PERSID", "EXT1", "EXT2", "EXT4", "NEXT_BUFFER"})
+
+
+class _Machine:
+    """The unpickler's stack and memo, with values as plain data (globals and calls are
+    recorded, never resolved or made): enough to read the state of joblib's array wrapper,
+    which says how many raw bytes follow it. Nothing here runs or imports anything."""
+
+    def __init__(self) -> None:
+        self.stack: list[object] = []
+        self.marks: list[int] = []
+        self.memo: dict[int, object] = {}
+
+    def _to_mark(self) -> list[object]:
+        at = self.marks.pop()
+        items = self.stack[at:]
+        del self.stack[at:]
+        return items
+
+    def step(self, name: str, arg: Any) -> _Obj | None:
+        """Apply one opcode; a NumpyArrayWrapper just built is returned."""
+        s = self.stack
+        if name in _PUSH_ARG:
+            s.append(arg)
+        elif name in _CONSTANTS:
+            s.append(_CONSTANTS[name])
+        elif name in ("PROTO", "FRAME", "STOP", "READONLY_BUFFER"):
+            pass
+        elif name == "MARK":
+            self.marks.append(len(s))
+        elif name in _PUT_OPS or name == "MEMOIZE":
+            self.memo[arg if name in _PUT_OPS else len(self.memo)] = s[-1]
+        elif name in _GET_OPS:
+            s.append(self.memo[arg])
+        elif name == "POP":
+            if self.marks and self.marks[-1] == len(s):
+                self.marks.pop()
+            else:
+                s.pop()
+        elif name == "POP_MARK":
+            self._to_mark()
+        elif name == "DUP":
+            s.append(s[-1])
+        elif name == "TUPLE":
+            s.append(tuple(self._to_mark()))
+        elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
+            n = int(name[-1])
+            items = tuple(s[-n:])
+            del s[-n:]
+            s.append(items)
+        elif name in ("EMPTY_LIST", "EMPTY_DICT", "EMPTY_SET"):  # set: of ids, unhashables too
+            s.append({"EMPTY_LIST": [], "EMPTY_DICT": {}, "EMPTY_SET": set()}[name])
+        elif name == "LIST":
+            s.append(self._to_mark())
+        elif name == "DICT":
+            items = self._to_mark()
+            s.append(dict(zip(items[::2], items[1::2], strict=True)))
+        elif name == "FROZENSET":
+            s.append(frozenset(map(id, self._to_mark())))
+        elif name in ("APPEND", "APPENDS", "ADDITEMS", "SETITEM", "SETITEMS"):
+            items = [s.pop()] if name == "APPEND" else (
+                [s.pop(), s.pop()][::-1] if name == "SETITEM" else self._to_mark())
+            target = s[-1]
+            if isinstance(target, list):
+                target.extend(items)
+            elif isinstance(target, dict) and name in ("SETITEM", "SETITEMS"):
+                target.update(zip(items[::2], items[1::2], strict=True))
+            elif isinstance(target, set):
+                target.update(map(id, items))
+            elif not isinstance(target, _Obj):       # the loader would fail here too
+                raise TypeError(f"{name} on {type(target).__name__}")
+        elif name == "GLOBAL":
+            module, _, attr = arg.partition(" ")
+            s.append(_Global(module, attr))
+        elif name == "STACK_GLOBAL":
+            attr, module = s.pop(), s.pop()
+            s.append(_Global(module, attr))
+        elif name == "INST":
+            module, _, attr = arg.partition(" ")
+            s.append(_Obj(_Global(module, attr), tuple(self._to_mark())))
+        elif name == "OBJ":
+            items = self._to_mark()
+            s.append(_Obj(items[0], tuple(items[1:])))
+        elif name in ("REDUCE", "NEWOBJ"):
+            args, func = s.pop(), s.pop()
+            s.append(_Obj(func, args))
+        elif name == "NEWOBJ_EX":
+            _, args, func = s.pop(), s.pop(), s.pop()
+            s.append(_Obj(func, args))
+        elif name == "BINPERSID":
+            s[-1] = _Obj(None, s[-1])
+        elif name in _OPAQUE:
+            s.append(_Obj(None, arg))
+        elif name == "BUILD":
+            state = s.pop()
+            if not isinstance(s[-1], _Obj):
+                raise ValueError("BUILD on a plain value")
+            s[-1].state = state
+            if s[-1].func == _WRAPPER:
+                return s[-1]
+        else:
+            raise ValueError(f"opcode {name} is not modelled")
+        return None
+
+
+_RAW_DTYPE = re.compile(r"([fiucbVSMm])([0-9]{1,6})|(U)([0-9]{1,6})")
+
+
+def _array_bytes(wrapper: _Obj) -> tuple[bool, int] | None:
+    """(padded, byte count) of the raw array after a NumpyArrayWrapper, or None when its
+    data is a nested pickle (an object array). A wrapper this cannot read is an error."""
+    state = wrapper.state
+    if not isinstance(state, dict):
+        raise ValueError("an array wrapper without its state")
+    shape, dtype = state.get("shape"), state.get("dtype")
+    if not (isinstance(shape, tuple) and all(type(d) is int and d >= 0 for d in shape)):
+        raise ValueError("an array wrapper with an unreadable shape")
+    if not (isinstance(dtype, _Obj) and dtype.func == _NUMPY_DTYPE
+            and isinstance(dtype.args, tuple) and dtype.args and isinstance(dtype.args[0], str)):
+        raise ValueError("an array wrapper with an unreadable dtype")
+    if dtype.args[0] in ("O", "O4", "O8"):
+        return None
+    detail = dtype.state if isinstance(dtype.state, tuple) else ()
+    if any(part is not None for part in detail[2:4]):       # subarray or fields
+        raise ValueError("a structured array wrapper")
+    m = _RAW_DTYPE.fullmatch(dtype.args[0])
+    if not m:
+        raise ValueError(f"an array wrapper with dtype {dtype.args[0][:20]!r}")
+    itemsize = int(m.group(2)) if m.group(1) else 4 * int(m.group(4))
+    count = 1
+    for d in shape:
+        count *= d
+    return state.get("numpy_array_alignment_bytes") is not None, count * itemsize
+
+
+def _skip(reader: IO[bytes], n: int) -> None:
+    while n > 0:
+        chunk = reader.read(min(n, 1024 * 1024))
+        if not chunk:
+            raise EOFError("the file ends inside an array")
+        n -= len(chunk)
+
+
+@dataclass
+class _Follow:
+    wrappers: bool = False     # the pickle names joblib's array wrapper
+    lost: bool = False         # the stack model could not follow the pickle
+
+
+def _joblib_arrays(ops: Iterator[tuple[str, Any, int]], reader: IO[bytes],
+                   nested: Callable[[], None], follow: _Follow) -> Iterator[tuple[str, Any, int]]:
+    """The opcodes of one pickle, stepping over the array bytes joblib writes after each
+    NumpyArrayWrapper, exactly as joblib's loader reads them. Raw bytes read as opcodes
+    could swallow what follows them, so a pickle with wrappers whose stack cannot be
+    followed is an error, not a guess."""
+    machine = _Machine()
+    for item in ops:
+        yield item
+        if follow.lost:
+            continue
+        try:
+            wrapper = machine.step(item[0], item[1])
+        except (ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
+            follow.lost = True
+            if follow.wrappers:
+                raise ValueError("joblib arrays in a pickle whose stack cannot be followed: "
+                                 f"{exc}") from exc
+            continue
+        if wrapper is not None:
+            layout = _array_bytes(wrapper)
+            if layout is None:
+                nested()
+            else:
+                padded, size = layout
+                if padded:
+                    pad = reader.read(1)
+                    if not pad:
+                        raise EOFError("the file ends inside an array")
+                    _skip(reader, pad[0])
+                _skip(reader, size)
 
 
 _CALL_OPS = frozenset({"REDUCE", "OBJ", "NEWOBJ", "NEWOBJ_EX", "BUILD"})
