@@ -249,6 +249,39 @@ def test_joblib_arrays_are_stepped_over_and_what_follows_them_judged(tmp_path, p
         assert record.status == "findings" and "posix.system" in record.dangerous, record
 
 
+class _Unseekable(io.RawIOBase):
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        self.data += b
+        return len(b)
+
+    def tell(self) -> int:
+        raise io.UnsupportedOperation("a stream")
+
+
+def test_joblib_array_bytes_that_are_a_pickle_program_are_findings(tmp_path, pwned):
+    """Written to a stream, joblib puts no padding byte (which is no opcode) before an
+    array, so ``pickle.load`` would run array bytes that joblib itself reads as data."""
+    import joblib
+    import numpy as np
+
+    program = np.frombuffer(pickle.dumps(_Evil(pwned), protocol=2), dtype=np.uint8)
+    stream = _Unseekable()
+    joblib.dump({"w": program}, stream)
+    (tmp_path / "model.joblib").write_bytes(bytes(stream.data))
+    stream = _Unseekable()
+    joblib.dump({"w": np.arange(100.0)}, stream)
+    (tmp_path / "honest.joblib").write_bytes(bytes(stream.data))
+    assert scanning.scan(tmp_path / "honest.joblib").status == "clean"
+    record = scanning.scan(tmp_path / "model.joblib")
+    assert record.status == "findings" and "also a pickle program" in record.findings[0]
+
+
 def test_joblib_arrays_the_scanner_cannot_size_are_errors(tmp_path):
     """An array wrapper whose dtype or shape it cannot read leaves the scanner unable to
     tell array bytes from opcodes: error, never a guess."""

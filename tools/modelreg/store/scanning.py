@@ -320,11 +320,16 @@ def _judge_pickles(reader: IO[bytes], where: str, walk: _Walk) -> None:
     def nested() -> None:               # a pickle inside the pickle (joblib object arrays)
         judge(_ops(reader))
 
+    def hidden(pos: int) -> None:
+        walk.refuse(where, f"<pickle program in array data at byte {pos}>",
+                    f"the array data at byte {pos} is also a pickle program, which a plain "
+                    "pickle loader would run")
+
     while reader.peek(1)[:1]:
         start = reader.tell()
         try:
             follow = _Follow()
-            judge(_joblib_arrays(_ops(reader), reader, nested, follow), follow)
+            judge(_joblib_arrays(_ops(reader), reader, nested, hidden, follow), follow)
         except _TooBig:
             raise
         except Exception as exc:       # any failure to disassemble is a failure to clear
@@ -504,11 +509,13 @@ class _Follow:
 
 
 def _joblib_arrays(ops: Iterator[tuple[str, Any, int]], reader: IO[bytes],
-                   nested: Callable[[], None], follow: _Follow) -> Iterator[tuple[str, Any, int]]:
+                   nested: Callable[[], None], hidden: Callable[[int], None],
+                   follow: _Follow) -> Iterator[tuple[str, Any, int]]:
     """The opcodes of one pickle, stepping over the array bytes joblib writes after each
     NumpyArrayWrapper, exactly as joblib's loader reads them. Raw bytes read as opcodes
     could swallow what follows them, so a pickle with wrappers whose stack cannot be
-    followed is an error, not a guess."""
+    followed is an error, not a guess; and array bytes that are themselves a pickle program
+    (run by a plain ``pickle.load`` of the file) are a finding."""
     machine = _Machine()
     for item in ops:
         yield item
@@ -528,24 +535,30 @@ def _joblib_arrays(ops: Iterator[tuple[str, Any, int]], reader: IO[bytes],
                 nested()
             else:
                 padded, size = layout
-                if padded:
+                if padded:              # the padding length byte is no opcode
                     pad = reader.read(1)
                     if not pad:
                         raise EOFError("the file ends inside an array")
                     _skip(reader, pad[0])
+                else:                   # pickle.load would read the array bytes as opcodes
+                    start = reader.tell()
+                    head = reader.read(min(size, SNIFF_BYTES))
+                    if _sniff_pickle(head, loose=False):
+                        hidden(start)
+                    size -= len(head)
                 _skip(reader, size)
 
 
 _CALL_OPS = frozenset({"REDUCE", "OBJ", "NEWOBJ", "NEWOBJ_EX", "BUILD"})
 
 
-def _sniff_pickle(head: bytes) -> bool:
-    """Do these bytes start a pickle? They do if they start with PROTO; if they are a
-    well-formed pickle (``pickletools.dis`` checks the stack and the marks up to STOP); if
-    they name a global the way a loader would import it, or name any global and then call
-    (code runs at REDUCE, before a missing STOP is noticed); or if they go on and on (64
-    opcodes) to the end of the sample."""
-    if looks_like_pickle(head):
+def _sniff_pickle(head: bytes, loose: bool = True) -> bool:
+    """Do these bytes start a pickle? They do if they are a well-formed pickle
+    (``pickletools.dis`` checks the stack and the marks up to STOP); if they name a global
+    the way a loader would import it, or name any global and then call (code runs at
+    REDUCE, before a missing STOP is noticed). ``loose`` adds: if they start with PROTO, or
+    go on and on (64 opcodes) to the end of the sample."""
+    if loose and looks_like_pickle(head):
         return True
     try:
         pickletools.dis(io.BytesIO(head), out=io.StringIO())
@@ -564,7 +577,7 @@ def _sniff_pickle(head: bytes) -> bool:
             named = named or name in ("GLOBAL", "EXT1", "EXT2", "EXT4") or (
                 name == "STACK_GLOBAL" and ops > 2)
     except Exception:
-        return ops >= 64 and len(head) == SNIFF_BYTES
+        return loose and ops >= 64 and len(head) == SNIFF_BYTES
     return False
 
 
