@@ -25,6 +25,7 @@ from typing import Any
 
 from modelreg.app.read import iso, parse_when
 from modelreg.core.errors import ModelregError, UsageError
+from modelreg.core.files import write_atomic
 from modelreg.core.records import Event, ModelState
 from modelreg.core.tags import SEMVER_RE, Action
 from modelreg.store.defaults import TEMPLATES_DIR
@@ -528,27 +529,10 @@ def write_reports(reports: Iterable[dict[str, Any]], out_dir: Path, fmt: str) ->
     written = []
     for report in reports:
         path = out_dir / f"{report['model']}.{fmt}"
-        write_text(path, render(report, fmt))
+        write_atomic(path, render(report, fmt))
         written.append(path)
     return written
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write ``path`` atomically (a temporary file beside it, then a rename)."""
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)        # published as-is (GitHub Pages), not a private file
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 __all__ = ["audit", "audit_all", "render", "snapshot", "stage_intervals", "met",
-           "protected_commit_at", "write_reports", "write_text", "AUDIT_VERSION"]
+           "protected_commit_at", "write_reports", "AUDIT_VERSION"]

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.core.errors import CannotRunError, InputError
+from modelreg.core.files import write_atomic
 from modelreg.core.records import Finding, Report
-from modelreg.core.yamlio import dump_yaml, read_text, write_atomic
+from modelreg.core.yamlio import dump_yaml, read_text
 from modelreg.policy import inputs
 from modelreg.store.defaults import TEMPLATES_DIR
 from modelreg.store.registry import MODELS_DIR, Registry, check_name

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelreg.core.errors import InputError
+from modelreg.core.files import write_atomic
 from modelreg.store.codeowners import OWNER_RE, PATH, owners_of, problems
 from modelreg.store.registry import Registry
 
@@ -124,8 +125,6 @@ def check(registry: Registry) -> list[str]:
 
 
 def write(registry: Registry) -> str:
-    from modelreg.core.yamlio import write_atomic
-
     want = generate(registry)
     write_atomic(registry.root / PATH, want.text)
     return PATH

@@ -6,7 +6,6 @@ All-or-nothing: every check runs before the first write, and if anything fails a
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import shutil
 from collections.abc import Callable
@@ -16,8 +15,9 @@ from typing import Any
 
 from modelreg.app import cards
 from modelreg.core.errors import CannotRunError, InputError, ModelregError, RefusedError, UsageError
-from modelreg.core.yamlio import dump_yaml, load, write_atomic
-from modelreg.store.dvc import Dvc, file_hashes, read_pointer
+from modelreg.core.files import hash_file, write_atomic
+from modelreg.core.yamlio import dump_yaml, load
+from modelreg.store.dvc import Dvc, read_pointer
 from modelreg.store.git import Git
 from modelreg.store.registry import Registry, check_name, check_version, semver_key
 from modelreg.store.schemas import Schemas
@@ -104,14 +104,6 @@ class RegisterResult:
     warnings: tuple[str, ...]
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _weights_plan(registry: Registry, req: RegisterRequest, vdir: Path) -> list[tuple[Path, Path]]:
     """(source, destination) of each weights file, after every refusal rule."""
     plan = []
@@ -153,7 +145,7 @@ def _existing_pointer(dest: Path, registry: Registry) -> None:
         return
     rel = registry.rel(pointer)
     recorded = {p.md5 for p in read_pointer(pointer, display=rel)}
-    md5, _, _ = file_hashes(dest)
+    md5 = hash_file(dest).md5
     if md5 not in recorded:
         raise RefusedError(
             f"{rel} records md5 {', '.join(sorted(recorded))} but the weights hash to {md5}",
@@ -212,7 +204,7 @@ def _datasets(registry: Registry, req: RegisterRequest, warnings: list[str]) -> 
         if spec.path:
             if not os.path.isfile(spec.path):
                 raise UsageError(f"dataset file {spec.path} does not exist")
-            digest = sha256_file(spec.path)
+            digest = hash_file(spec.path).sha256
             if rev.get("sha256") and rev["sha256"] != digest:
                 warnings.append(f"dataset {spec.id}@{spec.revision}: {spec.path} hashes to "
                                 f"{digest[:12]}…, the dataset registry says "
@@ -242,7 +234,7 @@ def _training(req: RegisterRequest, code_root: Path | None) -> dict:
         shown = real.name
         if code_root and str(real).startswith(str(code_root) + os.sep):
             shown = os.path.relpath(real, code_root)
-        training["config"] = {"path": shown, "sha256": sha256_file(real)}
+        training["config"] = {"path": shown, "sha256": hash_file(real).sha256}
         if isinstance(doc.data, dict):
             hp = doc.data.get("hyperparameters")
             if isinstance(hp, dict):
@@ -485,7 +477,8 @@ def register(registry: Registry, req: RegisterRequest,
         for _, dest in plan:
             pointer = dest.with_name(dest.name + ".dvc")
             md5 = read_pointer(pointer, display=registry.rel(pointer))[0].md5
-            real_md5, sha, size = file_hashes(dest)
+            got = hash_file(dest)
+            real_md5, sha, size = got.md5, got.sha256, got.size
             if md5 != real_md5:
                 raise CannotRunError(f"DVC recorded md5 {md5} for {registry.rel(dest)} but the "
                                      f"file hashes to {real_md5}",

@@ -7,7 +7,6 @@ absolute paths (reference/ecosystem.md, section 1).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import logging
 import os
@@ -61,18 +60,6 @@ def read_pointer(path: str | os.PathLike, display: str | None = None) -> list[Po
             raise InputError(f"DVC pointer has an invalid size {size!r}", file=name)
         pointers.append(Pointer(rel, md5, size))
     return pointers
-
-
-def file_hashes(path: str | os.PathLike) -> tuple[str, str, int]:
-    """(md5, sha256, size) of a file, in one read."""
-    md5, sha = hashlib.md5(), hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            md5.update(chunk)
-            sha.update(chunk)
-            size += len(chunk)
-    return md5.hexdigest(), sha.hexdigest(), size
 
 
 def _quiet_env() -> None:
