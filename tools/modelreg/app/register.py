@@ -149,15 +149,11 @@ class WeightsFile:
     dest: Path                    # models/NAME/versions/X.Y.Z/FILE
     hashes: FileHashes            # of ``source``, read once; DVC's md5 must agree
     scan: ScanRecord | None
+    copy: bool                    # False: the weights were given at their destination
 
     @property
     def pointer(self) -> Path:
         return self.dest.with_name(self.dest.name + ".dvc")
-
-    @property
-    def copy(self) -> bool:
-        """False when the weights were given at their destination already."""
-        return self.source != Path(os.path.realpath(self.dest))
 
 
 @dataclass(frozen=True)
@@ -190,7 +186,7 @@ class RegisterPlan:
 
 def _weights(registry: Registry, req: RegisterRequest, vdir: Path) -> list[tuple[Path, Path]]:
     """(source, destination) of each weights file, after every refusal rule."""
-    plan = []
+    pairs = []
     names = set()
     root_real = os.path.realpath(registry.root)
     inside: list[str] = []
@@ -212,14 +208,14 @@ def _weights(registry: Registry, req: RegisterRequest, vdir: Path) -> list[tuple
         if src.name.endswith(".dvc") or src.name.startswith("."):
             raise UsageError(f"weights file name {src.name!r} is not allowed")
         names.add(src.name)
-        plan.append((Path(real), vdir / src.name))
+        pairs.append((Path(real), vdir / src.name))
     tracked = registry.git.tracked(inside)
     if tracked:
         first = sorted(tracked)[0]
         raise RefusedError(
             f"weights file {first} is tracked by git, not DVC",
             hint=f"weights belong in DVC: `git rm --cached {first}`, commit, then register")
-    return plan
+    return pairs
 
 
 def _refuse_stale_pointer(registry: Registry, weights: WeightsFile) -> None:
@@ -374,13 +370,13 @@ def _blame(path: list, msg: str, req: RegisterRequest) -> str:
     return f"{msg} (from {_FIELD_SOURCE[top]})" if top in _FIELD_SOURCE else msg
 
 
-def _scan_weights(plan: list[tuple[Path, Path]]) -> dict[Path, ScanRecord | None]:
+def _scan_weights(pairs: list[tuple[Path, Path]]) -> dict[Path, ScanRecord | None]:
     """Scan every weights file before anything is written; a dangerous global refuses
     the registration, naming it (store/scanning.py)."""
     from modelreg.store.scanning import scan
 
     scans = {}
-    for src, dest in plan:
+    for src, dest in pairs:
         record = scan(src, display=dest.name)
         if record is not None and record.status == "findings":
             found = ", ".join(record.dangerous) or "; ".join(record.findings)
@@ -581,7 +577,8 @@ def plan(registry: Registry, request: RegisterRequest,
     _refuse_secrets(req, record)
     _check_record(registry, req, record, sources)
 
-    weights = tuple(WeightsFile(src, dest, files.hash_file(src), scans.get(dest))
+    weights = tuple(WeightsFile(src, dest, files.hash_file(src), scans.get(dest),
+                                copy=src != Path(os.path.realpath(dest)))
                     for src, dest in sources)
     for w in weights:
         _refuse_stale_pointer(registry, w)
