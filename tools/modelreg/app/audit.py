@@ -75,7 +75,7 @@ def _worktree_snapshot(registry: Registry, name: str) -> Snapshot:
 
 def protected_commit_at(registry: Registry, when: int) -> str | None:
     """The last first-parent commit of the protected branch made at or before ``when``."""
-    from modelreg.app.reconcile import protected_branch, protected_ref
+    from modelreg.store.protected import protected_branch, protected_ref
 
     ref = protected_ref(registry.git, protected_branch(registry))
     out = registry.git.run("rev-list", "-1", "--first-parent", f"--before={when}", ref)
