@@ -412,6 +412,24 @@ def _refuse_secrets(req: RegisterRequest, record: dict) -> None:
 
 
 
+def _previous_version(registry: Registry, name: str, version: str, allow_lower: bool
+                      ) -> str | None:
+    """The highest version below ``version``; refuses an existing version, and a version
+    below the highest one unless ``allow_lower`` (a patch of an older line)."""
+    existing = set(registry.version_names(name)) | set(registry.state(name).registered)
+    if version in existing:
+        raise RefusedError(f"{name} {version} is already registered",
+                           hint="registered versions are immutable: choose a new version")
+    higher = [v for v in existing if semver_key(v) > semver_key(version)]
+    if higher and not allow_lower:
+        top = max(higher, key=semver_key)
+        raise RefusedError(f"{version} is lower than {name}'s highest version {top}",
+                           hint="choose a version above it, or pass --allow-lower for a "
+                                "patch of an older line")
+    lower = [v for v in existing if semver_key(v) < semver_key(version)]
+    return max(lower, key=semver_key) if lower else None
+
+
 def _model(registry: Registry, req: RegisterRequest, name: str
            ) -> tuple[dict, str | None, bool]:
     """model.yaml's data, and for a new model the text to write and whether it is the
@@ -530,17 +548,7 @@ def plan(registry: Registry, request: RegisterRequest,
     vdir = mdir / "versions" / version
     git = registry.git
 
-    state = registry.state(name)
-    existing = set(registry.version_names(name)) | set(state.registered)
-    if version in existing:
-        raise RefusedError(f"{name} {version} is already registered",
-                           hint="registered versions are immutable: choose a new version")
-    higher = [v for v in existing if semver_key(v) > semver_key(version)]
-    if higher and not req.allow_lower:
-        top = max(higher, key=semver_key)
-        raise RefusedError(f"{version} is lower than {name}'s highest version {top}",
-                           hint="choose a version above it, or pass --allow-lower for a "
-                                "patch of an older line")
+    previous = _previous_version(registry, name, version, req.allow_lower)
     model_data, model_text, starter = _model(registry, req, name)
     new_model = model_text is not None
     parent = _parent(registry, req, name)
@@ -558,14 +566,13 @@ def plan(registry: Registry, request: RegisterRequest,
     training = _training(req, code_root)
     who, when = _identity(git)
     remote = _default_remote(registry)
-    lower = sorted((v for v in existing if semver_key(v) < semver_key(version)), key=semver_key)
 
     record: dict[str, Any] = {"model": name, "version": version, "created_at": when,
                               "registered_by": who}
     if req.message:
         record["message"] = req.message
-    if lower:
-        record["previous_version"] = lower[-1]
+    if previous:
+        record["previous_version"] = previous
     if parent:
         record["parent"] = parent
     record["code"] = code
