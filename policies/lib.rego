@@ -1,6 +1,6 @@
 # Shared helpers for every policy family: stage order, rule gates, waivers and lookups.
 #
-# Portable subset (standards-policy.md C): no bare `data`, no `**` globs, no rego.metadata,
+# Portable subset (docs/policies.md#writing-portable-policies): no bare `data`, no `**` globs, no rego.metadata,
 # no template strings; messages are built with sprintf on strings and numbers only.
 package modelreg.lib
 

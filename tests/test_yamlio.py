@@ -1,6 +1,6 @@
 """Safe reading and writing of registry documents (modelreg.core.yamlio).
 
-DESIGN.md, "Safe by default": duplicate keys rejected, aliases limited, size limits, errors as
+docs/architecture.md#safe-by-default: duplicate keys rejected, aliases limited, size limits, errors as
 ``file:line: message``. Each test shows the gap in plain PyYAML / json where there is one, so
 it is clear what yamlio adds.
 """

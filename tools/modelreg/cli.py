@@ -348,7 +348,7 @@ def policy_explain(obj: dict, rule_id: str, as_json: bool) -> None:
     click.echo(f"  serves:    EU AI Act {reg.get('eu_ai_act', '-')}; NIST AI RMF "
                f"{reg.get('nist_ai_rmf', '-')}; SR 11-7 {reg.get('sr_11_7', '-')}")
     elsewhere = {"schema": "schemas/ (modelreg validate)",
-                 "card": "tools/modelreg/cards.py (modelreg card --check)",
+                 "card": "tools/modelreg/app/cards.py (modelreg card --check)",
                  "verify": "modelreg verify"}
     where = info["implemented_in"] or ([elsewhere[info["check"]]]
                                        if info.get("check") in elsewhere else [])

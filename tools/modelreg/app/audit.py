@@ -4,7 +4,7 @@ Identity and risk classification; for each version that ever held a stage, what 
 trained on, its metrics against thresholds, who registered and who approved it, under which
 policy digest, and when it entered and left each stage; the policy result with open findings
 and waivers; and which regulation or standard each check serves (``policies/data/rules.yaml``,
-standards-policy.md B.2).
+the catalogue of docs/policies.md).
 
 ``at`` reconstructs the report as of a date from git history alone: the registry tags made
 up to that time, and the files as they were in the last first-parent commit of the protected
@@ -120,8 +120,8 @@ def audit(registry: Registry, name: str, *, at: str | None = None,
     """The evidence report of ``name`` as plain, JSON-ready data.
 
     ``at`` (YYYY-MM-DD or RFC 3339) reconstructs it from git history. Without ``at`` the
-    current policy result comes from :func:`modelreg.check.check` (or ``check_result``, a
-    :class:`~modelreg.check.CheckResult` that covers this model, to share one evaluation
+    current policy result comes from :func:`modelreg.app.check.check` (or ``check_result``, a
+    :class:`~modelreg.app.check.CheckResult` that covers this model, to share one evaluation
     across many reports)."""
     check_name(name)
     when = parse_when(at) if at else None

@@ -1,7 +1,7 @@
 """Model cards: ``models/NAME/card.md`` rendered from the model's metadata, prose kept.
 
 The card is Hugging Face's format (YAML front matter, then Markdown) with the fixed ``##``
-sections of standards-policy.md A.5. It comes from a jinja2 template: the one shipped in
+sections of docs/policies.md#model-cards. It comes from a jinja2 template: the one shipped in
 ``modelreg/templates/card.md.j2``, or ``templates/card.md.j2`` at the registry root when that
 file exists. In each section, what the metadata says sits between two markers::
 
@@ -39,7 +39,7 @@ END = "<!-- modelreg:generated:end -->"
 PLACEHOLDER = "[More Information Needed]"   # Hugging Face's card template uses the same
 STALE_RULE = "CARD-04"
 
-# The fixed sections, in card order (standards-policy.md A.5; policies/data/cards.yaml
+# The fixed sections, in card order (docs/policies.md#model-cards; policies/data/cards.yaml
 # requires them by these exact headings).
 SECTIONS = (
     "Model Details", "Intended Use", "Out-of-Scope Use", "Training Data", "Evaluation Data",

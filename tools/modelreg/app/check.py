@@ -294,7 +294,7 @@ def check_at(registry: Registry, name: str, version: str, stage: str, *, rev: st
 
 def secret_findings(registry: Registry, name: str) -> list[Finding]:
     """SEC-01: secrets in a model's metadata files, one finding per line (the detector is
-    modelreg/credentials.py, shared with register)."""
+    modelreg/store/credentials.py, shared with register)."""
     from modelreg.store.credentials import find
 
     base = registry.model_dir(name)

@@ -171,5 +171,5 @@ def validate(registry: Registry, paths: list[str] | None = None) -> Report:
 
 
 def register(registry: Registry, request: RegisterRequest, **kw: Any) -> RegisterResult:
-    """``modelreg register``: see :mod:`modelreg.registration`."""
+    """``modelreg register``: see :mod:`modelreg.app.register`."""
     return _register(registry, request, **kw)

@@ -7,7 +7,7 @@ Its shape is documented by ``schemas/input.schema.json``::
 One ``doc`` per model version being checked (or one per model without versions), with the
 stage it is checked at, its files, the parsed model, version, stages and card, the change
 under review and, when known, the pull request's review. All documents of a run go to the
-engine in one evaluation (DESIGN.md, "Reading fast").
+engine in one evaluation (docs/architecture.md#reading-fast).
 """
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def parse_card(text: str, name: str, placeholders: Iterable[str] = ()) -> Card:
 
     Section text loses HTML comments, and a section that still holds a template placeholder
     ("[More Information Needed]") counts as empty: its author has not written it yet
-    (standards-policy.md A.5; ``modelreg card`` starts every section's prose that way).
+    (docs/policies.md#model-cards; ``modelreg card`` starts every section's prose that way).
     """
     front, body_start = split_front_matter(text, name)
     first_body_line = text[:body_start].count("\n") + 1

@@ -1,7 +1,7 @@
 """Reading the registry: models, versions and what the tags say about them.
 
 Everything here reads; nothing prints. Files come from the work tree, tags from one
-``git for-each-ref`` call (DESIGN.md, "Reading fast").
+``git for-each-ref`` call (docs/architecture.md#reading-fast).
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Pickle-family files (``.pkl .pickle .joblib .pt .pth .bin``, zip archives holding pickles,
 and anything whose first bytes are a pickle) are disassembled by picklescan — never loaded.
 Any dangerous global refuses registration; a parse error is "error", never "clean"
-(reference/ecosystem.md, section 5: picklescan exits 2 on joblib's numpy buffers and a
+(docs/architecture.md#pitfalls-of-the-tools-underneath: picklescan exits 2 on joblib's numpy buffers and a
 payload placed after them is not seen, so the policy blocks ``joblib`` outright, ART-02).
 safetensors files get their header checked (8-byte length + JSON); skops files are asked
 for untrusted types when skops is installed. The result is a scan record for the version
