@@ -24,7 +24,8 @@ PACKAGE = ROOT / "tools" / "modelreg"
 
 
 def _load_generator():
-    spec = importlib.util.spec_from_file_location("docs_commands", ROOT / "tools" / "docs_commands.py")
+    spec = importlib.util.spec_from_file_location("docs_commands",
+                                                  ROOT / "tools" / "docs_commands.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

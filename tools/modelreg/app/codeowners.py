@@ -1,8 +1,9 @@
 """``modelreg codeowners``: .github/CODEOWNERS generated from ``policies/data``.
 
 GitHub applies only the last matching line and ignores the whole file when one line is
-invalid (docs/architecture.md#pitfalls-of-the-tools-underneath), so the file is generated, never hand-edited:
-general lines first, each model's lines after, ``stages.yaml`` last within a model.
+invalid (docs/architecture.md#pitfalls-of-the-tools-underneath), so the file is generated,
+never hand-edited: general lines first, each model's lines after, ``stages.yaml`` last
+within a model.
 """
 from __future__ import annotations
 

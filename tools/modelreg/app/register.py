@@ -318,7 +318,8 @@ def _scan_weights(plan: list[tuple[Path, Path]]) -> dict:
 
 
 def _refuse_secrets(req: RegisterRequest, record: dict) -> None:
-    """Refuse cloud keys, tokens and private keys in any metadata input (modelreg/store/credentials.py)."""
+    """Refuse cloud keys, tokens and private keys in any metadata input
+    (modelreg/store/credentials.py)."""
     from modelreg.store.credentials import find
 
     for label, path in (("--metrics", req.metrics), ("--config", req.config),
