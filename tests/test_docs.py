@@ -238,6 +238,11 @@ def test_nothing_points_at_documents_outside_the_repository():
     assert not problems, "\n".join(problems)
 
 
+# modelreg/cli.py, tools/modelreg/app/cards.py, store/tree.py: a module of the package.
+MODULE_PATH = re.compile(r"(?<![\w./-])(?:tools/)?(?:modelreg/)?"
+                         r"((?<=modelreg/)[\w/]+\.py|(?:app|core|policy|render|store)/\w+\.py)\b")
+
+
 def test_module_paths_named_in_code_exist():
     """A module path in a comment (modelreg/app/cards.py) or a Sphinx role in a docstring
     (:class: followed by a dotted name under modelreg) names something that is there."""
@@ -246,9 +251,9 @@ def test_module_paths_named_in_code_exist():
     for path in _own_files():
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             where = f"{path.relative_to(ROOT)}:{n}"
-            for rel in re.findall(r"(?<![\w.])modelreg/([\w/]+\.py)\b", line):
+            for rel in MODULE_PATH.findall(line):
                 if not (PACKAGE / rel).is_file():
-                    problems.append(f"{where}: modelreg/{rel} does not exist")
+                    problems.append(f"{where}: {rel} is not a module of tools/modelreg")
             for dotted in roles.findall(line):
                 if not _resolves(dotted):
                     problems.append(f"{where}: {dotted} does not exist")
