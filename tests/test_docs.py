@@ -105,6 +105,43 @@ def test_docs_are_up_to_date():
     assert run.returncode == 0, run.stderr
 
 
+# Options the prose mentions only to say they do not exist.
+NOT_OPTIONS = {"--force"}
+
+
+def _options(help_text: str) -> set[str]:
+    return set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", help_text))
+
+
+@pytest.fixture(scope="module")
+def helps() -> dict[str, str]:
+    return {key: gen.help_text(tuple(key.split()[1:])) for key in COMMANDS}
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/guide.md", "docs/commands.md",
+                                  "docs/policies.md", "docs/architecture.md"])
+def test_examples_use_options_the_commands_have(helps, page):
+    """`modelreg CMD … --option` in the docs: CMD has --option (or it is a global one)."""
+    global_options = _options(helps["modelreg"])
+    text = (ROOT / page).read_text(encoding="utf-8").replace("\\\n", " ")
+    problems = []
+    for m in re.finditer(r"\bmodelreg ((?:policy )?[a-z]+)\b([^`\n]*)", text):
+        key = f"modelreg {m[1]}"
+        if key in helps:
+            for option in _options(m[2]) - _options(helps[key]) - global_options - NOT_OPTIONS:
+                problems.append(f"`{m[0].strip()}`: {key} has no {option}")
+    # each command's section of the reference speaks of that command's options only (code
+    # spans that run another program, like `git rm --cached`, aside)
+    if page == "docs/commands.md":
+        for key in COMMANDS:
+            prose = text.partition(f"## `{key}`\n")[2].split(f"<!-- help: {key} -->", 1)[0]
+            prose = re.sub(r"`([^`\n]*)`",
+                           lambda m: m[0] if m[1].startswith(("modelreg ", "-")) else "", prose)
+            for option in _options(prose) - _options(helps[key]) - global_options - NOT_OPTIONS:
+                problems.append(f"section `{key}` mentions {option}, which it does not have")
+    assert not problems, "\n".join(problems)
+
+
 # --- the policy catalogue ---------------------------------------------------------------
 RULE_ID = re.compile(r"\b([A-Z]{2,5}-\d{2})\b")
 
