@@ -12,8 +12,10 @@ docs/policies.md holds one table per rule family, generated from the rule catalo
 
     <!-- rules: identity -->
 
+Usage (``make docs`` runs ``--write``; tests/test_docs.py fails when ``--check`` would)::
+
     python tools/docs_commands.py --write   # regenerate the blocks in place, keep the prose
-    python tools/docs_commands.py --check   # exit 1 when a block is out of date (make test)
+    python tools/docs_commands.py --check   # exit 1 when a block is out of date
 
 A command without a section gets one appended (its introduction is the command's short help:
 rewrite it); a section for a command that no longer exists is reported, never deleted, so its
@@ -36,6 +38,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS_MD = ROOT / "docs" / "commands.md"
 POLICIES_MD = ROOT / "docs" / "policies.md"
+
 
 def command_paths() -> Iterator[tuple[str, ...]]:
     """Every command path of the CLI, the group itself first, subcommands in name order."""
