@@ -39,6 +39,11 @@ class CheckResult:
     changed_since: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        """The report's findings (as :class:`~modelreg.policy.evaluate.Evaluation` has them)."""
+        return self.report.findings
+
     def ok(self, strict: bool = False) -> bool:
         return self.report.ok(strict)
 
