@@ -220,10 +220,13 @@ def anchors(page: Path) -> set[str]:
 # record may name its own documents, and test fixtures hold made-up references).
 def _own_files() -> list[Path]:
     files = [ROOT / "Makefile", ROOT / "pyproject.toml", ROOT / "README.md"]
-    for folder in ("tools", "tests", "policies", "schemas", ".github", "docs"):
-        for path in (ROOT / folder).rglob("*"):
-            rel = path.relative_to(ROOT).as_posix()
-            if (path.is_file() and "__pycache__" not in rel
+    # what git would commit (tracked or new, never ignored build output such as *.egg-info)
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard",
+                             "--", "tools", "tests", "policies", "schemas", ".github", "docs"],
+                            cwd=ROOT, capture_output=True, check=True).stdout.decode()
+    for rel in sorted(p for p in listed.split("\0") if p):
+        path = ROOT / rel
+        if (path.is_file()
                     and not rel.startswith(("tests/data/", "tests/policy/fixtures/"))
                     and path.suffix in {".py", ".rego", ".yaml", ".yml", ".json", ".md", ".j2",
                                         ".toml", ""}):
