@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelreg.app import cards
 from modelreg.core import files
 from modelreg.core.errors import CannotRunError, InputError, RefusedError, UsageError
 from modelreg.core.files import FileHashes
 from modelreg.core.yamlio import dump_yaml, load, parse_yaml, read_text
+from modelreg.store import cards, codeowners
 from modelreg.store.codeowners import PATH as CODEOWNERS
 from modelreg.store.dvc import Dvc, read_pointer
 from modelreg.store.git import Git
@@ -372,7 +372,7 @@ def _blame(path: list, msg: str, req: RegisterRequest) -> str:
 
 def _scan_weights(pairs: list[tuple[Path, Path]]) -> dict[Path, ScanRecord | None]:
     """Scan every weights file before anything is written; a dangerous global refuses
-    the registration, naming it (store/scanning.py)."""
+    the registration, naming it (modelreg/store/scanning.py)."""
     from modelreg.store.scanning import scan
 
     scans = {}
@@ -390,7 +390,8 @@ def _scan_weights(pairs: list[tuple[Path, Path]]) -> dict[Path, ScanRecord | Non
 
 
 def _refuse_secrets(req: RegisterRequest, record: dict) -> None:
-    """Refuse cloud keys, tokens and private keys in any metadata input (store/credentials.py)."""
+    """Refuse cloud keys, tokens and private keys in any metadata input
+    (modelreg/store/credentials.py)."""
     from modelreg.store.credentials import find
 
     for label, path in (("--metrics", req.metrics), ("--config", req.config),
@@ -526,8 +527,6 @@ def _card_text(registry: Registry, name: str, model_data: dict, version: str,
 
 def _codeowners_text(registry: Registry, name: str, model_data: dict) -> str | None:
     """CODEOWNERS with the new model's owners (for its next changes), when it changes."""
-    from modelreg.app import codeowners
-
     path = registry.root / CODEOWNERS
     text = codeowners.generate(registry, adding={name: model_data}).text
     return None if path.exists() and path.read_text(encoding="utf-8") == text else text
