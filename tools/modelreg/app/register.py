@@ -348,7 +348,7 @@ def register(registry: Registry, req: RegisterRequest,
     """
     hooks = hooks or {}
     name = check_name(req.name)
-    version = check_version(req.version)
+    version = check_version(req.version, new=True)
     if not req.weights:
         raise UsageError("no weights given", hint="pass --weights PATH (repeatable)")
     root = registry.root
