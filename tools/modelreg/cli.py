@@ -107,19 +107,30 @@ def _set_repo(ctx: click.Context, _param: click.Parameter, value: str | None) ->
         ctx.ensure_object(dict)["repo"] = value
 
 
+def _repo_option() -> click.Option:
+    return click.Option(["-C", "--repo", "_repo"], metavar="PATH", expose_value=False,
+                        callback=_set_repo,
+                        help="Run in the registry at PATH (default: the current directory).")
+
+
 class _Command(click.Command):
     """A modelreg command: ``-C PATH`` works after the command name too."""
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
-        self.params.append(click.Option(
-            ["-C", "--repo", "_repo"], metavar="PATH", expose_value=False, callback=_set_repo,
-            help="Run in the registry at PATH (default: the current directory)."))
+        self.params.append(_repo_option())
 
 
 class _Group(click.Group):
+    """The top-level group and its subgroups (``policy``), whose commands are _Command."""
+
     command_class = _Command
-    group_class = type          # subgroups (``policy``) are _Group too
+    group_class = type          # subgroups are _Group too
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        if not any(p.name == "repo" for p in self.params):      # the top level has its own
+            self.params.append(_repo_option())
 
 
 class _LegacyArgument(click.Argument):
