@@ -23,11 +23,10 @@ import click
 from modelreg.core.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, ModelregError
 from modelreg.core.records import Report
 from modelreg.core.release import __version__
-from modelreg.policy.inputs import REGISTERED
 from modelreg.store.registry import Registry, open_registry
 
-# Use cases, reporters and engines are imported inside each command: together they cost
-# ~0.3 s (dvc, jinja2, the policy engines), which read commands such as `ls` must not pay.
+# Use cases, reporters and the policy layer are imported inside each command: together they
+# cost ~0.3 s (dvc, jinja2, the policy engines), which read commands such as `ls` must not pay.
 
 
 def _registry(path: str) -> Registry:
@@ -48,7 +47,11 @@ def _stage(registry: Registry, stage: str | None, *, registered: bool = False) -
     """``--stage`` checked against the registry's stages: an unknown one is a usage error."""
     if stage is None:
         return None
-    known = ([REGISTERED] if registered else []) + known_stages(registry)
+    known = known_stages(registry)
+    if registered:
+        from modelreg.policy.inputs import REGISTERED  # the policy layer loads the engines
+
+        known = [REGISTERED, *known]
     if stage not in known:
         raise click.BadParameter(
             f"unknown stage {stage!r}; known stages: {', '.join(known) or 'none'} "
