@@ -416,7 +416,7 @@ def validate(obj: dict, paths: tuple[str, ...], fmt: str) -> None:
     Example:
       modelreg validate models/credit-default
     """
-    from modelreg.app.read import validate as do_validate
+    from modelreg.app.validate import validate as do_validate
 
     report = do_validate(_registry(obj["repo"]), list(paths) or None)
     sys.exit(_emit_report(report, fmt))
@@ -462,7 +462,7 @@ def check(obj: dict, stage: str | None, changed_since: str | None, engine: str,
     stage = _stage(registry, stage, registered=True)
     review = _review(registry, reviews, pr_author, head, changed_since, pr)
     result = do_check(registry, stage=stage, changed_since=changed_since,
-                      engine=engine, opa_url=opa_url, strict=strict, review=review)
+                      engine=engine, opa_url=opa_url, review=review)
     click.echo(reporter(fmt)(result, strict), nl=False)
     if fmt == "github" and os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as fh:
@@ -497,7 +497,7 @@ def policy_test(obj: dict, engine: str, opa_url: str | None, fmt: str) -> None:
     from modelreg.policy.engines import create_engine, load_policy_set
 
     registry = _registry(obj["repo"])
-    policy_set = load_policy_set(registry.root, tests=True)
+    policy_set = load_policy_set(registry, tests=True)
     eng = create_engine(engine, opa_url=opa_url)
     eng.load(policy_set)
     results = eng.run_tests()
@@ -534,7 +534,7 @@ def policy_explain(obj: dict, rule_id: str, fmt: str) -> None:
     from modelreg.policy.engines import load_policy_set
     from modelreg.policy.explain import explain
 
-    info = explain(load_policy_set(_registry(obj["repo"]).root), rule_id)
+    info = explain(load_policy_set(_registry(obj["repo"])), rule_id)
     if fmt == "json":
         _json_out(info)
         return
@@ -572,7 +572,7 @@ def _review(registry: Registry, reviews: str | None, pr_author: str | None, head
     teams = (registry.load("policies/data/teams.yaml").data or {}).get("teams") or {}
     if base is None:
         # a pull request is compared with the protected branch it targets
-        from modelreg.app.reconcile import protected_branch, protected_ref
+        from modelreg.store.protected import protected_branch, protected_ref
 
         base = protected_ref(registry.git, protected_branch(registry))
     return review_input(registry.git, reviews_file=reviews, pr_author=pr_author,
@@ -905,6 +905,7 @@ def audit(obj: dict, name: str | None, all_models: bool, at: str | None, fmt: st
       modelreg audit credit-default --at 2026-06-30 --format html --out audit.html
     """
     from modelreg.app import audit as au
+    from modelreg.render import audit as audit_render
 
     if all_models == bool(name):
         raise click.UsageError("give a model NAME or --all")
@@ -912,14 +913,14 @@ def audit(obj: dict, name: str | None, all_models: bool, at: str | None, fmt: st
         raise click.UsageError("--all writes one file per model: give --out DIR")
     registry = _registry(obj["repo"])
     if all_models:
-        paths = au.write_reports(au.audit_all(registry, at=at, engine=engine), Path(str(out)),
-                                 fmt)
+        paths = audit_render.write_reports(au.audit_all(registry, at=at, engine=engine),
+                                           Path(str(out)), fmt)
         for path in paths:
             click.echo(f"wrote {path}", err=True)
         return
-    text = au.render(au.audit(registry, str(name), at=at, engine=engine), fmt)
+    text = audit_render.render(au.audit(registry, str(name), at=at, engine=engine), fmt)
     if out:
-        au.write_text(Path(out), text)
+        audit_render.write_text(Path(out), text)
         click.echo(f"wrote {out}", err=True)
     else:
         click.echo(text, nl=False)
@@ -938,10 +939,11 @@ def lineage(obj: dict, target: tuple[str, str], fmt: str) -> None:
       modelreg lineage credit-default@1.1.0 --format dot | dot -Tsvg > lineage.svg
     """
     from modelreg.app import lineage as lin
+    from modelreg.render.lineage import render
 
     name, version = lin.parse_target("@".join(target))
     graph = lin.lineage(_registry(obj["repo"]), name, version)
-    click.echo(lin.render(graph, fmt), nl=False)
+    click.echo(render(graph, fmt), nl=False)
 
 
 @cli.command()
