@@ -4,14 +4,17 @@ example in every `--help`; old spellings kept as hidden aliases with a notice; a
 own defects (a `v`-prefixed version, `show` of an unreadable version, `ls` hiding errors)."""
 from __future__ import annotations
 
+import ast
 import json
 import re
+import shlex
 
 import click
 import pytest
+import yaml
 
 import modelreg
-from conftest import git, write_weights
+from conftest import PROJECT, git, write_weights
 from modelreg.cli import cli
 from test_signoff import World
 
@@ -209,6 +212,53 @@ def test_old_spellings_through_a_promotion(tmp_path, run_cli, monkeypatch):
                                          ("NAME VERSION", "NAME@VERSION")]
     stages = (w.ds / "models/iris-classifier/stages.yaml").read_text()
     assert "staging:\n    version: 1.0.0\n    reason: shadow traffic first" in stages
+
+
+# --- the workflows and the demo speak the current vocabulary ----------------------------
+def _workflow_invocations() -> list[list[str]]:
+    calls = []
+    for path in sorted((PROJECT / ".github/workflows").glob("*.yml")):
+        jobs = yaml.safe_load(path.read_text(encoding="utf-8"))["jobs"]
+        for step in (s for job in jobs.values() for s in job.get("steps", [])):
+            for line in step.get("run", "").replace("\\\n", " ").splitlines():
+                line = re.split(r"\s(?:>|\|\||\||;|&&)\s", line.strip())[0]
+                if line.startswith("modelreg "):       # shell variables: any value parses
+                    calls.append(shlex.split(re.sub(r"\$\{\w+\}", "1", line))[1:])
+    return calls
+
+
+def _demo_invocations() -> list[list[str]]:
+    tree = ast.parse((PROJECT / "tools/demo.py").read_text(encoding="utf-8"))
+    calls = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp) and isinstance(node.left, ast.Name) \
+                and node.left.id == "MODELREG" and isinstance(node.right, ast.List):
+            args: list[str] = []
+            for e in node.right.elts:            # a variable stands for a value that parses
+                if isinstance(e, ast.Constant):
+                    args.append(e.value)
+                elif not isinstance(e, ast.Starred):
+                    args.append("json" if args[-1:] == ["--format"] else "1")
+            # `check = MODELREG + [..., "--reviews"]`: the demo appends the file later
+            calls.append(args + ["1"] if args[-1] == "--reviews" else args)
+    return calls
+
+
+def test_the_workflows_and_the_demo_use_no_old_spelling(capsys):
+    calls = _workflow_invocations() + _demo_invocations()
+    assert {c[0] for c in calls} >= {"check", "reconcile", "gate", "promote", "register"}
+    for args in calls:
+        group: click.Group = cli
+        ctx = click.Context(cli, info_name="modelreg", obj={"repo": "."})
+        while isinstance(group, click.Group):
+            command = group.commands[args[0]]
+            args = args[1:]
+            if isinstance(command, click.Group):
+                group = command
+                continue
+            command.make_context(command.name, list(args), parent=ctx)   # raises on misuse
+            break
+        assert "deprecated" not in capsys.readouterr().err, args
 
 
 # --- defects -----------------------------------------------------------------------------
