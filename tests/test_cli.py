@@ -214,7 +214,7 @@ def test_old_spellings_through_a_promotion(tmp_path, run_cli, monkeypatch):
     assert "staging:\n    version: 1.0.0\n    reason: shadow traffic first" in stages
 
 
-# --- the workflows and the demo speak the current vocabulary ----------------------------
+# --- the workflows, the demo and the docs speak the current vocabulary -------------------
 def _workflow_invocations() -> list[list[str]]:
     calls = []
     for path in sorted((PROJECT / ".github/workflows").glob("*.yml")):
@@ -244,8 +244,21 @@ def _demo_invocations() -> list[list[str]]:
     return calls
 
 
-def test_the_workflows_and_the_demo_use_no_old_spelling(capsys):
-    calls = _workflow_invocations() + _demo_invocations()
+def _doc_invocations() -> list[list[str]]:
+    """Whole `modelreg ...` lines of the ```sh blocks (not synopses with [optional] parts)."""
+    calls = []
+    for path in [PROJECT / "README.md", *sorted(PROJECT.glob("docs/**/*.md"))]:
+        blocks = re.findall(r"^```sh\n(.*?)^```", path.read_text(encoding="utf-8"), re.M | re.S)
+        for line in "\n".join(blocks).splitlines():
+            line = re.split(r"\s(?:&&|\||#)\s", line)[0].strip()
+            if line.startswith("modelreg ") and not re.search(r"[\[\\]", line):
+                calls.append(shlex.split(line)[1:])
+    return calls
+
+
+def test_workflows_demo_and_docs_use_no_old_spelling(capsys):
+    calls = _workflow_invocations() + _demo_invocations() + _doc_invocations()
+    assert {c[0] for c in _doc_invocations()} >= {"promote", "rollback", "deprecate"}
     assert {c[0] for c in calls} >= {"check", "reconcile", "gate", "promote", "register"}
     for args in calls:
         group: click.Group = cli
