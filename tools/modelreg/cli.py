@@ -200,8 +200,13 @@ def _emit_report(report: Report, fmt: str, strict: bool = False) -> int:
 _TEXT_JSON = ("text", "json")
 _ENGINE_HELP = "Policy engine: auto, regorus, opa-lib, opa or opa-server."
 
+# --help uses up to this many columns (the terminal permitting); docs/commands.md is rendered
+# at exactly this width (tools/docs_commands.py).
+HELP_WIDTH = 100
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"],
+                                           "max_content_width": HELP_WIDTH})
 @click.version_option(__version__, prog_name="modelreg")
 @click.option("-C", "--repo", "repo", default=".", metavar="PATH",
               help="Run in the registry at PATH (default: the current directory); also "
