@@ -22,7 +22,8 @@ are refused with that reason. A part that cannot be read is "error", never "clea
 under a safe format's name (``.safetensors``) is a finding. joblib writes raw numpy buffers
 inside its pickle stream; a disassembler alone stops there (picklescan does, and so misses a
 payload placed after them), so the stack is followed far enough to read each array's size
-and step over its bytes as joblib's loader does. An array it cannot size is an error.
+and step over its bytes as joblib's loader does. An array it cannot size is an error. (The
+policy still blocks joblib files, ART-02: docs/policies.md.)
 
 safetensors files get their header checked in full (the tensors must tile the data region
 exactly). skops files are asked for untrusted types when skops is installed. The result is a
