@@ -283,15 +283,21 @@ def test_joblib_array_bytes_that_are_a_pickle_program_are_findings(tmp_path, pwn
 
 
 def test_joblib_arrays_the_scanner_cannot_size_are_errors(tmp_path):
-    """An array wrapper whose dtype or shape it cannot read leaves the scanner unable to
-    tell array bytes from opcodes: error, never a guess."""
+    """An array wrapper whose dtype it cannot read leaves the scanner unable to tell array
+    bytes from opcodes: error, never a guess. Structured dtypes are sized (a random forest's
+    tree nodes are one)."""
     import joblib
     import numpy as np
 
     path = tmp_path / "model.joblib"
-    joblib.dump({"w": np.zeros(3, dtype=[("a", "<f8"), ("b", "<i4")])}, path)
+    joblib.dump({"w": np.ones(3), "nodes": np.zeros(3, dtype=[("a", "<f8"), ("b", "<i4")]),
+                 "sub": np.zeros(2, dtype=("f8", (3,)))}, path)
+    assert scanning.scan(path).status == "clean"
+    data = path.read_bytes()
+    assert data.count(b"\x8c\x02f8") == 1
+    path.write_bytes(data.replace(b"\x8c\x02f8", b"\x8c\x02z8"))
     record = scanning.scan(path)
-    assert record.status == "error" and "structured" in record.findings[0]
+    assert record.status == "error" and "dtype 'z8'" in record.findings[0], record
 
 
 def test_decompression_bombs_deep_nesting_and_unknown_compressors_are_refused(tmp_path):
@@ -481,6 +487,22 @@ def test_safetensors_written_by_the_library_and_compressed_benign_pickles_are_cl
     npy = tmp_path / "weights.npy"
     np.save(npy, np.arange(100.0))
     assert scanning.scan(npy) is None                 # not a pickle: nothing to judge
+
+
+_GOOD = pickle.dumps({"a": [1, 2.5, "x"], "b": b"yy", "c": (None, True)}, protocol=4)
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.sampled_from([b"", b"\x80\x04", b"\x1f\x8b", b"PK\x03\x04", b"\x93NUMPY\x01\x00",
+                        b"c", b"x\x9c", _GOOD[:20], gzip.compress(_GOOD)[:12]]),
+       st.binary(max_size=300), st.sampled_from(["m.pkl", "m.safetensors", "m", "m.npy"]))
+def test_the_scanner_gives_a_verdict_on_any_bytes(tmp_path, prefix, data, name):
+    """Damaged or hostile bytes give a record (or nothing to judge), never an exception."""
+    path = tmp_path / name
+    path.write_bytes(prefix + data)
+    record = scanning.scan(path)
+    assert record is None or record.status in ("clean", "findings", "error")
 
 
 def test_the_allow_list_is_exact_pairs_and_names_no_loader():

@@ -480,11 +480,14 @@ def _array_bytes(wrapper: _Obj) -> tuple[bool, int] | None:
     if not (isinstance(dtype, _Obj) and dtype.func == _NUMPY_DTYPE
             and isinstance(dtype.args, tuple) and dtype.args and isinstance(dtype.args[0], str)):
         raise ValueError("an array wrapper with an unreadable dtype")
-    if dtype.args[0] in ("O", "O4", "O8"):
+    # a structured or subarray dtype names its parts' dtypes in its state; any object part
+    # makes joblib pickle the array instead (a nested pickle)
+    if any(isinstance(d.args, tuple) and d.args and str(d.args[0]).startswith("O")
+           for d in _dtypes(dtype)):
         return None
     detail = dtype.state if isinstance(dtype.state, tuple) else ()
-    if any(part is not None for part in detail[2:4]):       # subarray or fields
-        raise ValueError("a structured array wrapper")
+    if any(part is not None for part in detail[2:4]) and not dtype.args[0].startswith("V"):
+        raise ValueError("a structured array wrapper without its size")
     m = _RAW_DTYPE.fullmatch(dtype.args[0])
     if not m:
         raise ValueError(f"an array wrapper with dtype {dtype.args[0][:20]!r}")
@@ -493,6 +496,20 @@ def _array_bytes(wrapper: _Obj) -> tuple[bool, int] | None:
     for d in shape:
         count *= d
     return state.get("numpy_array_alignment_bytes") is not None, count * itemsize
+
+
+def _dtypes(value: object) -> Iterator[_Obj]:
+    """Every numpy.dtype call in a value, the value itself included."""
+    if isinstance(value, _Obj):
+        if value.func == _NUMPY_DTYPE:
+            yield value
+            yield from _dtypes(value.state)
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _dtypes(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _dtypes(item)
 
 
 def _skip(reader: IO[bytes], n: int) -> None:
