@@ -43,7 +43,8 @@ def collect(registry: Registry, paths: Iterable[str] | None = None) -> tuple[lis
             if not full.exists():
                 raise UsageError(f"{p} does not exist")
             targets.append(full)
-    else:
+    elif (root / MODELS_DIR).is_dir():
+        # a new registry's clone has no models/ folder (git keeps no empty folders)
         targets.append(root / MODELS_DIR)
     files: list[str] = []
     for target in targets:
