@@ -77,6 +77,13 @@ class CheckResult:
 def changed_files(git: Git, ref: str | None) -> list[str]:
     """Files changed since ``ref`` (``git diff REF...HEAD``) plus uncommitted and untracked
     ones; deleted files are left out. Without ``ref``, only the work tree's changes."""
+    return sorted(set(tracked_changes(git, ref)) | set(untracked_files(git)))
+
+
+def tracked_changes(git: Git, ref: str | None) -> list[str]:
+    """The change as git will commit it: files changed since ``ref`` plus staged and
+    modified tracked files (deletions left out). Untracked files are not part of it: the
+    weights ``register`` copied stay untracked on ``main`` after its branch is left."""
     files: set[str] = set()
     if ref:
         if not git.ok("rev-parse", "--verify", "-q", f"{ref}^{{commit}}"):
@@ -87,9 +94,16 @@ def changed_files(git: Git, ref: str | None) -> list[str]:
     if git.head():
         out = git.run("diff", "--name-only", "--diff-filter=d", "-z", "HEAD")
         files.update(p for p in out.split("\0") if p)
-    out = git.run("ls-files", "--others", "--exclude-standard", "-z")
-    files.update(p for p in out.split("\0") if p)
+    else:                                   # no commit yet: what is staged
+        out = git.run("ls-files", "-z")
+        files.update(p for p in out.split("\0") if p)
     return sorted(files)
+
+
+def untracked_files(git: Git) -> list[str]:
+    """Files in the work tree that git does not track (and does not ignore)."""
+    out = git.run("ls-files", "--others", "--exclude-standard", "-z")
+    return sorted(p for p in out.split("\0") if p)
 
 
 def touched_models(registry: Registry, files: list[str]) -> list[str]:
@@ -139,7 +153,8 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
                          hint="stages come from policies/data/environments.yaml")
     placeholders = (policy_set.data.get("cards") or {}).get("placeholders") or []
 
-    changes = changed_files(registry.git, changed_since)
+    tracked = tracked_changes(registry.git, changed_since)
+    changes = sorted(set(tracked) | set(untracked_files(registry.git)))
     if models is not None:
         for name in models:
             if not registry.has_model(name):
@@ -147,7 +162,8 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
         names = sorted(set(models))
     else:
         names = touched_models(registry, changes) if changed_since else registry.model_names()
-    change = {"base": changed_since, "files": changes}
+    # the policies judge what git tracks: an untracked file is in no commit (ART-03)
+    change = {"base": changed_since, "files": tracked}
     workers = min(os.cpu_count() or 1, 8)
     if parallel and isinstance(engine, str) and len(names) >= PARALLEL_FROM and workers > 1:
         return _check_parallel(registry, names, workers, stage=stage,
