@@ -61,14 +61,14 @@ def _worktree_snapshot(registry: Registry, name: str) -> Snapshot:
     try:
         model = registry.model(name).data
     except ModelregError as exc:
-        if (registry.root / rel).is_file():
-            errors[rel] = str(exc)
+        if registry.exists(rel):
+            errors[rel] = exc.message
     versions: dict[str, dict[str, Any]] = {}
     for v in registry.version_names(name):
         try:
             versions[v] = registry.version(name, v).data
         except ModelregError as exc:
-            errors[f"{MODELS_DIR}/{name}/versions/{v}.yaml"] = str(exc)
+            errors[f"{MODELS_DIR}/{name}/versions/{v}.yaml"] = exc.message
     return Snapshot("work tree", registry.git.head(), model, versions, errors)
 
 
@@ -104,7 +104,7 @@ def _history_snapshot(registry: Registry, name: str, when: int) -> Snapshot:
             try:
                 data = parse_text(decode(raw, rel), rel)
             except ModelregError as exc:
-                errors[rel] = str(exc)
+                errors[rel] = exc.message + (f" (line {exc.line})" if exc.line else "")
                 continue
             parsed[rel] = data if isinstance(data, dict) else {}
     model = parsed.get(f"{base}/model.yaml")

@@ -86,7 +86,7 @@ def render(registry: Registry, name: str) -> Rendered:
     versions = {v: registry.version(name, v).data for v in registry.version_names(name)}
     rel = card_path(name)
     path = registry.root / rel
-    current = read_text(path, display=rel) if path.is_file() else None
+    current = read_text(path, display=rel) if registry.exists(rel) else None
     text, front = render_text(registry.root, name, model.data, versions, current, display=rel)
     return Rendered(name, rel, text, front, current)
 

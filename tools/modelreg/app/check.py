@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelreg.app.validate import validate_file
+from modelreg.app.validate import unreadable, validate_file
 from modelreg.core.errors import CannotRunError, ModelregError, UsageError
 from modelreg.core.records import Finding, Report
 from modelreg.core.yamlio import Document, locate, read_text
@@ -342,7 +342,7 @@ def _read_model(registry: Registry, schemas: Schemas, name: str, placeholders: l
     version_paths = [f"{MODELS_DIR}/{name}/versions/{v}.yaml"
                      for v in registry.version_names(name)]
     candidates = [paths["model"], *version_paths]
-    if (registry.root / paths["stages"]).is_file():
+    if registry.exists(paths["stages"]):      # a folder or FIFO there is read, and reported
         candidates.append(paths["stages"])
     bad: set[str] = set()
     loaded: dict[str, Document] = {}        # each file parsed once, by validate_file
@@ -353,15 +353,15 @@ def _read_model(registry: Registry, schemas: Schemas, name: str, placeholders: l
                 bad.add(rel)
     card = None
     card_path = registry.root / paths["card"]
-    if card_path.is_file():
+    has_card = registry.exists(paths["card"])
+    if has_card:
         try:
             text = read_text(card_path, display=paths["card"])
             card = inputs.parse_card(text, paths["card"], placeholders)
         except ModelregError as exc:
-            findings.append(Finding(paths["card"], "ID-00", exc.message, line=exc.line,
-                                    model=name))
+            findings.append(unreadable(paths["card"], exc, name))
             bad.add(paths["card"])
-    n = len(candidates) + (1 if card_path.is_file() else 0)
+    n = len(candidates) + (1 if has_card else 0)
     if paths["model"] in bad:
         return None, findings, n
 

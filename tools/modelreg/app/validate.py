@@ -79,7 +79,7 @@ def _walk(registry: Registry, folder: str, real_root: str, files: list[str],
                     f"({real}); registry files must live in the repository",
                     model=model, version=version))
                 continue
-        if entry.is_dir(follow_symlinks=False):
+        if entry.is_dir(follow_symlinks=False) and not kind_of(rel):
             _walk(registry, entry.path, real_root, files, findings)
         elif kind_of(rel):
             files.append(rel)
@@ -112,6 +112,13 @@ def _validate_chunk(root: str, files: list[str], registry: Registry | None = Non
     return out
 
 
+def unreadable(rel: str, exc: ModelregError, model: str | None,
+               version: str | None = None) -> Finding:
+    """ID-00: a registry file that cannot be read or parsed, with what to do about it."""
+    return Finding(rel, UNREADABLE, exc.message + (f" ({exc.hint})" if exc.hint else ""),
+                   line=exc.line, model=model, version=version)
+
+
 def validate_file(registry: Registry, schemas: Schemas, rel: str, *,
                   loaded: dict[str, Document] | None = None) -> list[Finding]:
     """Findings for one record. With ``loaded``, the parsed document is also stored there
@@ -123,8 +130,7 @@ def validate_file(registry: Registry, schemas: Schemas, rel: str, *,
     try:
         doc = registry.load(rel)
     except ModelregError as exc:
-        return [Finding(rel, UNREADABLE, f"{exc.message}" + (f" ({exc.hint})" if exc.hint else ""),
-                        line=exc.line, model=model, version=version)]
+        return [unreadable(rel, exc, model, version)]
     if loaded is not None:
         loaded[rel] = doc
     out: list[Finding] = []

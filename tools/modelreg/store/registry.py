@@ -19,6 +19,7 @@ from modelreg.core.errors import InputError, ModelregError, UsageError
 from modelreg.core.records import Event, ModelState, Resolution
 from modelreg.core.tags import Action
 from modelreg.core.yamlio import Document, load
+from modelreg.core.yamlio import read_bytes as _read_bytes
 from modelreg.store.git import Git, Ref
 
 MODELS_DIR = "models"
@@ -150,8 +151,14 @@ class Registry:
     def model_dir(self, name: str) -> Path:
         return self.root / MODELS_DIR / check_name(name)
 
+    def exists(self, rel_path: str) -> bool:
+        """Whether anything is at ``rel_path``. A folder or a FIFO where a file belongs
+        counts: reading it then reports "not a regular file" (ID-00) instead of the file
+        looking absent."""
+        return os.path.lexists(self.root / rel_path)
+
     def has_model(self, name: str) -> bool:
-        return (self.model_dir(name) / "model.yaml").is_file()
+        return self.exists(f"{MODELS_DIR}/{check_name(name)}/model.yaml")
 
     def load(self, rel_path: str) -> Document:
         """Load a registry file by its root-relative path, refusing paths that leave the root."""
@@ -168,14 +175,11 @@ class Registry:
         real = os.path.realpath(path)
         if os.path.commonpath([real, os.path.realpath(self.root)]) != os.path.realpath(self.root):
             raise InputError("path points outside the registry (symlink?)", file=rel_path)
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            raise InputError("file not found", file=rel_path) from None
+        return _read_bytes(path, display=rel_path)
 
     def model(self, name: str) -> Model:
         rel = f"{MODELS_DIR}/{check_name(name)}/model.yaml"
-        if not (self.root / rel).is_file():
+        if not self.exists(rel):
             raise UsageError(f"no model named {name!r}", file=None,
                              hint="`modelreg ls` lists the models")
         doc = self.load(rel)
@@ -188,7 +192,8 @@ class Registry:
             return []
         found = []
         for e in os.scandir(vdir):
-            if e.name.endswith(".yaml") and e.is_file(follow_symlinks=False):
+            # anything but a symlink: a folder named 1.0.0.yaml is read, and reported
+            if e.name.endswith(".yaml") and not e.is_symlink():
                 v = e.name[:-5]
                 if tagmod.SEMVER_RE.match(v):
                     found.append(v)
@@ -197,7 +202,7 @@ class Registry:
     def version(self, name: str, version: str) -> Version:
         version = check_version(version)
         rel = f"{MODELS_DIR}/{check_name(name)}/versions/{version}.yaml"
-        if not (self.root / rel).is_file():
+        if not self.exists(rel):
             raise UsageError(f"{name} has no version {version}",
                              hint=f"`modelreg show {name}` lists its versions")
         doc = self.load(rel)
@@ -205,7 +210,7 @@ class Registry:
 
     def stages_file(self, name: str) -> dict[str, Any] | None:
         rel = f"{MODELS_DIR}/{check_name(name)}/stages.yaml"
-        if not (self.root / rel).is_file():
+        if not self.exists(rel):
             return None
         data = self.load(rel).data
         return data if isinstance(data, dict) else None
