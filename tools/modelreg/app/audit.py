@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelreg.app.read import iso, parse_when
 from modelreg.core.errors import ModelregError, UsageError
 from modelreg.core.records import Event, ModelState
 from modelreg.core.tags import SEMVER_RE, Action
+from modelreg.core.timefmt import parse_when, stamp
+from modelreg.core.timefmt import rfc3339 as iso
 from modelreg.store.defaults import TEMPLATES_DIR
 from modelreg.store.registry import MODELS_DIR, Registry, _replay, check_name, sort_versions
 
@@ -375,12 +376,11 @@ def _policy(registry: Registry, name: str, when: int | None, state: ModelState,
         from modelreg.app.check import check
 
         check_result = check(registry, models=[name], engine=engine, now=now)
-    from modelreg.app.check import now_rfc3339
 
     findings = [f for f in check_result.report.findings if f.model in (name, None)
                 and f.file.startswith(f"{MODELS_DIR}/{name}/")]
     waived = [w for w in check_result.waived if w.finding.model == name]
-    return {"kind": "evaluated", "evaluated_at": now_rfc3339(now) if now else None,
+    return {"kind": "evaluated", "evaluated_at": stamp(now) if now else None,
             "engine": check_result.engine or None,
             "ok": not any(f.severity == "error" for f in findings),
             "findings": [{"file": f.file, "line": f.line, "rule": f.rule,
@@ -395,9 +395,8 @@ def _policy(registry: Registry, name: str, when: int | None, state: ModelState,
 def _exceptions(snap: Snapshot, when: int | None,
                 now: _dt.datetime | str | None) -> list[dict[str, Any]]:
     """The waivers each version record declares, with whether they had expired."""
-    from modelreg.app.check import now_rfc3339
 
-    today = (iso(when) if when is not None else now_rfc3339(now))[:10]
+    today = (iso(when) if when is not None else stamp(now))[:10]
     out = []
     for v in sort_versions(snap.versions):
         for e in _list(snap.versions[v].get("exceptions")):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.app.validate import unreadable, validate_file
+from modelreg.core import timefmt
 from modelreg.core.errors import CannotRunError, ModelregError, UsageError
 from modelreg.core.records import Finding, Report
 from modelreg.core.yamlio import Document, locate, read_text
@@ -115,20 +116,6 @@ def touched_models(registry: Registry, files: list[str]) -> list[str]:
     return sorted(n for n in names if registry.has_model(n))
 
 
-def now_rfc3339(now: _dt.datetime | str | None) -> str:
-    if isinstance(now, str):
-        try:
-            _dt.datetime.fromisoformat(now.replace("Z", "+00:00"))
-        except ValueError:
-            raise UsageError(f"invalid time {now!r}", hint="use RFC 3339, e.g. "
-                             "2026-11-27T12:00:00Z") from None
-        return now
-    moment = now or _dt.datetime.now(_dt.UTC)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_dt.UTC)
-    return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def check(registry: Registry, *, stage: str | None = None, changed_since: str | None = None,
           engine: str | Engine = "auto", opa_url: str | None = None, strict: bool = False,
           now: _dt.datetime | str | None = None, review: dict[str, Any] | None = None,
@@ -144,7 +131,7 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
     Raises :class:`CannotRunError` when the policies cannot be evaluated; never passes silently.
     """
     del strict  # the verdict is derived from the report: CheckResult.ok(strict)
-    stamp = now_rfc3339(now)
+    stamp = timefmt.stamp(now)
     if policy_set is None:
         policy_set = load_policy_set(registry.root)
     rank = inputs.stage_rank(policy_set.data.get("environments") or {})
@@ -260,7 +247,7 @@ def check_at(registry: Registry, name: str, version: str, stage: str, *, rev: st
     from modelreg.store.git import CatFile
 
     policy_set = load_policy_set(registry.root)
-    stamp = now_rfc3339(now)
+    stamp = timefmt.stamp(now)
     placeholders = (policy_set.data.get("cards") or {}).get("placeholders") or []
     paths = inputs.files_of(name)
     vpath = f"{MODELS_DIR}/{name}/versions/{version}.yaml"

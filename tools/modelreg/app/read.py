@@ -8,6 +8,7 @@ from modelreg.app.register import register as _register
 from modelreg.app.validate import validate as _validate
 from modelreg.core.errors import ModelregError
 from modelreg.core.records import ModelState, Report
+from modelreg.core.timefmt import parse_when, rfc3339
 from modelreg.store.registry import Registry, check_version
 
 
@@ -75,34 +76,6 @@ def _version_entry(registry: Registry, name: str, version: str, state: ModelStat
     return entry
 
 
-def parse_when(text: str) -> int:
-    """Unix time for ``--at``: a date means the end of that day (UTC), so "at 2026-05-01"
-    includes everything that happened on the first of May; RFC 3339 times are exact."""
-    import datetime as dt
-
-    from modelreg.core.errors import UsageError
-
-    try:
-        if len(text) == 10:
-            day = dt.date.fromisoformat(text)
-            moment = dt.datetime(day.year, day.month, day.day, 23, 59, 59,
-                                 tzinfo=dt.UTC)
-        else:
-            moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=dt.UTC)
-    except ValueError:
-        raise UsageError(f"invalid date {text!r}",
-                         hint="use YYYY-MM-DD or an RFC 3339 time") from None
-    return int(moment.timestamp())
-
-
-def iso(ts: int) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def history(registry: Registry, name: str | None = None) -> list[dict[str, Any]]:
     """``modelreg history [NAME]``: every event from the tags, oldest first, with who did
     it, who approved it, the pull request and the commit."""
@@ -120,7 +93,7 @@ def history(registry: Registry, name: str | None = None) -> list[dict[str, Any]]
     for ev in events:
         evidence = ev.evidence
         row: dict[str, Any] = {
-            "time": iso(ev.time), "event": _EVENT_NAMES[ev.action.value], "model": ev.model,
+            "time": rfc3339(ev.time), "event": _EVENT_NAMES[ev.action.value], "model": ev.model,
             "version": ev.version, "stage": ev.stage, "actor": ev.actor,
             "actor_email": ev.actor_email, "approvers": list(evidence.get("approvers") or []),
             "pull_request": evidence.get("pr"), "commit": evidence.get("merge_commit") or ev.commit,
@@ -154,7 +127,7 @@ def show(registry: Registry, name: str, version: str | None = None,
         versions = [version]
     out: dict[str, Any] = {"name": name}
     if when is not None:
-        out["at"] = iso(when)
+        out["at"] = rfc3339(when)
     return {
         **out,
         "model": model.data,

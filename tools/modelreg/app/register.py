@@ -5,7 +5,6 @@ All-or-nothing: every check runs before the first write, and if anything fails a
 """
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import os
 import shutil
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.app import cards
+from modelreg.core import timefmt
 from modelreg.core.errors import CannotRunError, InputError, ModelregError, RefusedError, UsageError
 from modelreg.core.yamlio import dump_yaml, load, write_atomic
 from modelreg.store.dvc import Dvc, file_hashes, read_pointer
@@ -80,7 +80,7 @@ class RegisterRequest:
     metrics: str | None = None
     model_file: str | None = None            # --from
     message: str | None = None
-    datasets: list[DatasetSpec] = field(default_factory=list)
+    datasets: list[DatasetSpec | str] = field(default_factory=list)
     config: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     parent: str | None = None                # NAME@X.Y.Z
@@ -88,6 +88,13 @@ class RegisterRequest:
     entrypoint: str | None = None
     branch: bool = True
     allow_lower: bool = False
+
+    def __post_init__(self) -> None:
+        # the library takes datasets as the CLI does, "ROLE:ID@REVISION[:PATH]", too
+        self.datasets = [DatasetSpec.parse(d) if isinstance(d, str) else d
+                         for d in self.datasets]
+        if isinstance(self.weights, (str, os.PathLike)):
+            self.weights = [self.weights]
 
 
 @dataclass(frozen=True)
@@ -280,7 +287,7 @@ def _identity(git: Git) -> tuple[dict, str]:
     name_email, _, stamp = ident.rpartition(">")
     name, _, email = name_email.partition("<")
     seconds = int(stamp.split()[0])
-    when = dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = timefmt.rfc3339(seconds)
     return {"name": name.strip(), "email": email.strip()}, when
 
 

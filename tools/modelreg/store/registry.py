@@ -16,8 +16,9 @@ import semver
 
 from modelreg.core import tags as tagmod
 from modelreg.core.errors import InputError, ModelregError, UsageError
-from modelreg.core.records import Event, ModelState, Resolution
+from modelreg.core.records import Artifact, Event, ModelState, Resolution
 from modelreg.core.tags import Action
+from modelreg.core.timefmt import When, parse_when
 from modelreg.core.yamlio import Document, load
 from modelreg.core.yamlio import read_bytes as _read_bytes
 from modelreg.store.git import Git, Ref
@@ -235,11 +236,34 @@ class Registry:
             self.git.refs(["refs/tags/*@*"], contents=False)
         return build_states(refs, at)
 
-    def state(self, name: str, at: int | None = None) -> ModelState:
+    def state(self, name: str, at: When | None = None) -> ModelState:
+        """What the tags say about ``name``, now or as of ``at``: unix seconds, a
+        ``datetime``, or text as ``--at`` takes it (``2026-11-30`` is the end of that day,
+        UTC; RFC 3339 times are exact)."""
         check_name(name)
         refs = self.refs(name)
-        return build_states(refs, at).get(
+        when = parse_when(at) if at is not None else None
+        return build_states(refs, when).get(
             name, ModelState(name, (), {}, False, ()))
+
+    def artifacts(self, name: str, version: str, commit: str | None = None
+                  ) -> tuple[Artifact, ...]:
+        """The weights files ``version``'s record lists: from the work tree, or from
+        ``commit`` (the registration's) when the work tree does not hold the record."""
+        rel = f"{MODELS_DIR}/{check_name(name)}/versions/{check_version(version)}.yaml"
+        data: Any = None
+        if self.exists(rel):
+            data = self.load(rel).data
+        elif commit:
+            from modelreg.core.yamlio import decode, parse_text
+            from modelreg.store.git import CatFile
+
+            with CatFile(self.git) as cat:
+                raw = cat.read(f"{commit}:{rel}")
+            if raw is not None:
+                data = parse_text(decode(raw, rel), rel)
+        listed = data.get("artifacts") if isinstance(data, dict) else None
+        return tuple(Artifact.from_record(a) for a in listed or [] if isinstance(a, dict))
 
     # --- answers ---------------------------------------------------------------------
     def resolve(self, name: str, *, stage: str | None = None,
@@ -257,8 +281,11 @@ class Registry:
             if held is None:
                 return None
             ev = state.assignment(stage, held)
+            reg = next((e for e in state.events
+                        if e.action is Action.REGISTER and e.version == held), None)
             return Resolution(name, held, stage, ev.tag if ev else None,
-                              ev.commit if ev else None)
+                              ev.commit if ev else None,
+                              self.artifacts(name, held, reg.commit if reg else None))
         if version is None:
             candidates = list(state.registered) or self.version_names(name)
             if not candidates:
@@ -270,7 +297,8 @@ class Registry:
         reg = next((e for e in state.events
                     if e.action is Action.REGISTER and e.version == version), None)
         return Resolution(name, version, None, reg.tag if reg else None,
-                          reg.commit if reg else None)
+                          reg.commit if reg else None,
+                          self.artifacts(name, version, reg.commit if reg else None))
 
 
 def open_registry(path: str | os.PathLike = ".") -> Registry:
