@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 import click
 
 from modelreg.core.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, ModelregError
+from modelreg.core.metrics import meets_threshold, threshold_sign
 from modelreg.core.records import Report
 from modelreg.core.release import __version__
 from modelreg.store.registry import Registry, open_registry
@@ -203,11 +204,10 @@ def show(obj: dict, target: str, at: str | None, as_json: bool) -> None:
                        f"sha256 {str(d.get('sha256'))[:16]}…")
         for row in rec.get("metrics") or []:
             thr = ""
-            if "threshold" in row:
-                op = ">=" if row.get("direction") == "higher" else "<="
-                ok = (row["value"] >= row["threshold"]) if op == ">=" \
-                    else (row["value"] <= row["threshold"])
-                thr = f"  (threshold {op} {row['threshold']}: {'met' if ok else 'NOT MET'})"
+            ok = meets_threshold(row)
+            if ok is not None:
+                thr = (f"  (threshold {threshold_sign(row.get('direction'))} {row['threshold']}: "
+                       f"{'met' if ok else 'NOT MET'})")
             click.echo(f"    metric {row.get('name')}={row.get('value')}  "
                        f"{row.get('dataset')}/{row.get('split')}/{row.get('slice')}{thr}")
 

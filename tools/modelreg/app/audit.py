@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.core.errors import ModelregError, UsageError
+from modelreg.core.metrics import meets_threshold
 from modelreg.core.records import Event, ModelState
 from modelreg.core.tags import SEMVER_RE, Action
 from modelreg.core.timefmt import parse_when, stamp
@@ -213,14 +214,6 @@ def _risk(model: dict[str, Any]) -> dict[str, Any]:
             if isinstance(ia, dict) else _str(ia)}
 
 
-def met(metric: dict[str, Any]) -> bool | None:
-    """Whether a metric meets its declared threshold (None when it declares none)."""
-    value, threshold = metric.get("value"), metric.get("threshold")
-    if not isinstance(value, (int, float)) or not isinstance(threshold, (int, float)):
-        return None
-    return value <= threshold if metric.get("direction") == "lower" else value >= threshold
-
-
 def _metrics(record: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for m in _list(record.get("metrics")):
@@ -232,7 +225,7 @@ def _metrics(record: dict[str, Any]) -> list[dict[str, Any]]:
                     "split": _str(m.get("split")), "slice": _str(m.get("slice") or "overall"),
                     "value": value if isinstance(value, (int, float)) else None,
                     "threshold": threshold if isinstance(threshold, (int, float)) else None,
-                    "direction": _str(m.get("direction")), "met": met(m)})
+                    "direction": _str(m.get("direction")), "met": meets_threshold(m)})
     return out
 
 
@@ -549,5 +542,5 @@ def write_text(path: Path, text: str) -> None:
         raise
 
 
-__all__ = ["audit", "audit_all", "render", "snapshot", "stage_intervals", "met",
+__all__ = ["audit", "audit_all", "render", "snapshot", "stage_intervals",
            "protected_commit_at", "write_reports", "write_text", "AUDIT_VERSION"]

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.core.errors import CannotRunError, InputError
+from modelreg.core.metrics import meets_threshold, threshold_sign
 from modelreg.core.records import Finding, Report
 from modelreg.core.yamlio import dump_yaml, read_text, write_atomic
 from modelreg.policy import inputs
@@ -423,11 +424,7 @@ def _revision(m: dict[str, Any], datasets: list[dict[str, Any]]) -> Any:
 
 
 def _met(m: dict[str, Any]) -> str:
-    value, threshold = m.get("value"), m.get("threshold")
-    if not isinstance(value, (int, float)) or not isinstance(threshold, (int, float)):
-        return "–"
-    ok = value <= threshold if m.get("direction") == "lower" else value >= threshold
-    return "yes" if ok else "NO"
+    return {True: "yes", False: "NO", None: "–"}[meets_threshold(m)]
 
 
 def _results(metrics: list[dict[str, Any]], datasets: list[dict[str, Any]]) -> list[dict]:
@@ -443,7 +440,7 @@ def _results(metrics: list[dict[str, Any]], datasets: list[dict[str, Any]]) -> l
                 value = f"{value} ({level}CI {ci['lower']}–{ci['upper']})"
             threshold = m.get("threshold")
             if threshold is not None:
-                threshold = f"{'≤' if m.get('direction') == 'lower' else '≥'} {threshold}"
+                threshold = f"{threshold_sign(m.get('direction'))} {threshold}"
             table.append({"metric": m.get("name"), "slice": m.get("slice"), "value": value,
                           "threshold": threshold if threshold is not None else "–",
                           "met": _met(m)})

@@ -18,6 +18,7 @@ from typing import Any
 from modelreg.app.audit import audit, environment, write_text
 from modelreg.core import timefmt
 from modelreg.core.errors import ModelregError
+from modelreg.core.metrics import threshold_sign
 from modelreg.store.registry import MODELS_DIR, Registry, semver_key
 
 PALETTE = ("#2457c5", "#c2410c", "#15803d", "#7c3aed", "#be123c", "#0e7490", "#a16207",
@@ -252,10 +253,10 @@ def _chart(dataset: str, order: list[str], series: dict[tuple[str, str], dict[st
         if key in thresholds:
             t, direction = thresholds[key]
             y = py(t)
-            sign = "≤" if direction == "lower" else "≥"
+            op = threshold_sign(direction)
             parts.append(f'<line class="threshold" x1="{left}" y1="{y}" x2="{left + width}" '
                          f'y2="{y}" stroke="{color}" stroke-dasharray="6 4" stroke-width="1.5">'
-                         f'<title>threshold {_e(name)} {sign} {t:g}</title></line>')
+                         f'<title>threshold {_e(name)} {op} {t:g}</title></line>')
         points = [(px(i), py(series[key][v]), v) for i, v in enumerate(order)
                   if v in series[key]]
         if len(points) > 1:
