@@ -33,9 +33,7 @@ def _emit_report(report: Report, as_json: bool, strict: bool = False) -> int:
         _json_out(report.to_json(strict))
     else:
         for f in sorted(report.findings, key=lambda f: f.sort_key()):
-            where = f"{f.file}:{f.line}" if f.line else f.file
-            level = "" if f.severity == "error" else "warning: "
-            click.echo(f"{where}: [{f.rule}] {level}{f.message}")
+            click.echo(str(f))
         verdict = "ok" if report.ok(strict) else "FAILED"
         click.echo(f"{report.command}: {report.files} files, {report.errors} errors, "
                    f"{report.warnings} warnings — {verdict}", err=True)
@@ -379,8 +377,7 @@ def _emit_change(change, as_json: bool) -> None:
                    "warnings": [f.to_json() for f in change.findings]})
         return
     for f in change.findings:
-        where = f"{f.file}:{f.line}" if f.line else f.file
-        click.echo(f"{where}: [{f.rule}] warning: {f.message}", err=True)
+        click.echo(str(f), err=True)
     what = {"promote": f"{change.model} {change.version} → {change.stage}",
             "rollback": f"{change.model} {change.stage} back to {change.version}",
             "deprecate": f"{change.model} {change.version or ''} deprecated".replace("  ", " ")}
@@ -723,8 +720,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.exit(EXIT_USAGE)
     except ModelregError as exc:
         for f in getattr(exc, "findings", ()):
-            where = f"{f.file}:{f.line}" if f.line else f.file
-            click.echo(f"{where}: [{f.rule}] {f.message}", err=True)
+            click.echo(str(f), err=True)
         click.echo(f"error: {exc}", err=True)
         if exc.hint:
             click.echo(f"hint: {exc.hint}", err=True)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelreg.core.errors import ModelregError, UsageError
+from modelreg.core.errors import ModelregError, UsageError, location
 from modelreg.core.metrics import meets_threshold
 from modelreg.core.records import Event, ModelState
 from modelreg.core.tags import SEMVER_RE, Action
@@ -487,7 +487,8 @@ def environment(fmt: str) -> Any:
                                  trim_blocks=True, lstrip_blocks=True, finalize=finalize,
                                  keep_trailing_newline=True)
         env.filters["code"] = _code_md
-    env.filters.update(short=lambda v: (str(v)[:12] if v else None),
+    env.filters.update(where=lambda f: location(f.get("file"), f.get("line")),
+                       short=lambda v: (str(v)[:12] if v else None),
                        join_list=lambda v: ", ".join(str(x) for x in v) if v else None,
                        number=_number, verdict=_verdict)
     return env

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from modelreg.core.errors import InputError
+from modelreg.core.errors import InputError, location
 from modelreg.store.codeowners import OWNER_RE, PATH, owners_of, problems
 from modelreg.store.registry import Registry
 
@@ -107,7 +107,7 @@ def check(registry: Registry) -> list[str]:
         return [f"{PATH} is missing: run `modelreg codeowners --write`"]
     have = path.read_text(encoding="utf-8")
     for line, msg in problems(have):
-        reasons.append(f"{PATH}:{line}: {msg} (GitHub ignores the whole file)")
+        reasons.append(f"{location(PATH, line)}: {msg} (GitHub ignores the whole file)")
     if have != want.text:
         reasons.append(f"{PATH} is out of date with policies/data and models/: "
                        "run `modelreg codeowners --write` and commit it")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from modelreg.core.errors import location
 from modelreg.core.tags import Action
 
 
@@ -23,6 +24,16 @@ class Finding:
     model: str | None = None
     version: str | None = None
     path: str | None = None          # JSON path inside the file, e.g. "$.risk.tier"
+
+    @property
+    def where(self) -> str:
+        """``file:line`` (just ``file`` when the line is not known)."""
+        return location(self.file, self.line)
+
+    def __str__(self) -> str:
+        """``file:line: [RULE] message``, with ``warning:`` before a warning's message."""
+        level = "warning: " if self.severity == "warning" else ""
+        return f"{self.where}: [{self.rule}] {level}{self.message}"
 
     def sort_key(self) -> tuple:
         return (self.file, self.line or 0, self.rule, self.message)
