@@ -8,7 +8,7 @@ from modelreg.app.register import register as _register
 from modelreg.app.validate import validate as _validate
 from modelreg.core.errors import ModelregError
 from modelreg.core.records import ModelState, Report
-from modelreg.core.timefmt import parse_when, rfc3339
+from modelreg.core.timefmt import When, parse_when, rfc3339
 from modelreg.store.registry import Registry, check_version
 
 
@@ -110,11 +110,11 @@ _EVENT_NAMES = {"register": "registered", "deregister": "deregistered", "assign"
 
 
 def show(registry: Registry, name: str, version: str | None = None,
-         at: str | None = None) -> dict[str, Any]:
+         at: When | None = None) -> dict[str, Any]:
     """``modelreg show NAME[@VERSION] [--at DATE]``: the model, its versions with artifacts,
     lineage, metrics, and stages; with ``at``, the stages and versions as of that date."""
     model = registry.model(name)
-    when = parse_when(at) if at else None
+    when = parse_when(at) if at is not None else None
     state = registry.state(name, at=when)
     versions = sorted(set(state.registered) if when is not None else
                       set(registry.version_names(name)) | set(state.registered), key=_key)
