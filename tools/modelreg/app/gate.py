@@ -10,10 +10,13 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelreg.app.reconcile import on_protected, protected_branch, protected_ref
 from modelreg.core.errors import ModelregError
+from modelreg.policy.evaluate import evaluate
+from modelreg.policy.integrity import verify
 from modelreg.policy.reviews import review_from_evidence
-from modelreg.store.registry import Registry, check_name
+from modelreg.store.protected import on_protected, protected_branch, protected_ref
+from modelreg.store.registry import MODELS_DIR, Registry, check_name
+from modelreg.store.signatures import fact_for
 
 
 @dataclass
@@ -51,8 +54,6 @@ def _integrity(registry: Registry, result: GateResult, record: dict | None, at: 
     the weights of this version that are here) and its weights signature."""
     name, version, reasons = result.model, result.version or "", result.reasons
     try:
-        from modelreg.app.verify import verify
-
         report = verify(registry, [name], versions={name: [version]})
         for f in report.findings:
             reasons.append(f"verify: {f}")
@@ -60,13 +61,12 @@ def _integrity(registry: Registry, result: GateResult, record: dict | None, at: 
         reasons.append(f"tamper detection could not run: {exc}")
     if record is None:
         return
-    from modelreg.app.sign import fact_for
-
     vdir = registry.model_dir(name) / "versions" / version
     here = bool(result.artifacts) and all(
         (vdir / str(a.get("path", "")).rsplit("/", 1)[-1]).is_file() for a in result.artifacts)
     try:
-        fact = fact_for(registry, name, version, record, rev=at, weights=here)
+        with registry.at(at) as approved:
+            fact = fact_for(approved, name, version, record, judge=registry, weights=here)
     except ModelregError as exc:
         reasons.append(f"the weights signature could not be checked: {exc}")
         return
@@ -123,12 +123,13 @@ def gate(registry: Registry, name: str, stage: str, *, artifact: str | None = No
     at = merge if merge and git.ok("cat-file", "-e", f"{merge}^{{commit}}") else ev.commit
     record = None
     try:
-        from modelreg.app.check import check_at
-
-        verdict, record = check_at(registry, name, version, stage, rev=at,
-                                   review=review_from_evidence(evidence),
-                                   engine=engine, now=now)
-        for f in verdict:
+        with registry.at(at) as approved:
+            verdict = evaluate(approved, [name], judge=registry, stage=stage,
+                               versions={name: [version]}, states={name: state},
+                               review=review_from_evidence(evidence), engine=engine, now=now)
+            if approved.is_file(f"{MODELS_DIR}/{name}/versions/{version}.yaml"):
+                record = approved.version(name, version).data
+        for f in verdict.findings:
             if f.severity == "error":
                 reasons.append(f"policy: {f}")
     except ModelregError as exc:

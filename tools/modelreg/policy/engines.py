@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from modelreg.core.errors import CannotRunError, UsageError
-from modelreg.core.yamlio import load as load_yaml
+from modelreg.store.registry import Registry
 
 DECISION_QUERY = "data.modelreg.main.decision"
 DATA_ROOT = "registry"          # reference data is `data.registry`
@@ -95,43 +95,49 @@ class TestResult:
                 "message": self.message}
 
 
-def load_policy_set(root: str | os.PathLike, *, policy_dir: str = "policies",
+def load_policy_set(registry: Registry | str | os.PathLike, *, policy_dir: str = "policies",
                     tests: bool = False) -> PolicySet:
-    """Read ``policies/*.rego`` and ``policies/data/*.yaml`` under ``root``.
+    """Read ``policies/*.rego`` and ``policies/data/*.yaml`` of ``registry`` (the work tree or
+    any revision).
 
     A data file that does not load is a :class:`CannotRunError`: policies evaluated without
     their reference data would answer wrongly.
     """
-    base = Path(root) / policy_dir
-    if not base.is_dir():
-        raise CannotRunError(f"no {policy_dir}/ folder in {root}",
+    if not isinstance(registry, Registry):
+        registry = Registry(Path(registry))
+    if registry.tree.kind(policy_dir) != "dir":
+        raise CannotRunError(f"no {policy_dir}/ folder in {registry.root}"
+                             + (f" at {registry.rev[:12]}" if registry.rev else ""),
                              hint="run modelreg inside the registry's clone")
     files = []
-    for path in sorted(base.glob("*.rego")):
-        pf = PolicyFile(f"{policy_dir}/{path.name}", path.read_text(encoding="utf-8"))
+    for name, kind in registry.tree.listdir(policy_dir):
+        if kind != "file" or not name.endswith(".rego"):
+            continue
+        pf = PolicyFile(f"{policy_dir}/{name}", registry.read_text(f"{policy_dir}/{name}"))
         if tests or not pf.is_test:
             files.append(pf)
-    return PolicySet(tuple(files), load_reference_data(base / "data", policy_dir), str(root))
+    return PolicySet(tuple(files), load_reference_data(registry, policy_dir),
+                     str(registry.root))
 
 
-def load_reference_data(folder: Path, policy_dir: str = "policies") -> dict[str, Any]:
-    """Every ``*.yaml``/``*.json`` in ``folder`` under its file stem (``data.registry.<stem>``)."""
+def load_reference_data(registry: Registry, policy_dir: str = "policies") -> dict[str, Any]:
+    """Every ``*.yaml``/``*.json`` in ``policies/data`` under its file stem
+    (``data.registry.<stem>``)."""
     merged: dict[str, Any] = {}
-    if not folder.is_dir():
-        return merged
-    for path in sorted(folder.iterdir()):
-        if path.suffix not in (".yaml", ".yml", ".json") or not path.is_file():
+    for name, kind in registry.tree.listdir(f"{policy_dir}/data"):
+        stem, dot, suffix = name.rpartition(".")
+        if not dot or suffix not in ("yaml", "yml", "json") or kind != "file":
             continue
-        display = f"{policy_dir}/data/{path.name}"
+        display = f"{policy_dir}/data/{name}"
         try:
-            doc = load_yaml(path, display=display)
+            doc = registry.load(display)
         except Exception as exc:   # noqa: BLE001 - any load failure stops the check
             raise CannotRunError(f"policy data does not load: {exc}",
                                  hint="fix the file; policies cannot run without it") from None
         if not isinstance(doc.data, dict):
             raise CannotRunError("policy data must be a mapping", file=display,
                                  hint="put the values under a top-level key")
-        merged[path.stem] = doc.data
+        merged[stem] = doc.data
     return merged
 
 

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelreg.app.audit import audit, environment, write_text
+from modelreg.app.audit import audit
 from modelreg.core import timefmt
 from modelreg.core.errors import ModelregError
 from modelreg.core.metrics import threshold_sign
+from modelreg.render.audit import environment, write_text
 from modelreg.store.registry import MODELS_DIR, Registry, semver_key
 
 PALETTE = ("#2457c5", "#c2410c", "#15803d", "#7c3aed", "#be123c", "#0e7490", "#a16207",

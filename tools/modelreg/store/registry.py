@@ -1,7 +1,7 @@
 """Reading the registry: models, versions and what the tags say about them.
 
-Everything here reads; nothing prints. Files come from the work tree, tags from one
-``git for-each-ref`` call (DESIGN.md, "Reading fast").
+Everything here reads; nothing prints. Files come from the work tree or any commit (see
+``store/tree.py``); tags from one ``git for-each-ref`` call, never one git call per tag.
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from modelreg.core.errors import InputError, ModelregError, UsageError
 from modelreg.core.records import Artifact, Event, ModelState, Resolution
 from modelreg.core.tags import Action
 from modelreg.core.timefmt import When, parse_when
-from modelreg.core.yamlio import Document, load
-from modelreg.core.yamlio import read_bytes as _read_bytes
+from modelreg.core.yamlio import MAX_BYTES, Document, decode, parse_text
 from modelreg.store.git import Git, Ref
+from modelreg.store.tree import CommitTree, Tree, WorkTree
 
 MODELS_DIR = "models"
 
@@ -132,51 +132,80 @@ def _replay(model: str, events: list[Event]) -> ModelState:
 
 
 class Registry:
-    """A registry checkout. Create it with :func:`open_registry`."""
+    """The registry at one revision: the work tree (:func:`open_registry`) or any commit
+    (:meth:`at`). Every file read goes through its :class:`~modelreg.store.tree.Tree`, so
+    each reader works the same on both."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, tree: Tree | None = None, git: Git | None = None) -> None:
         self.root = root
-        self.git = Git(root)
+        self.git = git or Git(root)
+        self.tree: Tree = tree or WorkTree(root)
+
+    @property
+    def rev(self) -> str | None:
+        """The commit this view reads, or None for the work tree."""
+        return self.tree.rev
+
+    def at(self, rev: str) -> Registry:
+        """The same registry as it was at ``rev`` (a commit, branch or tag), read from git."""
+        commit = self.git.run("rev-parse", "--verify", "-q", f"{rev}^{{commit}}",
+                              check=False).strip()
+        if not commit:
+            raise UsageError(f"{rev}: no such commit",
+                             hint="fetch it first (git fetch origin REF)")
+        return Registry(self.root, CommitTree(self.git, commit), self.git)
+
+    def close(self) -> None:
+        self.tree.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # --- files -----------------------------------------------------------------------
     def rel(self, path: str | os.PathLike) -> str:
         return os.path.relpath(path, self.root).replace(os.sep, "/")
 
     def model_names(self) -> list[str]:
-        base = self.root / MODELS_DIR
-        if not base.is_dir():
-            return []
-        return sorted(e.name for e in os.scandir(base)
-                      if e.is_dir(follow_symlinks=False) and not e.name.startswith("."))
+        return [name for name, kind in self.tree.listdir(MODELS_DIR)
+                if kind == "dir" and not name.startswith(".")]
 
     def model_dir(self, name: str) -> Path:
+        """The model's folder in the work tree (for commands that write)."""
         return self.root / MODELS_DIR / check_name(name)
+
+    def is_file(self, rel_path: str) -> bool:
+        return self.tree.kind(rel_path) == "file"
 
     def exists(self, rel_path: str) -> bool:
         """Whether anything is at ``rel_path``. A folder or a FIFO where a file belongs
         counts: reading it then reports "not a regular file" (ID-00) instead of the file
         looking absent."""
-        return os.path.lexists(self.root / rel_path)
+        return self.tree.kind(rel_path) is not None
 
     def has_model(self, name: str) -> bool:
         return self.exists(f"{MODELS_DIR}/{check_name(name)}/model.yaml")
 
-    def load(self, rel_path: str) -> Document:
-        """Load a registry file by its root-relative path, refusing paths that leave the root."""
-        path = self.root / rel_path
-        real = os.path.realpath(path)
-        if os.path.commonpath([real, os.path.realpath(self.root)]) != os.path.realpath(self.root):
-            raise InputError("path points outside the registry (symlink?)", file=rel_path,
-                             hint="registry files must live inside the repository")
-        return load(path, display=rel_path)
-
     def read_bytes(self, rel_path: str) -> bytes:
-        """Raw bytes of a registry file (same refusals as :meth:`load`)."""
-        path = self.root / rel_path
-        real = os.path.realpath(path)
-        if os.path.commonpath([real, os.path.realpath(self.root)]) != os.path.realpath(self.root):
-            raise InputError("path points outside the registry (symlink?)", file=rel_path)
-        return _read_bytes(path, display=rel_path)
+        """Raw bytes of a registry file, refusing paths that leave the root and anything that
+        is not a regular file."""
+        return self.tree.read(rel_path)
+
+    def read_text(self, rel_path: str, *, max_bytes: int = MAX_BYTES) -> str:
+        """A registry file as UTF-8 text, refusing oversized files."""
+        raw = self.tree.read(rel_path)
+        if len(raw) > max_bytes:
+            raise InputError(f"file is {len(raw)} bytes, over the {max_bytes}-byte limit",
+                             file=rel_path, hint="metadata files are small; keep weights "
+                             "under DVC")
+        return decode(raw, rel_path)
+
+    def load(self, rel_path: str) -> Document:
+        """Load a registry file (YAML, or JSON by extension) by its root-relative path."""
+        text = self.read_text(rel_path)
+        return Document(rel_path, text, parse_text(text, rel_path))
 
     def model(self, name: str) -> Model:
         rel = f"{MODELS_DIR}/{check_name(name)}/model.yaml"
@@ -188,14 +217,11 @@ class Registry:
         return Model(name, rel, data)
 
     def version_names(self, name: str) -> list[str]:
-        vdir = self.model_dir(name) / "versions"
-        if not vdir.is_dir():
-            return []
         found = []
-        for e in os.scandir(vdir):
-            # anything but a symlink: a folder named 1.0.0.yaml is read, and reported
-            if e.name.endswith(".yaml") and not e.is_symlink():
-                v = e.name[:-5]
+        for entry, _ in self.tree.listdir(f"{MODELS_DIR}/{check_name(name)}/versions"):
+            # a folder or FIFO named X.Y.Z.yaml too: reading it reports what it is
+            if entry.endswith(".yaml"):
+                v = entry[:-5]
                 if tagmod.SEMVER_RE.match(v):
                     found.append(v)
         return sort_versions(found)
@@ -248,20 +274,16 @@ class Registry:
 
     def artifacts(self, name: str, version: str, commit: str | None = None
                   ) -> tuple[Artifact, ...]:
-        """The weights files ``version``'s record lists: from the work tree, or from
-        ``commit`` (the registration's) when the work tree does not hold the record."""
+        """The weights files ``version``'s record lists: from this registry's files, or
+        from ``commit`` (the registration's) when they do not hold the record."""
         rel = f"{MODELS_DIR}/{check_name(name)}/versions/{check_version(version)}.yaml"
         data: Any = None
         if self.exists(rel):
             data = self.load(rel).data
         elif commit:
-            from modelreg.core.yamlio import decode, parse_text
-            from modelreg.store.git import CatFile
-
-            with CatFile(self.git) as cat:
-                raw = cat.read(f"{commit}:{rel}")
-            if raw is not None:
-                data = parse_text(decode(raw, rel), rel)
+            with self.at(commit) as then:
+                if then.exists(rel):
+                    data = then.load(rel).data
         listed = data.get("artifacts") if isinstance(data, dict) else None
         return tuple(Artifact.from_record(a) for a in listed or [] if isinstance(a, dict))
 
