@@ -253,7 +253,7 @@ def card_text(record: dict[str, Any], versions: dict[str, dict[str, Any]],
     """``card.md`` as ``modelreg card NAME --write`` renders it from model.yaml and the
     version records (so ``check`` finds it up to date, CARD-04), with the placeholder of
     every section's prose replaced by text (so the sections count as written, CARD-01)."""
-    from modelreg.app import cards
+    from modelreg.store import cards
 
     name = record["name"]
     display = f"models/{name}/card.md"
@@ -330,7 +330,7 @@ _TIME_SLOT = "2000-01-01T00:00:00Z"   # YAML quotes it as it will quote the real
 
 
 def _message_template(title: str, event: str, **slots: Any) -> str:
-    # The evidence reconcile records (tools/modelreg/reconcile.py), so that gate and history
+    # The evidence reconcile records (tools/modelreg/app/reconcile.py), so that gate and history
     # read these tags as their own; merge_commit is left out (the tag's commit is the merge,
     # and fast-import gives no commit id mid-stream). The pull request's head commit and its
     # reviews are made up. Formatting 12,000 messages through format_message costs
@@ -757,7 +757,7 @@ def merge_one_version(ctx: Context) -> Callable[[], None]:
     import shutil
 
     from modelreg import open_registry
-    from modelreg.app import cards
+    from modelreg.store import cards
     from modelreg.store.registry import sort_versions
 
     root = ctx.built.root

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelreg.app import cards
 from modelreg.core import timefmt
 from modelreg.core.errors import CannotRunError, InputError, ModelregError, RefusedError, UsageError
 from modelreg.core.yamlio import dump_yaml, load, write_atomic
+from modelreg.store import cards, codeowners
 from modelreg.store.dvc import Dvc, file_hashes, read_pointer
 from modelreg.store.git import Git
 from modelreg.store.registry import Registry, check_name, check_version, semver_key
@@ -307,7 +307,7 @@ def _blame(path: list, msg: str, req: RegisterRequest) -> str:
 
 def _scan_weights(plan: list[tuple[Path, Path]]) -> dict:
     """Scan every weights file before anything is written; a dangerous global refuses
-    the registration, naming it (modelreg/scanning.py)."""
+    the registration, naming it (modelreg/store/scanning.py)."""
     from modelreg.store.scanning import scan
 
     scans = {}
@@ -325,7 +325,8 @@ def _scan_weights(plan: list[tuple[Path, Path]]) -> dict:
 
 
 def _refuse_secrets(req: RegisterRequest, record: dict) -> None:
-    """Refuse cloud keys, tokens and private keys in any metadata input (modelreg/credentials.py)."""
+    """Refuse cloud keys, tokens and private keys in any metadata input
+    (modelreg/store/credentials.py)."""
     from modelreg.store.credentials import find
 
     for label, path in (("--metrics", req.metrics), ("--config", req.config),
@@ -474,8 +475,6 @@ def register(registry: Registry, req: RegisterRequest,
             undo.created.append(mdir / "model.yaml")
             owners_file = root / ".github" / "CODEOWNERS"
             if owners_file.exists() and not starter:
-                from modelreg.app import codeowners
-
                 undo.remember(owners_file)
                 codeowners.write(registry)   # the new model's owners, for its next changes
         for src, dest in plan:
