@@ -6,7 +6,7 @@ The library API mirrors the commands and never prints::
     r = modelreg.open_registry(".")
     r.resolve("iris-classifier", stage="production").artifacts
 
-The documentation's "Library API" section shows the rest; its examples run as tests.
+docs/guide.md, "Library API", shows the rest; its examples run as tests.
 
 Names are imported on first use (PEP 562), so a command loads only what it needs.
 """
