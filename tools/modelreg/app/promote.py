@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelreg.core.errors import PolicyRefusal, RefusedError, UsageError
+from modelreg.core.files import write_atomic
 from modelreg.core.records import Finding
 from modelreg.core.tags import Action
-from modelreg.core.yamlio import dump_yaml, write_atomic
+from modelreg.core.yamlio import dump_yaml
 from modelreg.policy.documents import validate_file
 from modelreg.policy.evaluate import evaluate
 from modelreg.store.registry import Registry, check_name, check_version, semver_key
@@ -180,7 +181,7 @@ def rollback(registry: Registry, name: str, stage: str, *, to: str | None = None
     target = check_version(to) if to else previous_holder(registry, name, stage)
     if target is None:
         raise RefusedError(f"no earlier version of {name} held {stage}",
-                           hint="name one with --to X.Y.Z")
+                           hint=f"name one with --to {name}@X.Y.Z")
     if target == current:
         raise RefusedError(f"{name} {target} holds {stage} already")
     if target not in state.registered:

@@ -18,8 +18,9 @@ from typing import Any
 from modelreg.app.audit import audit
 from modelreg.core import cardtext, timefmt
 from modelreg.core.errors import ModelregError
+from modelreg.core.files import write_atomic
 from modelreg.core.metrics import threshold_sign
-from modelreg.render.audit import environment, write_text
+from modelreg.render.audit import environment
 from modelreg.store.registry import MODELS_DIR, Registry, semver_key
 
 PALETTE = ("#2457c5", "#c2410c", "#15803d", "#7c3aed", "#be123c", "#0e7490", "#a16207",
@@ -73,14 +74,14 @@ def build_site(registry: Registry, out_dir: str | Path, *, engine: str = "auto",
             lineage=_markup(lineage_svg(graph)) if graph else None, focus=focus,
             versions=report["versions"])
         rel = f"models/{name}.html"
-        write_text(out / rel, page)
+        write_atomic(out / rel, page)
         pages.append(rel)
     tiers = sorted({e["risk_tier"] for e in entries if isinstance(e.get("risk_tier"), int)})
     stages = sorted({s for e in entries for s in e["stages"]})
     index = env.get_template("site_index.html.j2").render(models=entries, tiers=tiers,
                                                           stages=stages)
-    write_text(out / "index.html", index)
-    write_text(out / ".nojekyll", "")
+    write_atomic(out / "index.html", index)
+    write_atomic(out / ".nojekyll", "")
     pages.insert(0, "index.html")
     return SiteResult(out, tuple(pages), tuple(names))
 

@@ -8,11 +8,12 @@ a path and which lines it would reject.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from modelreg.core.errors import InputError
-from modelreg.core.yamlio import write_atomic
+from modelreg.core.files import write_atomic
 from modelreg.store.registry import Registry
 
 PATH = ".github/CODEOWNERS"
@@ -83,7 +84,11 @@ def _handles(teams: dict, names: list, source: str) -> list[str]:
     return out
 
 
-def generate(registry: Registry) -> Ownership:
+def generate(registry: Registry, adding: Mapping[str, dict[str, Any]] | None = None
+             ) -> Ownership:
+    """What .github/CODEOWNERS must say; ``adding`` holds model.yaml data of models that are
+    about to be written (``register`` plans the file before it writes anything)."""
+    adding = adding or {}
     teams = _data(registry, "teams").get("teams") or {}
     rules = _data(registry, "codeowners")
     gov = _handles(teams, rules.get("governance") or [], "policies/data/codeowners.yaml")
@@ -106,10 +111,13 @@ def generate(registry: Registry) -> Ownership:
         expected["models/not-yet-listed/model.yaml"] = tuple(newcomers)
     lines.append("")
     lines.append("# Each model: its owning team; its stages.yaml: the approvers for its risk tier.")
-    for name in registry.model_names():
-        if not registry.has_model(name):
+    for name in sorted(set(registry.model_names()) | set(adding)):
+        if name in adding:
+            model = adding[name]
+        elif registry.has_model(name):
+            model = registry.model(name).data
+        else:
             continue              # a folder without model.yaml is not a model (yet)
-        model = registry.model(name).data
         team = (model.get("owner") or {}).get("team") if isinstance(model.get("owner"), dict) \
             else None
         tier = (model.get("risk") or {}).get("tier") if isinstance(model.get("risk"), dict) \
