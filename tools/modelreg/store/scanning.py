@@ -36,7 +36,6 @@ import ast
 import bz2
 import contextlib
 import dataclasses
-import datetime as dt
 import gzip
 import hashlib
 import importlib.metadata
@@ -58,13 +57,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from modelreg.core import timefmt
+
 PICKLE_EXTENSIONS = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".bin")
 MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024     # safetensors' own limit on the JSON header
 MAX_UNPACKED = 8 * 1024 ** 3    # bytes read out of one file's archives and compressed streams,
 MAX_RATIO = 200                 # and at most this many times the file's size
 MIN_UNPACKED = 256 * 1024 ** 2  # (but always this much: small files compress well)
 MAX_DEPTH = 4                   # archives inside archives
-MAX_MEMBERS = 100_000           # members of one zip archive
+MAX_MEMBERS = 100_000           # members of one zip or tar archive
 SNIFF_BYTES = 64 * 1024         # how much of a file decides "these bytes are a pickle"
 # Names a safe format; pickle bytes under such a name are a disguise, refused as such.
 SAFE_FORMAT_SUFFIXES = (".safetensors", ".onnx", ".gguf")
@@ -179,7 +180,7 @@ class ScanRecord:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timefmt.rfc3339()
 
 
 def _version(dist: str) -> str:
