@@ -72,7 +72,7 @@ SAFE_FORMAT_SUFFIXES = (".safetensors", ".onnx", ".gguf")
 TOOL = "modelreg-pickle-allowlist"
 
 _SKLEARN = {
-    # Common estimators and transformers, and the helper classes their fitted state holds.
+    # Common estimators and transformers, and the classes their fitted state holds.
     # Listed one by one: sklearn also ships test utilities and callables that must not be
     # reachable from a model file, so "any sklearn class" would be too wide.
     "sklearn.linear_model._logistic": ("LogisticRegression", "LogisticRegressionCV"),
