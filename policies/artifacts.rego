@@ -59,7 +59,7 @@ deny contains f if {
 
 # joblib: picklescan stops at the raw numpy buffers, so a payload placed after them is never
 # seen (docs/architecture.md#pitfalls-of-the-tools-underneath). A clean-looking scan proves
-# nothing: blocked at every stage unless an approved exception for ART-02 applies.
+# nothing: blocked at every stage (ART-02 cannot be waived).
 blind_spot(a) if a.format in params.blocked_formats
 
 blind_spot(a) if {
@@ -73,12 +73,12 @@ deny contains f if {
 	some i, a in artifacts(doc)
 	blind_spot(a)
 	f := lib.finding(doc, "ART-02", "version", ["artifacts", i, "format"], sprintf(
-		"artifact %s is a joblib file: scanners cannot see a payload placed after its numpy buffers, so it is blocked: convert it to skops/ONNX/safetensors or add an approved exception for ART-02",
+		"artifact %s is a joblib file: scanners cannot see a payload placed after its numpy buffers, so it is blocked: convert it to skops/ONNX/safetensors",
 		[a.path],
 	))
 }
 
-# Production takes safe formats only, unless an approved exception for ART-02 applies.
+# Production takes safe formats only; no exception can waive it (rules.yaml: waivable false).
 deny contains f if {
 	some doc in input.models
 	lib.active(doc, "ART-02")
@@ -86,7 +86,7 @@ deny contains f if {
 	some i, a in artifacts(doc)
 	unsafe(a)
 	f := lib.finding(doc, "ART-02", "version", ["artifacts", i, "format"], sprintf(
-		"artifact %s (%s) can run code when loaded and cannot go to %s: convert it to safetensors/ONNX/skops or add an approved exception for ART-02",
+		"artifact %s (%s) can run code when loaded and cannot go to %s: convert it to safetensors/ONNX/skops",
 		[a.path, a.format, doc.stage],
 	))
 }

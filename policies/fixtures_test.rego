@@ -87,9 +87,17 @@ good := {
 		"reviews": [
 			{"user": {"login": "appr1"}, "state": "APPROVED", "commit_id": head},
 			{"user": {"login": "appr2"}, "state": "APPROVED", "commit_id": head},
+			{"user": {"login": "val"}, "state": "APPROVED", "commit_id": head},
 		],
 	},
+	# who approved the pull request that introduced the version record, and when (built by
+	# modelreg from the reviews, never read from the record)
+	"record_approvals": {"source": "pull request #7 under review", "by": approved_by},
 }
+
+approved_at := "2026-11-20T09:00:00Z"
+
+approved_by := {"appr1": approved_at, "appr2": approved_at, "val": approved_at}
 
 # `good` with `patch` merged in (object.union is recursive).
 with_(patch) := object.union(good, patch)

@@ -104,6 +104,21 @@ deny contains f if {
 	))
 }
 
+# The record naming a validator proves nothing: the validator must have approved the pull
+# request that introduced the record (or its registration tag must record that approval).
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "GOV-04")
+	needs_validation(doc)
+	who := doc.version.validation.validator
+	lib.has_role(who, roles.validate)
+	not lib.vouched(doc, who)
+	f := lib.finding(doc, "GOV-04", "version", ["validation", "validator"], sprintf(
+		"validator %s did not approve the pull request that recorded this validation (%s), so it is not counted: ask %s to review and approve it",
+		[who, lib.record_source(doc), who],
+	))
+}
+
 deny contains f if {
 	some doc in input.models
 	lib.active(doc, "GOV-04")
@@ -173,6 +188,47 @@ deny contains f if {
 	f := lib.finding(doc, "GOV-07", "version", ["exceptions", i, "approved_by"], sprintf(
 		"exception for %s is approved by %s, who has no waiver role (%s): have a model-risk officer approve it",
 		[w.rule, w.approved_by, concat(", ", roles.approve_waiver)],
+	))
+}
+
+# An exception names its approver; only an approval of the pull request that introduced it
+# makes that true (GOV-10).
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "GOV-10")
+	some i, w in lib.exceptions(doc)
+	not lib.vouched(doc, w.approved_by)
+	f := lib.finding(doc, "GOV-10", "version", ["exceptions", i, "approved_by"], sprintf(
+		"exception for %s names %s as its approver, but %s did not approve the pull request that introduced it (%s): the exception does not apply until %s approves that pull request",
+		[w.rule, w.approved_by, w.approved_by, lib.record_source(doc), w.approved_by],
+	))
+}
+
+warn contains f if {
+	some doc in input.models
+	lib.active(doc, "GOV-07")
+	some i, w in lib.exceptions(doc)
+	lib.vouched(doc, w.approved_by)
+	cap := lib.waiver_cap(lib.record_approvers(doc)[w.approved_by])
+	w.expires > cap
+	cap >= lib.today
+	f := lib.finding(doc, "GOV-07", "version", ["exceptions", i, "expires"], sprintf(
+		"exception for %s asks to last until %s, but a waiver lasts at most %d days after its approval: it applies until %s, then needs a new approval",
+		[w.rule, w.expires, lib.waiver_max_days, cap],
+	))
+}
+
+warn contains f if {
+	some doc in input.models
+	lib.active(doc, "GOV-07")
+	some i, w in lib.exceptions(doc)
+	lib.vouched(doc, w.approved_by)
+	cap := lib.waiver_cap(lib.record_approvers(doc)[w.approved_by])
+	w.expires >= lib.today
+	cap < lib.today
+	f := lib.finding(doc, "GOV-07", "version", ["exceptions", i, "expires"], sprintf(
+		"exception for %s was approved more than %d days ago (it lapsed on %s) and no longer applies: renew it with a new approval or remove it",
+		[w.rule, lib.waiver_max_days, cap],
 	))
 }
 

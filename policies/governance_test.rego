@@ -98,3 +98,29 @@ test_other_models_paths_are_not_this_models_business if {
 	doc := owned_paths([], "dev", {"models/other-model/model.yaml": ["owner1"]})
 	not "GOV-09" in fx.ids(deny(doc))
 }
+
+# A validation record names its validator; only the validator's approval of the pull request
+# that introduced the record makes it count.
+without_approval_of(login) := object.union(json.remove(fx.good, ["record_approvals/by"]), {"record_approvals": {"by": object.remove(fx.approved_by, {login})}})
+
+test_validator_who_did_not_approve_is_not_counted if {
+	some f in deny(without_approval_of("val"))
+	f.id == "GOV-04"
+	f.path == ["validation", "validator"]
+	contains(f.msg, "did not approve")
+}
+
+test_validator_who_approved_is_counted if not "GOV-04" in fx.ids(deny(fx.good))
+
+test_validator_without_any_recorded_approval_is_not_counted if "GOV-04" in fx.ids(deny(json.remove(fx.good, ["record_approvals"])))
+
+exception_by(login) := fx.with_({"version": {"exceptions": [{"rule": "OPS-03", "justification": "logs move to the new archive", "approved_by": login, "expires": "2027-01-01"}]}})
+
+test_exception_approver_must_have_approved_the_pull_request if {
+	some f in deny(object.union(json.remove(exception_by("appr1"), ["record_approvals/by"]), {"record_approvals": {"by": object.remove(fx.approved_by, {"appr1"})}}))
+	f.id == "GOV-10"
+	f.path == ["exceptions", 0, "approved_by"]
+	contains(f.msg, "pull request #7 under review")
+}
+
+test_exception_approved_on_the_pull_request_passes if not "GOV-10" in fx.ids(deny(exception_by("appr1")))

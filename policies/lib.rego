@@ -49,12 +49,46 @@ exceptions(doc) := doc.version.exceptions if is_array(doc.version.exceptions)
 
 else := []
 
-# A waiver applies when its rule is waivable, its approver may approve waivers and it has
-# not expired (conftest exceptions; SR 11-7 exceptions must be approved and time-limited).
-waiver_applies(w) if {
+# Who approved the pull request that introduced or last changed the version record, and when
+# (RFC 3339): built by modelreg from that pull request's reviews on its head commit, or from
+# the reviews its registration tag recorded. A record field naming an approver is a claim;
+# this is the evidence (docs/policies.md#waivers).
+record_approvers(doc) := doc.record_approvals.by if is_object(doc.record_approvals.by)
+
+else := {}
+
+record_source(doc) := doc.record_approvals.source if is_string(doc.record_approvals.source)
+
+else := "no pull request review"
+
+# The person approved the pull request that introduced the record.
+vouched(doc, login) if is_string(record_approvers(doc)[login])
+
+day_ns := ((24 * 60) * 60) * 1000000000
+
+# The longest a waiver lasts after its approval, whatever its `expires` says.
+waiver_max_days := data.registry.tiers.waivers.max_days if is_number(data.registry.tiers.waivers.max_days)
+
+else := 365
+
+# The last day a waiver approved at `at` (RFC 3339) may apply.
+waiver_cap(at) := sprintf("%d-%02d-%02d", time.date(time.parse_rfc3339_ns(at) + (waiver_max_days * day_ns)))
+
+# The day a waiver stops applying: its own `expires`, or the cap when that comes first.
+waiver_until(doc, w) := until if {
+	cap := waiver_cap(record_approvers(doc)[w.approved_by])
+	until := min({w.expires, cap})
+}
+
+# A waiver applies when its rule is waivable, its approver has a waiver role and approved
+# the pull request that introduced it, and neither its expiry nor the cap counted from that
+# approval has passed (conftest exceptions; SR 11-7 exceptions must be approved and
+# time-limited).
+waiver_applies(doc, w) if {
 	rules[w.rule].waivable == true
 	has_role(w.approved_by, waiver_approvers)
-	w.expires >= today
+	is_string(w.expires)
+	waiver_until(doc, w) >= today
 }
 
 # The finding record every rule returns; `file` names a key of doc.files (or a path) and

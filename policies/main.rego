@@ -1,5 +1,6 @@
 # The decision `modelreg check` reads: every family's denials and warnings, minus the ones an
-# applicable exception waives (reported separately, so a waiver is never silent).
+# applicable exception waives (reported separately, so a waiver is never silent, with the day
+# it stops applying: its own expiry or the cap counted from its approval, whichever is first).
 package modelreg.main
 
 import data.modelreg.artifacts
@@ -21,7 +22,10 @@ raw_warn := (((((((({f | some f in identity.warn} | {f | some f in risk.warn}) |
 waiver_index[key] := ws if {
 	some doc in input.models
 	key := doc_key(doc.name, lib.version_id(doc))
-	ws := [w | some w in lib.exceptions(doc); lib.waiver_applies(w)]
+	ws := [object.union(w, {"expires": lib.waiver_until(doc, w)}) |
+		some w in lib.exceptions(doc)
+		lib.waiver_applies(doc, w)
+	]
 }
 
 doc_key(name, version) := concat("@", [name, version]) if is_string(version)

@@ -86,7 +86,7 @@ def test_parity_across_installed_engines(test_policy_set):
 
 def test_fixtures_decide_as_documented():
     expected = {"passing": set(), "model-without-versions": set(), "prohibited": {"RISK-01"},
-                "failing": {"ART-04", "CARD-03", "EVAL-01", "GOV-02", "OPS-03"}}
+                "failing": {"ART-02", "ART-04", "CARD-03", "EVAL-01", "GOV-02", "GOV-07"}}
     ps = load_policy_set(PROJECT)
     for name, ids in expected.items():
         fx = load_fixture(name)
@@ -98,8 +98,10 @@ def test_fixtures_decide_as_documented():
     eng = create_engine("regorus")
     eng.load(PolicySet(ps.policies, {**ps.data, **fx["reference"]}))
     decision = eng.evaluate(DECISION_QUERY, fx["input"])
-    assert [f["id"] for f in decision["waived"]] == ["ART-02", "ART-02"]
-    assert {f["id"] for f in decision["warn"]} == {"GOV-07"}   # the expired ART-04 waiver
+    # OPS-03's waiver was approved on the pull request by its approver; ART-02 cannot be
+    # waived (GOV-07 denies the attempt) and ART-04's waiver has expired (GOV-07 warns)
+    assert [f["id"] for f in decision["waived"]] == ["OPS-03"]
+    assert {f["id"] for f in decision["warn"]} == {"GOV-07"}
 
 
 def test_catalogue_and_policies_name_the_same_rules():
@@ -329,9 +331,26 @@ def test_waiver_is_reported(registry_repo):
     path = write_version(registry_repo, accuracy="0.85")
     path.write_text(path.read_text() + "exceptions:\n  - {rule: EVAL-01, justification: "
                     "accepted for the demo, approved_by: carol-risk, expires: '2030-01-01'}\n")
-    proc = run_cli(registry_repo, "check", "--engine", "regorus")
+    # the waiver counts because carol-risk approved the pull request that adds it, and lasts
+    # until its expiry or tiers.yaml waivers.max_days after that approval, whichever is first
+    import datetime as dt
+
+    git(registry_repo, "add", "-A")
+    git(registry_repo, "commit", "-q", "-m", "iris 1.0.0")
+    head = git(registry_repo, "rev-parse", "HEAD").strip()
+    approved = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=1)
+    reviews = registry_repo.parent / "reviews.json"
+    reviews.write_text(json.dumps([{"user": {"login": "carol-risk"}, "state": "APPROVED",
+                                    "commit_id": head,
+                                    "submitted_at": approved.strftime("%Y-%m-%dT%H:%M:%SZ")}]))
+    proc = run_cli(registry_repo, "check", "--engine", "regorus", "--reviews", str(reviews),
+                   "--pr-author", "alice-ds", "--head", head)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "[EVAL-01] waived until 2030-01-01 (approved by carol-risk)" in proc.stdout
+    until = min("2030-01-01", (approved + dt.timedelta(days=365)).strftime("%Y-%m-%d"))
+    assert f"[EVAL-01] waived until {until} (approved by carol-risk)" in proc.stdout
+    # nobody approved: carol-risk's name in the record waives nothing
+    proc = run_cli(registry_repo, "check", "--engine", "regorus")
+    assert proc.returncode == 1 and "[GOV-10]" in proc.stdout and "waived until" not in proc.stdout
 
 
 def test_policy_test_and_explain_commands(registry_repo):

@@ -116,8 +116,50 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
             "change": change,
             "review": review if review is not None else
             recorded_review(state, version, doc_stage),
+            "record_approvals": record_approvals(state, version, vdoc, change, review),
         })
     return docs
+
+
+# Record fields that name a person who approved something: they count only when that person
+# approved the pull request that introduced the record (docs/policies.md#waivers).
+VOUCHING_FIELDS = ("exceptions", "validation")
+
+
+def record_approvals(state: ModelState, version: str | None, vdoc: Document | None,
+                     change: dict[str, Any], review: dict[str, Any] | None
+                     ) -> dict[str, Any]:
+    """Who approved the pull request that introduced or last changed this version's record,
+    and when: ``{"source": text, "by": {login: RFC 3339 time}}``.
+
+    The record itself is never asked: a pull request that changes the record (or adds a
+    version not registered yet) is vouched for by its own reviews on the head commit, dated
+    by each review's ``submitted_at``; a registered record the change leaves alone by the
+    reviews its registration tag recorded, dated by the tag. Versions whose record names
+    nobody (no exceptions, no validation) are not looked up."""
+    if version is None or vdoc is None or not isinstance(vdoc.data, dict) or \
+            not any(k in vdoc.data for k in VOUCHING_FIELDS):
+        return {"source": "no record", "by": {}}
+    from modelreg.core.timefmt import rfc3339
+    from modelreg.policy.reviews import approvals, review_from_evidence
+
+    registration = next((ev for ev in state.events if ev.action is Action.REGISTER
+                         and ev.version == version), None)
+    changed = vdoc.path in (change.get("files") or [])
+    if review is not None and (changed or registration is None):
+        pr = f"pull request #{review['pr']}" if review.get("pr") else "the pull request"
+        # an approval GitHub did not date cannot bound how long a waiver lasts: left out
+        return {"source": f"{pr} under review",
+                "by": {k: v for k, v in approvals(review).items() if v}}
+    if registration is None:
+        return {"source": "no pull request review given, and the version is not registered "
+                          "yet", "by": {}}
+    evidence = registration.evidence
+    recorded = review_from_evidence(evidence)
+    pr = f"pull request #{evidence['pr']}" if evidence.get("pr") else "no pull request"
+    when = rfc3339(registration.time)
+    return {"source": f"{pr}, as tag {registration.tag} recorded it",
+            "by": {login: when for login in approvals(recorded)}}
 
 
 def recorded_review(state: ModelState, version: str | None, stage: str) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ what GitHub and git say into the ``review`` object the policies read:
 """
 from __future__ import annotations
 
+import datetime as _dt
 import re
 from typing import Any
 
@@ -76,6 +77,34 @@ def approvers(review: dict[str, Any]) -> list[str]:
             latest[r["user"]["login"]] = r
     return sorted(login for login, r in latest.items()
                   if r["state"] == "APPROVED" and r["commit_id"] == review.get("head"))
+
+
+def approvals(review: dict[str, Any]) -> dict[str, str | None]:
+    """Login -> ``submitted_at`` (RFC 3339, None when missing or invalid) of each approval on the head commit that no later review of
+    the same person revoked, leaving out the pull request's author and committers.
+
+    This is who vouched for what the pull request changes: a record field that names an
+    approver (a waiver's ``approved_by``, a validation's ``validator``) counts only when that
+    person is here."""
+    from modelreg.core.timefmt import rfc3339
+
+    head = review.get("head")
+    outsiders = {review.get("pr_author"), *(review.get("committers") or [])}
+    out: dict[str, str | None] = {}
+    for r in review.get("reviews") or []:
+        login = (r.get("user") or {}).get("login") if isinstance(r, dict) else None
+        if not isinstance(login, str):
+            continue
+        if r.get("state") in ("CHANGES_REQUESTED", "DISMISSED"):
+            out.pop(login, None)
+        elif r.get("state") == "APPROVED" and r.get("commit_id") == head \
+                and login not in outsiders:
+            try:
+                out[login] = rfc3339(_dt.datetime.fromisoformat(
+                    str(r.get("submitted_at") or "").replace("Z", "+00:00")))
+            except ValueError:
+                out[login] = None
+    return out
 
 
 def owners(git: Git, base: str | None, head: str, people: dict[str, Any],
