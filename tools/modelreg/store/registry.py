@@ -19,6 +19,7 @@ from modelreg.core.errors import InputError, ModelregError, UsageError
 from modelreg.core.records import Event, ModelState, Resolution
 from modelreg.core.tags import Action
 from modelreg.core.yamlio import Document, load
+from modelreg.store.config import RegistryConfig
 from modelreg.store.git import Git, Ref
 
 MODELS_DIR = "models"
@@ -172,6 +173,19 @@ class Registry:
             return path.read_bytes()
         except FileNotFoundError:
             raise InputError("file not found", file=rel_path) from None
+
+    def list_dir(self, rel_path: str) -> list[str]:
+        """Names of the regular files directly in a registry folder, sorted (empty when the
+        folder does not exist); symlinks and sub-folders are left out."""
+        base = self.root / rel_path
+        if not base.is_dir():
+            return []
+        return sorted(e.name for e in os.scandir(base) if e.is_file(follow_symlinks=False))
+
+    @cached_property
+    def config(self) -> RegistryConfig:
+        """The registry's configuration (``policies/data``), loaded and checked once."""
+        return RegistryConfig.load(self)
 
     def model(self, name: str) -> Model:
         rel = f"{MODELS_DIR}/{check_name(name)}/model.yaml"
