@@ -231,7 +231,7 @@ ENGINE_NAMES = ["auto", "regorus", "opa-lib", "opa", "opa-server"]
 
 
 @cli.command()
-@click.option("--stage", type=click.Choice(["registered", "staging", "production"]),
+@click.option("--stage", metavar="STAGE",
               help="Check every version at this stage (default: the stage each version holds "
                    "or asks for in stages.yaml, else registered).")
 @click.option("--changed-since", "changed_since", metavar="REF",
@@ -361,15 +361,13 @@ def _review(registry: Registry, reviews: str | None, pr_author: str | None, head
         raise click.UsageError("--reviews, --pr-author and --head go together")
     from modelreg.policy.reviews import review_input
 
-    people = (registry.load("policies/data/people.yaml").data or {}).get("people") or {}
-    teams = (registry.load("policies/data/teams.yaml").data or {}).get("teams") or {}
     if base is None:
         # a pull request is compared with the protected branch it targets
         from modelreg.app.reconcile import protected_branch, protected_ref
 
         base = protected_ref(registry.git, protected_branch(registry))
     return review_input(registry.git, reviews_file=reviews, pr_author=pr_author,
-                        head=head, base=base, people=people, teams=teams, pr=pr)
+                        head=head, base=base, config=registry.config, pr=pr)
 
 
 def _emit_change(change, as_json: bool) -> None:
@@ -573,7 +571,7 @@ def codeowners(obj: dict, check_only: bool, write: bool) -> None:
 @click.option("--write", "do_write", is_flag=True, help="Write models/NAME/card.md.")
 @click.option("--check", "do_check", is_flag=True, help="Exit 1 when the card is stale or a "
               "section the stage requires is empty or a placeholder.")
-@click.option("--stage", type=click.Choice(["registered", "staging", "production"]),
+@click.option("--stage", metavar="STAGE",
               help="With --check: the stage whose sections are required (default: the "
                    "highest stage a version holds or asks for).")
 @click.option("--json", "as_json", is_flag=True, help="With --check: the JSON report.")

@@ -119,13 +119,15 @@ def check(registry: Registry, name: str, stage: str | None = None) -> Report:
                                 model=name))
     elif rendered.stale:
         findings.append(_stale(name, rel, rendered.current, rendered.text))
-    policy = _card_policy(registry)
+    config = registry.config
     versions = registry.version_names(name)
-    stage = stage or _current_stage(registry, name, versions, policy["environments"])
+    rank = config.stage_rank
+    if stage is not None:
+        config.check_stage(stage)
+    stage = stage or _current_stage(registry, name, versions, rank)
     model = registry.model(name).data
-    rank = inputs.stage_rank(policy["environments"])
     findings.extend(_unfinished(name, rel, rendered.current or rendered.text, model, stage,
-                                rank, policy["cards"]))
+                                rank, dict(config.data.get("cards") or {})))
     return Report("card", 1, tuple(sorted(findings, key=Finding.sort_key)))
 
 
@@ -597,19 +599,9 @@ def _stale(name: str, rel: str, current: str, fresh: str) -> Finding:
                    line=line, model=name)
 
 
-def _card_policy(registry: Registry) -> dict[str, dict[str, Any]]:
-    out = {}
-    for key in ("cards", "environments"):
-        rel = f"policies/data/{key}.yaml"
-        data = registry.load(rel).data if (registry.root / rel).is_file() else None
-        out[key] = data if isinstance(data, dict) else {}
-    return out
-
-
 def _current_stage(registry: Registry, name: str, versions: list[str],
-                   environments: dict[str, Any]) -> str:
+                   rank: dict[str, int]) -> str:
     """The highest stage any version holds (tags) or asks for (stages.yaml)."""
-    rank = inputs.stage_rank(environments)
     held = dict(registry.state(name).stages)
     requested, _ = inputs.requested_stages(registry.stages_file(name))
     stages = [inputs.pick_stage(v, held, requested, rank, None) for v in versions]

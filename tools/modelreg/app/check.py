@@ -25,6 +25,7 @@ from modelreg.policy.engines import (
     create_engine,
     load_policy_set,
 )
+from modelreg.store.config import ConfigError
 from modelreg.store.git import Git
 from modelreg.store.registry import MODELS_DIR, Registry
 from modelreg.store.schemas import Schemas, json_path
@@ -131,13 +132,18 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
     """
     del strict  # the verdict is derived from the report: CheckResult.ok(strict)
     stamp = now_rfc3339(now)
+    try:
+        config = registry.config
+    except ConfigError as exc:
+        # the rules' own data is wrong: report where, before judging anything with it
+        return CheckResult(Report("check", len(exc.findings), exc.findings), stage=stage,
+                           changed_since=changed_since)
+    if stage is not None:
+        config.check_stage(stage)
     if policy_set is None:
-        policy_set = load_policy_set(registry.root)
-    rank = inputs.stage_rank(policy_set.data.get("environments") or {})
-    if stage is not None and stage not in rank:
-        raise UsageError(f"unknown stage {stage!r}; known stages: {', '.join(rank)}",
-                         hint="stages come from policies/data/environments.yaml")
-    placeholders = (policy_set.data.get("cards") or {}).get("placeholders") or []
+        policy_set = load_policy_set(registry)
+    rank = config.stage_rank
+    placeholders = config.cards.placeholders
 
     changes = changed_files(registry.git, changed_since)
     if models is not None:
@@ -243,9 +249,9 @@ def check_at(registry: Registry, name: str, version: str, stage: str, *, rev: st
     from modelreg.core.yamlio import decode, parse_text
     from modelreg.store.git import CatFile
 
-    policy_set = load_policy_set(registry.root)
+    policy_set = load_policy_set(registry)
     stamp = now_rfc3339(now)
-    placeholders = (policy_set.data.get("cards") or {}).get("placeholders") or []
+    placeholders = registry.config.cards.placeholders
     paths = inputs.files_of(name)
     vpath = f"{MODELS_DIR}/{name}/versions/{version}.yaml"
     texts: dict[str, str] = {}
@@ -279,9 +285,8 @@ def check_at(registry: Registry, name: str, version: str, stage: str, *, rev: st
         if paths["card"] in texts else None
     mf = inputs.ModelFiles(name, documents[paths["model"]], {version: documents[vpath]},
                            documents.get(paths["stages"]), card)
-    rank = inputs.stage_rank(policy_set.data.get("environments") or {})
-    if stage not in rank:
-        raise UsageError(f"unknown stage {stage!r}; known stages: {', '.join(rank)}")
+    rank = registry.config.stage_rank
+    registry.config.check_stage(stage)
     docs = inputs.model_documents(mf, registry.state(name), rank=rank, stage=stage,
                                   change={"base": None, "files": []}, review=review)
     from modelreg.app.sign import annotate
@@ -316,7 +321,7 @@ def secret_findings(registry: Registry, name: str) -> list[Finding]:
     return out
 
 
-def _read_model(registry: Registry, schemas: Schemas, name: str, placeholders: list[str],
+def _read_model(registry: Registry, schemas: Schemas, name: str, placeholders: tuple[str, ...],
                 documents: dict[str, Document]
                 ) -> tuple[inputs.ModelFiles | None, list[Finding], int]:
     """Validate and load one model's files. A file that does not parse or validate is

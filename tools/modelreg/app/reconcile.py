@@ -55,8 +55,7 @@ class ReconcileResult:
 
 
 def protected_branch(registry: Registry) -> str:
-    data = registry.load("policies/data/environments.yaml").data or {}
-    return str(data.get("protected_branch") or "main")
+    return registry.config.protected_branch
 
 
 def protected_ref(git: Git, branch: str) -> str:

@@ -23,8 +23,6 @@ from typing import Any
 from modelreg.core.errors import CannotRunError, InputError, RefusedError, UsageError
 from modelreg.store.registry import MODELS_DIR, Registry, check_name, check_version
 
-SIGNING_DATA = "policies/data/signing.yaml"
-
 
 def signature_path(name: str, version: str) -> str:
     return f"{MODELS_DIR}/{name}/versions/{version}.sig"
@@ -55,17 +53,8 @@ class SignatureFact:
 
 
 def trusted_keys(registry: Registry) -> dict[str, str]:
-    """Key id -> PEM public key, from policies/data/signing.yaml (empty when absent)."""
-    if not (registry.root / SIGNING_DATA).is_file():
-        return {}
-    data = registry.load(SIGNING_DATA).data or {}
-    keys = data.get("keys") if isinstance(data, dict) else None
-    out = {}
-    for key_id, entry in (keys or {}).items():
-        pem = entry.get("public_key") if isinstance(entry, dict) else None
-        if isinstance(pem, str) and "BEGIN PUBLIC KEY" in pem:
-            out[str(key_id)] = pem
-    return out
+    """Key id -> PEM public key, from the configuration's signing.yaml (empty when absent)."""
+    return {k.id: k.public_key for k in registry.config.signing_keys.values()}
 
 
 def _import():
@@ -142,7 +131,7 @@ def verify(registry: Registry, name: str, version: str, record: dict,
     fact.present = True
     keys = trusted_keys(registry)
     if not keys:
-        fact.reasons.append(f"no trusted public key in {SIGNING_DATA}")
+        fact.reasons.append(f"no trusted public key in {registry.config.file('signing')}")
         return fact
     model_signing, ec_key, sigstore_pb = _import()
     with tempfile.TemporaryDirectory(prefix="modelreg-sig-") as tmp:

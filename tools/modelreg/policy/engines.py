@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from modelreg.core.errors import CannotRunError, UsageError
-from modelreg.core.yamlio import load as load_yaml
+from modelreg.store.registry import Registry
 
 DECISION_QUERY = "data.modelreg.main.decision"
 DATA_ROOT = "registry"          # reference data is `data.registry`
@@ -66,6 +66,7 @@ class PolicySet:
     files: tuple[PolicyFile, ...]
     data: dict[str, Any]
     root: str = ""
+    stage_order: tuple[str, ...] = ()      # registered, then the configured stages
 
     @property
     def policies(self) -> tuple[PolicyFile, ...]:
@@ -95,44 +96,31 @@ class TestResult:
                 "message": self.message}
 
 
-def load_policy_set(root: str | os.PathLike, *, policy_dir: str = "policies",
+POLICY_DIR = "policies"
+
+
+def load_policy_set(registry: Registry | str | os.PathLike, *,
                     tests: bool = False) -> PolicySet:
-    """Read ``policies/*.rego`` and ``policies/data/*.yaml`` under ``root``.
+    """Read ``policies/*.rego`` under the registry's root; ``data.registry`` is the
+    registry's configuration (:attr:`modelreg.store.config.RegistryConfig.data`).
 
     A data file that does not load is a :class:`CannotRunError`: policies evaluated without
     their reference data would answer wrongly.
     """
-    base = Path(root) / policy_dir
+    if not isinstance(registry, Registry):
+        registry = Registry(Path(registry))
+    root = registry.root
+    base = Path(root) / POLICY_DIR
     if not base.is_dir():
-        raise CannotRunError(f"no {policy_dir}/ folder in {root}",
+        raise CannotRunError(f"no {POLICY_DIR}/ folder in {root}",
                              hint="run modelreg inside the registry's clone")
     files = []
     for path in sorted(base.glob("*.rego")):
-        pf = PolicyFile(f"{policy_dir}/{path.name}", path.read_text(encoding="utf-8"))
+        pf = PolicyFile(f"{POLICY_DIR}/{path.name}", path.read_text(encoding="utf-8"))
         if tests or not pf.is_test:
             files.append(pf)
-    return PolicySet(tuple(files), load_reference_data(base / "data", policy_dir), str(root))
-
-
-def load_reference_data(folder: Path, policy_dir: str = "policies") -> dict[str, Any]:
-    """Every ``*.yaml``/``*.json`` in ``folder`` under its file stem (``data.registry.<stem>``)."""
-    merged: dict[str, Any] = {}
-    if not folder.is_dir():
-        return merged
-    for path in sorted(folder.iterdir()):
-        if path.suffix not in (".yaml", ".yml", ".json") or not path.is_file():
-            continue
-        display = f"{policy_dir}/data/{path.name}"
-        try:
-            doc = load_yaml(path, display=display)
-        except Exception as exc:   # noqa: BLE001 - any load failure stops the check
-            raise CannotRunError(f"policy data does not load: {exc}",
-                                 hint="fix the file; policies cannot run without it") from None
-        if not isinstance(doc.data, dict):
-            raise CannotRunError("policy data must be a mapping", file=display,
-                                 hint="put the values under a top-level key")
-        merged[path.stem] = doc.data
-    return merged
+    config = registry.config
+    return PolicySet(tuple(files), dict(config.data), str(root), config.stage_order)
 
 
 def clean_error(text: str) -> str:

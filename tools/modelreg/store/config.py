@@ -90,6 +90,7 @@ class Person:
     email: str | None
     teams: tuple[str, ...]
     roles: tuple[str, ...]
+    emails: tuple[str, ...] = ()     # further addresses the person commits with
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,12 @@ class RegistryConfig:
     def last_stage(self) -> str:
         """The final stage of promotion (the one that serves decisions)."""
         return self.stage_order[-1]
+
+    def file(self, stem: str) -> str:
+        """The root-relative path of a configuration file, e.g. ``file("people")`` (the
+        ``.yaml`` name when the file does not exist)."""
+        return next((f for f in self.files if f.rpartition("/")[2].rpartition(".")[0] == stem),
+                    f"{DATA_DIR}/{stem}.yaml")
 
     def stage(self, name: str) -> Stage | None:
         return next((s for s in self.stages if s.name == name), None)
@@ -322,7 +329,8 @@ def _build(docs: dict[str, Document]) -> RegistryConfig:
     stages = tuple(Stage(str(s["name"]), str(s.get("description") or ""), s.get("requires"))
                    for s in env.get("stages") or [])
     people = {str(login): Person(str(login), str(p.get("name") or login), p.get("email"),
-                                 _strs(p.get("teams")), _strs(p.get("roles")))
+                                 _strs(p.get("teams")), _strs(p.get("roles")),
+                                 _strs(p.get("emails")))
               for login, p in (data.get("people", {}).get("people") or {}).items()}
     teams = {str(n): Team(str(n), t.get("github"), str(t.get("description") or ""))
              for n, t in (data.get("teams", {}).get("teams") or {}).items()}
