@@ -279,7 +279,7 @@ def test_sign_verify_and_production_requirement(repo, tmp_path, run_cli):
     # tampering: another key's signature, then a damaged bundle
     other, _ = _keys(tmp_path / "other")
     weights = repo.root / "models/credit-default/versions/1.0.0/model.safetensors"
-    from modelreg.app.sign import fact_for
+    from modelreg.store.signatures import fact_for
 
     reg = modelreg.open_registry(repo.root)
     record = reg.version("credit-default", "1.0.0").data

@@ -269,7 +269,7 @@ def check(obj: dict, stage: str | None, changed_since: str | None, engine: str,
     registry = _registry(obj["repo"])
     review = _review(registry, reviews, pr_author, head, changed_since, pr)
     result = do_check(registry, stage=stage, changed_since=changed_since,
-                      engine=engine, opa_url=opa_url, strict=strict, review=review)
+                      engine=engine, opa_url=opa_url, review=review)
     click.echo(reporter(fmt)(result, strict), nl=False)
     if fmt == "github" and os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as fh:
@@ -295,7 +295,7 @@ def policy_test(obj: dict, engine: str, opa_url: str | None, as_json: bool) -> N
     from modelreg.policy.engines import create_engine, load_policy_set
 
     registry = _registry(obj["repo"])
-    policy_set = load_policy_set(registry.root, tests=True)
+    policy_set = load_policy_set(registry, tests=True)
     eng = create_engine(engine, opa_url=opa_url)
     eng.load(policy_set)
     results = eng.run_tests()
@@ -327,7 +327,7 @@ def policy_explain(obj: dict, rule_id: str, as_json: bool) -> None:
     from modelreg.policy.engines import load_policy_set
     from modelreg.policy.explain import explain
 
-    info = explain(load_policy_set(_registry(obj["repo"]).root), rule_id)
+    info = explain(load_policy_set(_registry(obj["repo"])), rule_id)
     if as_json:
         _json_out(info)
         return

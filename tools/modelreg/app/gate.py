@@ -12,8 +12,10 @@ from typing import Any
 
 from modelreg.app.reconcile import on_protected, protected_branch, protected_ref
 from modelreg.core.errors import ModelregError
+from modelreg.policy.evaluate import evaluate
 from modelreg.policy.reviews import review_from_evidence
-from modelreg.store.registry import Registry, check_name
+from modelreg.store.registry import MODELS_DIR, Registry, check_name
+from modelreg.store.signatures import fact_for
 
 
 @dataclass
@@ -61,13 +63,12 @@ def _integrity(registry: Registry, result: GateResult, record: dict | None, at: 
         reasons.append(f"tamper detection could not run: {exc}")
     if record is None:
         return
-    from modelreg.app.sign import fact_for
-
     vdir = registry.model_dir(name) / "versions" / version
     here = bool(result.artifacts) and all(
         (vdir / str(a.get("path", "")).rsplit("/", 1)[-1]).is_file() for a in result.artifacts)
     try:
-        fact = fact_for(registry, name, version, record, rev=at, weights=here)
+        with registry.at(at) as approved:
+            fact = fact_for(approved, name, version, record, judge=registry, weights=here)
     except ModelregError as exc:
         reasons.append(f"the weights signature could not be checked: {exc}")
         return
@@ -124,12 +125,13 @@ def gate(registry: Registry, name: str, stage: str, *, artifact: str | None = No
     at = merge if merge and git.ok("cat-file", "-e", f"{merge}^{{commit}}") else ev.commit
     record = None
     try:
-        from modelreg.app.check import check_at
-
-        verdict, record = check_at(registry, name, version, stage, rev=at,
-                                   review=review_from_evidence(evidence),
-                                   engine=engine, now=now)
-        for f in verdict:
+        with registry.at(at) as approved:
+            verdict = evaluate(approved, [name], judge=registry, stage=stage,
+                               versions={name: [version]}, states={name: state},
+                               review=review_from_evidence(evidence), engine=engine, now=now)
+            if approved.is_file(f"{MODELS_DIR}/{name}/versions/{version}.yaml"):
+                record = approved.version(name, version).data
+        for f in verdict.findings:
             if f.severity == "error":
                 where = f"{f.file}:{f.line}" if f.line else f.file
                 reasons.append(f"policy: {where}: [{f.rule}] {f.message}")

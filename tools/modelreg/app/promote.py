@@ -67,9 +67,9 @@ def _apply(registry: Registry, name: str, data: dict[str, Any], *, branch: str |
         undo.remember(path)
         write_atomic(path, STAGES_HEADER + dump_yaml(data))
         warnings: list[Finding] = []
-        from modelreg.app.validate import validate_file
+        from modelreg.policy.documents import validate_file
         from modelreg.store.schemas import Schemas
-        schema_errors = [f for f in validate_file(registry, Schemas(registry.root), rel)
+        schema_errors = [f for f in validate_file(registry, Schemas(registry), rel)
                          if f.severity == "error"]
         if schema_errors:
             raise PolicyRefusal(f"{rel} would be invalid", schema_errors)

@@ -1,4 +1,4 @@
-"""Signing a version's weights and verifying the signature, offline.
+"""``modelreg sign``: sign a version's weights, offline (verifying is store/signatures.py).
 
 OpenSSF ``model-signing`` signs the folder ``models/NAME/versions/X.Y.Z/`` (the weights as
 ``dvc pull`` checks them out; the ``.dvc`` pointers and ``.gitignore`` are left out) with a
@@ -15,17 +15,12 @@ values. With the weights present, model-signing re-hashes the files as well.
 from __future__ import annotations
 
 import os
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from modelreg.core.errors import CannotRunError, InputError, RefusedError, UsageError
-from modelreg.store.registry import MODELS_DIR, Registry, check_name, check_version
-
-
-def signature_path(name: str, version: str) -> str:
-    return f"{MODELS_DIR}/{name}/versions/{version}.sig"
+from modelreg.core.errors import InputError, RefusedError, UsageError
+from modelreg.store.registry import Registry, check_name, check_version
+from modelreg.store.signatures import import_model_signing, signature_path, verify, weights_of
 
 
 @dataclass(frozen=True)
@@ -37,47 +32,6 @@ class SignResult:
     key: str | None                    # id of the trusted key that verifies it, if any
 
 
-@dataclass
-class SignatureFact:
-    """What check, gate and verify know about a version's signature (policy input)."""
-
-    present: bool = False
-    verified: bool = False
-    key: str | None = None
-    weights_checked: bool = False
-    reasons: list[str] = field(default_factory=list)
-    digests: dict[str, str] = field(default_factory=dict)    # file name -> signed sha256
-
-    def to_input(self) -> dict[str, Any]:
-        return {"present": self.present, "verified": self.verified, "key": self.key}
-
-
-def trusted_keys(registry: Registry) -> dict[str, str]:
-    """Key id -> PEM public key, from the configuration's signing.yaml (empty when absent)."""
-    return {k.id: k.public_key for k in registry.config.signing_keys.values()}
-
-
-def _import():
-    try:
-        import model_signing  # noqa: F401  (≈1.4 s: only when a signature is involved)
-        from model_signing._signing import sign_ec_key, sign_sigstore_pb
-    except ImportError as exc:
-        raise CannotRunError(f"model-signing is not usable: {exc}",
-                             hint="pip install 'model-signing==1.1.1' 'pyopenssl==26.4.0' "
-                                  "(model-signing needs pyopenssl but does not declare it)"
-                             ) from exc
-    return model_signing, sign_ec_key, sign_sigstore_pb
-
-
-def _weights(registry: Registry, record: dict, vdir: Path) -> list[tuple[str, str]]:
-    """(file name, recorded sha256) of each artifact of the version."""
-    out = []
-    for art in record.get("artifacts") or []:
-        if isinstance(art, dict) and isinstance(art.get("path"), str):
-            out.append((art["path"].rsplit("/", 1)[-1], str(art.get("sha256", ""))))
-    return out
-
-
 def sign(registry: Registry, name: str, version: str, key: str) -> SignResult:
     """Sign the weights of ``name`` ``version`` with the EC private key at ``key`` (PEM)."""
     name, version = check_name(name), check_version(version)
@@ -86,7 +40,7 @@ def sign(registry: Registry, name: str, version: str, key: str) -> SignResult:
     key_path = Path(key)
     if not key_path.is_file() or key_path.is_symlink():
         raise UsageError(f"key {key} is not a regular file", hint="pass a PEM EC private key")
-    files = _weights(registry, rec.data, vdir)
+    files = weights_of(rec.data)
     if not files:
         raise RefusedError(f"{name} {version} records no artifacts to sign", file=rec.path)
     from modelreg.store.dvc import file_hashes
@@ -100,7 +54,7 @@ def sign(registry: Registry, name: str, version: str, key: str) -> SignResult:
             raise RefusedError(f"{registry.rel(path)} does not hash to the recorded sha256",
                                hint="restore the registered weights (`dvc checkout`) and sign "
                                     "again; never sign bytes that were not registered")
-    model_signing, _, _ = _import()
+    model_signing, _, _ = import_model_signing()
     signed = {f for f, _ in files}
     ignore = sorted(e.name for e in os.scandir(vdir) if e.name not in signed)
     out = registry.root / signature_path(name, version)
@@ -121,90 +75,4 @@ def sign(registry: Registry, name: str, version: str, key: str) -> SignResult:
     return SignResult(name, version, registry.rel(out), tuple(sorted(signed)), fact.key)
 
 
-def verify(registry: Registry, name: str, version: str, record: dict,
-           signature: bytes | None, weights_dir: Path | None = None) -> SignatureFact:
-    """Check ``signature`` (bundle bytes, or None when there is none) against the trusted
-    keys and the record; with ``weights_dir`` holding the files, re-hash them too."""
-    fact = SignatureFact()
-    if signature is None:
-        return fact
-    fact.present = True
-    keys = trusted_keys(registry)
-    if not keys:
-        fact.reasons.append(f"no trusted public key in {registry.config.file('signing')}")
-        return fact
-    model_signing, ec_key, sigstore_pb = _import()
-    with tempfile.TemporaryDirectory(prefix="modelreg-sig-") as tmp:
-        sig_file = Path(tmp) / "bundle.sig"
-        sig_file.write_bytes(signature)
-        try:
-            bundle = sigstore_pb.Signature.read(sig_file)
-        except Exception as exc:   # malformed JSON or bundle: not a signature we accept
-            fact.reasons.append(f"the signature is not a valid bundle: {type(exc).__name__}")
-            return fact
-        manifest = None
-        for key_id, pem in sorted(keys.items()):
-            pub = Path(tmp) / f"{len(key_id)}.pub"
-            pub.write_text(pem)
-            try:
-                manifest = ec_key.Verifier(pub).verify(bundle)
-            except Exception:
-                continue
-            fact.key = key_id
-            break
-        if manifest is None:
-            fact.reasons.append("no trusted key verifies the signature")
-            return fact
-        fact.digests = {rd.identifier: rd.digest.digest_hex
-                        for rd in manifest.resource_descriptors()}
-        vdir = registry.model_dir(name) / "versions" / version
-        recorded = dict(_weights(registry, record, vdir))
-        if fact.digests != recorded:
-            fact.reasons.append("the signed files or digests differ from the version record")
-            return fact
-        if weights_dir is not None and all((weights_dir / f).is_file() for f in recorded):
-            try:
-                (model_signing.verifying.Config()
-                 .use_elliptic_key_verifier(public_key=Path(tmp) / f"{len(fact.key)}.pub")
-                 .set_ignore_unsigned_files(True).verify(weights_dir, sig_file))
-                fact.weights_checked = True
-            except Exception as exc:
-                fact.reasons.append(f"the weights do not match the signature: {exc}"[:400])
-                return fact
-    fact.verified = True
-    return fact
-
-
-def fact_for(registry: Registry, name: str, version: str, record: dict,
-             rev: str | None = None, weights: bool = False) -> SignatureFact:
-    """The signature fact of a version, reading the bundle from the work tree or ``rev``."""
-    rel = signature_path(name, version)
-    data: bytes | None
-    if rev is None:
-        path = registry.root / rel
-        data = path.read_bytes() if path.is_file() and not path.is_symlink() \
-            and path.stat().st_size < 1 << 20 else None
-    else:
-        from modelreg.store.git import CatFile
-
-        with CatFile(registry.git) as cat:
-            data = cat.read(f"{rev}:{rel}")
-    vdir = registry.model_dir(name) / "versions" / version
-    return verify(registry, name, version, record, data, vdir if weights else None)
-
-
-def annotate(registry: Registry, docs: list[dict[str, Any]], rev: str | None = None) -> None:
-    """Add the ``signature`` fact to each version document of a policy input."""
-    for doc in docs:
-        record = doc.get("version")
-        if not isinstance(record, dict) or not isinstance(record.get("version"), str):
-            continue
-        try:
-            fact = fact_for(registry, doc["name"], record["version"], record, rev=rev)
-        except (CannotRunError, InputError, OSError):
-            fact = SignatureFact(present=True)
-        doc["signature"] = fact.to_input()
-
-
-__all__ = ["sign", "verify", "fact_for", "annotate", "trusted_keys", "signature_path",
-           "SignResult", "SignatureFact"]
+__all__ = ["sign", "SignResult"]

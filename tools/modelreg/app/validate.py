@@ -8,28 +8,12 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from modelreg.core import tags as tagmod
-from modelreg.core.errors import ModelregError, UsageError
+from modelreg.core.errors import UsageError
 from modelreg.core.records import Finding, Report
-from modelreg.core.yamlio import Document, locate
+from modelreg.policy.documents import UNREADABLE, model_and_version, validate_file
 from modelreg.store.config import DATA_DIR, ConfigError
-from modelreg.store.dvc import read_pointer
 from modelreg.store.registry import MODELS_DIR, Registry
-from modelreg.store.schemas import Schemas, json_path, kind_of
-
-# Rule ids for what validate finds (the policy catalogue's identity and artifact families).
-UNREADABLE = "ID-00"     # the file cannot be read or parsed
-SCHEMA = "ID-01"         # JSON-Schema violation
-NAMING = "ID-02"         # name does not match its folder
-VERSIONING = "ID-03"     # version does not match its file name / stages name an unknown version
-POINTER = "ART-01"       # .dvc pointer missing or disagreeing with the record
-
-
-def _model_and_version(rel: str) -> tuple[str | None, str | None]:
-    parts = rel.split("/")
-    model = parts[1] if len(parts) > 2 else None
-    version = parts[3][:-5] if len(parts) == 4 and parts[2] == "versions" else None
-    return model, version
+from modelreg.store.schemas import Schemas, kind_of
 
 
 def collect(registry: Registry, paths: Iterable[str] | None = None) -> tuple[list[str], list[Finding]]:
@@ -73,7 +57,7 @@ def _walk(registry: Registry, folder: str, real_root: str, files: list[str],
         if entry.is_symlink():
             real = os.path.realpath(entry.path)
             if os.path.commonpath([real, real_root]) != real_root:
-                model, version = _model_and_version(rel)
+                model, version = model_and_version(rel)
                 findings.append(Finding(
                     rel, UNREADABLE, "symlink points outside the repository "
                     f"({real}); registry files must live in the repository",
@@ -118,95 +102,8 @@ def _in_config(registry: Registry, path: str) -> bool:
 def _validate_chunk(root: str, files: list[str], registry: Registry | None = None
                     ) -> list[Finding]:
     registry = registry or Registry(Path(root))
-    schemas = Schemas(registry.root)
+    schemas = Schemas(registry)
     out: list[Finding] = []
     for rel in files:
         out.extend(validate_file(registry, schemas, rel))
-    return out
-
-
-def validate_file(registry: Registry, schemas: Schemas, rel: str, *,
-                  loaded: dict[str, Document] | None = None) -> list[Finding]:
-    """Findings for one record. With ``loaded``, the parsed document is also stored there
-    under ``rel`` (when it parses), so a caller such as ``check`` does not parse it again."""
-    kind = kind_of(rel)
-    model, version = _model_and_version(rel)
-    if kind is None:
-        return []
-    try:
-        doc = registry.load(rel)
-    except ModelregError as exc:
-        return [Finding(rel, UNREADABLE, f"{exc.message}" + (f" ({exc.hint})" if exc.hint else ""),
-                        line=exc.line, model=model, version=version)]
-    if loaded is not None:
-        loaded[rel] = doc
-    out: list[Finding] = []
-
-    def add(rule: str, parts: list, message: str) -> None:
-        out.append(Finding(rel, rule, message, line=locate(doc, parts), model=model,
-                           version=version, path=json_path(parts)))
-
-    for parts, message in schemas.errors(kind, doc.data):
-        add(SCHEMA, parts, message)
-    data = doc.data if isinstance(doc.data, dict) else {}
-    if kind == "model" and "name" in data and data["name"] != model:
-        add(NAMING, ["name"], f"name {data['name']!r} does not match the folder {model!r}; "
-                              "rename one of them")
-    elif kind == "version":
-        if not tagmod.SEMVER_RE.match(version or ""):
-            add(VERSIONING, [], f"file name {version!r} is not a SemVer version")
-        if "version" in data and str(data["version"]) != version:
-            add(VERSIONING, ["version"],
-                f"version {data['version']!r} does not match the file name {version!r}")
-        if "model" in data and data["model"] != model:
-            add(NAMING, ["model"], f"model {data['model']!r} does not match the folder {model!r}")
-        out.extend(_check_pointers(registry, doc, data, model, version))
-    elif kind == "stages":
-        stages = data.get("stages") if isinstance(data.get("stages"), dict) else {}
-        known = set(registry.version_names(model)) if model else set()
-        for stage, value in stages.items():
-            wanted = value.get("version") if isinstance(value, dict) else value
-            if isinstance(wanted, str) and wanted not in known:
-                add(VERSIONING, ["stages", stage],
-                    f"stage {stage!r} asks for version {wanted}, which is not registered "
-                    f"(no models/{model}/versions/{wanted}.yaml)")
-    return out
-
-
-def _check_pointers(registry: Registry, doc: Document, data: dict, model: str | None,
-                    version: str | None) -> list[Finding]:
-    out = []
-    artifacts = data.get("artifacts")
-    if not isinstance(artifacts, list):
-        return out
-    for i, art in enumerate(artifacts):
-        if not isinstance(art, dict) or not isinstance(art.get("dvc_file"), str):
-            continue
-        dvc_rel = art["dvc_file"]
-        parts = ["artifacts", i, "dvc_file"]
-        expected_dir = f"{MODELS_DIR}/{model}/versions/{version}/"
-        if not dvc_rel.startswith(expected_dir) or ".." in dvc_rel.split("/"):
-            out.append(Finding(doc.path, POINTER, f"DVC pointer {dvc_rel!r} is not inside "
-                               f"{expected_dir}", line=locate(doc, parts), model=model, version=version,
-                               path=json_path(parts)))
-            continue
-        full = registry.root / dvc_rel
-        if not full.is_file():
-            out.append(Finding(doc.path, POINTER, f"DVC pointer {dvc_rel} is missing; "
-                               "restore it from git history", line=locate(doc, parts), model=model,
-                               version=version, path=json_path(parts)))
-            continue
-        try:
-            pointers = read_pointer(full, display=dvc_rel)
-        except ModelregError as exc:
-            out.append(Finding(dvc_rel, UNREADABLE, exc.message, line=exc.line, model=model,
-                               version=version))
-            continue
-        if art.get("md5") not in {p.md5 for p in pointers}:
-            out.append(Finding(doc.path, POINTER,
-                               f"artifact md5 {art.get('md5')} does not match {dvc_rel} "
-                               f"({', '.join(p.md5 for p in pointers)}); the weights changed "
-                               "after registration — register a new version instead",
-                               line=locate(doc, ["artifacts", i, "md5"]), model=model,
-                               version=version, path=json_path(["artifacts", i, "md5"])))
     return out

@@ -101,26 +101,28 @@ POLICY_DIR = "policies"
 
 def load_policy_set(registry: Registry | str | os.PathLike, *,
                     tests: bool = False) -> PolicySet:
-    """Read ``policies/*.rego`` under the registry's root; ``data.registry`` is the
-    registry's configuration (:attr:`modelreg.store.config.RegistryConfig.data`).
+    """Read ``policies/*.rego`` of ``registry`` (the work tree or any revision);
+    ``data.registry`` is that revision's configuration
+    (:attr:`modelreg.store.config.RegistryConfig.data`).
 
     A data file that does not load is a :class:`CannotRunError`: policies evaluated without
     their reference data would answer wrongly.
     """
     if not isinstance(registry, Registry):
         registry = Registry(Path(registry))
-    root = registry.root
-    base = Path(root) / POLICY_DIR
-    if not base.is_dir():
-        raise CannotRunError(f"no {POLICY_DIR}/ folder in {root}",
+    if registry.tree.kind(POLICY_DIR) != "dir":
+        raise CannotRunError(f"no {POLICY_DIR}/ folder in {registry.root}"
+                             + (f" at {registry.rev[:12]}" if registry.rev else ""),
                              hint="run modelreg inside the registry's clone")
     files = []
-    for path in sorted(base.glob("*.rego")):
-        pf = PolicyFile(f"{POLICY_DIR}/{path.name}", path.read_text(encoding="utf-8"))
+    for name, kind in registry.tree.listdir(POLICY_DIR):
+        if kind != "file" or not name.endswith(".rego"):
+            continue
+        pf = PolicyFile(f"{POLICY_DIR}/{name}", registry.read_text(f"{POLICY_DIR}/{name}"))
         if tests or not pf.is_test:
             files.append(pf)
     config = registry.config
-    return PolicySet(tuple(files), dict(config.data), str(root), config.stage_order)
+    return PolicySet(tuple(files), dict(config.data), str(registry.root), config.stage_order)
 
 
 def clean_error(text: str) -> str:

@@ -33,10 +33,17 @@ _CANONICAL = re.compile(r"outs:\n- md5: ([0-9a-f]{32})\n  size: ([0-9]{1,18})\n 
                         r"  path: ([A-Za-z0-9._+-][A-Za-z0-9._+ -]{0,254})\n\Z")
 
 
+MAX_POINTER_BYTES = 64 * 1024
+
+
 def read_pointer(path: str | os.PathLike, display: str | None = None) -> list[Pointer]:
     """Parse a ``.dvc`` file into its outputs (refusing anything that is not a DVC 3 pointer)."""
     name = display or str(path)
-    text = read_text(path, display=name, max_bytes=64 * 1024)
+    return parse_pointer(read_text(path, display=name, max_bytes=MAX_POINTER_BYTES), name)
+
+
+def parse_pointer(text: str, name: str) -> list[Pointer]:
+    """The outputs of a ``.dvc`` file's text (``name`` is shown in errors)."""
     m = _CANONICAL.match(text)
     if m and m.group(3) not in (".", ".."):
         return [Pointer(m.group(3), m.group(1), int(m.group(2)))]

@@ -1,7 +1,7 @@
 """Reading the registry: models, versions and what the tags say about them.
 
-Everything here reads; nothing prints. Files come from the work tree, tags from one
-``git for-each-ref`` call (DESIGN.md, "Reading fast").
+Everything here reads; nothing prints. Files come from the work tree or any commit (see
+``store/tree.py``); tags from one ``git for-each-ref`` call, never one git call per tag.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import semver
 
@@ -18,9 +18,12 @@ from modelreg.core import tags as tagmod
 from modelreg.core.errors import InputError, ModelregError, UsageError
 from modelreg.core.records import Event, ModelState, Resolution
 from modelreg.core.tags import Action
-from modelreg.core.yamlio import Document, load
-from modelreg.store.config import RegistryConfig
+from modelreg.core.yamlio import MAX_BYTES, Document, decode, parse_text
 from modelreg.store.git import Git, Ref
+from modelreg.store.tree import CommitTree, Tree, WorkTree
+
+if TYPE_CHECKING:
+    from modelreg.store.config import RegistryConfig
 
 MODELS_DIR = "models"
 
@@ -131,65 +134,93 @@ def _replay(model: str, events: list[Event]) -> ModelState:
 
 
 class Registry:
-    """A registry checkout. Create it with :func:`open_registry`."""
+    """The registry at one revision: the work tree (:func:`open_registry`) or any commit
+    (:meth:`at`). Every file read goes through its :class:`~modelreg.store.tree.Tree`, so
+    each reader works the same on both."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, tree: Tree | None = None, git: Git | None = None) -> None:
         self.root = root
-        self.git = Git(root)
+        self.git = git or Git(root)
+        self.tree: Tree = tree or WorkTree(root)
+
+    @property
+    def rev(self) -> str | None:
+        """The commit this view reads, or None for the work tree."""
+        return self.tree.rev
+
+    def at(self, rev: str) -> Registry:
+        """The same registry as it was at ``rev`` (a commit, branch or tag), read from git."""
+        commit = self.git.run("rev-parse", "--verify", "-q", f"{rev}^{{commit}}",
+                              check=False).strip()
+        if not commit:
+            raise UsageError(f"{rev}: no such commit",
+                             hint="fetch it first (git fetch origin REF)")
+        return Registry(self.root, CommitTree(self.git, commit), self.git)
+
+    def close(self) -> None:
+        self.tree.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # --- files -----------------------------------------------------------------------
     def rel(self, path: str | os.PathLike) -> str:
         return os.path.relpath(path, self.root).replace(os.sep, "/")
 
     def model_names(self) -> list[str]:
-        base = self.root / MODELS_DIR
-        if not base.is_dir():
-            return []
-        return sorted(e.name for e in os.scandir(base)
-                      if e.is_dir(follow_symlinks=False) and not e.name.startswith("."))
+        return [name for name, kind in self.tree.listdir(MODELS_DIR)
+                if kind == "dir" and not name.startswith(".")]
 
     def model_dir(self, name: str) -> Path:
+        """The model's folder in the work tree (for commands that write)."""
         return self.root / MODELS_DIR / check_name(name)
 
-    def has_model(self, name: str) -> bool:
-        return (self.model_dir(name) / "model.yaml").is_file()
+    def is_file(self, rel_path: str) -> bool:
+        return self.tree.kind(rel_path) == "file"
 
-    def load(self, rel_path: str) -> Document:
-        """Load a registry file by its root-relative path, refusing paths that leave the root."""
-        path = self.root / rel_path
-        real = os.path.realpath(path)
-        if os.path.commonpath([real, os.path.realpath(self.root)]) != os.path.realpath(self.root):
-            raise InputError("path points outside the registry (symlink?)", file=rel_path,
-                             hint="registry files must live inside the repository")
-        return load(path, display=rel_path)
+    def exists(self, rel_path: str) -> bool:
+        return self.tree.kind(rel_path) is not None
+
+    def has_model(self, name: str) -> bool:
+        return self.is_file(f"{MODELS_DIR}/{check_name(name)}/model.yaml")
 
     def read_bytes(self, rel_path: str) -> bytes:
-        """Raw bytes of a registry file (same refusals as :meth:`load`)."""
-        path = self.root / rel_path
-        real = os.path.realpath(path)
-        if os.path.commonpath([real, os.path.realpath(self.root)]) != os.path.realpath(self.root):
-            raise InputError("path points outside the registry (symlink?)", file=rel_path)
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            raise InputError("file not found", file=rel_path) from None
+        """Raw bytes of a registry file, refusing paths that leave the root and anything that
+        is not a regular file."""
+        return self.tree.read(rel_path)
+
+    def read_text(self, rel_path: str, *, max_bytes: int = MAX_BYTES) -> str:
+        """A registry file as UTF-8 text, refusing oversized files."""
+        raw = self.tree.read(rel_path)
+        if len(raw) > max_bytes:
+            raise InputError(f"file is {len(raw)} bytes, over the {max_bytes}-byte limit",
+                             file=rel_path, hint="metadata files are small; keep weights "
+                             "under DVC")
+        return decode(raw, rel_path)
+
+    def load(self, rel_path: str) -> Document:
+        """Load a registry file (YAML, or JSON by extension) by its root-relative path."""
+        text = self.read_text(rel_path)
+        return Document(rel_path, text, parse_text(text, rel_path))
 
     def list_dir(self, rel_path: str) -> list[str]:
         """Names of the regular files directly in a registry folder, sorted (empty when the
         folder does not exist); symlinks and sub-folders are left out."""
-        base = self.root / rel_path
-        if not base.is_dir():
-            return []
-        return sorted(e.name for e in os.scandir(base) if e.is_file(follow_symlinks=False))
+        return sorted(name for name, kind in self.tree.listdir(rel_path) if kind == "file")
 
     @cached_property
     def config(self) -> RegistryConfig:
         """The registry's configuration (``policies/data``), loaded and checked once."""
+        from modelreg.store.config import RegistryConfig  # config reads through Registry
+
         return RegistryConfig.load(self)
 
     def model(self, name: str) -> Model:
         rel = f"{MODELS_DIR}/{check_name(name)}/model.yaml"
-        if not (self.root / rel).is_file():
+        if not self.exists(rel):
             raise UsageError(f"no model named {name!r}", file=None,
                              hint="`modelreg ls` lists the models")
         doc = self.load(rel)
@@ -197,13 +228,10 @@ class Registry:
         return Model(name, rel, data)
 
     def version_names(self, name: str) -> list[str]:
-        vdir = self.model_dir(name) / "versions"
-        if not vdir.is_dir():
-            return []
         found = []
-        for e in os.scandir(vdir):
-            if e.name.endswith(".yaml") and e.is_file(follow_symlinks=False):
-                v = e.name[:-5]
+        for entry, kind in self.tree.listdir(f"{MODELS_DIR}/{check_name(name)}/versions"):
+            if entry.endswith(".yaml") and kind == "file":
+                v = entry[:-5]
                 if tagmod.SEMVER_RE.match(v):
                     found.append(v)
         return sort_versions(found)
@@ -211,7 +239,7 @@ class Registry:
     def version(self, name: str, version: str) -> Version:
         version = check_version(version)
         rel = f"{MODELS_DIR}/{check_name(name)}/versions/{version}.yaml"
-        if not (self.root / rel).is_file():
+        if not self.exists(rel):
             raise UsageError(f"{name} has no version {version}",
                              hint=f"`modelreg show {name}` lists its versions")
         doc = self.load(rel)
@@ -219,7 +247,7 @@ class Registry:
 
     def stages_file(self, name: str) -> dict[str, Any] | None:
         rel = f"{MODELS_DIR}/{check_name(name)}/stages.yaml"
-        if not (self.root / rel).is_file():
+        if not self.exists(rel):
             return None
         data = self.load(rel).data
         return data if isinstance(data, dict) else None

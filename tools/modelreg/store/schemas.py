@@ -6,11 +6,13 @@ validators are built once per schema and reused for every file.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
 
-from modelreg.core.errors import CannotRunError
+from modelreg.core.errors import CannotRunError, ModelregError
+from modelreg.store.registry import Registry
 
 KINDS = ("model", "version", "stages", "report")
 
@@ -37,24 +39,28 @@ def json_path(parts: list[str | int] | tuple) -> str:
 
 
 class Schemas:
-    """The registry's schemas, compiled lazily and cached."""
+    """The schemas of a registry at one revision (``schemas/`` read through ``registry``),
+    compiled lazily and cached."""
 
-    def __init__(self, root: Path) -> None:
-        self.dir = root / "schemas"
+    def __init__(self, registry: Registry | str | os.PathLike) -> None:
+        self.registry = registry if isinstance(registry, Registry) else Registry(Path(registry))
         self._schemas: dict[str, dict] = {}
         self._validators: dict[str, Any] = {}
         self._fast: dict[str, Any] = {}
 
     def _schema(self, kind: str) -> dict:
         if kind not in self._schemas:
-            path = self.dir / f"{kind}.schema.json"
+            rel = f"schemas/{kind}.schema.json"
+            if not self.registry.exists(rel):
+                raise CannotRunError(f"schema {rel} is missing",
+                                     hint="restore it from the registry template")
             try:
-                self._schemas[kind] = json.loads(path.read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                raise CannotRunError(f"schema {path.name} is missing from schemas/",
-                                     hint="restore it from the registry template") from None
+                self._schemas[kind] = json.loads(self.registry.read_bytes(rel))
+            except ModelregError as exc:
+                raise CannotRunError(f"{rel} cannot be read: {exc.message}",
+                                     hint="fix the schema file") from None
             except ValueError as exc:
-                raise CannotRunError(f"schemas/{path.name} is not valid JSON: {exc}",
+                raise CannotRunError(f"{rel} is not valid JSON: {exc}",
                                      hint="fix the schema file") from None
         return self._schemas[kind]
 
