@@ -197,3 +197,16 @@ def test_only_the_configuration_reads_policies_data():
         if '/ "data"' in p.read_text(encoding="utf-8"):
             found.append(f"{p.relative_to(PROJECT)}: a path joined with \"data\"")
     assert found == []
+
+
+def test_each_revision_has_its_own_configuration(repo: Repo):
+    _add_canary(repo.root)
+    repo.git("commit", "-qam", "Add a canary stage")
+    _typo_in_people(repo.root)
+    repo.git("commit", "-qam", "A typo")
+    registry = Registry(repo.root)
+    assert registry.at("HEAD~2").config.stage_names == ("staging", "production")
+    assert registry.at("HEAD~1").config.stage_names == ("staging", "canary", "production")
+    with pytest.raises(ConfigError) as info:
+        _ = registry.at("HEAD").config
+    assert info.value.file == "policies/data/people.yaml"
