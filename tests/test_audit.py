@@ -18,6 +18,8 @@ from modelreg.app import lineage as lin
 from modelreg.app.check import CheckResult, Waiver
 from modelreg.core.records import Finding, Report
 from modelreg.core.tags import format_message
+from modelreg.render import audit as audit_render
+from modelreg.render import lineage as lineage_render
 
 GOLDEN = Path(__file__).parent / "data" / "audit"
 HOSTILE = '<script>alert("x")</script> & <b>bold</b> | # heading'
@@ -207,7 +209,7 @@ def test_golden_report(history, fmt):
     reg = modelreg.open_registry(history.root)
     report = au.audit(reg, "iris-classifier", check_result=fixed_check("iris-classifier"),
                       now="2026-07-01T00:00:00Z")
-    check_golden(f"iris-classifier.{fmt}", normalise(au.render(report, fmt), history.root))
+    check_golden(f"iris-classifier.{fmt}", normalise(audit_render.render(report, fmt), history.root))
 
 
 def test_report_content(history):
@@ -348,13 +350,13 @@ def test_lineage_labels_cannot_inject(history):
     data["datasets"][0]["revision"] = 'r";\n}\ndigraph evil {'
     path.write_text(yaml.safe_dump(data))
     graph = lin.lineage(reg, "iris-classifier", "1.1.0")
-    mermaid = lin.to_mermaid(graph)
+    mermaid = lineage_render.to_mermaid(graph)
     node_line = re.compile(r'  n\d+(\[\("[^"\n]*"\)\]|\{\{"[^"\n]*"\}\}|\["[^"\n]*"\])')
     edge_line = re.compile(r"  n\d+ -->\|[a-z]+\| n\d+|  class(Def)? .*")
     for line in mermaid.splitlines()[1:]:
         assert node_line.fullmatch(line) or edge_line.fullmatch(line), line
     assert "<script>" not in mermaid and "#quot;" in mermaid
-    dot = lin.to_dot(graph)
+    dot = lineage_render.to_dot(graph)
     label = r'"(?:[^"\\\n]|\\.)*"'
     dot_line = re.compile(rf"  n\d+ \[label={label}, shape=\w+.*\];|  n\d+ -> n\d+ "
                           rf"\[label={label}\];|  rankdir=LR;|  node .*")

@@ -18,8 +18,8 @@ from modelreg.core.release import __version__ as __version__
 _WHERE = {
     "open_registry": "store.registry", "Registry": "store.registry", "Model": "store.registry",
     "Version": "store.registry",
-    "list_models": "app.read", "show": "app.read", "validate": "app.read", "register": "app.read",
-    "history": "app.read",
+    "list_models": "app.read", "show": "app.read", "history": "app.read",
+    "validate": "app.validate", "register": "app.register",
     "RegisterRequest": "app.register", "RegisterResult": "app.register",
     "DatasetSpec": "app.register",
     "Finding": "core.records", "Report": "core.records", "Event": "core.records",

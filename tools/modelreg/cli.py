@@ -220,7 +220,7 @@ def show(obj: dict, target: str, at: str | None, as_json: bool) -> None:
 @click.pass_obj
 def validate(obj: dict, paths: tuple[str, ...], as_json: bool) -> None:
     """Validate model.yaml, version files and stages.yaml against schemas/."""
-    from modelreg.app.read import validate as do_validate
+    from modelreg.app.validate import validate as do_validate
 
     report = do_validate(_registry(obj["repo"]), list(paths) or None)
     sys.exit(_emit_report(report, as_json))
@@ -363,7 +363,7 @@ def _review(registry: Registry, reviews: str | None, pr_author: str | None, head
 
     if base is None:
         # a pull request is compared with the protected branch it targets
-        from modelreg.app.reconcile import protected_branch, protected_ref
+        from modelreg.store.protected import protected_branch, protected_ref
 
         base = protected_ref(registry.git, protected_branch(registry))
     return review_input(registry.git, reviews_file=reviews, pr_author=pr_author,
@@ -616,6 +616,7 @@ def audit(obj: dict, name: str | None, all_models: bool, at: str | None, fmt: st
     from pathlib import Path
 
     from modelreg.app import audit as au
+    from modelreg.render import audit as audit_render
 
     if all_models == bool(name):
         raise click.UsageError("give a model NAME or --all")
@@ -623,13 +624,13 @@ def audit(obj: dict, name: str | None, all_models: bool, at: str | None, fmt: st
         raise click.UsageError("--all writes one file per model: give --out DIR")
     registry = _registry(obj["repo"])
     if all_models:
-        paths = au.write_reports(au.audit_all(registry, at=at, engine=engine), Path(out), fmt)
+        paths = audit_render.write_reports(au.audit_all(registry, at=at, engine=engine), Path(out), fmt)
         for path in paths:
             click.echo(f"wrote {path}", err=True)
         return
-    text = au.render(au.audit(registry, name, at=at, engine=engine), fmt)
+    text = audit_render.render(au.audit(registry, name, at=at, engine=engine), fmt)
     if out:
-        au.write_text(Path(out), text)
+        audit_render.write_text(Path(out), text)
         click.echo(f"wrote {out}", err=True)
     else:
         click.echo(text, nl=False)
@@ -643,10 +644,11 @@ def audit(obj: dict, name: str | None, all_models: bool, at: str | None, fmt: st
 def lineage(obj: dict, target: str, fmt: str) -> None:
     """Datasets, code, parents and descendants of a model version, as a graph."""
     from modelreg.app import lineage as lin
+    from modelreg.render.lineage import render
 
     name, version = lin.parse_target(target)
     graph = lin.lineage(_registry(obj["repo"]), name, version)
-    click.echo(lin.render(graph, fmt), nl=False)
+    click.echo(render(graph, fmt), nl=False)
 
 
 @cli.command()

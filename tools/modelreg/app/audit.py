@@ -18,21 +18,17 @@ versioned JSON (``schemas/audit.schema.json``). Nothing here prints.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from modelreg.app.read import iso, parse_when
 from modelreg.core.errors import ModelregError, UsageError
 from modelreg.core.records import Event, ModelState
 from modelreg.core.tags import SEMVER_RE, Action
-from modelreg.store.defaults import TEMPLATES_DIR
+from modelreg.store.protected import protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry, _replay, check_name, sort_versions
 
 AUDIT_VERSION = 1
-FORMATS = ("md", "html", "json")
-TEMPLATES = TEMPLATES_DIR
 
 
 @dataclass(frozen=True)
@@ -48,69 +44,40 @@ class Snapshot:
 
 # --- reading --------------------------------------------------------------------------
 def snapshot(registry: Registry, name: str, when: int | None) -> Snapshot:
-    """The model's files now (``when`` None) or at the end of unix time ``when``."""
+    """The model's files now (``when`` None: the work tree) or as the last commit of the
+    protected branch made by unix time ``when`` held them."""
     if when is None:
-        return _worktree_snapshot(registry, name)
-    return _history_snapshot(registry, name, when)
-
-
-def _worktree_snapshot(registry: Registry, name: str) -> Snapshot:
+        view, source, commit = registry, "work tree", registry.git.head()
+    else:
+        commit = protected_commit_at(registry, when)
+        if commit is None:
+            return Snapshot("git history", None, None, {}, {})
+        view, source = registry.at(commit), "git history"
     errors: dict[str, str] = {}
     model = None
     rel = f"{MODELS_DIR}/{name}/model.yaml"
     try:
-        model = registry.model(name).data
+        if view.exists(rel):
+            model = _dict(view.load(rel).data)
     except ModelregError as exc:
-        if (registry.root / rel).is_file():
-            errors[rel] = str(exc)
+        errors[rel] = str(exc)
     versions: dict[str, dict[str, Any]] = {}
-    for v in registry.version_names(name):
+    for v in view.version_names(name):
+        vrel = f"{MODELS_DIR}/{name}/versions/{v}.yaml"
         try:
-            versions[v] = registry.version(name, v).data
+            versions[v] = _dict(view.load(vrel).data)
         except ModelregError as exc:
-            errors[f"{MODELS_DIR}/{name}/versions/{v}.yaml"] = str(exc)
-    return Snapshot("work tree", registry.git.head(), model, versions, errors)
+            errors[vrel] = str(exc)
+    if view is not registry:
+        view.close()
+    return Snapshot(source, commit, model, versions, errors)
 
 
 def protected_commit_at(registry: Registry, when: int) -> str | None:
     """The last first-parent commit of the protected branch made at or before ``when``."""
-    from modelreg.app.reconcile import protected_branch, protected_ref
-
     ref = protected_ref(registry.git, protected_branch(registry))
     out = registry.git.run("rev-list", "-1", "--first-parent", f"--before={when}", ref)
     return out.strip() or None
-
-
-def _history_snapshot(registry: Registry, name: str, when: int) -> Snapshot:
-    from modelreg.core.yamlio import decode, parse_text
-    from modelreg.store.git import CatFile
-
-    commit = protected_commit_at(registry, when)
-    if commit is None:
-        return Snapshot("git history", None, None, {}, {})
-    base = f"{MODELS_DIR}/{name}"
-    listing = registry.git.run("ls-tree", "-r", "--name-only", commit, "--", f"{base}/")
-    paths = [p for p in listing.splitlines()
-             if p == f"{base}/model.yaml" or (
-                 p.startswith(f"{base}/versions/") and p.count("/") == 3
-                 and p.endswith(".yaml") and SEMVER_RE.match(p.rsplit("/", 1)[1][:-5]))]
-    errors: dict[str, str] = {}
-    parsed: dict[str, Any] = {}
-    with CatFile(registry.git) as cat:
-        for rel in paths:
-            raw = cat.read(f"{commit}:{rel}")
-            if raw is None:
-                continue
-            try:
-                data = parse_text(decode(raw, rel), rel)
-            except ModelregError as exc:
-                errors[rel] = str(exc)
-                continue
-            parsed[rel] = data if isinstance(data, dict) else {}
-    model = parsed.get(f"{base}/model.yaml")
-    versions = {rel.rsplit("/", 1)[1][:-5]: data for rel, data in parsed.items()
-                if rel != f"{base}/model.yaml"}
-    return Snapshot("git history", commit, model, versions, errors)
 
 
 # --- the report -----------------------------------------------------------------------
@@ -371,7 +338,7 @@ def _policy(registry: Registry, name: str, when: int | None, state: ModelState,
         from modelreg.app.check import check
 
         check_result = check(registry, models=[name], engine=engine, now=now)
-    from modelreg.app.check import now_rfc3339
+    from modelreg.policy.evaluate import now_rfc3339
 
     findings = [f for f in check_result.report.findings if f.model in (name, None)
                 and f.file.startswith(f"{MODELS_DIR}/{name}/")]
@@ -391,7 +358,7 @@ def _policy(registry: Registry, name: str, when: int | None, state: ModelState,
 def _exceptions(snap: Snapshot, when: int | None,
                 now: _dt.datetime | str | None) -> list[dict[str, Any]]:
     """The waivers each version record declares, with whether they had expired."""
-    from modelreg.app.check import now_rfc3339
+    from modelreg.policy.evaluate import now_rfc3339
 
     today = (iso(when) if when is not None else now_rfc3339(now))[:10]
     out = []
@@ -447,97 +414,5 @@ def _regulations(catalogue: dict[str, dict[str, Any]], policy: dict[str, Any],
     return out
 
 
-# --- rendering ------------------------------------------------------------------------
-def render(report: dict[str, Any], fmt: str) -> str:
-    """The report as Markdown, a self-contained HTML page, or versioned JSON."""
-    if fmt == "json":
-        import json
-
-        return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
-    template = "audit.md.j2" if fmt == "md" else "audit.html.j2"
-    return environment(fmt).get_template(template).render(r=report)
-
-
-def environment(fmt: str) -> Any:
-    """A jinja2 environment that escapes every value by default: HTML escaping for pages,
-    Markdown escaping (no HTML, no injected headings or table cells) for Markdown."""
-    import jinja2
-    from markupsafe import Markup
-
-    if fmt == "html":
-        env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                                 autoescape=True, undefined=jinja2.StrictUndefined,
-                                 trim_blocks=True, lstrip_blocks=True,
-                                 keep_trailing_newline=True)
-    else:
-        from modelreg.app.cards import cell
-
-        def finalize(value: Any) -> Any:
-            if isinstance(value, Markup):
-                return value
-            return Markup(cell("—" if value is None else value))
-
-        env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                                 autoescape=False, undefined=jinja2.StrictUndefined,
-                                 trim_blocks=True, lstrip_blocks=True, finalize=finalize,
-                                 keep_trailing_newline=True)
-        env.filters["code"] = _code_md
-    env.filters.update(short=lambda v: (str(v)[:12] if v else None),
-                       join_list=lambda v: ", ".join(str(x) for x in v) if v else None,
-                       number=_number, verdict=_verdict)
-    return env
-
-
-def _code_md(value: Any) -> Any:
-    """An inline code span for a Markdown table cell (``|`` escaped)."""
-    from markupsafe import Markup
-
-    from modelreg.app.cards import code
-
-    return Markup("—" if value is None else code(value).replace("|", "\\|"))
-
-
-def _number(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _verdict(value: bool | None) -> str:
-    return {True: "met", False: "NOT MET", None: "no threshold"}[value]
-
-
-def write_reports(reports: Iterable[dict[str, Any]], out_dir: Path, fmt: str) -> list[Path]:
-    """One file per model, ``OUT_DIR/NAME.{md,html,json}``, each written atomically."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for report in reports:
-        path = out_dir / f"{report['model']}.{fmt}"
-        write_text(path, render(report, fmt))
-        written.append(path)
-    return written
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write ``path`` atomically (a temporary file beside it, then a rename)."""
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)        # published as-is (GitHub Pages), not a private file
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-__all__ = ["audit", "audit_all", "render", "snapshot", "stage_intervals", "met",
-           "protected_commit_at", "write_reports", "write_text", "AUDIT_VERSION"]
+__all__ = ["audit", "audit_all", "snapshot", "stage_intervals", "met", "protected_commit_at",
+           "AUDIT_VERSION"]

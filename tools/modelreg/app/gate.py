@@ -10,10 +10,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelreg.app.reconcile import on_protected, protected_branch, protected_ref
 from modelreg.core.errors import ModelregError
 from modelreg.policy.evaluate import evaluate
+from modelreg.policy.integrity import verify
 from modelreg.policy.reviews import review_from_evidence
+from modelreg.store.protected import on_protected, protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry, check_name
 from modelreg.store.signatures import fact_for
 
@@ -53,8 +54,6 @@ def _integrity(registry: Registry, result: GateResult, record: dict | None, at: 
     the weights of this version that are here) and its weights signature."""
     name, version, reasons = result.model, result.version or "", result.reasons
     try:
-        from modelreg.app.verify import verify
-
         report = verify(registry, [name], versions={name: [version]})
         for f in report.findings:
             where = f"{f.file}:{f.line}" if f.line else f.file

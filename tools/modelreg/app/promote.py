@@ -13,7 +13,10 @@ from modelreg.core.errors import PolicyRefusal, RefusedError
 from modelreg.core.records import Finding
 from modelreg.core.tags import Action
 from modelreg.core.yamlio import dump_yaml, write_atomic
+from modelreg.policy.documents import validate_file
+from modelreg.policy.evaluate import evaluate
 from modelreg.store.registry import Registry, check_name, check_version, semver_key
+from modelreg.store.schemas import Schemas
 from modelreg.store.undo import Undo
 
 STAGES_HEADER = ("# Desired stages of this model: edited by promotion pull requests "
@@ -44,10 +47,8 @@ def _desired(registry: Registry, name: str) -> dict[str, Any]:
 def _policy_findings(registry: Registry, name: str, version: str | None, engine: str,
                      now: Any) -> tuple[list[Finding], list[Finding]]:
     """(errors, warnings) of the policies for this model's version at its requested stage."""
-    from modelreg.app.check import check
-
-    result = check(registry, models=[name], engine=engine, now=now)
-    mine = [f for f in result.report.findings
+    result = evaluate(registry, [name], engine=engine, now=now)
+    mine = [f for f in result.findings
             if f.model in (None, name) and f.version in (None, version)]
     return ([f for f in mine if f.severity == "error"],
             [f for f in mine if f.severity == "warning"])
@@ -67,8 +68,6 @@ def _apply(registry: Registry, name: str, data: dict[str, Any], *, branch: str |
         undo.remember(path)
         write_atomic(path, STAGES_HEADER + dump_yaml(data))
         warnings: list[Finding] = []
-        from modelreg.policy.documents import validate_file
-        from modelreg.store.schemas import Schemas
         schema_errors = [f for f in validate_file(registry, Schemas(registry), rel)
                          if f.severity == "error"]
         if schema_errors:

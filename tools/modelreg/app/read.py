@@ -3,11 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelreg.app.register import RegisterRequest, RegisterResult
-from modelreg.app.register import register as _register
-from modelreg.app.validate import validate as _validate
 from modelreg.core.errors import ModelregError
-from modelreg.core.records import ModelState, Report
+from modelreg.core.records import ModelState
 from modelreg.store.registry import Registry, check_version
 
 
@@ -165,11 +162,3 @@ def show(registry: Registry, name: str, version: str | None = None,
     }
 
 
-def validate(registry: Registry, paths: list[str] | None = None) -> Report:
-    """``modelreg validate``: schema and consistency findings for registry records."""
-    return _validate(registry, paths)
-
-
-def register(registry: Registry, request: RegisterRequest, **kw: Any) -> RegisterResult:
-    """``modelreg register``: see :mod:`modelreg.registration`."""
-    return _register(registry, request, **kw)

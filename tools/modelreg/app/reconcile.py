@@ -27,8 +27,10 @@ from modelreg.core.records import Finding, ModelState
 from modelreg.core.release import __version__
 from modelreg.core.tags import Action
 from modelreg.core.yamlio import parse_yaml
+from modelreg.policy.evaluate import evaluate
 from modelreg.policy.reviews import approvers
 from modelreg.store.git import Git
+from modelreg.store.protected import on_protected, protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry, build_states, semver_key
 
 TOOL = f"modelreg {__version__}"
@@ -54,39 +56,10 @@ class ReconcileResult:
     head: str
 
 
-def protected_branch(registry: Registry) -> str:
-    return registry.config.protected_branch
-
-
-def protected_ref(git: Git, branch: str) -> str:
-    """The protected branch as this clone knows it: origin's copy when there is one."""
-    for ref in (f"refs/remotes/origin/{branch}", f"refs/heads/{branch}"):
-        if git.ok("show-ref", "--verify", "-q", ref):
-            return ref
-    raise RefusedError(f"this clone has no branch {branch}",
-                       hint=f"fetch it: git fetch origin {branch}")
-
-
-def on_protected(git: Git, commit: str, ref: str) -> bool:
-    return git.ok("merge-base", "--is-ancestor", commit, ref)
-
-
 def policy_digest(git: Git, rev: str = "HEAD") -> str:
     """sha256 over the policies and their data at ``rev`` (paths and blob ids)."""
     listing = git.run("ls-tree", "-r", rev, "--", "policies")
     return "sha256:" + hashlib.sha256(listing.encode()).hexdigest()
-
-
-def _read_at(git: Git, rev: str, paths: list[str]) -> dict[str, str]:
-    from modelreg.store.git import CatFile
-
-    out = {}
-    with CatFile(git) as cat:
-        for p in paths:
-            data = cat.read(f"{rev}:{p}")
-            if data is not None:
-                out[p] = data.decode("utf-8", errors="replace")
-    return out
 
 
 def _desired(text: str, name: str) -> tuple[dict[str, tuple[str, bool, str]], bool, list[str]]:
@@ -108,17 +81,17 @@ def plan(registry: Registry, head: str) -> list[PlannedTag]:
     refs = registry.refs()
     existing = {r.name for r in refs}
     states = build_states(refs)
-    listing = git.run("ls-tree", "-r", "--name-only", head, "--", MODELS_DIR)
+    view = registry.at(head)
+    view.tree.index_all()                    # one listing of the whole tree
     versions: dict[str, list[str]] = {}
     stage_files = []
-    for path in listing.splitlines():
-        parts = path.split("/")
-        if len(parts) == 4 and parts[2] == "versions" and parts[3].endswith(".yaml"):
-            v = parts[3][:-5]
-            if tagmod.SEMVER_RE.match(v) and tagmod.NAME_RE.match(parts[1]):
-                versions.setdefault(parts[1], []).append(v)
-        elif len(parts) == 3 and parts[2] == "stages.yaml" and tagmod.NAME_RE.match(parts[1]):
-            stage_files.append(path)
+    for model in view.model_names():
+        if not tagmod.NAME_RE.match(model):
+            continue
+        if found := view.version_names(model):
+            versions[model] = found
+        if view.is_file(f"{MODELS_DIR}/{model}/stages.yaml"):
+            stage_files.append(f"{MODELS_DIR}/{model}/stages.yaml")
     counters: dict[str, int] = {}
     for r in refs:
         parsed = tagmod.parse(r.name)
@@ -140,11 +113,10 @@ def plan(registry: Registry, head: str) -> list[PlannedTag]:
             planned.append(PlannedTag(tag, target, Action.REGISTER, model, v,
                                       title=f"Register {model} {v}"))
 
-    texts = _read_at(git, head, stage_files)
-    for path in sorted(texts):
+    for path in sorted(stage_files):
         model = path.split("/")[1]
         try:
-            desired, deprecated, dep_versions = _desired(texts[path], path)
+            desired, deprecated, dep_versions = _desired(view.read_text(path), path)
         except Exception as exc:  # an unreadable stages.yaml must never be half-applied
             raise RefusedError(f"cannot read {path} at {head[:12]}: {exc}",
                                hint="fix it in a pull request; `modelreg validate` shows why") from exc
@@ -192,16 +164,15 @@ def plan(registry: Registry, head: str) -> list[PlannedTag]:
 
 def _verdicts(registry: Registry, planned: list[PlannedTag], review: dict | None,
               engine: str, now: Any) -> list[Finding]:
-    """Policy errors for the versions the planned tags record, in one engine call."""
-    from modelreg.app.check import check
-
+    """Policy errors for the versions the planned tags record, as the merged commit
+    (``registry``, a view of it) holds them, in one engine call."""
     models = sorted({p.model for p in planned if p.action in (Action.REGISTER, Action.ASSIGN)})
     if not models:
         return []
-    result = check(registry, models=models, review=review, engine=engine, now=now)
+    result = evaluate(registry, models, review=review, engine=engine, now=now)
     wanted = {(p.model, p.version) for p in planned
               if p.action in (Action.REGISTER, Action.ASSIGN)}
-    return [f for f in result.report.findings if f.severity == "error"
+    return [f for f in result.findings if f.severity == "error"
             and (f.model, f.version) in wanted | {(m, None) for m in models}]
 
 
@@ -229,7 +200,7 @@ def reconcile(registry: Registry, *, push: bool = False, pr: int | None = None,
         planned = plan(registry, head)
         if not planned:
             return ReconcileResult((), False, attempt > 0, head)
-        errors = _verdicts(registry, planned, review, engine, now)
+        errors = _verdicts(registry.at(head), planned, review, engine, now)
         if errors:
             raise PolicyRefusal(f"{len(errors)} policy finding(s) deny recording these events; "
                                 "no tag was created", errors,

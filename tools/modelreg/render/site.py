@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelreg.app.audit import audit, environment, write_text
+from modelreg.app.audit import audit
 from modelreg.core import stages as stagemod
 from modelreg.core.errors import ModelregError
+from modelreg.render.audit import environment, write_text
 from modelreg.store.config import RegistryConfig
 from modelreg.store.registry import MODELS_DIR, Registry, semver_key
 

@@ -158,7 +158,7 @@ class CommitTree:
 
     def listdir(self, rel: str) -> list[tuple[str, Kind]]:
         rel = rel.strip("/")
-        if rel in ("", "models"):
+        if rel in ("", "models") and not self._all:
             # one non-recursive listing: the model folders, without every file in them
             out = self.git.run("ls-tree", "-z", self.rev or "", *(["--", f"{rel}/"] if rel else []))
             found = []
@@ -168,8 +168,9 @@ class CommitTree:
                     found.append((path.rsplit("/", 1)[-1], _MODE_KIND.get(meta.split(" ")[0],
                                                                            "other")))
             return sorted(found)
-        self._index(self._prefix(rel))
-        start = f"{rel}/"
+        if rel:
+            self._index(self._prefix(rel))
+        start = f"{rel}/" if rel else ""
         return sorted((p[len(start):], k) for p, (k, _) in self._entries.items()
                       if p.startswith(start) and "/" not in p[len(start):])
 

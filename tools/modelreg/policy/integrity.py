@@ -1,0 +1,300 @@
+"""Tamper detection: is the registry what its tags say it was? (``modelreg verify``, and
+the gate for the model it gates.)
+
+* VER-01 — a version record or one of its ``.dvc`` pointers differs from the blob the
+  registration tag's commit holds (registered records are immutable);
+* VER-02 — a registry tag was moved (a registration tag not on the commit that added the
+  version file; a stage tag not on its version's registration commit), made lightweight or
+  borrowed, stripped of its evidence, pointed outside the protected branch, or a stage tag
+  names a version whose registration tag was deleted;
+* VER-03 — a copy of the weights that is here (work tree, DVC cache, a local DVC remote)
+  no longer hashes to the recorded sha256/md5: DVC trusts object names unless
+  ``verify = true`` (reference/ecosystem.md, section 1), so we re-hash;
+* VER-04 — ``stages.yaml`` asks for a version that was never registered or is deprecated.
+
+Findings are data (a :class:`Report`); what cannot be checked at all raises.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+
+from modelreg.core import tags as tagmod
+from modelreg.core.errors import CannotRunError, ModelregError
+from modelreg.core.records import Finding, Report
+from modelreg.core.tags import Action
+from modelreg.core.yamlio import locate
+from modelreg.policy.inputs import requested_stages
+from modelreg.store.git import Ref
+from modelreg.store.protected import protected_branch, protected_ref
+from modelreg.store.registry import MODELS_DIR, Registry, build_states, check_name
+
+
+def _hashes(path: Path) -> tuple[str, str]:
+    md5, sha = hashlib.md5(), hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            md5.update(chunk)
+            sha.update(chunk)
+    return md5.hexdigest(), sha.hexdigest()
+
+
+def _dvc_config(root: Path) -> dict[str, dict[str, str]]:
+    """``.dvc/config`` (+ ``config.local``) as section -> key -> value, without DVC."""
+    sections: dict[str, dict[str, str]] = {}
+    for name in ("config", "config.local"):
+        path = root / ".dvc" / name
+        if not path.is_file():
+            continue
+        current = None
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            head = re.match(r"^\s*\[\s*'?(.*?)'?\s*\]\s*$", line)
+            if head:
+                current = sections.setdefault(head.group(1), {})
+                continue
+            kv = re.match(r"^\s*([A-Za-z_][\w-]*)\s*=\s*(.*?)\s*$", line)
+            if kv and current is not None:
+                current[kv.group(1)] = kv.group(2)
+    return sections
+
+
+def storage_dirs(root: Path) -> list[tuple[str, Path]]:
+    """(label, folder) of each place here that holds DVC objects by md5: the cache and the
+    default remote when it is a local path."""
+    out = [("DVC cache", root / ".dvc" / "cache")]
+    config = _dvc_config(root)
+    remote = config.get("core", {}).get("remote")
+    url = config.get(f'remote "{remote}"', {}).get("url") if remote else None
+    if url and ("://" not in url or url.startswith("file://")):
+        url = url[len("file://"):] if url.startswith("file://") else url
+        path = Path(url) if os.path.isabs(url) else root / ".dvc" / url
+        out.append((f"DVC remote {remote!r}", path))
+    return out
+
+
+def _object(folder: Path, md5: str) -> Path:
+    return folder / "files" / "md5" / md5[:2] / md5[2:]
+
+
+class _Verifier:
+    def __init__(self, registry: Registry, models: list[str] | None, weights: bool,
+                 versions: dict[str, list[str]] | None = None) -> None:
+        self.registry = registry
+        self.git = registry.git
+        self.weights = weights
+        self.findings: list[Finding] = []
+        self.files = 0
+        names = models if models is not None else registry.model_names()
+        self.models = [check_name(n) for n in names]
+        wanted = set(self.models)
+        # a few models: ask git for their tags only (a registry holds tens of thousands)
+        refs = [r for m in self.models for r in registry.refs(m)] \
+            if models is not None and len(self.models) <= 20 else registry.refs()
+        self.refs = [r for r in refs if (p := tagmod.parse(r.name)) and p.model in wanted]
+        self.states = build_states(self.refs)
+        if versions:
+            # the gate's question: the tags that record these versions (and deprecations)
+            def about(r) -> bool:
+                p = tagmod.parse(r.name)
+                v = p.version or (tagmod.evidence_field(r.message, "version")
+                                  if r.annotated else None)
+                return p.action is Action.DEPRECATE or v in versions.get(p.model, [v])
+            self.refs = [r for r in self.refs if about(r)]
+
+        branch = protected_branch(registry)
+        try:
+            self.protected = protected_ref(self.git, branch)
+        except ModelregError as exc:
+            raise CannotRunError(f"cannot verify tags: {exc}",
+                                 hint=f"fetch the protected branch: git fetch origin {branch}"
+                                 ) from exc
+        self.branch = branch
+
+    def add(self, file: str, rule: str, message: str, model: str | None = None,
+            version: str | None = None, line: int | None = None) -> None:
+        self.findings.append(Finding(file, rule, message, line=line, model=model,
+                                     version=version))
+
+    # --- (a) and (b): records and tags ---------------------------------------------------
+    def tags(self) -> None:
+        git = self.git
+        reg_tags: dict[tuple[str, str], Ref] = {}
+        parsed = [(r, tagmod.parse(r.name)) for r in self.refs]
+        for ref, p in parsed:
+            if p.action is Action.REGISTER:
+                reg_tags[(p.model, p.version)] = ref
+        on_branch: set[str] = set()
+        for ref, p in parsed:
+            where = f"refs/tags/{ref.name}"
+            if not ref.annotated:
+                how = "borrows another tag's object" if ref.object_type == "tag" \
+                    else "is lightweight"
+                self.add(where, "VER-02", f"tag {ref.name} {how}: registry tags are annotated "
+                         "by reconcile; it was replaced by hand", p.model)
+            elif ref.target not in on_branch:
+                if git.ok("merge-base", "--is-ancestor", ref.target, self.protected):
+                    on_branch.add(ref.target)
+                else:
+                    self.add(where, "VER-02", f"tag {ref.name} points at {ref.target[:12]}, which "
+                             f"is not on the protected branch {self.branch}", p.model)
+            evidence = tagmod.parse_message(ref.message) if ref.annotated else {}
+            if ref.annotated and not evidence:
+                self.add(where, "VER-02", f"tag {ref.name} has no modelreg-evidence block: it "
+                         "was not made by reconcile", p.model)
+            if evidence and (evidence.get("model") != p.model or (
+                    p.version and str(evidence.get("version")) != p.version) or (
+                    p.stage and evidence.get("stage") != p.stage)):
+                self.add(where, "VER-02", f"tag {ref.name}'s evidence describes "
+                         f"{evidence.get('model')} {evidence.get('version')} "
+                         f"{evidence.get('stage') or ''}".rstrip() + ", not what its name says",
+                         p.model)
+            if p.action is Action.REGISTER:
+                self._registration(ref, p.model, p.version)
+            elif p.action in (Action.ASSIGN, Action.UNASSIGN):
+                version = str(evidence.get("version")) if evidence.get("version") else None
+                if version is None:
+                    continue
+                reg = reg_tags.get((p.model, version))
+                if reg is None:
+                    self.add(where, "VER-02", f"tag {ref.name} puts {p.model} {version} in "
+                             f"{p.stage}, but the registration tag "
+                             f"{tagmod.registration(p.model, version)} does not exist (deleted?)",
+                             p.model, version)
+                elif reg.target != ref.target:
+                    self.add(where, "VER-02", f"tag {ref.name} points at {ref.target[:12]}, not "
+                             f"at {p.model} {version}'s registration commit {reg.target[:12]}: "
+                             "one of them was moved", p.model, version)
+
+    def _registration(self, ref: Ref, model: str, version: str) -> None:
+        git = self.git
+        vrel = f"{MODELS_DIR}/{model}/versions/{version}.yaml"
+        where = f"refs/tags/{ref.name}"
+        added = git.run("log", "--first-parent", "--diff-filter=A", "--format=%H", "-1",
+                        self.protected, "--", vrel).strip()
+        if added and ref.target != added:
+            self.add(where, "VER-02", f"registration tag {ref.name} points at {ref.target[:12]}, "
+                     f"but {vrel} was added by {added[:12]}: the tag was moved", model, version)
+        # (a) the record and its pointers, as the tag's commit holds them
+        listing = git.run("ls-tree", "-r", ref.target, "--",
+                          f"{MODELS_DIR}/{model}/versions/{version}.yaml",
+                          f"{MODELS_DIR}/{model}/versions/{version}/")
+        tagged: dict[str, str] = {}
+        for line in listing.splitlines():
+            meta, _, path = line.partition("\t")
+            if path == vrel or path.endswith(".dvc"):
+                tagged[path] = meta.split()[2]
+        if vrel not in tagged:
+            if not added or ref.target == added:
+                self.add(where, "VER-02", f"registration tag {ref.name} points at "
+                         f"{ref.target[:12]}, which has no {vrel}", model, version)
+            return
+        root = self.registry.root
+        current = {p: root / p for p in tagged}
+        vdir = root / MODELS_DIR / model / "versions" / version
+        if vdir.is_dir():
+            for e in os.scandir(vdir):
+                if e.name.endswith(".dvc"):
+                    current.setdefault(f"{MODELS_DIR}/{model}/versions/{version}/{e.name}",
+                                       Path(e.path))
+        present = {p: f for p, f in current.items() if f.is_file() and not f.is_symlink()}
+        blobs = dict(zip(present, git.run("hash-object", "--", *[str(f) for f in
+                                                                 present.values()]).split())) \
+            if present else {}
+        self.files += len(current)
+        for path in sorted(current):
+            if path not in present:
+                self.add(path, "VER-01", f"{path} was deleted after its registration tag "
+                         f"{ref.name}: registered records are immutable", model, version)
+            elif path not in tagged:
+                self.add(path, "VER-01", f"{path} was added after the registration tag "
+                         f"{ref.name}: a registered version's weights cannot change", model,
+                         version)
+            elif blobs.get(path) != tagged[path]:
+                self.add(path, "VER-01", f"{path} changed after its registration tag "
+                         f"{ref.name} (blob {tagged[path][:12]} then, {blobs.get(path, '')[:12]}"
+                         " now): registered records are immutable; register a new version",
+                         model, version)
+
+    # --- (c): the weights ------------------------------------------------------------------
+    def weights_of(self, model: str, versions: list[str] | None = None) -> None:
+        registry = self.registry
+        stores = storage_dirs(registry.root)
+        for version in versions if versions is not None else registry.version_names(model):
+            vrel = f"{MODELS_DIR}/{model}/versions/{version}.yaml"
+            try:
+                record = registry.load(vrel).data
+            except ModelregError:
+                continue                              # unreadable: validate's finding
+            for art in (record or {}).get("artifacts") or [] if isinstance(record, dict) else []:
+                if not isinstance(art, dict):
+                    continue
+                md5, sha = str(art.get("md5", "")), str(art.get("sha256", ""))
+                if not re.fullmatch(r"[0-9a-f]{32}", md5):
+                    continue
+                copies = []
+                path = str(art.get("path", ""))
+                if path.startswith(f"{MODELS_DIR}/{model}/versions/{version}/") and \
+                        ".." not in path.split("/"):
+                    copies.append(("the work tree", registry.root / path))
+                copies += [(label, _object(folder, md5)) for label, folder in stores]
+                for label, copy in copies:
+                    if not copy.is_file():
+                        continue
+                    self.files += 1
+                    got_md5, got_sha = _hashes(copy)
+                    if got_md5 != md5 or (sha and got_sha != sha):
+                        shown = os.path.relpath(copy, registry.root)
+                        self.add(vrel, "VER-03", f"{label} holds {path} ({shown}) with sha256 "
+                                 f"{got_sha[:16]}…, not the recorded {sha[:16]}…: the weights "
+                                 "were corrupted or replaced; do not deploy them", model, version)
+
+    # --- (d): stages.yaml --------------------------------------------------------------------
+    def stages(self, model: str) -> None:
+        registry = self.registry
+        rel = f"{MODELS_DIR}/{model}/stages.yaml"
+        if not (registry.root / rel).is_file():
+            return
+        try:
+            doc = registry.load(rel)
+        except ModelregError:
+            return                                    # validate reports it (ID-00)
+
+        data = doc.data if isinstance(doc.data, dict) else {}
+        requested, _ = requested_stages(data)
+        state = self.states.get(model)
+        registered = set(state.registered) if state else set()
+        ever = {e.version for e in state.events if e.action is Action.REGISTER} if state else set()
+        deprecated = {str(v) for v in data.get("deprecated_versions") or []}
+        self.files += 1
+        for stage, version in sorted(requested.items()):
+            line = locate(doc, ["stages", stage])
+            if version not in ever:
+                self.add(rel, "VER-04", f"{stage} asks for {model} {version}, which was never "
+                         "registered (no registration tag)", model, version, line)
+            elif version not in registered or version in deprecated:
+                self.add(rel, "VER-04", f"{stage} asks for {model} {version}, which is "
+                         "deprecated or deregistered", model, version, line)
+        if requested and (data.get("deprecated") is True or (state and state.deprecated)):
+            self.add(rel, "VER-04", f"{model} is deprecated but stages.yaml still assigns "
+                     "stages", model, None, locate(doc, ["stages"]))
+
+
+def verify(registry: Registry, models: list[str] | None = None, *, weights: bool = True,
+           versions: dict[str, list[str]] | None = None) -> Report:
+    """Tamper detection over ``models`` (all by default); see the module docstring.
+
+    ``versions`` limits the check to some versions per model (the gate's): their tags and
+    the re-hash of their weights."""
+    v = _Verifier(registry, models, weights, versions)
+    v.tags()
+    for model in v.models:
+        v.stages(model)
+        if weights:
+            v.weights_of(model, (versions or {}).get(model))
+    unique = {(f.file, f.line, f.rule, f.message): f for f in v.findings}
+    return Report("verify", v.files, tuple(sorted(unique.values(), key=Finding.sort_key)))
+
+
+__all__ = ["verify", "storage_dirs"]

@@ -1,0 +1,106 @@
+"""The audit report (app/audit.py builds it as data) as Markdown, a self-contained HTML page or
+versioned JSON (``schemas/audit.schema.json``), and written one file per model."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from modelreg.core.errors import UsageError
+from modelreg.store.defaults import TEMPLATES_DIR
+
+FORMATS = ("md", "html", "json")
+
+
+def render(report: dict[str, Any], fmt: str) -> str:
+    """The report as Markdown, a self-contained HTML page, or versioned JSON."""
+    if fmt == "json":
+        import json
+
+        return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
+    template = "audit.md.j2" if fmt == "md" else "audit.html.j2"
+    return environment(fmt).get_template(template).render(r=report)
+
+
+def environment(fmt: str) -> Any:
+    """A jinja2 environment that escapes every value by default: HTML escaping for pages,
+    Markdown escaping (no HTML, no injected headings or table cells) for Markdown."""
+    import jinja2
+    from markupsafe import Markup
+
+    if fmt == "html":
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+                                 autoescape=True, undefined=jinja2.StrictUndefined,
+                                 trim_blocks=True, lstrip_blocks=True,
+                                 keep_trailing_newline=True)
+    else:
+        from modelreg.app.cards import cell
+
+        def finalize(value: Any) -> Any:
+            if isinstance(value, Markup):
+                return value
+            return Markup(cell("—" if value is None else value))
+
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+                                 autoescape=False, undefined=jinja2.StrictUndefined,
+                                 trim_blocks=True, lstrip_blocks=True, finalize=finalize,
+                                 keep_trailing_newline=True)
+        env.filters["code"] = _code_md
+    env.filters.update(short=lambda v: (str(v)[:12] if v else None),
+                       join_list=lambda v: ", ".join(str(x) for x in v) if v else None,
+                       number=_number, verdict=_verdict)
+    return env
+
+
+def _code_md(value: Any) -> Any:
+    """An inline code span for a Markdown table cell (``|`` escaped)."""
+    from markupsafe import Markup
+
+    from modelreg.app.cards import code
+
+    return Markup("—" if value is None else code(value).replace("|", "\\|"))
+
+
+def _number(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _verdict(value: bool | None) -> str:
+    return {True: "met", False: "NOT MET", None: "no threshold"}[value]
+
+
+def write_reports(reports: Iterable[dict[str, Any]], out_dir: Path, fmt: str) -> list[Path]:
+    """One file per model, ``OUT_DIR/NAME.{md,html,json}``, each written atomically."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for report in reports:
+        path = out_dir / f"{report['model']}.{fmt}"
+        write_text(path, render(report, fmt))
+        written.append(path)
+    return written
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``path`` atomically (a temporary file beside it, then a rename)."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)        # published as-is (GitHub Pages), not a private file
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+__all__ = ["render", "environment", "write_reports", "write_text", "FORMATS"]

@@ -1,0 +1,24 @@
+"""The protected branch: which one it is, where this clone has it, what is on it."""
+from __future__ import annotations
+
+from modelreg.core.errors import RefusedError
+from modelreg.store.git import Git
+from modelreg.store.registry import Registry
+
+
+def protected_branch(registry: Registry) -> str:
+    """The branch stage tags are made on, from the configuration (environments.yaml)."""
+    return registry.config.protected_branch
+
+
+def protected_ref(git: Git, branch: str) -> str:
+    """The protected branch as this clone knows it: origin's copy when there is one."""
+    for ref in (f"refs/remotes/origin/{branch}", f"refs/heads/{branch}"):
+        if git.ok("show-ref", "--verify", "-q", ref):
+            return ref
+    raise RefusedError(f"this clone has no branch {branch}",
+                       hint=f"fetch it: git fetch origin {branch}")
+
+
+def on_protected(git: Git, commit: str, ref: str) -> bool:
+    return git.ok("merge-base", "--is-ancestor", commit, ref)
