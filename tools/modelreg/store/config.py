@@ -10,7 +10,8 @@ surfacing later as a person whose approval does not count.
 Files are read through the registry's reading methods (``load``, ``read_bytes``,
 ``list_dir``), so a view of the registry at another revision gives that revision's
 configuration. The Rego policies see the same files, unchanged, as ``data.registry.<stem>``
-(:attr:`RegistryConfig.data`). See docs/ for what each file holds.
+(:attr:`RegistryConfig.data`). Each schema in ``schemas/data/`` describes its file field by
+field.
 """
 from __future__ import annotations
 
