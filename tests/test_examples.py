@@ -2,12 +2,15 @@
 repository's own DVC remote on a fresh clone, and the training script reproduces them."""
 from __future__ import annotations
 
+import ast
 import hashlib
+import importlib.util
 import os
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 from safetensors.numpy import load_file
 
 import modelreg
@@ -37,14 +40,36 @@ def test_fresh_clone_pulls_example_weights_offline(tmp_path):
         assert hashlib.md5(data).hexdigest() == art["md5"]
 
 
-def test_training_reproduces_the_registered_models(tmp_path):
+def _another_cpu() -> dict[str, str]:
+    """This machine made to compute like another: one thread, and NumPy's SIMD loops (AVX2,
+    AVX-512, NEON extensions…) switched off, so NumPy's own exp/log and reductions take other
+    code paths. The training must not notice. (OpenBLAS's core type is left as the machine
+    sets it: some processors need it to compute correctly at all; the training uses no BLAS,
+    which test_training_code_uses_no_blas_and_no_libm checks.)"""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1"}
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+    found = [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
+    if found:
+        env["NPY_DISABLE_CPU_FEATURES"] = " ".join(found)
+    return env
+
+
+def _load_training():
+    spec = importlib.util.spec_from_file_location("train_examples",
+                                                  PROJECT / "tools/train_examples.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("cpu", ["this", "another"])
+def test_training_reproduces_the_registered_models_byte_for_byte(tmp_path, cpu):
+    env = _another_cpu() if cpu == "another" else None
     proc = subprocess.run([sys.executable, str(PROJECT / "tools/train_examples.py"),
-                           str(tmp_path)], capture_output=True, text=True)
+                           str(tmp_path)], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     registry = load(PROJECT / "policies/data/datasets.yaml").data["datasets"]
-    clone = tmp_path / "clone"
-    git(tmp_path, "clone", "-q", str(PROJECT), str(clone))
-    assert dvc(clone, "pull", "-q").returncode == 0
     for name in EXAMPLES:
         record = load(PROJECT / f"models/{name}/versions/1.0.0.yaml").data
         # same data: every dataset file hashes to what the record and the registry say
@@ -53,16 +78,77 @@ def test_training_reproduces_the_registered_models(tmp_path):
         produced = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
                     for p in (tmp_path / name).glob("*.csv")}
         assert {d["sha256"] for d in record["datasets"]} <= set(produced.values())
-        # same model: the weights match the registered ones (to floating-point noise)
-        new = load_file(str(tmp_path / name / "model.safetensors"))
-        old = load_file(str(clone / record["artifacts"][0]["path"]))
-        assert new.keys() == old.keys()
-        for key in new:
-            np.testing.assert_allclose(new[key], old[key], rtol=1e-9, atol=1e-12)
+        # same model: the weights are the registered bytes, not merely close to them
+        weights = (tmp_path / name / "model.safetensors").read_bytes()
+        art = record["artifacts"][0]
+        assert hashlib.sha256(weights).hexdigest() == art["sha256"], name
+        assert hashlib.md5(weights).hexdigest() == art["md5"]
+        config = (tmp_path / name / "train-config.yaml").read_bytes()
+        assert hashlib.sha256(config).hexdigest() == record["training"]["config"]["sha256"]
         # same metrics
         metrics = load(tmp_path / name / "metrics.json").data["metrics"]
         recorded = {(m["name"], m["slice"]): m["value"] for m in record["metrics"]}
         assert {(m["name"], m["slice"]): m["value"] for m in metrics} == recorded
+
+
+def _rows(path):
+    header, *rows = path.read_text().splitlines()
+    return header.split(","), [r.split(",") for r in rows]
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_training_does_not_depend_on_the_order_of_the_rows(tmp_path, name):
+    """Every sum in the solver is exactly rounded, so any order of the same rows gives the
+    same bits (a BLAS product or a threaded reduction would not)."""
+    train = _load_training()
+    assert subprocess.run([sys.executable, str(PROJECT / "tools/train_examples.py"),
+                           str(tmp_path)], capture_output=True).returncode == 0
+    shipped = load_file(str(tmp_path / name / "model.safetensors"))
+    csv = tmp_path / name / ("iris-train.csv" if name == "iris-classifier" else "credit-train.csv")
+    header, rows = _rows(csv)
+    order = np.random.default_rng(1).permutation(len(rows))
+    csv.write_text("\n".join([",".join(header)] + [",".join(rows[i]) for i in order]) + "\n")
+    model = train.fit_example(name, csv)
+    assert model.keys() == shipped.keys()
+    for key in shipped:
+        assert model[key].tobytes() == shipped[key].tobytes(), key
+
+
+def test_the_solver_finds_scikit_learns_logistic_regression(tmp_path):
+    """The same classifier as scikit-learn's: its L2 logistic regression objective, solved
+    to convergence (its own Newton solver with a tight tolerance as the reference)."""
+    from sklearn.linear_model import LogisticRegression
+
+    train = _load_training()
+    assert subprocess.run([sys.executable, str(PROJECT / "tools/train_examples.py"),
+                           str(tmp_path)], capture_output=True).returncode == 0
+    for name, csv, kwargs in (
+            ("iris-classifier", "iris-train.csv", {"C": 1.0}),
+            ("credit-default", "credit-train.csv", {"C": 0.5, "class_weight": "balanced"})):
+        x, y = train.features(name, tmp_path / name / csv)
+        ours = load_file(str(tmp_path / name / "model.safetensors"))
+        if "feature_mean" in ours:
+            x = (x - ours["feature_mean"]) / ours["feature_scale"]
+        ref = LogisticRegression(solver="newton-cholesky", tol=1e-12, max_iter=100,
+                                 **kwargs).fit(x, y)
+        np.testing.assert_allclose(ours["coef"], ref.coef_, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(ours["intercept"], ref.intercept_, rtol=0, atol=1e-9)
+
+
+def test_training_code_uses_no_blas_and_no_libm():
+    """The paths whose last bit differs between CPUs: BLAS products and reductions, NumPy's
+    SIMD exp/log, the C library's transcendental functions, order-dependent float sums."""
+    tree = ast.parse((PROJECT / "tools/train_examples.py").read_text())
+    banned = {"dot", "matmul", "einsum", "inner", "tensordot", "vdot", "exp", "exp2", "expm1",
+              "log", "log1p", "log2", "log10", "power", "pow", "sum", "nansum", "mean", "std",
+              "var", "average", "cumsum", "trapezoid", "linalg", "LogisticRegression",
+              "roc_auc_score", "f1_score", "accuracy_score", "scipy"}
+    used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    used |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    used |= {a.name.split(".")[-1] for node in ast.walk(tree)
+             if isinstance(node, ast.Import | ast.ImportFrom) for a in node.names}
+    assert used & banned == set()
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.MatMult | ast.Pow)]
 
 
 def test_demo_runs_end_to_end(tmp_path):
@@ -74,6 +160,9 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "Registered iris-classifier 1.0.0 on branch register/iris-classifier-1.0.0" in out
     assert "Registered credit-default 1.0.0 on branch register/credit-default-1.0.0" in out
     assert out.count("matches the record") == 2
+    for name in EXAMPLES:   # the demo trained the very bytes this repository ships
+        sha = load(PROJECT / f"models/{name}/versions/1.0.0.yaml").data["artifacts"][0]["sha256"]
+        assert f"{name}: sha256 {sha[:16]}… matches the record" in out
     assert "PASS iris-classifier 1.0.0 may run in production" in out
     assert "FAIL iris-classifier in production" in out and "not a registered artifact" in out
     assert "iris-classifier 1.0.0 promoted to production" in out and "approved by dave-risk" in out

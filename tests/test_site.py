@@ -70,6 +70,18 @@ def test_html_and_script_are_escaped_in_the_site(repo, tmp_path):
     assert "&lt;img src=x onerror=alert(2)&gt;" in page
 
 
+def test_site_reads_the_card_as_check_does(repo, tmp_path):
+    """One card parser: a ``---`` inside the front matter's YAML does not end it."""
+    build_history(repo.root)
+    card = repo.root / "models/iris-classifier/card.md"
+    card.write_text("---\nlicense: apache-2.0\ndescription: |\n  ---\n  kept in front matter\n"
+                    "---\n\n## Model Details\n\nShown on the page.\n")
+    out = tmp_path / "site"
+    build_site(modelreg.open_registry(repo.root), out, now=NOW)
+    page = (out / "models/iris-classifier.html").read_text()
+    assert "Shown on the page." in page and "kept in front matter" not in page
+
+
 # --- the browser ------------------------------------------------------------------------
 def _browser_or_skip():
     if not os.path.exists(CHROMIUM):

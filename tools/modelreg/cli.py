@@ -342,7 +342,7 @@ def policy_explain(obj: dict, rule_id: str, as_json: bool) -> None:
     click.echo(f"  serves:    EU AI Act {reg.get('eu_ai_act', '-')}; NIST AI RMF "
                f"{reg.get('nist_ai_rmf', '-')}; SR 11-7 {reg.get('sr_11_7', '-')}")
     elsewhere = {"schema": "schemas/ (modelreg validate)",
-                 "card": "tools/modelreg/cards.py (modelreg card --check)",
+                 "card": "tools/modelreg/app/cards.py (modelreg card --check)",
                  "verify": "modelreg verify"}
     where = info["implemented_in"] or ([elsewhere[info["check"]]]
                                        if info.get("check") in elsewhere else [])
@@ -569,25 +569,30 @@ def codeowners(obj: dict, check_only: bool, write: bool) -> None:
 @cli.command()
 @click.argument("name")
 @click.option("--write", "do_write", is_flag=True, help="Write models/NAME/card.md.")
-@click.option("--check", "do_check", is_flag=True, help="Exit 1 when the card is stale or a "
-              "section the stage requires is empty or a placeholder.")
+@click.option("--check", "do_check", is_flag=True, help="Exit 1 when the card is stale or the "
+              "card policies (CARD-*, as check runs them) find a problem.")
 @click.option("--stage", metavar="STAGE",
-              help="With --check: the stage whose sections are required (default: the "
-                   "highest stage a version holds or asks for).")
+              help="With --check: judge every version at this stage (default: the stage "
+                   "each version holds or asks for, as check picks it).")
+@click.option("--engine", default="auto", show_default=True, metavar="NAME",
+              help="With --check: the policy engine judging the card (as for check): "
+                   + ", ".join(ENGINE_NAMES) + ".")
+@click.option("--opa-url", "opa_url", metavar="URL", help="OPA server for --engine opa-server.")
 @click.option("--json", "as_json", is_flag=True, help="With --check: the JSON report.")
 @click.pass_obj
 def card(obj: dict, name: str, do_write: bool, do_check: bool, stage: str | None,
-         as_json: bool) -> None:
+         engine: str, opa_url: str | None, as_json: bool) -> None:
     """Render NAME's model card (to stdout by default), prose kept, generated parts fresh."""
     from modelreg.app import cards
 
     if do_write and do_check:
         raise click.UsageError("--write and --check contradict each other")
-    if stage and not do_check:
-        raise click.UsageError("--stage only applies to --check")
+    if (stage or opa_url or engine != "auto") and not do_check:
+        raise click.UsageError("--stage, --engine and --opa-url only apply to --check")
     registry = _registry(obj["repo"])
     if do_check:
-        sys.exit(_emit_report(cards.check(registry, name, stage), as_json))
+        report = cards.check(registry, name, stage, engine=engine, opa_url=opa_url)
+        sys.exit(_emit_report(report, as_json))
     if do_write:
         rendered = cards.write(registry, name)
         state = "wrote" if rendered.stale else "up to date:"

@@ -1,9 +1,10 @@
 """Model cards: ``models/NAME/card.md`` rendered from the model's metadata, prose kept.
 
 The card is Hugging Face's format (YAML front matter, then Markdown) with the fixed ``##``
-sections of standards-policy.md A.5. It comes from a jinja2 template: the one shipped in
-``modelreg/templates/card.md.j2``, or ``templates/card.md.j2`` at the registry root when that
-file exists. In each section, what the metadata says sits between two markers::
+sections of Mitchell et al.'s model cards and Hugging Face's card template, plus those the
+EU AI Act asks of high-risk models (Art. 9, 12-14). It comes from a jinja2 template: the one
+shipped in ``modelreg/templates/card.md.j2``, or ``templates/card.md.j2`` at the registry root
+when that file exists. In each section, what the metadata says sits between two markers::
 
     <!-- modelreg:generated:start -->
     ... regenerated on every render ...
@@ -23,14 +24,19 @@ import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from modelreg.core import cardtext
 from modelreg.core.errors import CannotRunError, InputError
 from modelreg.core.records import Finding, Report
 from modelreg.core.yamlio import dump_yaml, read_text, write_atomic
-from modelreg.policy import inputs
 from modelreg.store.defaults import TEMPLATES_DIR
 from modelreg.store.registry import MODELS_DIR, Registry, check_name
+
+if TYPE_CHECKING:
+    import datetime as _dt
+
+    from modelreg.policy.engines import Engine
 
 TEMPLATE = "card.md.j2"
 OVERRIDE_DIR = "templates"            # <registry root>/templates/card.md.j2 replaces ours
@@ -38,9 +44,10 @@ START = "<!-- modelreg:generated:start -->"
 END = "<!-- modelreg:generated:end -->"
 PLACEHOLDER = "[More Information Needed]"   # Hugging Face's card template uses the same
 STALE_RULE = "CARD-04"
+CARD_RULES = "CARD-"               # the card policy's rule ids (policies/card.rego)
 
-# The fixed sections, in card order (standards-policy.md A.5; policies/data/cards.yaml
-# requires them by these exact headings).
+# The fixed sections, in card order (policies/data/cards.yaml requires them by these exact
+# headings; policies/card.rego judges them).
 SECTIONS = (
     "Model Details", "Intended Use", "Out-of-Scope Use", "Training Data", "Evaluation Data",
     "Factors", "Metrics", "Quantitative Analyses", "Bias, Risks and Limitations",
@@ -54,7 +61,6 @@ MANAGED_KEYS = ("license", "license_name", "license_link", "library_name", "pipe
 # Licences that are not Hugging Face licence ids: the card says `other` and names them.
 _OTHER_LICENSES = {"other", "proprietary-internal"}
 _ENTITY_RE = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
-_FENCE = "```"
 
 
 def card_path(name: str) -> str:
@@ -99,35 +105,46 @@ def write(registry: Registry, name: str) -> Rendered:
     return rendered
 
 
-def check(registry: Registry, name: str, stage: str | None = None) -> Report:
-    """``modelreg card NAME --check``: the card is up to date (CARD-04) and the sections the
-    stage requires hold real text, not a placeholder (CARD-01, CARD-03 for high-risk).
+def check(registry: Registry, name: str, stage: str | None = None, *,
+          engine: str | Engine = "auto", opa_url: str | None = None,
+          now: _dt.datetime | str | None = None) -> Report:
+    """``modelreg card NAME --check``: the card's findings as ``modelreg check`` gives them.
 
-    ``stage`` defaults to the highest stage a version of the model holds or asks for."""
+    The card rules (CARD-01 required sections, CARD-02 front matter, CARD-03 high-risk
+    sections) live only in ``policies/card.rego``: this judges the model exactly as ``check``
+    does (:func:`modelreg.policy.evaluate.evaluate`: the same policy input documents, one
+    engine evaluation) and keeps the CARD-* findings and whatever else concerns the card file.
+    Staleness (CARD-04) is not a policy rule: it compares the card with what rendering gives,
+    here and in ``check`` alike; a missing card is reported as stale too.
+
+    ``stage`` judges every version at that stage; without it, each version is judged at the
+    stage it holds or asks for, as ``check`` does. Raises :class:`InputError` when the
+    model's metadata cannot be read (the card cannot be rendered from it)."""
+    from modelreg.policy.evaluate import evaluate
+
     rel = card_path(name)
-    findings: list[Finding] = []
+    own: list[Finding] = []
     try:
         rendered = render(registry, name)
     except InputError as exc:
         if exc.file != rel:
             raise
-        return Report("card", 1, (Finding(rel, "ID-00", exc.message, line=exc.line,
-                                          model=name),))
-    if rendered.current is None:
-        findings.append(Finding(rel, STALE_RULE,
-                                f"card is missing: run modelreg card {name} --write",
-                                model=name))
-    elif rendered.stale:
-        findings.append(_stale(name, rel, rendered.current, rendered.text))
-    config = registry.config
-    versions = registry.version_names(name)
-    rank = config.stage_rank
-    if stage is not None:
-        config.check_stage(stage)
-    stage = stage or _current_stage(registry, name, versions, rank)
-    model = registry.model(name).data
-    findings.extend(_unfinished(name, rel, rendered.current or rendered.text, model, stage,
-                                rank, dict(config.data.get("cards") or {})))
+        own.append(Finding(rel, "ID-00", exc.message, line=exc.line, model=name))
+    else:
+        if rendered.current is None:
+            own.append(Finding(rel, STALE_RULE,
+                               f"card is missing: run modelreg card {name} --write",
+                               model=name))
+        elif rendered.stale:
+            own.append(_stale(name, rel, rendered.current, rendered.text))
+    result = evaluate(registry, [name], stage=stage, engine=engine, opa_url=opa_url, now=now,
+                      freshness=functools.partial(stale_findings, registry.root))
+    save_caches()
+    findings = [f for f in result.findings if f.rule.startswith(CARD_RULES) or f.file == rel]
+    # `check` reports an unreadable or stale card itself, except when the card does not
+    # exist or another broken file of the model kept it from rendering the card.
+    if not any(f.file == rel and f.rule in ("ID-00", STALE_RULE) for f in findings):
+        findings += own
     return Report("card", 1, tuple(sorted(findings, key=Finding.sort_key)))
 
 
@@ -497,29 +514,19 @@ class _Card:
 
 def _parse(text: str, display: str) -> _Card:
     """Split a card into front matter and sections, each with its generated block."""
-    front, body_start = inputs.split_front_matter(text, display)
-    first = text[:body_start].count("\n") + 1
-    sections = [_Section("", first)]
+    front, parts = cardtext.sections(text, display)
     seen: dict[str, int] = {}
-    bodies: list[list[tuple[int, str]]] = [[]]
-    in_fence = False
-    for offset, line in enumerate(text[body_start:].split("\n")):
-        if line.lstrip().startswith(_FENCE):
-            in_fence = not in_fence
-        heading = None if in_fence else inputs._HEADING_RE.match(line)
-        if heading:
-            title = heading.group(1).strip()
-            if title in seen:
-                raise InputError(f"section '## {title}' appears twice (lines {seen[title]} "
-                                 f"and {first + offset})", file=display, line=first + offset,
-                                 hint="merge the two sections into one")
-            seen[title] = first + offset
-            sections.append(_Section(title, first + offset))
-            bodies.append([])
-        else:
-            bodies[-1].append((first + offset, line))
-    for section, body in zip(sections, bodies):
-        _split_generated(section, body, display)
+    sections = []
+    for part in parts:
+        if part.title in seen:
+            raise InputError(f"section '## {part.title}' appears twice (lines "
+                             f"{seen[part.title]} and {part.line})", file=display,
+                             line=part.line, hint="merge the two sections into one")
+        if part.title:
+            seen[part.title] = part.line
+        section = _Section(part.title, part.line)
+        _split_generated(section, list(part.lines), display)
+        sections.append(section)
     return _Card(front, sections)
 
 
@@ -597,52 +604,6 @@ def _stale(name: str, rel: str, current: str, fresh: str) -> Finding:
     line = next((i + 1 for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
     return Finding(rel, STALE_RULE, f"card is stale: run modelreg card {name} --write",
                    line=line, model=name)
-
-
-def _current_stage(registry: Registry, name: str, versions: list[str],
-                   rank: dict[str, int]) -> str:
-    """The highest stage any version holds (tags) or asks for (stages.yaml)."""
-    held = dict(registry.state(name).stages)
-    requested, _ = inputs.requested_stages(registry.stages_file(name))
-    stages = [inputs.pick_stage(v, held, requested, rank, None) for v in versions]
-    return max(stages or [inputs.REGISTERED], key=lambda s: rank.get(s, -1))
-
-
-def _required(policy: dict[str, Any], group: str, stage: str, rank: dict[str, int]
-              ) -> list[str]:
-    out: list[str] = []
-    for at, names in _dict(policy.get(group)).items():
-        if rank.get(at, len(rank)) <= rank.get(stage, len(rank)):
-            out += [n for n in _list(names) if isinstance(n, str) and n not in out]
-    return out
-
-
-def _unfinished(name: str, rel: str, text: str, model: dict[str, Any], stage: str,
-                rank: dict[str, int], policy: dict[str, Any]) -> list[Finding]:
-    """Sections the stage requires that are missing, empty or still a placeholder, judged
-    as ``modelreg check`` judges them (:func:`modelreg.policy.inputs.parse_card`)."""
-    placeholders = [p for p in _list(policy.get("placeholders")) if isinstance(p, str)] \
-        or [PLACEHOLDER]
-    min_chars = policy.get("min_chars") if isinstance(policy.get("min_chars"), int) else 1
-    try:
-        card = inputs.parse_card(text, rel, placeholders)
-    except InputError:
-        return []          # reported already
-    high = _dict(_dict(model.get("risk")).get("eu_ai_act")).get("class") == "high"
-    wanted = [(s, "CARD-01") for s in _required(policy, "required", stage, rank)]
-    if high:
-        wanted += [(s, "CARD-03") for s in _required(policy, "high_risk", stage, rank)]
-    out = []
-    for title, rule in wanted:
-        if title not in card.sections:
-            out.append(Finding(rel, rule, f"card has no section '## {title}'; {stage} needs "
-                               f"it: run modelreg card {name} --write, then write it",
-                               model=name))
-        elif len(card.sections[title]) < min_chars:
-            out.append(Finding(rel, rule, f"card section '## {title}' is empty or still holds "
-                               f"a placeholder; {stage} needs it: write it",
-                               line=card.lines.get(title), model=name))
-    return out
 
 
 # --- small helpers ----------------------------------------------------------------------

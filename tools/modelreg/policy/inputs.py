@@ -7,84 +7,20 @@ Its shape is documented by ``schemas/input.schema.json``::
 One ``doc`` per model version being checked (or one per model without versions), with the
 stage it is checked at, its files, the parsed model, version, stages and card, the change
 under review and, when known, the pull request's review. All documents of a run go to the
-engine in one evaluation (DESIGN.md, "Reading fast").
+engine in one evaluation, not one per document.
 """
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from modelreg.core.errors import InputError
+# The card's reading lives in core (one parser for card, check and site); the policy input
+# uses its Card and parse_card.
+from modelreg.core.cardtext import Card, parse_card
 from modelreg.core.records import Event, ModelState  # noqa: F401 - Event re-exported for typing
 from modelreg.core.stages import REGISTERED
 from modelreg.core.tags import Action
-from modelreg.core.yamlio import Document, parse_yaml
-
-_FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
-_COMMENT_RE = re.compile(r"<!--.*?-->", re.S)
-_HEADING_RE = re.compile(r"^##[ \t]+(.+?)[ \t]*#*[ \t]*$")
-
-
-@dataclass(frozen=True)
-class Card:
-    """A parsed model card: front matter, section texts, and the line of each heading."""
-
-    front_matter: dict[str, Any]
-    sections: dict[str, str]
-    lines: dict[str, int] = field(default_factory=dict, compare=False)
-
-    def to_input(self) -> dict[str, Any]:
-        return {"front_matter": self.front_matter, "sections": self.sections}
-
-
-def split_front_matter(text: str, name: str) -> tuple[dict[str, Any], int]:
-    """A card's YAML front matter and where its body starts (``{}``, 0 without one)."""
-    if not text.startswith("---"):
-        return {}, 0
-    m = _FRONT_MATTER_RE.match(text)
-    if m is None:
-        raise InputError("the front matter opened by --- on line 1 is never closed",
-                         file=name, line=1,
-                         hint="end the front matter with a line holding only ---")
-    parsed = parse_yaml("\n" + m.group(1), name)     # the YAML starts on line 2
-    if parsed is not None and not isinstance(parsed, dict):
-        raise InputError("card front matter must be a YAML mapping", file=name, line=2,
-                         hint="write key: value pairs between the --- lines")
-    return parsed or {}, m.end()
-
-
-def parse_card(text: str, name: str, placeholders: Iterable[str] = ()) -> Card:
-    """Split ``card.md`` into front matter and ``##`` sections.
-
-    Section text loses HTML comments, and a section that still holds a template placeholder
-    ("[More Information Needed]") counts as empty: its author has not written it yet
-    (standards-policy.md A.5; ``modelreg card`` starts every section's prose that way).
-    """
-    front, body_start = split_front_matter(text, name)
-    first_body_line = text[:body_start].count("\n") + 1
-    sections: dict[str, list[str]] = {}
-    lines: dict[str, int] = {}
-    current: str | None = None
-    in_fence = False
-    for offset, line in enumerate(text[body_start:].split("\n")):
-        if line.lstrip().startswith("```"):
-            in_fence = not in_fence
-        heading = None if in_fence else _HEADING_RE.match(line)
-        if heading:
-            current = heading.group(1).strip()
-            sections.setdefault(current, [])
-            lines.setdefault(current, first_body_line + offset)
-        elif current is not None:
-            sections[current].append(line)
-    cleaned = {}
-    for title, body in sections.items():
-        content = _COMMENT_RE.sub("", "\n".join(body))
-        if any(placeholder in content for placeholder in placeholders):
-            content = ""
-        cleaned[title] = content.strip()
-    return Card(front, cleaned, lines)
+from modelreg.core.yamlio import Document
 
 
 def requested_stages(stages_data: dict[str, Any] | None) -> tuple[dict[str, str], list[str]]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.app.audit import audit
+from modelreg.core import cardtext
 from modelreg.core import stages as stagemod
 from modelreg.core.errors import ModelregError
 from modelreg.render.audit import environment, write_text
@@ -120,20 +121,11 @@ def _card_html(registry: Registry, name: str) -> Any:
         text = registry.read_bytes(rel).decode("utf-8", errors="replace")
     except ModelregError:
         return None
-    text = _strip_front_matter(text)
+    text = cardtext.body(text)
     text = "\n".join(line for line in text.splitlines()
                      if not line.strip().startswith("<!-- modelreg:generated:"))
     md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
     return Markup(md.render(text))
-
-
-def _strip_front_matter(text: str) -> str:
-    lines = text.splitlines()
-    if lines and lines[0].strip() == "---":
-        for i in range(1, len(lines)):
-            if lines[i].strip() == "---":
-                return "\n".join(lines[i + 1:])
-    return text
 
 
 # --- pictures -------------------------------------------------------------------------
