@@ -98,7 +98,8 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
         config = registry.config
     except ConfigError as exc:
         # the rules' own data is wrong: report where, before judging anything with it
-        return CheckResult(Report("check", len(exc.findings), exc.findings), stage=stage,
+        files = len({f.file for f in exc.findings})
+        return CheckResult(Report("check", files, exc.findings), stage=stage,
                            changed_since=changed_since)
     if stage is not None:
         config.check_stage(stage)
