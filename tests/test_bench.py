@@ -15,9 +15,9 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from modelreg import open_registry
-from modelreg.app import cards
 from modelreg.core import tags as tagmod
 from modelreg.core.yamlio import parse_yaml
+from modelreg.store import cards
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,11 +16,11 @@ import yaml
 
 import modelreg
 from conftest import PROJECT, write_weights
-from modelreg.app import cards
 from modelreg.app.register import DatasetSpec, RegisterRequest
 from modelreg.core import cardtext
 from modelreg.core.cardtext import parse_card
 from modelreg.core.errors import CannotRunError
+from modelreg.store import cards
 
 GOLDEN = Path(__file__).parent / "data" / "cards"
 HOSTILE = "<script>alert('x')</script> & <b>bold</b>"

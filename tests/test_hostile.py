@@ -15,11 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import write_weights
-from modelreg.app import codeowners
 from modelreg.core import tags
 from modelreg.core.errors import ModelregError
 from modelreg.core.yamlio import parse_json, parse_yaml
-from modelreg.store import credentials
+from modelreg.store import codeowners, credentials
 from modelreg.store.dvc import read_pointer
 
 TRIED: collections.Counter = collections.Counter()

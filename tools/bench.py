@@ -253,7 +253,7 @@ def card_text(record: dict[str, Any], versions: dict[str, dict[str, Any]],
     """``card.md`` as ``modelreg card NAME --write`` renders it from model.yaml and the
     version records (so ``check`` finds it up to date, CARD-04), with the placeholder of
     every section's prose replaced by text (so the sections count as written, CARD-01)."""
-    from modelreg.app import cards
+    from modelreg.store import cards
 
     name = record["name"]
     display = f"models/{name}/card.md"
@@ -757,7 +757,7 @@ def merge_one_version(ctx: Context) -> Callable[[], None]:
     import shutil
 
     from modelreg import open_registry
-    from modelreg.app import cards
+    from modelreg.store import cards
     from modelreg.store.registry import sort_versions
 
     root = ctx.built.root

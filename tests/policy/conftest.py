@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from modelreg import open_registry
-from modelreg.app import cards
 from modelreg.policy.engines import ENGINES, PolicyFile, PolicySet, create_engine
+from modelreg.store import cards
 
 PROJECT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"

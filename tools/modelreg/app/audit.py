@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from modelreg.app.read import iso, parse_when
 from modelreg.core.errors import ModelregError, UsageError
 from modelreg.core.records import Event, ModelState
 from modelreg.core.tags import SEMVER_RE, Action
+from modelreg.policy.evaluate import Evaluation, evaluate, now_rfc3339
+from modelreg.store import cards
 from modelreg.store.protected import protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry, _replay, check_name, sort_versions
 
@@ -87,9 +90,10 @@ def audit(registry: Registry, name: str, *, at: str | None = None,
     """The evidence report of ``name`` as plain, JSON-ready data.
 
     ``at`` (YYYY-MM-DD or RFC 3339) reconstructs it from git history. Without ``at`` the
-    current policy result comes from :func:`modelreg.check.check` (or ``check_result``, a
-    :class:`~modelreg.check.CheckResult` that covers this model, to share one evaluation
-    across many reports)."""
+    current policy result is judged as ``modelreg check`` judges it (or taken from
+    ``check_result``, a :class:`~modelreg.app.check.CheckResult` or
+    :class:`~modelreg.policy.evaluate.Evaluation` that covers this model, to share one
+    evaluation across many reports)."""
     check_name(name)
     when = parse_when(at) if at else None
     snap = snapshot(registry, name, when)
@@ -128,9 +132,7 @@ def audit_all(registry: Registry, *, at: str | None = None, engine: str = "auto"
     names = registry.model_names()
     result = None
     if at is None and names:
-        from modelreg.app.check import check
-
-        result = check(registry, engine=engine, now=now)
+        result = _evaluate(registry, names, engine, now)
     return [audit(registry, n, at=at, check_result=result, engine=engine, now=now)
             for n in names]
 
@@ -315,6 +317,15 @@ def _event(ev: Event) -> dict[str, Any]:
             "decision": _str(evidence.get("decision"))}
 
 
+def _evaluate(registry: Registry, names: list[str], engine: str,
+              now: _dt.datetime | str | None) -> Evaluation:
+    """Today's verdict on ``names``, as ``check`` gives it (card freshness included)."""
+    result = evaluate(registry, names, engine=engine, now=now,
+                      freshness=partial(cards.stale_findings, registry.root))
+    cards.save_caches()
+    return result
+
+
 def _catalogue(registry: Registry) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in registry.config.rules.items() if isinstance(v, dict)}
 
@@ -335,12 +346,8 @@ def _policy(registry: Registry, name: str, when: int | None, state: ModelState,
                              sorted(snap.errors.items())], "waived": [],
                 "recorded_decisions": []}
     if check_result is None:
-        from modelreg.app.check import check
-
-        check_result = check(registry, models=[name], engine=engine, now=now)
-    from modelreg.policy.evaluate import now_rfc3339
-
-    findings = [f for f in check_result.report.findings if f.model in (name, None)
+        check_result = _evaluate(registry, [name], engine, now)
+    findings = [f for f in check_result.findings if f.model in (name, None)
                 and f.file.startswith(f"{MODELS_DIR}/{name}/")]
     waived = [w for w in check_result.waived if w.finding.model == name]
     return {"kind": "evaluated", "evaluated_at": now_rfc3339(now) if now else None,
@@ -358,8 +365,6 @@ def _policy(registry: Registry, name: str, when: int | None, state: ModelState,
 def _exceptions(snap: Snapshot, when: int | None,
                 now: _dt.datetime | str | None) -> list[dict[str, Any]]:
     """The waivers each version record declares, with whether they had expired."""
-    from modelreg.policy.evaluate import now_rfc3339
-
     today = (iso(when) if when is not None else now_rfc3339(now))[:10]
     out = []
     for v in sort_versions(snap.versions):

@@ -14,11 +14,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from modelreg.app import cards
 from modelreg.core.errors import UsageError
 from modelreg.core.records import Finding, Report
 from modelreg.policy.engines import Engine, PolicySet, load_policy_set
 from modelreg.policy.evaluate import Waiver, dedupe, evaluate, now_rfc3339
+from modelreg.store import cards
 from modelreg.store.config import ConfigError
 from modelreg.store.git import Git
 from modelreg.store.registry import MODELS_DIR, Registry
@@ -39,6 +39,11 @@ class CheckResult:
     documents: int = 0
     changed_since: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        """The report's findings (as :class:`~modelreg.policy.evaluate.Evaluation` has them)."""
+        return self.report.findings
 
     def ok(self, strict: bool = False) -> bool:
         return self.report.ok(strict)

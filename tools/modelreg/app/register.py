@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelreg.app import cards
 from modelreg.core.errors import CannotRunError, InputError, ModelregError, RefusedError, UsageError
 from modelreg.core.yamlio import dump_yaml, load, write_atomic
+from modelreg.store import cards, codeowners
 from modelreg.store.dvc import Dvc, file_hashes, read_pointer
 from modelreg.store.git import Git
 from modelreg.store.registry import Registry, check_name, check_version, semver_key
@@ -463,8 +463,6 @@ def register(registry: Registry, req: RegisterRequest,
             undo.created.append(mdir / "model.yaml")
             owners_file = root / ".github" / "CODEOWNERS"
             if owners_file.exists() and not starter:
-                from modelreg.app import codeowners
-
                 undo.remember(owners_file)
                 codeowners.write(registry)   # the new model's owners, for its next changes
         for src, dest in plan:

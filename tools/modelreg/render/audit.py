@@ -36,7 +36,7 @@ def environment(fmt: str) -> Any:
                                  trim_blocks=True, lstrip_blocks=True,
                                  keep_trailing_newline=True)
     else:
-        from modelreg.app.cards import cell
+        from modelreg.store.cards import cell
 
         def finalize(value: Any) -> Any:
             if isinstance(value, Markup):
@@ -58,7 +58,7 @@ def _code_md(value: Any) -> Any:
     """An inline code span for a Markdown table cell (``|`` escaped)."""
     from markupsafe import Markup
 
-    from modelreg.app.cards import code
+    from modelreg.store.cards import code
 
     return Markup("—" if value is None else code(value).replace("|", "\\|"))
 

@@ -1,0 +1,592 @@
+"""Model cards: ``models/NAME/card.md`` rendered from the model's metadata, prose kept.
+
+The card is Hugging Face's format (YAML front matter, then Markdown) with the fixed ``##``
+sections of Mitchell et al.'s model cards and Hugging Face's card template, plus those the
+EU AI Act asks of high-risk models (Art. 9, 12-14). It comes from a jinja2 template: the one
+shipped in ``modelreg/templates/card.md.j2``, or ``templates/card.md.j2`` at the registry root
+when that file exists. In each section, what the metadata says sits between two markers::
+
+    <!-- modelreg:generated:start -->
+    ... regenerated on every render ...
+    <!-- modelreg:generated:end -->
+    ... the author's prose, kept verbatim ...
+
+The front matter's Hugging Face keys are regenerated too; keys an author adds are kept, and
+so are sections an author adds (after the fixed ones). A card is *stale* when rendering it
+again would change it (CARD-04, judged here for ``check`` and ``card --check``; the other
+card rules live only in policies/card.rego). Nothing here prints; jinja2 is imported only
+when a card is rendered.
+"""
+from __future__ import annotations
+
+import functools
+import re
+import shlex
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelreg.core import cardtext
+from modelreg.core.errors import CannotRunError, InputError
+from modelreg.core.records import Finding
+from modelreg.core.yamlio import dump_yaml, read_text, write_atomic
+from modelreg.store.defaults import TEMPLATES_DIR
+from modelreg.store.registry import MODELS_DIR, Registry, check_name
+
+if TYPE_CHECKING:
+
+    pass
+
+TEMPLATE = "card.md.j2"
+OVERRIDE_DIR = "templates"            # <registry root>/templates/card.md.j2 replaces ours
+START = "<!-- modelreg:generated:start -->"
+END = "<!-- modelreg:generated:end -->"
+PLACEHOLDER = "[More Information Needed]"   # Hugging Face's card template uses the same
+STALE_RULE = "CARD-04"
+CARD_RULES = "CARD-"               # the card policy's rule ids (policies/card.rego)
+
+# The fixed sections, in card order (policies/data/cards.yaml requires them by these exact
+# headings; policies/card.rego judges them).
+SECTIONS = (
+    "Model Details", "Intended Use", "Out-of-Scope Use", "Training Data", "Evaluation Data",
+    "Factors", "Metrics", "Quantitative Analyses", "Bias, Risks and Limitations",
+    "Recommendations", "Ethical Considerations", "Human Oversight", "Risk Management",
+    "Monitoring and Maintenance", "Logging", "Technical Specifications", "How to Get Started",
+    "Changelog", "Model Card Contact",
+)
+# Front matter keys the renderer owns: regenerated (or dropped) on every render.
+MANAGED_KEYS = ("license", "license_name", "license_link", "library_name", "pipeline_tag",
+                "tags", "datasets", "base_model", "base_model_relation", "model-index")
+# Licences that are not Hugging Face licence ids: the card says `other` and names them.
+_OTHER_LICENSES = {"other", "proprietary-internal"}
+_ENTITY_RE = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
+
+
+def card_path(name: str) -> str:
+    """The card's path relative to the registry root."""
+    return f"{MODELS_DIR}/{check_name(name)}/card.md"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A rendered card, and the card on disk it was merged with (None when there is none)."""
+
+    name: str
+    path: str
+    text: str
+    front_matter: dict[str, Any]
+    current: str | None
+
+    @property
+    def stale(self) -> bool:
+        return self.current != self.text
+
+
+# --- the public API ---------------------------------------------------------------------
+def render(registry: Registry, name: str) -> Rendered:
+    """Render ``name``'s card from its model.yaml and version records, keeping the prose of
+    the card on disk. Raises :class:`InputError` for a card that cannot be merged (broken
+    front matter or markers) and :class:`CannotRunError` for a template error."""
+    model = registry.model(name)
+    versions = {v: registry.version(name, v).data for v in registry.version_names(name)}
+    rel = card_path(name)
+    path = registry.root / rel
+    current = read_text(path, display=rel) if path.is_file() else None
+    text, front = render_text(registry.root, name, model.data, versions, current, display=rel)
+    return Rendered(name, rel, text, front, current)
+
+
+def write(registry: Registry, name: str) -> Rendered:
+    """Render ``name``'s card and write it (atomically) when it changed."""
+    rendered = render(registry, name)
+    if rendered.stale:
+        write_atomic(registry.root / rendered.path, rendered.text)
+    return rendered
+
+
+def stale_findings(root: Path, name: str, text: str, model: dict[str, Any],
+                   versions: dict[str, dict[str, Any]]) -> list[Finding]:
+    """The CARD-04 finding for ``modelreg check`` when the card on disk (``text``) is not what
+    rendering it again gives; the metadata comes already loaded by the caller."""
+    rel = card_path(name)
+    cache, key = _freshness_cache(root, text, model, versions)
+    if cache.get(key):
+        return []          # rendered from exactly these inputs before, and it was up to date
+    try:
+        fresh, _ = render_text(root, name, model, versions, text, display=rel)
+    except InputError as exc:
+        return [Finding(rel, STALE_RULE, f"card cannot be re-rendered: {exc.message}",
+                        line=exc.line, model=name)]
+    if fresh != text:
+        return [stale_finding(name, rel, text, fresh)]
+    cache.put(key, True)
+    return []
+
+
+def save_caches() -> None:
+    """Write the freshness caches back (once per command, not once per card)."""
+    for cache in _CACHES.values():
+        cache.save()
+
+
+_CACHES: dict[str, Any] = {}
+
+
+def _freshness_cache(root: Path, text: str, model: dict[str, Any],
+                     versions: dict[str, dict[str, Any]]) -> tuple[Any, str]:
+    """Rendering a card costs ~10 ms: remember which (card, records, template) inputs were
+    found up to date, keyed by their content (``.git/modelreg/cards.json``)."""
+    import json
+
+    from modelreg.store.cache import ContentCache
+
+    cache = _CACHES.get(str(root))
+    if cache is None:
+        cache = _CACHES[str(root)] = ContentCache(Path(root), "cards")
+    override = Path(root) / OVERRIDE_DIR / TEMPLATE
+    shipped = TEMPLATES_DIR / TEMPLATE
+    template = (override if override.is_file() else shipped).read_bytes()
+    blob = json.dumps([text, model, versions], sort_keys=True, default=str).encode() + template
+    return cache, ContentCache.key(blob)
+
+
+def render_text(root: Path, name: str, model: dict[str, Any],
+                versions: dict[str, dict[str, Any]], current: str | None = None,
+                display: str = "card.md") -> tuple[str, dict[str, Any]]:
+    """The card text and its front matter, from metadata already loaded, merged with the
+    ``current`` card text (``display`` names it in errors)."""
+    model = model if isinstance(model, dict) else {}
+    order = sorted(versions, key=_semver_key)
+    records = [versions[v] if isinstance(versions[v], dict) else {} for v in order]
+    front = front_matter(name, model, records)
+    context = _context(name, model, order, records, front)
+    template_name, output = _render_template(root, context)
+    try:
+        fresh = _parse(output, template_name)
+    except InputError as exc:
+        raise CannotRunError(f"card template {template_name} gives a card that cannot be "
+                             f"parsed: {exc}", hint=_TEMPLATE_HINT) from None
+    if current is None:
+        merged = fresh
+    else:
+        merged = _merge(fresh, _parse(current, display))
+    return _compose(merged), merged.front
+
+
+def front_matter(name: str, model: dict[str, Any], records: list[dict[str, Any]]
+                 ) -> dict[str, Any]:
+    """Hugging Face card metadata (hub-docs model-cards: license, library_name, pipeline_tag,
+    tags, datasets, base_model, model-index) from model.yaml and the version records,
+    oldest first; results come from the latest version."""
+    out: dict[str, Any] = {}
+    lic = model.get("license")
+    if isinstance(lic, str) and lic:
+        if lic.lower() in _OTHER_LICENSES:
+            out["license"] = "other"
+            named = model.get("license_name")
+            if isinstance(named, str) and named:
+                out["license_name"] = named
+            elif lic.lower() != "other":
+                out["license_name"] = lic
+            if isinstance(model.get("license_link"), str):
+                out["license_link"] = model["license_link"]
+        else:
+            out["license"] = lic.lower()        # the Hub's licence ids are lower case SPDX
+    for key, source in (("library_name", "library_name"), ("pipeline_tag", "task")):
+        if isinstance(model.get(source), str) and model[source]:
+            out[key] = model[source]
+    tags = [t for t in _list(model.get("tags")) if isinstance(t, str)]
+    if tags:
+        out["tags"] = tags
+    # Every version's datasets, latest first: CARD-02 checks each version against the card.
+    datasets: list[str] = []
+    for record in reversed(records):
+        for d in _list(record.get("datasets")):
+            if isinstance(d, dict) and isinstance(d.get("id"), str) and d["id"] not in datasets:
+                datasets.append(d["id"])
+    if datasets:
+        out["datasets"] = datasets
+    base = _dict(model.get("base_model"))
+    if isinstance(base.get("id"), str):
+        out["base_model"] = base["id"]
+        if isinstance(base.get("relation"), str):
+            out["base_model_relation"] = base["relation"]
+    if records and isinstance(model.get("task"), str):
+        results = _model_index_results(model["task"], records[-1])
+        if results:
+            out["model-index"] = [{"name": name, "results": results}]
+    return out
+
+
+# --- the template -----------------------------------------------------------------------
+_TEMPLATE_HINT = ("fix the template, or delete templates/card.md.j2 to use the one shipped "
+                  "with modelreg")
+
+
+def _render_template(root: Path, context: dict[str, Any]) -> tuple[str, str]:
+    import jinja2
+
+    override = Path(root) / OVERRIDE_DIR / TEMPLATE
+    folder = str(override.parent) if override.is_file() else None
+    display = f"{OVERRIDE_DIR}/{TEMPLATE}" if folder else f"modelreg/templates/{TEMPLATE}"
+    env = _environment(folder)
+    try:
+        template = env.get_template(TEMPLATE)
+        return display, template.render(context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise CannotRunError(f"card template error: {exc.message}", file=display,
+                             line=exc.lineno, hint=_TEMPLATE_HINT) from None
+    except Exception as exc:  # noqa: BLE001 - anything a template does wrong stops the render
+        line = None
+        for frame in traceback.extract_tb(exc.__traceback__):
+            if frame.filename and frame.filename.endswith(TEMPLATE):
+                line = frame.lineno
+        raise CannotRunError(f"card template error: {type(exc).__name__}: {exc}",
+                             file=display, line=line, hint=_TEMPLATE_HINT) from None
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(override_folder: str | None) -> Any:
+    """One sandboxed jinja2 environment per template folder: a registry's template comes in
+    through pull requests and CI renders it, so it must not reach Python internals."""
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+    from markupsafe import Markup
+
+    folders = [override_folder] if override_folder else []
+    folders.append(str(TEMPLATES_DIR))
+
+    def finalize(value: Any) -> Any:
+        if isinstance(value, Markup):
+            return str(value)
+        if value is None or isinstance(value, jinja2.Undefined):
+            return ""
+        return md(value)
+
+    env = SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(folders), undefined=jinja2.ChainableUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        autoescape=False, finalize=finalize)
+    env.filters.update(
+        code=lambda v: Markup(code(v)), cell=lambda v: Markup(cell(v)),
+        join_md=lambda v: Markup(", ".join(md(x) for x in _list(v)) if isinstance(v, list)
+                                 else md(v) if v else ""),
+        aslist=_list, items=lambda v: list(v.items()) if isinstance(v, dict) else [],
+        shell=lambda v: Markup(shlex.quote(str(v)).replace("\n", "\\n").replace("\r", "\\r")))
+    return env
+
+
+def md(value: Any) -> str:
+    """Text for Markdown: one line (no heading, list or marker can be injected), and no
+    HTML: ``<`` and ``>`` and a ``&`` that would start an entity are escaped."""
+    text = " ".join(str(value).split())
+    text = _ENTITY_RE.sub("&amp;", text).replace("<", "&lt;").replace(">", "&gt;")
+    return "\\" + text if text.startswith("#") else text
+
+
+def code(value: Any) -> str:
+    """An inline code span: its content is shown as text, never rendered as HTML."""
+    text = " ".join(str(value).split())
+    ticks = "`"
+    while ticks in text:
+        ticks += "`"
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def cell(value: Any) -> str:
+    """A table cell: escaped like :func:`md` (code spans kept), pipes escaped."""
+    from markupsafe import Markup
+
+    text = str(value) if isinstance(value, Markup) else md("" if value is None else value)
+    return text.replace("|", "\\|")
+
+
+# --- the context the template sees ------------------------------------------------------
+def _context(name: str, model: dict[str, Any], order: list[str],
+             records: list[dict[str, Any]], front: dict[str, Any]) -> dict[str, Any]:
+    from markupsafe import Markup
+
+    versions = [_version_context(model, v, r) for v, r in zip(order, records)]
+    return {
+        "name": name,
+        "model": model,
+        "front_matter": Markup(dump_yaml(front) if front else ""),
+        "latest": versions[-1] if versions else None,
+        "versions": list(reversed(versions)),          # newest first, for the changelog
+    }
+
+
+def _version_context(model: dict[str, Any], version: str, r: dict[str, Any]) -> dict[str, Any]:
+    datasets = [d for d in _list(r.get("datasets")) if isinstance(d, dict)]
+    rows = [_dataset_row(d) for d in datasets]
+    who = _dict(r.get("registered_by"))
+    parent = _dict(r.get("parent"))
+    training = _dict(r.get("training"))
+    env = _dict(r.get("environment"))
+    software = [f"python {env['python']}"] if env.get("python") else []
+    software += [f"{k} {v}" for k, v in _dict(env.get("packages")).items()]
+    if env.get("image"):
+        software.append(f"image {env['image']}")
+    validation = _dict(r.get("validation"))
+    val_text = ""
+    if validation:
+        val_text = (f"{validation.get('outcome', '?')} by {validation.get('validator', '?')} "
+                    f"on {validation.get('validated_at', '?')}")
+        if validation.get("next_review_due"):
+            val_text += f", next review due {validation['next_review_due']}"
+    metrics = [m for m in _list(r.get("metrics")) if isinstance(m, dict)]
+    factors: dict[str, list[str]] = {}
+    for m in metrics:
+        s = m.get("slice")
+        if isinstance(s, str) and s != "overall":
+            for part in s.split(","):
+                attr, _, value = part.partition("=")
+                factors.setdefault(attr, [])
+                if value not in factors[attr]:
+                    factors[attr].append(value)
+    names: list[str] = []
+    for m in metrics:
+        if m.get("name") not in names:
+            names.append(m.get("name"))
+    return {
+        "version": version,
+        "created_at": r.get("created_at"),
+        "registered_by": who.get("name"),
+        "message": r.get("message"),
+        "change_summary": r.get("change_summary"),
+        "previous_version": r.get("previous_version"),
+        "parent": f"{parent.get('model')}@{parent.get('version')}" if parent else None,
+        "artifacts": [a for a in _list(r.get("artifacts")) if isinstance(a, dict)],
+        "code": _dict(r.get("code")),
+        "training": training,
+        "hyperparameters": list(_dict(training.get("hyperparameters")).items()),
+        "environment": software,
+        "io": _dict(r.get("io")),
+        "train_datasets": [row for row in rows if row["role"] == "train"],
+        "eval_datasets": [row for row in rows if row["role"] != "train"],
+        "personal_data": [d.get("id") for d in datasets if d.get("contains_personal_data")],
+        "factors": list(factors.items()),
+        "metric_names": [n for n in names if n is not None],
+        "results": _results(metrics, datasets),
+        "limitations": _list(r.get("limitations")),
+        "known_issues": _list(r.get("known_issues")),
+        "validation": val_text,
+    }
+
+
+def _dataset_row(d: dict[str, Any]) -> dict[str, Any]:
+    personal = d.get("contains_personal_data")
+    return {"id": d.get("id"), "revision": d.get("revision"), "role": d.get("role"),
+            "rows": d.get("rows", ""), "sha256": d.get("sha256", ""),
+            "personal": "yes" if personal is True else "no" if personal is False
+            else "not recorded"}
+
+
+def _groups(metrics: list[dict[str, Any]]) -> list[tuple[tuple[Any, Any], list[dict]]]:
+    """Metric rows grouped by (dataset, split), in the order they first appear."""
+    groups: dict[tuple[Any, Any], list[dict]] = {}
+    for m in metrics:
+        groups.setdefault((m.get("dataset"), m.get("split")), []).append(m)
+    return list(groups.items())
+
+
+def _revision(m: dict[str, Any], datasets: list[dict[str, Any]]) -> Any:
+    if m.get("revision") is not None:
+        return m["revision"]
+    return next((d.get("revision") for d in datasets if d.get("id") == m.get("dataset")), None)
+
+
+def _met(m: dict[str, Any]) -> str:
+    value, threshold = m.get("value"), m.get("threshold")
+    if not isinstance(value, (int, float)) or not isinstance(threshold, (int, float)):
+        return "–"
+    ok = value <= threshold if m.get("direction") == "lower" else value >= threshold
+    return "yes" if ok else "NO"
+
+
+def _results(metrics: list[dict[str, Any]], datasets: list[dict[str, Any]]) -> list[dict]:
+    out = []
+    for (dataset, split), rows in _groups(metrics):
+        table = []
+        for m in rows:
+            value = m.get("value")
+            ci = _dict(m.get("ci"))
+            if "lower" in ci and "upper" in ci:
+                level = f"{round(ci['level'] * 100)}% " if isinstance(ci.get("level"), float) \
+                    else ""
+                value = f"{value} ({level}CI {ci['lower']}–{ci['upper']})"
+            threshold = m.get("threshold")
+            if threshold is not None:
+                threshold = f"{'≤' if m.get('direction') == 'lower' else '≥'} {threshold}"
+            table.append({"metric": m.get("name"), "slice": m.get("slice"), "value": value,
+                          "threshold": threshold if threshold is not None else "–",
+                          "met": _met(m)})
+        out.append({"dataset": dataset, "split": split,
+                    "revision": _revision(rows[0], datasets), "rows": table})
+    return out
+
+
+def _model_index_results(task: str, record: dict[str, Any]) -> list[dict[str, Any]]:
+    """``model-index`` results: one per dataset and split, a metric per row; slices are
+    named ``metric (slice)`` (the Hub has no slice field)."""
+    datasets = [d for d in _list(record.get("datasets")) if isinstance(d, dict)]
+    metrics = [m for m in _list(record.get("metrics")) if isinstance(m, dict)
+               and isinstance(m.get("name"), str) and isinstance(m.get("value"), (int, float))
+               and isinstance(m.get("dataset"), str)]
+    results = []
+    for (dataset, split), rows in _groups(metrics):
+        ds: dict[str, Any] = {"type": dataset, "name": dataset}
+        if isinstance(split, str):
+            ds["split"] = split
+        revision = _revision(rows[0], datasets)
+        if revision is not None:
+            ds["revision"] = str(revision)
+        results.append({
+            "task": {"type": task},
+            "dataset": ds,
+            "metrics": [{"type": m["name"], "value": m["value"],
+                         "name": m["name"] if m.get("slice") in (None, "overall")
+                         else f"{m['name']} ({m['slice']})"} for m in rows],
+        })
+    return results
+
+
+# --- parsing and merging ----------------------------------------------------------------
+@dataclass
+class _Section:
+    title: str                      # "" for what comes before the first section
+    line: int                       # the heading's line (1-based)
+    before: list[str] = field(default_factory=list)
+    generated: list[str] | None = None
+    after: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Card:
+    front: dict[str, Any]
+    sections: list[_Section]
+
+
+def _parse(text: str, display: str) -> _Card:
+    """Split a card into front matter and sections, each with its generated block."""
+    front, parts = cardtext.sections(text, display)
+    seen: dict[str, int] = {}
+    sections = []
+    for part in parts:
+        if part.title in seen:
+            raise InputError(f"section '## {part.title}' appears twice (lines "
+                             f"{seen[part.title]} and {part.line})", file=display,
+                             line=part.line, hint="merge the two sections into one")
+        if part.title:
+            seen[part.title] = part.line
+        section = _Section(part.title, part.line)
+        _split_generated(section, list(part.lines), display)
+        sections.append(section)
+    return _Card(front, sections)
+
+
+def _split_generated(section: _Section, body: list[tuple[int, str]], display: str) -> None:
+    start = next((i for i, (_, ln) in enumerate(body) if ln.strip() == START), None)
+    end = next((i for i, (_, ln) in enumerate(body)
+                if ln.strip() == END and (start is None or i > start)), None)
+    lines = [ln for _, ln in body]
+    if start is None:
+        if end is not None:
+            raise InputError("generated-block end marker without a start marker",
+                             file=display, line=body[end][0],
+                             hint=f"put {START} before the generated text, or remove the "
+                                  "end marker")
+        section.after = _trim(lines)       # no markers: all of it is the author's
+        return
+    if end is None:
+        raise InputError("generated block is never closed", file=display,
+                         line=body[start][0], hint=f"add {END} after the generated text")
+    section.before = _trim(lines[:start])
+    section.generated = _trim(lines[start + 1:end])
+    section.after = _trim(lines[end + 1:])
+
+
+def _trim(lines: list[str]) -> list[str]:
+    lo, hi = 0, len(lines)
+    while lo < hi and not lines[lo].strip():
+        lo += 1
+    while hi > lo and not lines[hi - 1].strip():
+        hi -= 1
+    return [ln.rstrip() for ln in lines[lo:hi]]
+
+
+def _merge(fresh: _Card, old: _Card) -> _Card:
+    """Fresh generated blocks and front matter keys; the old card's prose, extra keys and
+    extra sections."""
+    owned = set(MANAGED_KEYS) | set(fresh.front)
+    front = dict(fresh.front)
+    front.update({k: v for k, v in old.front.items() if k not in owned})
+    by_title = {s.title: s for s in old.sections}
+    sections = []
+    for s in fresh.sections:
+        o = by_title.get(s.title)
+        if o is None:
+            sections.append(s)
+        elif o.generated is None:       # a hand-written section: generated part first
+            sections.append(_Section(s.title, s.line, [], s.generated, o.before + o.after))
+        else:
+            sections.append(_Section(s.title, s.line, o.before, s.generated, o.after))
+    titles = {s.title for s in fresh.sections}
+    sections += [o for o in old.sections if o.title not in titles]
+    return _Card(front, sections)
+
+
+def _compose(card: _Card) -> str:
+    out = ["---", dump_yaml(card.front).rstrip("\n") if card.front else "", "---", ""]
+    if not card.front:
+        out.pop(1)
+    for s in card.sections:
+        parts = ["\n".join(s.before)] if s.before else []
+        if s.generated is not None:
+            parts.append("\n".join([START, *s.generated, END]))
+        if s.after:
+            parts.append("\n".join(s.after))
+        if s.title:
+            out += [f"## {s.title}", ""]
+        if parts:
+            out += ["\n\n".join(parts), ""]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+# --- check ------------------------------------------------------------------------------
+def stale_finding(name: str, rel: str, current: str, fresh: str) -> Finding:
+    a, b = current.split("\n"), fresh.split("\n")
+    line = next((i + 1 for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    return Finding(rel, STALE_RULE, f"card is stale: run modelreg card {name} --write",
+                   line=line, model=name)
+
+
+# --- small helpers ----------------------------------------------------------------------
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _semver_key(version: str) -> Any:
+    from modelreg.store.registry import semver_key
+
+    try:
+        return (0, semver_key(version))
+    except ValueError:
+        return (1, version)
+
+
+def sections_of(text: str, display: str = "card.md") -> Iterable[str]:
+    """The ``##`` headings of a card, in order (for tests and tools)."""
+    return [s.title for s in _parse(text, display).sections if s.title]
+
+
+__all__ = ["Rendered", "render", "write", "stale_findings", "stale_finding", "render_text",
+           "front_matter", "card_path", "sections_of", "SECTIONS", "START", "END",
+           "PLACEHOLDER", "md", "code", "cell"]
