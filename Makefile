@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench docs install clean
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tools/bench.py
+
+# regenerate the --help blocks of docs/commands.md and the rule tables of docs/policies.md
+docs: $(STAMP)
+	$(BIN)/python tools/docs_commands.py --write
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -58,8 +58,8 @@ deny contains f if {
 }
 
 # joblib: picklescan stops at the raw numpy buffers, so a payload placed after them is never
-# seen (reference/ecosystem.md, section 5). A clean-looking scan proves nothing: blocked at
-# every stage unless an approved exception for ART-02 applies.
+# seen (docs/architecture.md#pitfalls-of-the-tools-underneath). A clean-looking scan proves
+# nothing: blocked at every stage unless an approved exception for ART-02 applies.
 blind_spot(a) if a.format in params.blocked_formats
 
 blind_spot(a) if {

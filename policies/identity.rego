@@ -1,4 +1,4 @@
-# Identity: names, versions, ownership and licence (standards-policy.md B.2, ID-*).
+# Identity: names, versions, ownership and licence (docs/policies.md#identity, ID-*).
 package modelreg.identity
 
 import data.modelreg.lib

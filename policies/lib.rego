@@ -1,7 +1,8 @@
 # Shared helpers for every policy family: stage order, rule gates, waivers and lookups.
 #
-# Portable subset (standards-policy.md C): no bare `data`, no `**` globs, no rego.metadata,
-# no template strings; messages are built with sprintf on strings and numbers only.
+# Portable subset (docs/policies.md#writing-portable-policies): no bare `data`, no `**`
+# globs, no rego.metadata, no template strings; messages are built with sprintf on strings
+# and numbers only.
 package modelreg.lib
 
 # Stage order is data: `registered`, then the stages of environments.yaml in promotion order.

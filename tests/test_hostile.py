@@ -2,7 +2,7 @@
 paths, oversized files, deep nesting and forged tags never crash the tool or pass a gate.
 
 Every property counts its inputs in TRIED; the last test checks the totals (the figures in
-README's "Reliability" section come from this suite)."""
+docs/reliability.md come from this suite)."""
 from __future__ import annotations
 
 import collections

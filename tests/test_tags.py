@@ -1,4 +1,4 @@
-"""The tag grammar (modelreg.core.tags), compatible with GTO (DESIGN.md, "Tag grammar").
+"""The tag grammar (modelreg.core.tags), compatible with GTO (docs/architecture.md#the-tag-grammar).
 
 ``name@vX.Y.Z`` registration · ``name@vX.Y.Z!`` deregistration · ``name#stage#N`` assignment ·
 ``name#stage!#N`` unassignment · ``name@deprecated`` deprecation.

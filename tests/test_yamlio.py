@@ -1,8 +1,8 @@
 """Safe reading and writing of registry documents (modelreg.core.yamlio).
 
-DESIGN.md, "Safe by default": duplicate keys rejected, aliases limited, size limits, errors as
-``file:line: message``. Each test shows the gap in plain PyYAML / json where there is one, so
-it is clear what yamlio adds.
+Duplicate keys rejected, aliases limited, size limits, errors as ``file:line: message``
+(docs/architecture.md#safe-by-default). Each test shows the gap in plain PyYAML / json where
+there is one, so it is clear what yamlio adds.
 """
 from __future__ import annotations
 

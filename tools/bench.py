@@ -330,7 +330,7 @@ _TIME_SLOT = "2000-01-01T00:00:00Z"   # YAML quotes it as it will quote the real
 
 
 def _message_template(title: str, event: str, **slots: Any) -> str:
-    # The evidence reconcile records (tools/modelreg/reconcile.py), so that gate and history
+    # The evidence reconcile records (tools/modelreg/app/reconcile.py), so that gate and history
     # read these tags as their own; merge_commit is left out (the tag's commit is the merge,
     # and fast-import gives no commit id mid-stream). The pull request's head commit and its
     # reviews are made up. Formatting 12,000 messages through format_message costs

@@ -41,7 +41,13 @@ def _emit_report(report: Report, as_json: bool, strict: bool = False) -> int:
     return EXIT_OK if report.ok(strict) else EXIT_FINDINGS
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# --help uses up to this many columns (the terminal permitting); docs/commands.md is rendered
+# at exactly this width (tools/docs_commands.py).
+HELP_WIDTH = 100
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"],
+                               "max_content_width": HELP_WIDTH})
 @click.version_option(__version__, prog_name="modelreg")
 @click.option("-C", "--repo", "repo", default=".", metavar="PATH",
               help="Run in the registry at PATH (default: the current directory).")

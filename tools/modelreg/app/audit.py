@@ -4,7 +4,7 @@ Identity and risk classification; for each version that ever held a stage, what 
 trained on, its metrics against thresholds, who registered and who approved it, under which
 policy digest, and when it entered and left each stage; the policy result with open findings
 and waivers; and which regulation or standard each check serves (``policies/data/rules.yaml``,
-standards-policy.md B.2).
+the catalogue of docs/policies.md).
 
 ``at`` reconstructs the report as of a date from git history alone: the registry tags made
 up to that time, and the files as they were in the last first-parent commit of the protected

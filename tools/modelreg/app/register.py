@@ -296,7 +296,7 @@ def _blame(path: list, msg: str, req: RegisterRequest) -> str:
 
 def _scan_weights(plan: list[tuple[Path, Path]]) -> dict:
     """Scan every weights file before anything is written; a dangerous global refuses
-    the registration, naming it (modelreg/scanning.py)."""
+    the registration, naming it (modelreg/store/scanning.py)."""
     from modelreg.store.scanning import scan
 
     scans = {}
@@ -314,7 +314,8 @@ def _scan_weights(plan: list[tuple[Path, Path]]) -> dict:
 
 
 def _refuse_secrets(req: RegisterRequest, record: dict) -> None:
-    """Refuse cloud keys, tokens and private keys in any metadata input (modelreg/credentials.py)."""
+    """Refuse cloud keys, tokens and private keys in any metadata input
+    (modelreg/store/credentials.py)."""
     from modelreg.store.credentials import find
 
     for label, path in (("--metrics", req.metrics), ("--config", req.config),

@@ -4,9 +4,10 @@ OpenSSF ``model-signing`` signs the folder ``models/NAME/versions/X.Y.Z/`` (the 
 ``dvc pull`` checks them out; the ``.dvc`` pointers and ``.gitignore`` are left out) with a
 local elliptic-curve key: a Sigstore bundle with a DSSE envelope over an in-toto statement
 that lists every file's sha256, and no transparency log, so no network
-(reference/ecosystem.md, section 5). The bundle is kept in git beside the version record as
-``models/NAME/versions/X.Y.Z.sig``. Trusted public keys and which risk tiers need a
-signature in production are policy data: ``policies/data/signing.yaml`` (SIGN-01, SIGN-02).
+(docs/architecture.md#pitfalls-of-the-tools-underneath). The bundle is kept in git beside the
+version record as ``models/NAME/versions/X.Y.Z.sig``. Trusted public keys and which risk
+tiers need a signature in production are policy data: ``policies/data/signing.yaml``
+(SIGN-01, SIGN-02).
 
 Verification has two depths. Without the weights (a pull-request check), the envelope is
 verified with each trusted key and the signed digests must be the version record's sha256

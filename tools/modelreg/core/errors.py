@@ -6,7 +6,7 @@ that tells the user what to do next.
 """
 from __future__ import annotations
 
-# Exit codes, decided here and only here (DESIGN.md, "Safe by default").
+# Exit codes, decided here and only here (docs/commands.md#exit-codes).
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2

@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-# A registry name (DESIGN.md: no path traversal, no upper case, no spaces).
+# A registry name: no path traversal, no upper case, no spaces
+# (docs/architecture.md#the-tag-grammar).
 NAME_PATTERN = r"[a-z0-9][a-z0-9-]{1,62}"
 NAME_RE = re.compile(rf"^{NAME_PATTERN}\Z")
 # SemVer 2.0 (semver.org's recommended regex).

@@ -23,7 +23,7 @@ MAX_NODES = 100_000              # expanded node count: stops alias "billion lau
 MAX_DEPTH = 64                   # nesting depth
 MAX_ALIASES = 100
 
-try:  # libyaml's C parser: ~10x faster than the pure-Python one (DESIGN.md, "Reading fast")
+try:  # libyaml's C parser: ~10x faster than the pure-Python one (docs/architecture.md#reading-fast)
     _BaseLoader = yaml.CSafeLoader
     _BaseDumper = yaml.CSafeDumper
 except AttributeError:  # pragma: no cover - libyaml missing

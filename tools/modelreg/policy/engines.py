@@ -1,10 +1,10 @@
-"""Rego engines behind one protocol, chosen by name (DESIGN.md, "Policy engines").
+"""Rego engines behind one protocol, chosen by name (docs/policies.md#policy-engines).
 
 Every backend loads the policies and the reference data once, evaluates one query over a
 batch input, and runs the ``test_*``/``todo_*`` rules of ``*_test.rego`` the way ``opa test -v``
 does. Anything that keeps an engine from answering (a syntax error, a builtin error at run
 time, a missing or crashing engine, a server that is down or answers garbage) raises
-:class:`~modelreg.errors.CannotRunError`: a policy gate must never pass silently.
+:class:`~modelreg.core.errors.CannotRunError`: a policy gate must never pass silently.
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ the gate for the model it gates.)
   names a version whose registration tag was deleted;
 * VER-03 — a copy of the weights that is here (work tree, DVC cache, a local DVC remote)
   no longer hashes to the recorded sha256/md5: DVC trusts object names unless
-  ``verify = true`` (reference/ecosystem.md, section 1), so we re-hash;
+  ``verify = true`` (docs/architecture.md#pitfalls-of-the-tools-underneath), so we re-hash;
 * VER-04 — ``stages.yaml`` asks for a version that was never registered or is deprecated.
 
 Findings are data (a :class:`Report`); what cannot be checked at all raises.

@@ -1,6 +1,6 @@
 """Reporters for ``check``: text, JSON and GitHub workflow annotations, chosen by name.
 
-Each takes a :class:`~modelreg.check.CheckResult` and returns text; the CLI prints it.
+Each takes a :class:`~modelreg.app.check.CheckResult` and returns text; the CLI prints it.
 Machine output is the versioned report of ``schemas/report.schema.json``.
 """
 from __future__ import annotations

@@ -47,8 +47,8 @@ PLACEHOLDER = "[More Information Needed]"   # Hugging Face's card template uses 
 STALE_RULE = "CARD-04"
 CARD_RULES = "CARD-"               # the card policy's rule ids (policies/card.rego)
 
-# The fixed sections, in card order (policies/data/cards.yaml requires them by these exact
-# headings; policies/card.rego judges them).
+# The fixed sections, in card order (docs/policies.md#model-cards; policies/data/cards.yaml
+# requires them by these exact headings; policies/card.rego judges them).
 SECTIONS = (
     "Model Details", "Intended Use", "Out-of-Scope Use", "Training Data", "Evaluation Data",
     "Factors", "Metrics", "Quantitative Analyses", "Bias, Risks and Limitations",

@@ -2,7 +2,7 @@
 
 ``dvc.repo`` costs about 0.25 s to import, so only commands that write weights import it.
 DVC resolves relative targets against the current directory, not the repository: we pass
-absolute paths (reference/ecosystem.md, section 1).
+absolute paths (docs/architecture.md#pitfalls-of-the-tools-underneath).
 """
 from __future__ import annotations
 

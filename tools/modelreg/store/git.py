@@ -2,7 +2,7 @@
 
 Bulk reads go through one subprocess each: every tag with its target, tagger and message in
 one ``git for-each-ref``; historical file contents through one ``git cat-file --batch``
-process. GitPython's per-tag loop is quadratic on packed refs (DESIGN.md, "Reading fast").
+process. GitPython's per-tag loop is quadratic on packed refs (docs/architecture.md#reading-fast).
 """
 from __future__ import annotations
 

@@ -2,9 +2,10 @@
 
 Pickle-family files (``.pkl .pickle .joblib .pt .pth .bin``, zip archives holding pickles,
 and anything whose first bytes are a pickle) are disassembled by picklescan — never loaded.
-Any dangerous global refuses registration; a parse error is "error", never "clean"
-(reference/ecosystem.md, section 5: picklescan exits 2 on joblib's numpy buffers and a
-payload placed after them is not seen, so the policy blocks ``joblib`` outright, ART-02).
+Any dangerous global refuses registration; a parse error is "error", never "clean":
+picklescan exits 2 on joblib's numpy buffers and a payload placed after them is not seen, so
+the policy blocks ``joblib`` outright, ART-02
+(docs/architecture.md#pitfalls-of-the-tools-underneath).
 safetensors files get their header checked (8-byte length + JSON); skops files are asked
 for untrusted types when skops is installed. The result is a scan record for the version
 file: ``{tool, tool_version, status, findings, at}`` (schemas/version.schema.json).
