@@ -238,8 +238,9 @@ ENGINE_NAMES = ["auto", "regorus", "opa-lib", "opa", "opa-server"]
 
 @cli.command()
 @click.option("--stage", metavar="STAGE",
-              help="Check every version at this stage (default: the stage each version holds "
-                   "or asks for in stages.yaml, else registered).")
+              help="Check every version at this stage: registered or a stage of "
+                   "environments.yaml (default: the stage each version holds or asks for in "
+                   "stages.yaml, else registered).")
 @click.option("--changed-since", "changed_since", metavar="REF",
               help="Only the models changed since REF (git diff REF...HEAD plus the work tree).")
 @click.option("--engine", default="auto", show_default=True, metavar="NAME",
@@ -578,8 +579,9 @@ def codeowners(obj: dict, check_only: bool, write: bool) -> None:
 @click.option("--check", "do_check", is_flag=True, help="Exit 1 when the card is stale or the "
               "card policies (CARD-*, as check runs them) find a problem.")
 @click.option("--stage", metavar="STAGE",
-              help="With --check: judge every version at this stage (default: the stage "
-                   "each version holds or asks for, as check picks it).")
+              help="With --check: judge every version at this stage, registered or a stage "
+                   "of environments.yaml (default: the stage each version holds or asks for, "
+                   "as check picks it).")
 @click.option("--engine", default="auto", show_default=True, metavar="NAME",
               help="With --check: the policy engine judging the card (as for check): "
                    + ", ".join(ENGINE_NAMES) + ".")

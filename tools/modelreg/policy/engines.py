@@ -103,7 +103,7 @@ def load_policy_set(registry: Registry | str | os.PathLike, *,
                     tests: bool = False) -> PolicySet:
     """Read ``policies/*.rego`` of ``registry`` (the work tree or any revision);
     ``data.registry`` is that revision's configuration
-    (:attr:`modelreg.store.config.RegistryConfig.data`).
+    (``RegistryConfig.data``, :mod:`modelreg.store.config`).
 
     A data file that does not load is a :class:`CannotRunError`: policies evaluated without
     their reference data would answer wrongly.
