@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -311,3 +312,92 @@ def test_dirty_code_tree_is_recorded(repo, tmp_path, run_cli):
     assert _register(run_cli, repo, tmp_path, "1.0.0", "--no-branch").code == 0
     record = load(repo.root / "models/iris-classifier/versions/1.0.0.yaml").data
     assert record["code"]["dirty"] is True
+
+
+# --- plan, then apply -------------------------------------------------------------------------
+def _request(i: dict, version: str = "1.0.0", **kw) -> RegisterRequest:
+    return RegisterRequest(name="iris-classifier", version=version, weights=[str(i["weights"])],
+                           metrics=str(i["metrics"]), config=str(i["config"]),
+                           datasets=[DatasetSpec.parse("test:iris-test@2026.11")], **kw)
+
+
+@pytest.mark.parametrize("pointer", [False, True], ids=["fresh", "matching-pointer-present"])
+def test_each_weights_file_is_hashed_once(repo, tmp_path, monkeypatch, pointer):
+    from modelreg.core import files
+
+    i = _inputs(tmp_path, payload=b"\x02" * 3000)
+    dest = repo.root / "models/iris-classifier/versions/1.0.0/model.safetensors"
+    if pointer:        # e.g. left by an earlier attempt: checked against our hash, not re-read
+        dest.parent.mkdir(parents=True)
+        md5 = hashlib.md5(i["weights"].read_bytes()).hexdigest()
+        (dest.parent / "model.safetensors.dvc").write_text(
+            f"outs:\n- md5: {md5}\n  size: 3000\n  hash: md5\n  path: model.safetensors\n")
+    hashed: list[str] = []
+    real_hash_file = files.hash_file
+
+    def counting(path):
+        hashed.append(os.path.realpath(path))
+        return real_hash_file(path)
+
+    monkeypatch.setattr(files, "hash_file", counting)
+    result = modelreg.register(modelreg.open_registry(repo.root), _request(i))
+    weights = {os.path.realpath(i["weights"]), os.path.realpath(dest)}
+    assert [p for p in hashed if p in weights] == [os.path.realpath(i["weights"])]
+    # DVC hashed the copy on its own; the record's md5 is the one DVC wrote
+    assert read_pointer(dest.parent / "model.safetensors.dvc")[0].md5 == \
+        result.artifacts[0]["md5"] == hashlib.md5(dest.read_bytes()).hexdigest()
+
+
+def test_plan_writes_nothing_and_apply_writes_what_it_planned(repo, tmp_path):
+    from modelreg.app.register import apply, plan
+
+    i = _inputs(tmp_path)
+    reg = modelreg.open_registry(repo.root)
+    before = repo.snapshot()
+    planned = plan(reg, _request(i))
+    assert repo.snapshot() == before
+    assert planned.branch == "register/iris-classifier-1.0.0" and not planned.new_model
+    assert planned.artifacts[0]["sha256"] == hashlib.sha256(i["weights"].read_bytes()).hexdigest()
+    result = apply(reg, planned)
+    assert (repo.root / "models/iris-classifier/versions/1.0.0.yaml").read_text() == \
+        planned.record_text
+    assert (repo.root / "models/iris-classifier/card.md").read_text() == planned.card_text
+    assert result.artifacts == planned.artifacts
+    assert repo.git("status", "--porcelain").strip() == ""
+
+
+def test_weights_changed_between_plan_and_apply_are_refused(repo, tmp_path):
+    from modelreg.app.register import apply, plan
+
+    i = _inputs(tmp_path)
+    reg = modelreg.open_registry(repo.root)
+    planned = plan(reg, _request(i))
+    i["weights"].write_bytes(b"\x03" * 100)          # replaced after it was hashed
+    before = repo.snapshot()
+    with pytest.raises(CannotRunError, match="register failed, nothing was changed: DVC "
+                                             "recorded md5 .* but the file hashes to"):
+        apply(reg, planned)
+    assert repo.snapshot() == before
+
+
+def test_unknown_hook_names_are_an_error(repo, tmp_path):
+    i = _inputs(tmp_path)
+    with pytest.raises(ValueError, match="no register step named dvc_ad"):
+        modelreg.register(modelreg.open_registry(repo.root), _request(i),
+                          hooks={"dvc_ad": lambda: None})
+
+
+def test_new_model_from_file_adds_its_owners_to_codeowners(empty_repo, tmp_path, run_cli):
+    from conftest import PROJECT
+    assert run_cli(empty_repo.root, "codeowners", "--write").code == 0
+    empty_repo.git("add", "-A")
+    empty_repo.git("commit", "-qm", "CODEOWNERS")
+    i = _inputs(tmp_path)
+    res = run_cli(empty_repo.root, "register", "iris-classifier", "--version", "0.1.0",
+                  "--weights", str(i["weights"]), "--from",
+                  str(PROJECT / "models/iris-classifier/model.yaml"),
+                  "--dataset", "test:iris-test@2026.11")
+    assert res.code == 0, res.err
+    assert ".github/CODEOWNERS" in empty_repo.git("show", "--name-only", "--format=", "HEAD")
+    assert "/models/iris-classifier/ " in (empty_repo.root / ".github/CODEOWNERS").read_text()
+    assert run_cli(empty_repo.root, "codeowners", "--check").code == 0

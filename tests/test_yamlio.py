@@ -7,7 +7,6 @@ there is one, so it is clear what yamlio adds.
 from __future__ import annotations
 
 import json
-import os
 import time
 import tracemalloc
 from pathlib import Path
@@ -392,45 +391,6 @@ def test_locate_root_is_the_first_content_line(located: Document) -> None:
 def test_locate_knows_no_lines_in_json() -> None:
     doc = Document("report.json", '{\n "a": 1\n}', {"a": 1})
     assert locate(doc, ["a"]) is None
-
-
-# --- writing ----------------------------------------------------------------------------------
-
-def test_write_atomic_creates_parents_and_leaves_no_temp_file(tmp_path: Path) -> None:
-    target = tmp_path / "models" / "iris" / "stages.yaml"
-    yamlio.write_atomic(target, "stages: {}\n")
-    assert target.read_bytes() == b"stages: {}\n"
-    assert os.listdir(target.parent) == ["stages.yaml"]
-
-
-def test_write_atomic_replaces_content(tmp_path: Path) -> None:
-    target = tmp_path / "stages.yaml"
-    target.write_text("stages:\n  production: 1.0.0\n  staging: 1.1.0\n", encoding="utf-8")
-    yamlio.write_atomic(target, "stages:\n  production: 1.1.0\n")
-    assert target.read_text(encoding="utf-8") == "stages:\n  production: 1.1.0\n"
-    assert os.listdir(tmp_path) == ["stages.yaml"]
-
-
-def test_write_atomic_writes_utf8_with_unix_newlines(tmp_path: Path) -> None:
-    target = tmp_path / "card.md"
-    yamlio.write_atomic(target, "owner: Jos\u00e9\nline two\n")
-    assert target.read_bytes() == "owner: Jos\u00e9\nline two\n".encode()
-
-
-def test_write_atomic_failure_keeps_the_old_content(tmp_path: Path) -> None:
-    target = tmp_path / "stages.yaml"
-    target.write_text("stages: {production: 1.0.0}\n", encoding="utf-8")
-    with pytest.raises(UnicodeEncodeError):
-        yamlio.write_atomic(target, "stages: {production: \ud800}\n")   # lone surrogate
-    assert target.read_text(encoding="utf-8") == "stages: {production: 1.0.0}\n"
-
-
-def test_write_atomic_failure_leaves_no_temp_file(tmp_path: Path) -> None:
-    target = tmp_path / "stages.yaml"
-    target.write_text("stages: {}\n", encoding="utf-8")
-    with pytest.raises(UnicodeEncodeError):
-        yamlio.write_atomic(target, "\ud800")
-    assert os.listdir(tmp_path) == ["stages.yaml"]
 
 
 # --- dumping ----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 import click
 
 from modelreg.core.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, ModelregError
+from modelreg.core.files import write_atomic
 from modelreg.core.records import Report
 from modelreg.core.release import __version__
 from modelreg.store.registry import Registry, open_registry
@@ -643,7 +644,7 @@ def audit(obj: dict, name: str | None, all_models: bool, at: str | None, fmt: st
         return
     text = audit_render.render(au.audit(registry, name, at=at, engine=engine), fmt)
     if out:
-        audit_render.write_text(Path(out), text)
+        write_atomic(Path(out), text)
         click.echo(f"wrote {out}", err=True)
     else:
         click.echo(text, nl=False)

@@ -5,12 +5,12 @@ on an error: a condition it cannot evaluate is a reason.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelreg.core.errors import ModelregError
+from modelreg.core.files import hash_file
 from modelreg.policy.evaluate import evaluate
 from modelreg.policy.integrity import verify
 from modelreg.policy.reviews import review_from_evidence
@@ -40,16 +40,8 @@ class GateResult:
                 "artifacts": self.artifacts, "reasons": self.reasons}
 
 
-def sha256_of(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _integrity(registry: Registry, result: GateResult, record: dict | None, at: str,
-               artifact: str | None) -> None:
+               artifact: str | None, digest: str | None) -> None:
     """Tamper detection for the gated model (modelreg verify: records, tags, stages.yaml,
     the weights of this version that are here) and its weights signature."""
     name, version, reasons = result.model, result.version or "", result.reasons
@@ -73,8 +65,8 @@ def _integrity(registry: Registry, result: GateResult, record: dict | None, at: 
         return
     if fact.present and not fact.verified:
         reasons.append("signature: " + "; ".join(fact.reasons or ["it does not verify"]))
-    if fact.verified and artifact is not None and os.path.isfile(artifact):
-        if sha256_of(artifact) not in fact.digests.values():
+    if fact.verified and digest is not None:
+        if digest not in fact.digests.values():
             reasons.append(f"artifact {artifact} is not among the signed files of "
                            f"{name} {version}")
 
@@ -143,15 +135,16 @@ def gate(registry: Registry, name: str, stage: str, *, artifact: str | None = No
             result.artifacts.append({k: art.get(k) for k in
                                      ("path", "format", "size", "sha256", "md5", "dvc_file",
                                       "remote")})
-    _integrity(registry, result, record, at, artifact)
+    # the artifact is hashed once, for both the record and the signature
+    digest = hash_file(artifact).sha256 if artifact is not None and os.path.isfile(artifact) \
+        else None
+    _integrity(registry, result, record, at, artifact, digest)
     if artifact is not None:
-        if not os.path.isfile(artifact):
+        if digest is None:
             reasons.append(f"artifact {artifact} does not exist")
-        else:
-            digest = sha256_of(artifact)
-            if digest not in {a.get("sha256") for a in result.artifacts}:
-                reasons.append(f"artifact {artifact} has sha256 {digest}, which is not a "
-                               f"registered artifact of {name} {version}")
+        elif digest not in {a.get("sha256") for a in result.artifacts}:
+            reasons.append(f"artifact {artifact} has sha256 {digest}, which is not a "
+                           f"registered artifact of {name} {version}")
     del deprecated
     result.ok = not reasons
     return result

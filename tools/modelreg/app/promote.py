@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelreg.core.errors import PolicyRefusal, RefusedError
+from modelreg.core.files import write_atomic
 from modelreg.core.records import Finding
 from modelreg.core.tags import Action
-from modelreg.core.yamlio import dump_yaml, write_atomic
+from modelreg.core.yamlio import dump_yaml
 from modelreg.policy.documents import validate_file
 from modelreg.policy.evaluate import evaluate
 from modelreg.store.registry import Registry, check_name, check_version, semver_key

@@ -1,27 +1,36 @@
 """``modelreg register``: record a new model version, its weights under DVC, on a branch.
 
-All-or-nothing: every check runs before the first write, and if anything fails after that
-(DVC add or push, git) the work tree, the index and the branch are put back as they were.
+Two steps. :func:`plan` decides everything and writes nothing: every refusal (an existing
+or lower version, missing or git-tracked weights, a stale ``.dvc`` pointer, a dangerous
+pickle, a secret in the metadata, an invalid record…), the hashes of each weights file (read
+once), the record, card and CODEOWNERS texts, the branch. :func:`apply` carries the plan out
+under an undo log: branch, copy, ``dvc add``, record and card, ``dvc push``, commit. If
+anything fails there, the work tree, the index and the branch are put back byte for byte.
+:func:`register` is the two in a row.
 """
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
-import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelreg.core.errors import CannotRunError, InputError, ModelregError, RefusedError, UsageError
-from modelreg.core.yamlio import dump_yaml, load, write_atomic
+from modelreg.core import files
+from modelreg.core.errors import CannotRunError, InputError, RefusedError, UsageError
+from modelreg.core.files import FileHashes
+from modelreg.core.yamlio import dump_yaml, load, parse_yaml, read_text
 from modelreg.store import cards, codeowners
-from modelreg.store.dvc import Dvc, file_hashes, read_pointer
+from modelreg.store.codeowners import PATH as CODEOWNERS
+from modelreg.store.dvc import Dvc, read_pointer
 from modelreg.store.git import Git
 from modelreg.store.registry import Registry, check_name, check_version, semver_key
 from modelreg.store.schemas import Schemas
 from modelreg.store.undo import Undo
+
+if TYPE_CHECKING:
+    from modelreg.store.scanning import ScanRecord
 
 FORMATS = {
     ".safetensors": "safetensors", ".onnx": "onnx", ".skops": "skops",
@@ -92,6 +101,8 @@ class RegisterRequest:
 
 @dataclass(frozen=True)
 class RegisterResult:
+    """What ``register`` did: the commit, the files it holds, the recorded artifacts."""
+
     name: str
     version: str
     branch: str | None
@@ -104,17 +115,78 @@ class RegisterResult:
     warnings: tuple[str, ...]
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+# The external steps, in the order ``register`` runs them ("scan" is in the plan, before
+# anything is written; the others are in apply).
+STEPS = ("scan", "branch", "write", "dvc_add", "card", "dvc_push", "git_add", "git_commit")
 
 
-def _weights_plan(registry: Registry, req: RegisterRequest, vdir: Path) -> list[tuple[Path, Path]]:
+class Hooks:
+    """Test seams: a callable per step name (:data:`STEPS`), called just before that step,
+    so a test can make any external step fail and check that nothing was changed."""
+
+    def __init__(self, calls: Mapping[str, Callable[[], None]] | None = None) -> None:
+        unknown = sorted(set(calls or ()) - set(STEPS))
+        if unknown:
+            raise ValueError(f"no register step named {', '.join(unknown)}; "
+                             f"steps: {', '.join(STEPS)}")
+        self._calls = dict(calls or {})
+
+    @classmethod
+    def of(cls, hooks: Hooks | Mapping[str, Callable[[], None]] | None) -> Hooks:
+        return hooks if isinstance(hooks, Hooks) else cls(hooks)
+
+    def __call__(self, step: str) -> None:
+        call = self._calls.get(step)
+        if call is not None:
+            call()
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """One weights file of the version: where it comes from, where it goes, what it hashes to."""
+
+    source: Path                  # the real file given (symlinks refused)
+    dest: Path                    # models/NAME/versions/X.Y.Z/FILE
+    hashes: FileHashes            # of ``source``, read once; DVC's md5 must agree
+    scan: ScanRecord | None
+    copy: bool                    # False: the weights were given at their destination
+
+    @property
+    def pointer(self) -> Path:
+        return self.dest.with_name(self.dest.name + ".dvc")
+
+
+@dataclass(frozen=True)
+class RegisterPlan:
+    """Everything ``register`` will write, decided before the first write."""
+
+    name: str
+    version: str
+    branch: str | None            # None: commit on the current branch (--no-branch)
+    weights: tuple[WeightsFile, ...]
+    version_file: Path
+    record_text: str
+    artifacts: tuple[dict, ...]   # the record's artifacts, as written in record_text
+    model_text: str | None        # model.yaml of a new model; None for an existing one
+    card_text: str | None         # None: the card is up to date already
+    codeowners_text: str | None   # None: .github/CODEOWNERS does not change
+    commit_message: str
+    new_model: bool
+    starter: bool
+    warnings: tuple[str, ...]
+
+    @property
+    def version_dir(self) -> Path:
+        return self.version_file.with_suffix("")
+
+    @property
+    def model_dir(self) -> Path:
+        return self.version_file.parent.parent
+
+
+def _weights(registry: Registry, req: RegisterRequest, vdir: Path) -> list[tuple[Path, Path]]:
     """(source, destination) of each weights file, after every refusal rule."""
-    plan = []
+    pairs = []
     names = set()
     root_real = os.path.realpath(registry.root)
     inside: list[str] = []
@@ -136,24 +208,24 @@ def _weights_plan(registry: Registry, req: RegisterRequest, vdir: Path) -> list[
         if src.name.endswith(".dvc") or src.name.startswith("."):
             raise UsageError(f"weights file name {src.name!r} is not allowed")
         names.add(src.name)
-        plan.append((Path(real), vdir / src.name))
+        pairs.append((Path(real), vdir / src.name))
     tracked = registry.git.tracked(inside)
     if tracked:
         first = sorted(tracked)[0]
         raise RefusedError(
             f"weights file {first} is tracked by git, not DVC",
             hint=f"weights belong in DVC: `git rm --cached {first}`, commit, then register")
-    return plan
+    return pairs
 
 
-def _existing_pointer(dest: Path, registry: Registry) -> None:
+def _refuse_stale_pointer(registry: Registry, weights: WeightsFile) -> None:
     """A pre-existing ``.dvc`` beside the destination must describe the same bytes."""
-    pointer = dest.with_name(dest.name + ".dvc")
+    pointer = weights.pointer
     if not pointer.exists():
         return
     rel = registry.rel(pointer)
     recorded = {p.md5 for p in read_pointer(pointer, display=rel)}
-    md5, _, _ = file_hashes(dest)
+    md5 = weights.hashes.md5
     if md5 not in recorded:
         raise RefusedError(
             f"{rel} records md5 {', '.join(sorted(recorded))} but the weights hash to {md5}",
@@ -208,7 +280,7 @@ def _datasets(registry: Registry, req: RegisterRequest, warnings: list[str]) -> 
         if spec.path:
             if not os.path.isfile(spec.path):
                 raise UsageError(f"dataset file {spec.path} does not exist")
-            digest = sha256_file(spec.path)
+            digest = files.hash_file(spec.path).sha256
             if rev.get("sha256") and rev["sha256"] != digest:
                 warnings.append(f"dataset {spec.id}@{spec.revision}: {spec.path} hashes to "
                                 f"{digest[:12]}…, the dataset registry says "
@@ -238,7 +310,7 @@ def _training(req: RegisterRequest, code_root: Path | None) -> dict:
         shown = real.name
         if code_root and str(real).startswith(str(code_root) + os.sep):
             shown = os.path.relpath(real, code_root)
-        training["config"] = {"path": shown, "sha256": sha256_file(real)}
+        training["config"] = {"path": shown, "sha256": files.hash_file(real).sha256}
         if isinstance(doc.data, dict):
             hp = doc.data.get("hyperparameters")
             if isinstance(hp, dict):
@@ -294,13 +366,13 @@ def _blame(path: list, msg: str, req: RegisterRequest) -> str:
     return f"{msg} (from {_FIELD_SOURCE[top]})" if top in _FIELD_SOURCE else msg
 
 
-def _scan_weights(plan: list[tuple[Path, Path]]) -> dict:
+def _scan_weights(pairs: list[tuple[Path, Path]]) -> dict[Path, ScanRecord | None]:
     """Scan every weights file before anything is written; a dangerous global refuses
     the registration, naming it (modelreg/store/scanning.py)."""
     from modelreg.store.scanning import scan
 
     scans = {}
-    for src, dest in plan:
+    for src, dest in pairs:
         record = scan(src, display=dest.name)
         if record is not None and record.status == "findings":
             found = ", ".join(record.dangerous) or "; ".join(record.findings)
@@ -336,78 +408,148 @@ def _refuse_secrets(req: RegisterRequest, record: dict) -> None:
                            "--code)", hint="registry metadata is readable by everyone with access")
 
 
-def register(registry: Registry, req: RegisterRequest,
-             hooks: dict[str, Callable[[], None]] | None = None) -> RegisterResult:
-    """Register ``req.name`` at ``req.version``; see the module docstring.
 
-    ``hooks`` lets tests inject a failure at each external step (names: ``scan``,
-    ``branch``, ``write``, ``dvc_add``, ``card``, ``dvc_push``, ``git_add``, ``git_commit``).
-    """
-    hooks = hooks or {}
+def _previous_version(registry: Registry, name: str, version: str, allow_lower: bool
+                      ) -> str | None:
+    """The highest version below ``version``; refuses an existing version, and a version
+    below the highest one unless ``allow_lower`` (a patch of an older line)."""
+    existing = set(registry.version_names(name)) | set(registry.state(name).registered)
+    if version in existing:
+        raise RefusedError(f"{name} {version} is already registered",
+                           hint="registered versions are immutable: choose a new version")
+    higher = [v for v in existing if semver_key(v) > semver_key(version)]
+    if higher and not allow_lower:
+        top = max(higher, key=semver_key)
+        raise RefusedError(f"{version} is lower than {name}'s highest version {top}",
+                           hint="choose a version above it, or pass --allow-lower for a "
+                                "patch of an older line")
+    lower = [v for v in existing if semver_key(v) < semver_key(version)]
+    return max(lower, key=semver_key) if lower else None
+
+
+def _model(registry: Registry, req: RegisterRequest, name: str
+           ) -> tuple[dict, str | None, bool]:
+    """model.yaml's data, and for a new model the text to write and whether it is the
+    starter record (no ``--from``)."""
+    mdir = registry.model_dir(name)
+    if (mdir / "model.yaml").exists():
+        if req.model_file:
+            raise RefusedError(f"model {name} exists already; --from only creates new models",
+                               hint=f"edit models/{name}/model.yaml in a pull request instead")
+        return registry.model(name).data, None, False
+    if not req.model_file:
+        return {}, STARTER.format(name=name), True
+    mdoc = load(req.model_file)
+    model_data = mdoc.data if isinstance(mdoc.data, dict) else None
+    if model_data is None:
+        raise InputError("expected a mapping", file=req.model_file)
+    if model_data.get("name", name) != name:
+        raise InputError(f"name {model_data.get('name')!r} is not {name!r}",
+                         file=req.model_file, hint="make them agree")
+    errors = Schemas(registry.root).errors("model", {**model_data, "name": name})
+    if errors:
+        path, msg = errors[0]
+        from modelreg.core.yamlio import locate
+        raise InputError(f"not a valid model record: {msg}"
+                         + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
+                         file=req.model_file, line=locate(mdoc, path),
+                         hint="`modelreg validate FILE` lists every problem")
+    text = mdoc.text if "name" in model_data else f"name: {name}\n{mdoc.text}"
+    return model_data, text, False
+
+
+def _parent(registry: Registry, req: RegisterRequest, name: str) -> dict | None:
+    if not req.parent:
+        return None
+    pname, at, pver = req.parent.partition("@")
+    if not at:
+        pname, pver = name, req.parent
+    pver = check_version(pver)
+    if not (registry.model_dir(pname) / "versions" / f"{pver}.yaml").exists():
+        raise UsageError(f"parent {pname}@{pver} is not registered",
+                         hint="`modelreg show NAME` lists the versions")
+    return {"model": pname, "version": pver}
+
+
+def _default_remote(registry: Registry) -> str:
+    dvc = Dvc(registry.root)
+    try:
+        return dvc.default_remote()
+    finally:
+        dvc.close()
+
+
+def _check_record(registry: Registry, req: RegisterRequest, record: dict,
+                  sources: list[tuple[Path, Path]]) -> None:
+    """Validate the record before the weights are hashed (which can take a while): the
+    artifacts get placeholder hashes."""
+    probe = dict(record)
+    probe["artifacts"] = [{"path": registry.rel(d), "format": "other", "size": 0,
+                           "md5": "0" * 32, "sha256": "0" * 64,
+                           "dvc_file": registry.rel(d) + ".dvc"} for _, d in sources]
+    errors = Schemas(registry.root).errors("version", probe)
+    if errors:
+        raise InputError("the version record would be invalid:\n  " + "\n  ".join(
+            _blame(path, msg, req) for path, msg in errors[:8]),
+            hint="fix the inputs named above; field meanings are in schemas/version.schema.json")
+
+
+def _artifact(registry: Registry, weights: WeightsFile, remote: str) -> dict[str, Any]:
+    dest = weights.dest
+    row: dict[str, Any] = {"path": registry.rel(dest),
+                           "format": FORMATS.get(dest.suffix.lower(), "other"),
+                           "size": weights.hashes.size, "md5": weights.hashes.md5,
+                           "sha256": weights.hashes.sha256,
+                           "dvc_file": registry.rel(weights.pointer), "remote": remote}
+    if weights.scan is not None:
+        row["scan"] = weights.scan.to_json()
+    return row
+
+
+def _card_text(registry: Registry, name: str, model_data: dict, version: str,
+               record_text: str) -> str | None:
+    """The card as it will be once the version is recorded; None when that is the card on
+    disk already. The record is read back from its text, as ``card`` will read the file."""
+    rel = cards.card_path(name)
+    vrel = f"models/{name}/versions/{version}.yaml"
+    versions = {v: registry.version(name, v).data for v in registry.version_names(name)}
+    new = parse_yaml(record_text, vrel)
+    versions[version] = new if isinstance(new, dict) else {}
+    path = registry.root / rel
+    current = read_text(path, display=rel) if path.is_file() else None
+    text, _ = cards.render_text(registry.root, name, model_data, versions, current, display=rel)
+    return None if text == current else text
+
+
+def _codeowners_text(registry: Registry, name: str, model_data: dict) -> str | None:
+    """CODEOWNERS with the new model's owners (for its next changes), when it changes."""
+    path = registry.root / CODEOWNERS
+    text = codeowners.generate(registry, adding={name: model_data}).text
+    return None if path.exists() and path.read_text(encoding="utf-8") == text else text
+
+
+def plan(registry: Registry, request: RegisterRequest,
+         hooks: Hooks | Mapping[str, Callable[[], None]] | None = None) -> RegisterPlan:
+    """Decide everything ``register`` will do, writing nothing: raises the refusal, or
+    returns the plan :func:`apply` carries out. Each weights file is hashed once, here."""
+    hooks = Hooks.of(hooks)
+    req = request
     name = check_name(req.name)
     version = check_version(req.version)
     if not req.weights:
         raise UsageError("no weights given", hint="pass --weights PATH (repeatable)")
-    root = registry.root
     mdir = registry.model_dir(name)
     vfile = mdir / "versions" / f"{version}.yaml"
     vdir = mdir / "versions" / version
     git = registry.git
 
-    # --- refusals: nothing is written before all of these pass ------------------------
-    state = registry.state(name)
-    existing = set(registry.version_names(name)) | set(state.registered)
-    if version in existing:
-        raise RefusedError(f"{name} {version} is already registered",
-                           hint="registered versions are immutable: choose a new version")
-    higher = [v for v in existing if semver_key(v) > semver_key(version)]
-    if higher and not req.allow_lower:
-        top = max(higher, key=semver_key)
-        raise RefusedError(f"{version} is lower than {name}'s highest version {top}",
-                           hint="choose a version above it, or pass --allow-lower for a "
-                                "patch of an older line")
-    new_model = not (mdir / "model.yaml").exists()
-    starter = False
-    if new_model:
-        if req.model_file:
-            mdoc = load(req.model_file)
-            model_data = mdoc.data if isinstance(mdoc.data, dict) else None
-            if model_data is None:
-                raise InputError("expected a mapping", file=req.model_file)
-            if model_data.get("name", name) != name:
-                raise InputError(f"name {model_data.get('name')!r} is not {name!r}",
-                                 file=req.model_file, hint="make them agree")
-            errors = Schemas(root).errors("model", {**model_data, "name": name})
-            if errors:
-                path, msg = errors[0]
-                from modelreg.core.yamlio import locate
-                raise InputError(f"not a valid model record: {msg}"
-                                 + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
-                                 file=req.model_file, line=locate(mdoc, path),
-                                 hint="`modelreg validate FILE` lists every problem")
-            model_text = mdoc.text if "name" in model_data else f"name: {name}\n{mdoc.text}"
-        else:
-            model_data = {}
-            model_text = STARTER.format(name=name)
-            starter = True
-    else:
-        if req.model_file:
-            raise RefusedError(f"model {name} exists already; --from only creates new models",
-                               hint=f"edit models/{name}/model.yaml in a pull request instead")
-        model_data = registry.model(name).data
-    parent = None
-    if req.parent:
-        pname, at, pver = req.parent.partition("@")
-        if not at:
-            pname, pver = name, req.parent
-        pver = check_version(pver)
-        if not (registry.model_dir(pname) / "versions" / f"{pver}.yaml").exists():
-            raise UsageError(f"parent {pname}@{pver} is not registered",
-                             hint="`modelreg show NAME` lists the versions")
-        parent = {"model": pname, "version": pver}
-    plan = _weights_plan(registry, req, vdir)
-    hooks.get("scan", lambda: None)()
-    scans = _scan_weights(plan)
+    previous = _previous_version(registry, name, version, req.allow_lower)
+    model_data, model_text, starter = _model(registry, req, name)
+    new_model = model_text is not None
+    parent = _parent(registry, req, name)
+    sources = _weights(registry, req, vdir)
+    hooks("scan")
+    scans = _scan_weights(sources)
     branch = f"register/{name}-{version}" if req.branch else None
     if branch and git.branch_exists(branch):
         raise RefusedError(f"branch {branch} exists already",
@@ -418,116 +560,122 @@ def register(registry: Registry, req: RegisterRequest,
     code, code_root = _code(req, registry)
     training = _training(req, code_root)
     who, when = _identity(git)
-    dvc = Dvc(root)
-    remote = dvc.default_remote()
-    lower = sorted((v for v in existing if semver_key(v) < semver_key(version)), key=semver_key)
+    remote = _default_remote(registry)
 
     record: dict[str, Any] = {"model": name, "version": version, "created_at": when,
                               "registered_by": who}
     if req.message:
         record["message"] = req.message
-    if lower:
-        record["previous_version"] = lower[-1]
+    if previous:
+        record["previous_version"] = previous
     if parent:
         record["parent"] = parent
     record["code"] = code
     if training:
         record["training"] = training
-    record["artifacts"] = []   # filled after dvc add
+    record["artifacts"] = []      # after the checks below: hashing is the slow part
     record["datasets"] = datasets
     record["metrics"] = metrics
-
     _refuse_secrets(req, record)
+    _check_record(registry, req, record, sources)
 
-    # Validate the record before any write (artifacts get placeholder hashes).
-    probe = dict(record)
-    probe["artifacts"] = [{"path": registry.rel(d), "format": "other", "size": 0, "md5": "0" * 32,
-                           "sha256": "0" * 64, "dvc_file": registry.rel(d) + ".dvc"}
-                          for _, d in plan]
-    errors = Schemas(root).errors("version", probe)
-    if errors:
-        raise InputError("the version record would be invalid:\n  " + "\n  ".join(
-            _blame(path, msg, req) for path, msg in errors[:8]),
-            hint="fix the inputs named above; field meanings are in schemas/version.schema.json")
+    weights = tuple(WeightsFile(src, dest, files.hash_file(src), scans.get(dest),
+                                copy=src != Path(os.path.realpath(dest)))
+                    for src, dest in sources)
+    for w in weights:
+        _refuse_stale_pointer(registry, w)
+    artifacts = tuple(_artifact(registry, w, remote) for w in weights)
+    record["artifacts"] = list(artifacts)
+    record_text = dump_yaml(record)
 
-    # --- writes: undone on any failure -------------------------------------------------
+    if new_model:
+        parsed = parse_yaml(model_text or "", registry.rel(mdir / "model.yaml"))
+        model_data = parsed if isinstance(parsed, dict) else {}
+    card_text = _card_text(registry, name, model_data, version, record_text)
+    codeowners_text = None
+    if new_model and not starter and (registry.root / CODEOWNERS).exists():
+        codeowners_text = _codeowners_text(registry, name, model_data)
+    title = f"Register {name} {version}"
+    return RegisterPlan(
+        name=name, version=version, branch=branch, weights=weights, version_file=vfile,
+        record_text=record_text, artifacts=artifacts, model_text=model_text,
+        card_text=card_text, codeowners_text=codeowners_text,
+        commit_message=title + (f"\n\n{req.message}" if req.message else ""),
+        new_model=new_model, starter=starter, warnings=tuple(warnings))
+
+
+def _check_pointer(registry: Registry, weights: WeightsFile) -> None:
+    """DVC hashed the copy itself: its md5 must be the one we recorded (else the file
+    changed between the plan and the copy)."""
+    pointer = weights.pointer
+    md5 = read_pointer(pointer, display=registry.rel(pointer))[0].md5
+    if md5 != weights.hashes.md5:
+        raise CannotRunError(f"DVC recorded md5 {md5} for {registry.rel(weights.dest)} but the "
+                             f"file hashes to {weights.hashes.md5}",
+                             hint="the file changed while registering; try again")
+
+
+def apply(registry: Registry, plan: RegisterPlan,
+          hooks: Hooks | Mapping[str, Callable[[], None]] | None = None) -> RegisterResult:
+    """Carry out ``plan`` under an undo log: on any failure the work tree, the index and the
+    branch are put back byte for byte and the error says ``nothing was changed``."""
+    hooks = Hooks.of(hooks)
+    root, git = registry.root, registry.git
+    model_file = plan.model_dir / "model.yaml"
+    card_file = root / cards.card_path(plan.name)
+    ignores = (plan.version_dir / ".gitignore", root / ".gitignore")   # dvc add edits them
+    dvc: Dvc | None = None
     undo = Undo(registry)
     try:
-        if branch:
-            hooks.get("branch", lambda: None)()
-            git.run("checkout", "-q", "-b", branch)
-            undo.new_branch = branch
-        hooks.get("write", lambda: None)()
-        undo.create_dir(vdir)
-        if new_model:
-            write_atomic(mdir / "model.yaml", model_text)
-            undo.created.append(mdir / "model.yaml")
-            owners_file = root / ".github" / "CODEOWNERS"
-            if owners_file.exists() and not starter:
-                undo.remember(owners_file)
-                codeowners.write(registry)   # the new model's owners, for its next changes
-        for src, dest in plan:
-            if src != Path(os.path.realpath(dest)):
-                undo.remember(dest)
-                shutil.copyfile(src, dest)
-            _existing_pointer(dest, registry)
-            undo.remember(dest.with_name(dest.name + ".dvc"))
-        undo.remember(vdir / ".gitignore")
-        undo.remember(root / ".gitignore")
-        hooks.get("dvc_add", lambda: None)()
-        dvc.add([d for _, d in plan])
-        artifacts = []
-        for _, dest in plan:
-            pointer = dest.with_name(dest.name + ".dvc")
-            md5 = read_pointer(pointer, display=registry.rel(pointer))[0].md5
-            real_md5, sha, size = file_hashes(dest)
-            if md5 != real_md5:
-                raise CannotRunError(f"DVC recorded md5 {md5} for {registry.rel(dest)} but the "
-                                     f"file hashes to {real_md5}",
-                                     hint="the file changed while registering; try again")
-            artifacts.append({"path": registry.rel(dest),
-                              "format": FORMATS.get(dest.suffix.lower(), "other"),
-                              "size": size, "md5": md5, "sha256": sha,
-                              "dvc_file": registry.rel(pointer), "remote": remote})
-            if scans.get(dest) is not None:
-                artifacts[-1]["scan"] = scans[dest].to_json()
-        record["artifacts"] = artifacts
-        write_atomic(vfile, dump_yaml(record))
-        undo.created.append(vfile)
-        card_file = root / cards.card_path(name)
-        undo.remember(card_file)
-        hooks.get("card", lambda: None)()
-        cards.write(registry, name)
-        hooks.get("dvc_push", lambda: None)()
-        pushed = dvc.push([d.with_name(d.name + ".dvc") for _, d in plan])
-        paths = [registry.rel(vfile)] + [a["dvc_file"] for a in artifacts]
-        paths.append(registry.rel(card_file))
-        if new_model:
-            paths.insert(0, registry.rel(mdir / "model.yaml"))
-        for extra in (vdir / ".gitignore", root / ".gitignore", root / ".github" / "CODEOWNERS"):
-            if extra.exists() and undo.saved.get(extra) != extra.read_bytes():
-                paths.append(registry.rel(extra))
-        hooks.get("git_add", lambda: None)()
-        git.run("add", "--", *paths)
-        title = f"Register {name} {version}"
-        body = req.message or ""
-        hooks.get("git_commit", lambda: None)()
-        git.run("commit", "-q", "--no-verify", "-m", title + (f"\n\n{body}" if body else ""),
-                "--", *paths)
-        commit = git.head() or ""
-    except BaseException as exc:
-        problems = undo.rollback()
-        dvc.close()
-        if isinstance(exc, ModelregError):
-            if problems:
-                exc.message += "\n  rollback problems: " + "; ".join(problems)
-            exc.message = f"register failed, nothing was changed: {exc.message}" if not problems \
-                else exc.message
-            raise
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        raise CannotRunError(f"register failed, nothing was changed: {exc}",
-                             hint="fix the cause above and run register again") from exc
-    dvc.close()
-    return RegisterResult(name, version, branch, commit, tuple(paths), tuple(artifacts),
-                          new_model, starter, pushed, tuple(warnings))
+        with undo.guard("register"):
+            if plan.branch:
+                hooks("branch")
+                undo.branch_off(plan.branch)
+            hooks("write")
+            undo.create_dir(plan.version_dir)
+            if plan.model_text is not None:
+                undo.write(model_file, plan.model_text)
+            if plan.codeowners_text is not None:
+                undo.write(root / CODEOWNERS, plan.codeowners_text)
+            for w in plan.weights:
+                if w.copy:
+                    undo.copy(w.source, w.dest)
+                undo.remember(w.pointer)
+            for path in ignores:
+                undo.remember(path)
+            hooks("dvc_add")
+            dvc = Dvc(root)
+            dvc.add([w.dest for w in plan.weights])
+            for w in plan.weights:
+                _check_pointer(registry, w)
+            undo.write(plan.version_file, plan.record_text)
+            hooks("card")
+            if plan.card_text is not None:
+                undo.write(card_file, plan.card_text)
+            hooks("dvc_push")
+            pushed = dvc.push([w.pointer for w in plan.weights])
+            paths = [registry.rel(p) for p in (
+                ([model_file] if plan.model_text is not None else []) + [plan.version_file]
+                + [w.pointer for w in plan.weights] + [card_file]
+                + [p for p in ignores if undo.changed(p)]
+                + ([root / CODEOWNERS] if plan.codeowners_text is not None else []))]
+            hooks("git_add")
+            git.run("add", "--", *paths)
+            hooks("git_commit")
+            git.run("commit", "-q", "--no-verify", "-m", plan.commit_message, "--", *paths)
+            commit = git.head() or ""
+    finally:
+        if dvc is not None:
+            dvc.close()
+    return RegisterResult(plan.name, plan.version, plan.branch, commit, tuple(paths),
+                          plan.artifacts, plan.new_model, plan.starter, pushed, plan.warnings)
+
+
+def register(registry: Registry, req: RegisterRequest,
+             hooks: Hooks | Mapping[str, Callable[[], None]] | None = None) -> RegisterResult:
+    """Register ``req.name`` at ``req.version``: :func:`plan`, then :func:`apply`.
+
+    ``hooks`` lets tests inject a failure before each external step (:data:`STEPS`).
+    """
+    hooks = Hooks.of(hooks)
+    return apply(registry, plan(registry, req, hooks), hooks)

@@ -16,13 +16,13 @@ Findings are data (a :class:`Report`); what cannot be checked at all raises.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
 
 from modelreg.core import tags as tagmod
 from modelreg.core.errors import CannotRunError, ModelregError
+from modelreg.core.files import hash_file
 from modelreg.core.records import Finding, Report
 from modelreg.core.tags import Action
 from modelreg.core.yamlio import locate
@@ -30,15 +30,6 @@ from modelreg.policy.inputs import requested_stages
 from modelreg.store.git import Ref
 from modelreg.store.protected import protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry, build_states, check_name
-
-
-def _hashes(path: Path) -> tuple[str, str]:
-    md5, sha = hashlib.md5(), hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            md5.update(chunk)
-            sha.update(chunk)
-    return md5.hexdigest(), sha.hexdigest()
 
 
 def _dvc_config(root: Path) -> dict[str, dict[str, str]]:
@@ -243,11 +234,11 @@ class _Verifier:
                     if not copy.is_file():
                         continue
                     self.files += 1
-                    got_md5, got_sha = _hashes(copy)
-                    if got_md5 != md5 or (sha and got_sha != sha):
+                    got = hash_file(copy)
+                    if got.md5 != md5 or (sha and got.sha256 != sha):
                         shown = os.path.relpath(copy, registry.root)
                         self.add(vrel, "VER-03", f"{label} holds {path} ({shown}) with sha256 "
-                                 f"{got_sha[:16]}…, not the recorded {sha[:16]}…: the weights "
+                                 f"{got.sha256[:16]}…, not the recorded {sha[:16]}…: the weights "
                                  "were corrupted or replaced; do not deploy them", model, version)
 
     # --- (d): stages.yaml --------------------------------------------------------------------

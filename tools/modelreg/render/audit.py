@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.core.errors import UsageError
+from modelreg.core.files import write_atomic
 from modelreg.store.defaults import TEMPLATES_DIR
 
 FORMATS = ("md", "html", "json")
@@ -81,26 +82,9 @@ def write_reports(reports: Iterable[dict[str, Any]], out_dir: Path, fmt: str) ->
     written = []
     for report in reports:
         path = out_dir / f"{report['model']}.{fmt}"
-        write_text(path, render(report, fmt))
+        write_atomic(path, render(report, fmt))
         written.append(path)
     return written
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write ``path`` atomically (a temporary file beside it, then a rename)."""
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)        # published as-is (GitHub Pages), not a private file
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-__all__ = ["render", "environment", "write_reports", "write_text", "FORMATS"]
+__all__ = ["render", "environment", "write_reports", "FORMATS"]

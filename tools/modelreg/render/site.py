@@ -19,7 +19,8 @@ from modelreg.app.audit import audit
 from modelreg.core import cardtext
 from modelreg.core import stages as stagemod
 from modelreg.core.errors import ModelregError
-from modelreg.render.audit import environment, write_text
+from modelreg.core.files import write_atomic
+from modelreg.render.audit import environment
 from modelreg.store.config import RegistryConfig
 from modelreg.store.registry import MODELS_DIR, Registry, semver_key
 
@@ -74,14 +75,14 @@ def build_site(registry: Registry, out_dir: str | Path, *, engine: str = "auto",
             lineage=_markup(lineage_svg(graph)) if graph else None, focus=focus,
             versions=report["versions"])
         rel = f"models/{name}.html"
-        write_text(out / rel, page)
+        write_atomic(out / rel, page)
         pages.append(rel)
     tiers = sorted({e["risk_tier"] for e in entries if isinstance(e.get("risk_tier"), int)})
     stages = sorted({s for e in entries for s in e["stages"]})
     index = env.get_template("site_index.html.j2").render(models=entries, tiers=tiers,
                                                           stages=stages)
-    write_text(out / "index.html", index)
-    write_text(out / ".nojekyll", "")
+    write_atomic(out / "index.html", index)
+    write_atomic(out / ".nojekyll", "")
     pages.insert(0, "index.html")
     return SiteResult(out, tuple(pages), tuple(names))
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from modelreg.core.files import write_atomic
 from modelreg.core.release import __version__
 
 
@@ -48,9 +48,6 @@ class ContentCache:
             return
         entries = {k: v for k, v in self._data.items() if keep is None or k in keep}
         try:
-            self.path.parent.mkdir(exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-            tmp.write_text(json.dumps({"salt": self.salt, "entries": entries}), encoding="utf-8")
-            os.replace(tmp, self.path)
+            write_atomic(self.path, json.dumps({"salt": self.salt, "entries": entries}))
         except OSError:
             pass                       # a read-only clone still answers, only slower

@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 from modelreg.core import cardtext
 from modelreg.core.errors import CannotRunError, InputError
+from modelreg.core.files import write_atomic
 from modelreg.core.records import Finding
-from modelreg.core.yamlio import dump_yaml, read_text, write_atomic
+from modelreg.core.yamlio import dump_yaml, read_text
 from modelreg.store.defaults import TEMPLATES_DIR
 from modelreg.store.registry import MODELS_DIR, Registry, check_name
 

@@ -8,11 +8,12 @@ a path and which lines it would reject.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from modelreg.core.errors import InputError
-from modelreg.core.yamlio import write_atomic
+from modelreg.core.files import write_atomic
 from modelreg.store.config import RegistryConfig
 from modelreg.store.registry import Registry
 
@@ -76,7 +77,11 @@ def _handles(config: RegistryConfig, names: Iterable[str], source: str) -> list[
     return out
 
 
-def generate(registry: Registry) -> Ownership:
+def generate(registry: Registry, adding: Mapping[str, dict[str, Any]] | None = None
+             ) -> Ownership:
+    """What .github/CODEOWNERS must say; ``adding`` holds model.yaml data of models that are
+    about to be written (``register`` plans the file before it writes anything)."""
+    adding = adding or {}
     config = registry.config
     rules_file = config.file("codeowners")
     gov = _handles(config, config.codeowners.governance, rules_file)
@@ -99,10 +104,13 @@ def generate(registry: Registry) -> Ownership:
         expected["models/not-yet-listed/model.yaml"] = tuple(newcomers)
     lines.append("")
     lines.append("# Each model: its owning team; its stages.yaml: the approvers for its risk tier.")
-    for name in registry.model_names():
-        if not registry.has_model(name):
+    for name in sorted(set(registry.model_names()) | set(adding)):
+        if name in adding:
+            model = adding[name]
+        elif registry.has_model(name):
+            model = registry.model(name).data
+        else:
             continue              # a folder without model.yaml is not a model (yet)
-        model = registry.model(name).data
         team = (model.get("owner") or {}).get("team") if isinstance(model.get("owner"), dict) \
             else None
         tier = (model.get("risk") or {}).get("tier") if isinstance(model.get("risk"), dict) \

@@ -7,7 +7,6 @@ absolute paths (docs/architecture.md#pitfalls-of-the-tools-underneath).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import logging
 import os
@@ -68,18 +67,6 @@ def parse_pointer(text: str, name: str) -> list[Pointer]:
             raise InputError(f"DVC pointer has an invalid size {size!r}", file=name)
         pointers.append(Pointer(rel, md5, size))
     return pointers
-
-
-def file_hashes(path: str | os.PathLike) -> tuple[str, str, int]:
-    """(md5, sha256, size) of a file, in one read."""
-    md5, sha = hashlib.md5(), hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            md5.update(chunk)
-            sha.update(chunk)
-            size += len(chunk)
-    return md5.hexdigest(), sha.hexdigest(), size
 
 
 def _quiet_env() -> None:

@@ -1,12 +1,18 @@
 """An undo log for commands that write: files created or changed, the index, the branch.
 
-A failed command calls :meth:`Undo.rollback` and the repository is as it was.
+A failed command calls :meth:`Undo.rollback` (or runs its writes in :meth:`Undo.guard`) and
+the repository is as it was, byte for byte.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
+from modelreg.core.errors import CannotRunError, ModelregError
+from modelreg.core.files import write_atomic
 from modelreg.store.registry import Registry
 
 
@@ -28,6 +34,21 @@ class Undo:
         if path not in self.saved:
             self.saved[path] = path.read_bytes() if path.exists() else None
 
+    def changed(self, path: Path) -> bool:
+        """Whether a remembered file differs now from what it was."""
+        now = path.read_bytes() if path.exists() else None
+        return now != self.saved.get(path)
+
+    def write(self, path: Path, data: str | bytes) -> None:
+        """Write ``path`` atomically, remembering what it held."""
+        self.remember(path)
+        write_atomic(path, data)
+
+    def copy(self, source: str | os.PathLike, path: Path) -> None:
+        """Copy ``source`` to ``path``, remembering what ``path`` held."""
+        self.remember(path)
+        shutil.copyfile(source, path)
+
     def create_dir(self, path: Path) -> None:
         missing = []
         p = path
@@ -36,6 +57,11 @@ class Undo:
             p = p.parent
         path.mkdir(parents=True, exist_ok=True)
         self.created.extend(reversed(missing))
+
+    def branch_off(self, branch: str) -> None:
+        """Create ``branch`` at HEAD and switch to it (the rollback deletes it)."""
+        self.git.run("checkout", "-q", "-b", branch)
+        self.new_branch = branch
 
     def rollback(self) -> list[str]:
         problems: list[str] = []
@@ -66,3 +92,30 @@ class Undo:
                 self.git.run("update-ref", "--no-deref", "HEAD", self.head, check=False)
             self.git.run("branch", "-D", self.new_branch, check=False)
         return problems
+
+    @contextlib.contextmanager
+    def guard(self, command: str) -> Iterator[Undo]:
+        """Run a command's writes; on any failure roll back, and let the error say so:
+        ``COMMAND failed, nothing was changed: …``, or what could not be put back.
+
+        Errors of the family keep their type, exit code and hint; anything else becomes a
+        :class:`CannotRunError`. An interrupt (Ctrl-C) is rolled back and re-raised as is.
+        """
+        try:
+            yield self
+        except BaseException as exc:
+            problems = self.rollback()
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            if isinstance(exc, ModelregError):
+                if problems:
+                    exc.message += "\n  rollback problems: " + "; ".join(problems)
+                else:
+                    exc.message = f"{command} failed, nothing was changed: {exc.message}"
+                exc.args = (exc.message,)
+                raise
+            if problems:
+                raise CannotRunError(f"{command} failed: {exc}\n  rollback problems: "
+                                     + "; ".join(problems)) from exc
+            raise CannotRunError(f"{command} failed, nothing was changed: {exc}",
+                                 hint=f"fix the cause above and run {command} again") from exc
