@@ -163,7 +163,7 @@ def test_hostile_paths_are_refused_or_stay_inside(repo, tmp_path, run_cli):
         TRIED["paths"] += 1
         res = run_cli(repo.root, "register", name, "--version", "1.0.0", "--weights", str(w))
         assert res.code == 2
-        for cmd in (["show", name], ["gate", name, "--env", "production"],
+        for cmd in (["show", name], ["gate", name, "--stage", "production"],
                     ["sign", f"{name}@1.0.0", "--key", str(outside)], ["verify", name]):
             TRIED["paths"] += 1
             res = run_cli(repo.root, *cmd)

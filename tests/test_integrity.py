@@ -307,13 +307,13 @@ def test_verify_detects_tampering_of_records_tags_weights_and_stages(world: Worl
     branch, head = w.register("1.0.0", b"weights-1.0.0" * 20)
     w.merge(branch)
     w.reconcile(w.reviews(("grace-ds", head)))
-    branch, head = w.promote("promote", "iris-classifier", "1.0.0", "--to", "staging")
+    branch, head = w.promote("promote", "iris-classifier@1.0.0", "--stage", "staging")
     w.merge(branch)
     w.reconcile(w.reviews(("carol-risk", head)))
     ci = w.ci
     git(ci, "pull", "-q", "--ff-only", "origin", "main")
     assert w.cli(ci, "verify").code == 0
-    res = w.cli(ci, "gate", "iris-classifier", "--env", "staging")
+    res = w.cli(ci, "gate", "iris-classifier", "--stage", "staging")
     assert res.code == 0, res.out
 
     # (c) a corrupted object in the DVC remote: dvc pull (verify = true) refuses, verify reports
@@ -357,7 +357,7 @@ def test_verify_detects_tampering_of_records_tags_weights_and_stages(world: Worl
     git(ci, "tag", "-f", reg_tag, target)                      # lightweight, right commit
     found = _verify(w, ci)
     assert any(f.startswith("VER-02") and "lightweight" in f for f in found), found
-    res = w.cli(ci, "gate", "iris-classifier", "--env", "staging")
+    res = w.cli(ci, "gate", "iris-classifier", "--stage", "staging")
     assert res.code == 1 and "[VER-02]" in res.out
     git(ci, "tag", "-d", reg_tag)
     found = _verify(w, ci)

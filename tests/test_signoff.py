@@ -102,7 +102,7 @@ class World:
         self.as_user("ci")
         self.tick()
         git(self.ci, "pull", "-q", "--ff-only", "origin", "main")
-        res = self.cli(self.ci, "reconcile", "--push", "--pr", str(self.pr), "--approvals",
+        res = self.cli(self.ci, "reconcile", "--push", "--pr", str(self.pr), "--reviews",
                        reviews, "--pr-author", author, "--json", *extra)
         assert res.code == 0, res.out + res.err
         return json.loads(res.out)
@@ -177,7 +177,7 @@ def test_the_whole_flow(world: World, tmp_path):
     assert [c["tag"] for c in out["created"]] == ["iris-classifier@v1.0.0"]
 
     # --- promotion to staging, then production ------------------------------------------
-    branch, head = w.promote("promote", "iris-classifier", "1.0.0", "--to", "staging")
+    branch, head = w.promote("promote", "iris-classifier@1.0.0", "--stage", "staging")
     res = w.check_pr(head, w.reviews(("grace-ds", head)))
     assert res.code == 1 and "[GOV-09]" in _ids(res)   # stages.yaml belongs to model-risk
     staging_ok = w.reviews(("carol-risk", head))
@@ -185,7 +185,7 @@ def test_the_whole_flow(world: World, tmp_path):
     w.merge(branch)
     assert [c["tag"] for c in w.reconcile(staging_ok)["created"]] == ["iris-classifier#staging#1"]
 
-    branch, head = w.promote("promote", "iris-classifier", "1.0.0", "--to", "production")
+    branch, head = w.promote("promote", "iris-classifier@1.0.0", "--stage", "production")
     prod_ok = w.reviews(("dave-risk", head))
     assert w.check_pr(head, prod_ok).code == 0
     w.merge(branch)
@@ -198,7 +198,7 @@ def test_the_whole_flow(world: World, tmp_path):
     git(deploy, "fetch", "-q", "--force", "origin", "+refs/tags/*:refs/tags/*")
     assert dvc(deploy, "pull", "-q").returncode == 0
     weights = deploy / "models/iris-classifier/versions/1.0.0/model.safetensors"
-    res = w.cli(deploy, "gate", "iris-classifier", "--env", "production", "--artifact",
+    res = w.cli(deploy, "gate", "iris-classifier", "--stage", "production", "--artifact",
                 str(weights), "--json")
     assert res.code == 0, res.out
     verdict = json.loads(res.out)
@@ -206,7 +206,7 @@ def test_the_whole_flow(world: World, tmp_path):
     assert verdict["artifacts"][0]["path"] == "models/iris-classifier/versions/1.0.0/model.safetensors"
     tampered = tmp_path / "tampered.safetensors"
     tampered.write_bytes(weights.read_bytes() + b"\0")
-    res = w.cli(deploy, "gate", "iris-classifier", "--env", "production", "--artifact",
+    res = w.cli(deploy, "gate", "iris-classifier", "--stage", "production", "--artifact",
                 str(tampered), "--json")
     assert res.code == 1 and "not a registered artifact" in " ".join(json.loads(res.out)["reasons"])
 
@@ -216,13 +216,13 @@ def test_the_whole_flow(world: World, tmp_path):
     w.merge(branch)
     w.reconcile(ok)
     for stage in ("staging", "production"):
-        branch, head = w.promote("promote", "iris-classifier", "1.1.0", "--to", stage)
+        branch, head = w.promote("promote", "iris-classifier@1.1.0", "--stage", stage)
         ok = w.reviews(("carol-risk", head))
         w.merge(branch)
         w.reconcile(ok)
     reg = modelreg.open_registry(w.ci)
     assert reg.state("iris-classifier").stages == {"staging": "1.1.0", "production": "1.1.0"}
-    branch, head = w.promote("rollback", "iris-classifier", "--env", "production")
+    branch, head = w.promote("rollback", "iris-classifier", "--stage", "production")
     ok = w.reviews(("dave-risk", head))
     assert w.check_pr(head, ok).code == 0
     w.merge(branch)
@@ -230,7 +230,7 @@ def test_the_whole_flow(world: World, tmp_path):
     assert [c["version"] for c in created] == ["1.0.0"]
     git(deploy, "fetch", "-q", "--force", "origin", "+refs/tags/*:refs/tags/*")
     git(deploy, "pull", "-q", "--ff-only", "origin", "main")
-    res = w.cli(deploy, "gate", "iris-classifier", "--env", "production", "--artifact",
+    res = w.cli(deploy, "gate", "iris-classifier", "--stage", "production", "--artifact",
                 str(weights), "--json")
     assert res.code == 0 and json.loads(res.out)["version"] == "1.0.0", res.out
 
@@ -261,14 +261,14 @@ def test_stage_held_without_recorded_approvals_fails(world: World):
     branch, head = w.register("1.0.0", b"w" * 50)
     w.merge(branch)
     w.reconcile(w.reviews(("grace-ds", head)))
-    branch, head = w.promote("promote", "iris-classifier", "1.0.0", "--to", "staging",
+    branch, head = w.promote("promote", "iris-classifier@1.0.0", "--stage", "staging",
                              "--no-branch")
     git(w.ds, "push", "-q", "origin", "HEAD:main")   # straight to main, nobody reviewed
     w.as_user("ci")
     git(w.ci, "pull", "-q", "--ff-only", "origin", "main")
     res = w.cli(w.ci, "reconcile", "--push")
     assert res.code == 0, res.err                    # the tag records that nobody approved
-    res = w.cli(w.ci, "gate", "iris-classifier", "--env", "staging")
+    res = w.cli(w.ci, "gate", "iris-classifier", "--stage", "staging")
     assert res.code == 1 and "GOV-01" in res.out
     res = w.cli(w.ci, "check")
     assert res.code == 1 and "[GOV-01]" in _ids(res)
@@ -301,13 +301,13 @@ def test_promote_refuses_with_findings(world: World):
     w.merge(branch)
     w.reconcile(w.reviews(("grace-ds", head)))
     w.start_branch()
-    res = w.cli(w.ds, "promote", "iris-classifier", "1.0.0", "--to", "production")
+    res = w.cli(w.ds, "promote", "iris-classifier@1.0.0", "--stage", "production")
     assert res.code == 1 and "staging" in res.err and "nothing was changed" in res.err
     assert git(w.ds, "status", "--porcelain") == ""
     assert git(w.ds, "symbolic-ref", "--short", "HEAD").strip() == "main"
-    res = w.cli(w.ds, "promote", "iris-classifier", "9.9.9", "--to", "staging")
+    res = w.cli(w.ds, "promote", "iris-classifier@9.9.9", "--stage", "staging")
     assert res.code == 1 and "not registered" in res.err
-    res = w.cli(w.ds, "promote", "iris-classifier", "1.0.0", "--to", "moon")
+    res = w.cli(w.ds, "promote", "iris-classifier@1.0.0", "--stage", "moon")
     assert res.code == 2 and "unknown stage" in res.err
 
 
@@ -368,7 +368,7 @@ def test_gate_refuses_hand_made_and_off_branch_tags(world: World):
     w.merge(branch)
     w.reconcile(w.reviews(("grace-ds", head)))
     git(w.ci, "tag", "iris-classifier#staging#1", "iris-classifier@v1.0.0")   # lightweight
-    res = w.cli(w.ci, "gate", "iris-classifier", "--env", "staging", "--json")
+    res = w.cli(w.ci, "gate", "iris-classifier", "--stage", "staging", "--json")
     reasons = " ".join(json.loads(res.out)["reasons"])
     assert res.code == 1 and "lightweight" in reasons
     git(w.ci, "tag", "-d", "iris-classifier#staging#1")
@@ -380,10 +380,10 @@ def test_gate_refuses_hand_made_and_off_branch_tags(world: World):
     git(w.ci, "tag", "-a", "iris-classifier@v1.0.0-rc1", "-m", "by hand")
     git(w.ci, "tag", "-a", "iris-classifier#staging#3", "-m", "Promote\n\nmodelreg-evidence:\n"
         "  event: assign\n  version: 1.0.0-rc1\n  stage: staging\n  tool: modelreg 0.1.0\n")
-    res = w.cli(w.ci, "gate", "iris-classifier", "--env", "staging", "--json")
+    res = w.cli(w.ci, "gate", "iris-classifier", "--stage", "staging", "--json")
     reasons = " ".join(json.loads(res.out)["reasons"])
     assert res.code == 1 and "not on the protected branch" in reasons
-    res = w.cli(w.ci, "gate", "iris-classifier", "--env", "production")
+    res = w.cli(w.ci, "gate", "iris-classifier", "--stage", "production")
     assert res.code == 1 and "no version of iris-classifier holds production" in res.out
 
 
@@ -409,7 +409,7 @@ def test_expired_waiver_fails_the_gate(world: World):
     w.merge(branch)
     w.reconcile(w.reviews(("grace-ds", head)))
     for stage in ("staging", "production"):
-        branch, head = w.promote("promote", "iris-classifier", "1.0.0", "--to", stage)
+        branch, head = w.promote("promote", "iris-classifier@1.0.0", "--stage", stage)
         w.merge(branch)
         w.reconcile(w.reviews(("carol-risk", head)))
     from modelreg.app.gate import gate
@@ -425,14 +425,14 @@ def test_deprecation_is_recorded_and_blocks_the_gate(world: World):
     branch, head = w.register("1.0.0", b"w" * 50)
     w.merge(branch)
     w.reconcile(w.reviews(("grace-ds", head)))
-    branch, head = w.promote("promote", "iris-classifier", "1.0.0", "--to", "staging")
+    branch, head = w.promote("promote", "iris-classifier@1.0.0", "--stage", "staging")
     w.merge(branch)
     w.reconcile(w.reviews(("carol-risk", head)))
     branch, head = w.promote("deprecate", "iris-classifier", "-m", "replaced")
     w.merge(branch)
     created = w.reconcile(w.reviews(("carol-risk", head)))["created"]
     assert {c["event"] for c in created} == {"unassign", "deprecate"}
-    res = w.cli(w.ci, "gate", "iris-classifier", "--env", "staging")
+    res = w.cli(w.ci, "gate", "iris-classifier", "--stage", "staging")
     assert res.code == 1
     events = json.loads(w.cli(w.ci, "history", "iris-classifier", "--json").out)["events"]
     assert events[-1]["event"] == "deprecated"

@@ -832,7 +832,7 @@ COMMANDS = [
           name="check-all"),
     Timed(("check", "--engine", "opa-lib", "--json"), check_check,
           name="check-all-opa-lib", default=False),
-    Timed(("gate", "{model}", "--env", "production"), _exit_zero, target=0.5),
+    Timed(("gate", "{model}", "--stage", "production"), _exit_zero, target=0.5),
     # after one merge on main: tag it (issue #4: < 2 s, whatever the registry's size)
     Timed(("reconcile", "--engine", "regorus", "--json"), check_reconciled_one, target=2.0,
           setup=merge_one_version),

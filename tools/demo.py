@@ -166,13 +166,13 @@ def main() -> int:
         pr += 1
         say(f"Pull request #{pr} is merged; CI reconciles main into tags, with the evidence")
         merge(reg, f"register/{name}-1.0.0", pr)
-        run(MODELREG + ["reconcile", "--push", "--pr", str(pr), "--approvals", approved,
+        run(MODELREG + ["reconcile", "--push", "--pr", str(pr), "--reviews", approved,
                         "--pr-author", author], reg)
 
     for stage, approver in (("staging", "carol-risk"), ("production", "dave-risk")):
         say(f"alice-ds asks for iris-classifier 1.0.0 in {stage} (policies checked first)")
         as_user("alice-ds")
-        run(MODELREG + ["promote", "iris-classifier", "1.0.0", "--to", stage], reg)
+        run(MODELREG + ["promote", "iris-classifier@1.0.0", "--stage", stage], reg)
         sha = head(reg)
         ok = reviews(scratch, f"promote-{stage}", (approver, sha))
         run(MODELREG + ["check", "--changed-since", "main", "--pr-author", "alice-ds",
@@ -180,7 +180,7 @@ def main() -> int:
         print(f"  exit 0: {approver}, a model-risk officer who owns stages.yaml, approved")
         pr += 1
         merge(reg, f"promote/iris-classifier-{stage}-1.0.0", pr)
-        run(MODELREG + ["reconcile", "--push", "--pr", str(pr), "--approvals", ok,
+        run(MODELREG + ["reconcile", "--push", "--pr", str(pr), "--reviews", ok,
                         "--pr-author", "alice-ds"], reg)
 
     say("credit-default is high-risk: production asks for far more, and the policies say what")
@@ -204,11 +204,11 @@ def main() -> int:
     run(["git", "fetch", "-q", "--force", "origin", "+refs/tags/*:refs/tags/*"], clone)
     run([sys.executable, "-m", "dvc", "pull", "-q"], clone)
     weights = clone / "models/iris-classifier/versions/1.0.0/model.safetensors"
-    run(MODELREG + ["gate", "iris-classifier", "--env", "production", "--artifact",
+    run(MODELREG + ["gate", "iris-classifier", "--stage", "production", "--artifact",
                     str(weights)], clone)
     tampered = scratch / "tampered.safetensors"
     tampered.write_bytes(weights.read_bytes()[:-1] + b"\x00")
-    proc = run(MODELREG + ["gate", "iris-classifier", "--env", "production", "--artifact",
+    proc = run(MODELREG + ["gate", "iris-classifier", "--stage", "production", "--artifact",
                            str(tampered)], clone, check=False)
     print(f"  exit {proc.returncode}: the deploy job stops here")
     for name in registrations:

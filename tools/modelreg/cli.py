@@ -2,12 +2,20 @@
 
 Each command parses its options, calls the library, and hands the result to a reporter.
 Errors are mapped to exit codes in one place, :func:`main`.
+
+One vocabulary everywhere: ``--stage STAGE`` (checked against the registry's stages),
+``NAME@VERSION`` for one version, ``--reviews FILE`` for GitHub review JSON, ``--format``
+(``--json`` is its short form), ``-m/--message`` for why, and ``-C PATH`` before or after
+the command. Old spellings still work as hidden aliases that print a deprecation notice.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -18,18 +26,153 @@ from modelreg.core.records import Report
 from modelreg.core.release import __version__
 from modelreg.store.registry import Registry, open_registry
 
+# Use cases, reporters and the policy layer are imported inside each command: importing them
+# all at start-up adds ~0.1 s (measured: `python -X importtime -m modelreg ls`), which read
+# commands such as `ls` must not pay.
+
 
 def _registry(path: str) -> Registry:
     return open_registry(path)
+
+
+def _stage(registry: Registry, stage: str | None, *, registered: bool = False) -> str | None:
+    """``--stage`` checked against the registry's stages: an unknown one is a usage error."""
+    if stage is None:
+        return None
+    config = registry.config
+    known = config.stage_order if registered else config.stage_names
+    if stage not in known:
+        raise click.BadParameter(
+            f"unknown stage {stage!r}; known stages: {', '.join(known) or 'none'} "
+            f"(from {config.file('environments')})", param_hint="'--stage'")
+    return stage
+
+
+# --- the shared vocabulary ------------------------------------------------------------------
+def _deprecated(old: str, new: str) -> None:
+    click.echo(f"warning: {old} is deprecated; use {new}", err=True)
+
+
+class _Sets(click.Option):
+    """An option that fills another one: ``--json`` sets ``--format json``; an old spelling
+    (``--env``) fills its new one (``--stage``) and prints a one-line deprecation notice.
+
+    It writes into the parsed options before the target option reads them, so the target's
+    own rules (required, type) apply to the value however it was spelled.
+    """
+
+    def __init__(self, decls: list[str], *, dest: str, new: str, value: str | None = None,
+                 notice: bool = True, **kw: Any) -> None:
+        super().__init__(decls, expose_value=False, hidden=notice, **kw)
+        self.dest, self.new, self.fixed, self.notice = dest, new, value, notice
+
+    def handle_parse_result(self, ctx: click.Context, opts: Any, args: list[str]) -> Any:
+        if self.name in opts and not ctx.resilient_parsing:
+            value = self.fixed if self.fixed is not None else opts[self.name]
+            if self.dest in opts and opts[self.dest] != value:
+                raise click.UsageError(f"{self.opts[0]} and {self.new} {opts[self.dest]} "
+                                       "contradict each other", ctx=ctx)
+            opts[self.dest] = value
+            if self.notice:
+                _deprecated(self.opts[0], self.new)
+        return super().handle_parse_result(ctx, opts, args)
+
+
+def _renamed(old: str, new: str, dest: str) -> Callable[[Any], Any]:
+    """Keep ``old`` working as a hidden alias of ``new``."""
+    return click.option(old, f"_{dest}_{old.strip('-')}", cls=_Sets, dest=dest, new=new)
+
+
+def _format_option(*forms: str, default: str = "text", help: str = "") -> Callable[[Any], Any]:
+    """``--format FORM`` (``--json`` is its short form); the command gets ``fmt``."""
+    def decorate(f: Any) -> Any:
+        f = click.option("--json", "_json", cls=_Sets, dest="fmt", new="--format",
+                         value="json", notice=False, is_flag=True,
+                         help="Short for --format json.")(f)
+        return click.option("--format", "fmt", type=click.Choice(forms), default=default,
+                            show_default=True, help=help or "The output's form.")(f)
+    return decorate
+
+
+def _set_repo(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(dict)["repo"] = value
+
+
+def _repo_option() -> click.Option:
+    return click.Option(["-C", "--repo", "_repo"], metavar="PATH", expose_value=False,
+                        callback=_set_repo,
+                        help="Run in the registry at PATH (default: the current directory).")
+
+
+class _Command(click.Command):
+    """A modelreg command: ``-C PATH`` works after the command name too."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.params.append(_repo_option())
+
+
+class _Group(click.Group):
+    """The top-level group and its subgroups (``policy``), whose commands are _Command."""
+
+    command_class = _Command
+    group_class = type          # subgroups are _Group too
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        if not any(p.name == "repo" for p in self.params):      # the top level has its own
+            self.params.append(_repo_option())
+
+
+class _LegacyArgument(click.Argument):
+    """A positional kept for the old ``NAME VERSION`` form: accepted, not shown in usage."""
+
+    def get_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return []
+
+
+class _Target(click.ParamType):
+    """``NAME@VERSION`` (or ``NAME[@VERSION]`` when the version is optional) → (name, version)."""
+
+    name = "NAME@VERSION"
+
+    def __init__(self, version_required: bool = True) -> None:
+        self.version_required = version_required
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> tuple[str, str | None]:
+        if isinstance(value, tuple):
+            return value
+        name, at, version = str(value).partition("@")
+        if not name or (at and not version) or (self.version_required and not at):
+            self.fail(f"{value!r} is not NAME@VERSION (e.g. credit-default@1.1.0)", param, ctx)
+        return name, version or None
+
+
+def _one_version(target: tuple[str, str | None], legacy: str | None, *,
+                 required: bool = True) -> tuple[str, str | None]:
+    """The version a command names, from ``NAME@VERSION`` or the old ``NAME VERSION``."""
+    name, version = target
+    if legacy is not None:
+        if version is not None:
+            raise click.UsageError(f"give NAME@VERSION or NAME VERSION, not both "
+                                   f"({name}@{version} {legacy})")
+        _deprecated("NAME VERSION", "NAME@VERSION")
+        return name, legacy
+    if required and version is None:
+        raise click.BadParameter(f"{name!r} is not NAME@VERSION (e.g. {name}@1.0.0)",
+                                 param_hint="NAME@VERSION")
+    return name, version
 
 
 def _json_out(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False, default=str))
 
 
-def _emit_report(report: Report, as_json: bool, strict: bool = False) -> int:
+def _emit_report(report: Report, fmt: str, strict: bool = False) -> int:
     """Print a findings report (text or JSON) and return the exit code it implies."""
-    if as_json:
+    if fmt == "json":
         _json_out(report.to_json(strict))
     else:
         for f in sorted(report.findings, key=lambda f: f.sort_key()):
@@ -42,22 +185,30 @@ def _emit_report(report: Report, as_json: bool, strict: bool = False) -> int:
     return EXIT_OK if report.ok(strict) else EXIT_FINDINGS
 
 
+_TEXT_JSON = ("text", "json")
+_ENGINE_HELP = "Policy engine: auto, regorus, opa-lib, opa or opa-server."
+
 # --help uses up to this many columns (the terminal permitting); docs/commands.md is rendered
 # at exactly this width (tools/docs_commands.py).
 HELP_WIDTH = 100
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"],
-                               "max_content_width": HELP_WIDTH})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"],
+                                           "max_content_width": HELP_WIDTH})
 @click.version_option(__version__, prog_name="modelreg")
 @click.option("-C", "--repo", "repo", default=".", metavar="PATH",
-              help="Run in the registry at PATH (default: the current directory).")
+              help="Run in the registry at PATH (default: the current directory); also "
+                   "accepted after the command.")
 @click.pass_context
 def cli(ctx: click.Context, repo: str) -> None:
     """modelreg: a git repository that is a model registry.
 
     Exit codes: 0 ok, 1 findings (schema or policy failed, request refused), 2 usage error,
     3 could not run (git, DVC, remote, engine), 4 internal error.
+
+    \b
+    Example:
+      modelreg -C path/to/registry show credit-default@1.1.0
     """
     ctx.obj = {"repo": repo}
 
@@ -65,7 +216,8 @@ def cli(ctx: click.Context, repo: str) -> None:
 # --- register ---------------------------------------------------------------------------
 @cli.command()
 @click.argument("name")
-@click.option("--version", "version", required=True, help="The new version, X.Y.Z (SemVer).")
+@click.option("--version", "version", required=True, metavar="X.Y.Z",
+              help="The new version, X.Y.Z (SemVer, no leading 'v').")
 @click.option("--weights", "weights", multiple=True, required=True, metavar="PATH",
               help="A weights file (repeatable); it is added to DVC and pushed.")
 @click.option("--metrics", metavar="FILE.json",
@@ -73,7 +225,8 @@ def cli(ctx: click.Context, repo: str) -> None:
                    "split, slice.")
 @click.option("--from", "model_file", metavar="FILE.yaml",
               help="model.yaml for a new model (otherwise a starter to complete is written).")
-@click.option("--message", "-m", help="Why this version exists (commit and record).")
+@click.option("-m", "--message", "message",
+              help="Why: recorded with the change and in its commit message.")
 @click.option("--dataset", "datasets", multiple=True, metavar="ROLE:ID@REV[:PATH]",
               help="A dataset used (repeatable); ROLE is train, validation, test or "
                    "calibration; the hash comes from PATH or policies/data/datasets.yaml.")
@@ -90,14 +243,20 @@ def cli(ctx: click.Context, repo: str) -> None:
               "register/NAME-X.Y.Z.")
 @click.option("--allow-lower", is_flag=True, help="Allow a version lower than the highest "
               "registered one (a patch of an older line).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_format_option(*_TEXT_JSON)
 @click.pass_obj
 def register(obj: dict, name: str, version: str, weights: tuple[str, ...], metrics: str | None,
              model_file: str | None, message: str | None, datasets: tuple[str, ...],
              config: str | None, params: tuple[str, ...], parent: str | None,
              code: str | None, entrypoint: str | None, no_branch: bool, allow_lower: bool,
-             as_json: bool) -> None:
-    """Register version X.Y.Z of model NAME, with its weights under DVC, on a new branch."""
+             fmt: str) -> None:
+    """Register version X.Y.Z of model NAME, with its weights under DVC, on a new branch.
+
+    \b
+    Example:
+      modelreg register credit-default --version 1.1.0 --weights model.safetensors \\
+        --metrics metrics.json --dataset train:credit-train@2026.10 -m "Retrained on October data"
+    """
     from modelreg.app.register import DatasetSpec, RegisterRequest
     from modelreg.app.register import register as do_register
     from modelreg.core.yamlio import parse_yaml
@@ -115,7 +274,7 @@ def register(obj: dict, name: str, version: str, weights: tuple[str, ...], metri
         parent=parent, code=code, entrypoint=entrypoint, branch=not no_branch,
         allow_lower=allow_lower)
     result = do_register(_registry(obj["repo"]), req)
-    if as_json:
+    if fmt == "json":
         _json_out({"name": result.name, "version": result.version, "branch": result.branch,
                    "commit": result.commit, "files": list(result.files),
                    "artifacts": list(result.artifacts), "new_model": result.new_model,
@@ -140,14 +299,21 @@ def register(obj: dict, name: str, version: str, weights: tuple[str, ...], metri
 
 # --- ls / show --------------------------------------------------------------------------
 @cli.command(name="ls")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_format_option(*_TEXT_JSON)
 @click.pass_obj
-def ls(obj: dict, as_json: bool) -> None:
-    """Every model: owner, risk tier, latest version, versions per stage."""
+def ls(obj: dict, fmt: str) -> None:
+    """Every model: owner, risk tier, latest version, versions per stage.
+
+    A model whose model.yaml cannot be read is listed with its error (file:line: message).
+
+    \b
+    Example:
+      modelreg ls --format json
+    """
     from modelreg.app.read import list_models
 
     rows = list_models(_registry(obj["repo"]))
-    if as_json:
+    if fmt == "json":
         _json_out({"models": rows})
         return
     if not rows:
@@ -160,6 +326,9 @@ def ls(obj: dict, as_json: bool) -> None:
         str(r["latest"] or "-"), str(r["versions"]),
         ", ".join(f"{s}={v}" for s, v in r["stages"].items()) or "-"] for r in rows]
     _print_table(table)
+    for r in rows:
+        if r.get("error"):
+            click.echo(f"{r['name']}: error: {r['error']}")
 
 
 def _print_table(table: list[list[str]]) -> None:
@@ -169,20 +338,28 @@ def _print_table(table: list[list[str]]) -> None:
 
 
 @cli.command()
-@click.argument("target", metavar="NAME[@VERSION]")
+@click.argument("target", metavar="NAME[@VERSION]", type=_Target(version_required=False))
 @click.option("--at", "at", metavar="DATE", help="As of this date (YYYY-MM-DD, end of day "
               "UTC, or an RFC 3339 time): what each stage held then.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_format_option(*_TEXT_JSON)
 @click.pass_obj
-def show(obj: dict, target: str, at: str | None, as_json: bool) -> None:
-    """A model, its versions, artifacts with hashes, lineage, metrics and stages."""
+def show(obj: dict, target: tuple[str, str | None], at: str | None, fmt: str) -> None:
+    """A model, its versions, artifacts with hashes, lineage, metrics and stages.
+
+    With NAME@VERSION, only that version; exit 1 when its record cannot be read.
+
+    \b
+    Example:
+      modelreg show credit-default@1.1.0 --at 2026-06-30
+    """
     from modelreg.app.read import show as do_show
 
-    name, _, version = target.partition("@")
-    data = do_show(_registry(obj["repo"]), name, version or None, at=at)
-    if as_json:
+    name, version = target
+    data = do_show(_registry(obj["repo"]), name, version, at=at)
+    broken = version is not None and any(e.get("error") for e in data["versions"])
+    if fmt == "json":
         _json_out(data)
-        return
+        sys.exit(EXIT_FINDINGS if broken else EXIT_OK)
     m = data["model"]
     risk = m.get("risk") or {}
     click.echo(f"{data['name']} — {m.get('title', '')}")
@@ -217,42 +394,42 @@ def show(obj: dict, target: str, at: str | None, as_json: bool) -> None:
                 thr = f"  (threshold {op} {row['threshold']}: {'met' if ok else 'NOT MET'})"
             click.echo(f"    metric {row.get('name')}={row.get('value')}  "
                        f"{row.get('dataset')}/{row.get('split')}/{row.get('slice')}{thr}")
+    sys.exit(EXIT_FINDINGS if broken else EXIT_OK)
 
 
 # --- validate ---------------------------------------------------------------------------
 @cli.command()
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
-@click.option("--json", "as_json", is_flag=True, help="Print the versioned JSON report "
-              "(schemas/report.schema.json).")
+@_format_option(*_TEXT_JSON, help="text, or json (the versioned report, "
+                "schemas/report.schema.json).")
 @click.pass_obj
-def validate(obj: dict, paths: tuple[str, ...], as_json: bool) -> None:
-    """Validate model.yaml, version files and stages.yaml against schemas/."""
+def validate(obj: dict, paths: tuple[str, ...], fmt: str) -> None:
+    """Validate model.yaml, version files and stages.yaml against schemas/.
+
+    \b
+    Example:
+      modelreg validate models/credit-default
+    """
     from modelreg.app.validate import validate as do_validate
 
     report = do_validate(_registry(obj["repo"]), list(paths) or None)
-    sys.exit(_emit_report(report, as_json))
+    sys.exit(_emit_report(report, fmt))
 
 
 # --- policy: check, policy test, policy explain -------------------------------------------
-ENGINE_NAMES = ["auto", "regorus", "opa-lib", "opa", "opa-server"]
-
-
 @cli.command()
 @click.option("--stage", metavar="STAGE",
-              help="Check every version at this stage: registered or a stage of "
-                   "environments.yaml (default: the stage each version holds or asks for in "
+              help="Check every version at this stage: registered or one of the registry's "
+                   "stages (default: the stage each version holds or asks for in "
                    "stages.yaml, else registered).")
 @click.option("--changed-since", "changed_since", metavar="REF",
               help="Only the models changed since REF (git diff REF...HEAD plus the work tree).")
-@click.option("--engine", default="auto", show_default=True, metavar="NAME",
-              help="Policy engine: " + ", ".join(ENGINE_NAMES) + ".")
+@click.option("--engine", default="auto", show_default=True, metavar="NAME", help=_ENGINE_HELP)
 @click.option("--opa-url", "opa_url", metavar="URL",
               help="OPA server for --engine opa-server (default $MODELREG_OPA_URL or "
                    "http://localhost:8181).")
-@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default=None,
-              help="text (default), json (schemas/report.schema.json) or github "
-                   "(annotations + $GITHUB_STEP_SUMMARY).")
+@_format_option("text", "json", "github", help="text, json (schemas/report.schema.json) or "
+                "github (annotations + $GITHUB_STEP_SUMMARY).")
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
 @click.option("--reviews", "reviews", metavar="FILE",
               help="The pull request's reviews (JSON of GitHub's list-reviews endpoint): "
@@ -263,18 +440,20 @@ ENGINE_NAMES = ["auto", "regorus", "opa-lib", "opa", "opa-server"]
 @click.option("--pr", "pr", type=int, metavar="N", help="The pull request's number.")
 @click.pass_obj
 def check(obj: dict, stage: str | None, changed_since: str | None, engine: str,
-          opa_url: str | None, as_json: bool, fmt: str | None, strict: bool,
+          opa_url: str | None, fmt: str, strict: bool,
           reviews: str | None, pr_author: str | None, head: str | None, pr: int | None) -> None:
-    """Schema and policy check of the registry (the pull-request status check)."""
-    import os
+    """Schema and policy check of the registry (the pull-request status check).
 
+    \b
+    Example:
+      modelreg check --changed-since origin/main --format github \\
+        --reviews reviews.json --pr-author alice-ds --head "$HEAD_SHA" --pr 42
+    """
     from modelreg.app.check import check as do_check
     from modelreg.render.report import markdown_summary, reporter, summary_line
 
-    if as_json and fmt not in (None, "json"):
-        raise click.UsageError(f"--json and --format {fmt} contradict each other")
-    fmt = "json" if as_json else (fmt or "text")
     registry = _registry(obj["repo"])
+    stage = _stage(registry, stage, registered=True)
     review = _review(registry, reviews, pr_author, head, changed_since, pr)
     result = do_check(registry, stage=stage, changed_since=changed_since,
                       engine=engine, opa_url=opa_url, review=review)
@@ -289,17 +468,26 @@ def check(obj: dict, stage: str | None, changed_since: str | None, engine: str,
 
 @cli.group()
 def policy() -> None:
-    """The Rego policies: run their unit tests, explain a rule."""
+    """The Rego policies: run their unit tests, explain a rule.
+
+    \b
+    Example:
+      modelreg policy explain EVAL-01
+    """
 
 
 @policy.command(name="test")
-@click.option("--engine", default="auto", show_default=True, metavar="NAME",
-              help="Policy engine: " + ", ".join(ENGINE_NAMES) + ".")
+@click.option("--engine", default="auto", show_default=True, metavar="NAME", help=_ENGINE_HELP)
 @click.option("--opa-url", "opa_url", metavar="URL", help="OPA server for --engine opa-server.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@_format_option(*_TEXT_JSON)
 @click.pass_obj
-def policy_test(obj: dict, engine: str, opa_url: str | None, as_json: bool) -> None:
-    """Run every test_* rule of policies/*_test.rego (todo_* are skipped), like opa test -v."""
+def policy_test(obj: dict, engine: str, opa_url: str | None, fmt: str) -> None:
+    """Run every test_* rule of policies/*_test.rego (todo_* are skipped), like opa test -v.
+
+    \b
+    Example:
+      modelreg policy test --engine opa
+    """
     from modelreg.policy.engines import create_engine, load_policy_set
 
     registry = _registry(obj["repo"])
@@ -308,7 +496,7 @@ def policy_test(obj: dict, engine: str, opa_url: str | None, as_json: bool) -> N
     eng.load(policy_set)
     results = eng.run_tests()
     counts = {s: sum(1 for r in results if r.status == s) for s in ("pass", "fail", "skip", "error")}
-    if as_json:
+    if fmt == "json":
         _json_out({"engine": eng.name, "results": [r.to_json() for r in results], **counts})
     else:
         for r in results:
@@ -328,15 +516,20 @@ def policy_test(obj: dict, engine: str, opa_url: str | None, as_json: bool) -> N
 
 @policy.command(name="explain")
 @click.argument("rule_id", metavar="RULE-ID")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_format_option(*_TEXT_JSON)
 @click.pass_obj
-def policy_explain(obj: dict, rule_id: str, as_json: bool) -> None:
-    """What a rule checks, the stage it gates and where its data comes from."""
+def policy_explain(obj: dict, rule_id: str, fmt: str) -> None:
+    """What a rule checks, the stage it gates and where its data comes from.
+
+    \b
+    Example:
+      modelreg policy explain EVAL-01 --format json
+    """
     from modelreg.policy.engines import load_policy_set
     from modelreg.policy.explain import explain
 
     info = explain(load_policy_set(_registry(obj["repo"])), rule_id)
-    if as_json:
+    if fmt == "json":
         _json_out(info)
         return
     click.echo(f"{info['id']}: {info.get('title', '')}")
@@ -378,8 +571,8 @@ def _review(registry: Registry, reviews: str | None, pr_author: str | None, head
                         head=head, base=base, config=registry.config, pr=pr)
 
 
-def _emit_change(change, as_json: bool) -> None:
-    if as_json:
+def _emit_change(change: Any, fmt: str) -> None:
+    if fmt == "json":
         _json_out({"model": change.model, "version": change.version, "stage": change.stage,
                    "action": change.action, "branch": change.branch, "commit": change.commit,
                    "warnings": [f.to_json() for f in change.findings]})
@@ -398,76 +591,127 @@ def _emit_change(change, as_json: bool) -> None:
                    "the stage owners approve it, reconcile tags it after the merge")
 
 
+_MESSAGE_HELP = "Why: recorded with the change and in its commit message."
+
+
 @cli.command()
-@click.argument("name")
-@click.argument("version")
-@click.option("--to", "stage", required=True, metavar="STAGE", help="The stage to promote to.")
-@click.option("--reason", "-m", help="Why (recorded in stages.yaml and the commit).")
+@click.argument("target", metavar="NAME@VERSION", type=_Target(version_required=False))
+@click.argument("legacy_version", required=False, cls=_LegacyArgument)
+@click.option("--stage", "stage", required=True, metavar="STAGE",
+              help="The stage to promote to (one of the registry's stages).")
+@_renamed("--to", "--stage", "stage")
+@click.option("-m", "--message", "message", help=_MESSAGE_HELP)
+@_renamed("--reason", "--message", "message")
 @click.option("--no-branch", is_flag=True, help="Commit on the current branch.")
 @click.option("--engine", default="auto", show_default=True, metavar="NAME",
               help="Policy engine for the pre-check.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_format_option(*_TEXT_JSON)
 @click.pass_obj
-def promote(obj: dict, name: str, version: str, stage: str, reason: str | None,
-            no_branch: bool, engine: str, as_json: bool) -> None:
-    """Prepare a pull request that asks for VERSION of NAME to hold STAGE."""
+def promote(obj: dict, target: tuple[str, str | None], legacy_version: str | None, stage: str,
+            message: str | None, no_branch: bool, engine: str, fmt: str) -> None:
+    """Prepare a pull request that asks for NAME@VERSION to hold STAGE.
+
+    \b
+    Example:
+      modelreg promote credit-default@1.1.0 --stage staging -m "Passed the October backtest"
+    """
     from modelreg.app.promote import promote as do_promote
 
-    _emit_change(do_promote(_registry(obj["repo"]), name, version, stage, reason=reason,
-                            branch=not no_branch, engine=engine), as_json)
+    name, version = _one_version(target, legacy_version)
+    registry = _registry(obj["repo"])
+    _stage(registry, stage)
+    _emit_change(do_promote(registry, name, str(version), stage, reason=message,
+                            branch=not no_branch, engine=engine), fmt)
 
 
 @cli.command()
-@click.argument("name")
-@click.option("--env", "stage", required=True, metavar="STAGE", help="The stage to roll back.")
-@click.option("--to", "to", metavar="X.Y.Z", help="The version to go back to (default: the "
-              "version that held the stage before).")
-@click.option("--reason", "-m", help="Why.")
+@click.argument("name", required=False)
+@click.option("--stage", "stage", required=True, metavar="STAGE",
+              help="The stage to roll back (one of the registry's stages).")
+@_renamed("--env", "--stage", "stage")
+@click.option("--to", "to", metavar="NAME@VERSION", help="The version to go back to "
+              "(default: the version that held the stage before).")
+@click.option("-m", "--message", "message", help=_MESSAGE_HELP)
+@_renamed("--reason", "--message", "message")
 @click.option("--no-branch", is_flag=True, help="Commit on the current branch.")
 @click.option("--engine", default="auto", show_default=True, metavar="NAME",
               help="Policy engine for the pre-check.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_format_option(*_TEXT_JSON)
 @click.pass_obj
-def rollback(obj: dict, name: str, stage: str, to: str | None, reason: str | None,
-             no_branch: bool, engine: str, as_json: bool) -> None:
-    """Prepare a pull request that puts STAGE back to an earlier version."""
+def rollback(obj: dict, name: str | None, stage: str, to: str | None, message: str | None,
+             no_branch: bool, engine: str, fmt: str) -> None:
+    """Prepare a pull request that puts STAGE of model NAME back to an earlier version.
+
+    NAME may be left out when --to names the version.
+
+    \b
+    Example:
+      modelreg rollback credit-default --stage production --to credit-default@1.0.0
+    """
     from modelreg.app.promote import rollback as do_rollback
 
-    _emit_change(do_rollback(_registry(obj["repo"]), name, stage, to=to, reason=reason,
-                             branch=not no_branch, engine=engine), as_json)
+    version = None
+    if to is not None:
+        if "@" in to:
+            to_name, version = _one_version(_Target().convert(to, None, None), None)
+            if name is not None and name != to_name:
+                raise click.UsageError(f"--to {to} names another model than {name}")
+            name = to_name
+        else:
+            _deprecated(f"--to {to}", f"--to {name or 'NAME'}@{to}")
+            version = to
+    if name is None:
+        raise click.UsageError("give the model: NAME, or --to NAME@VERSION")
+    registry = _registry(obj["repo"])
+    _stage(registry, stage)
+    _emit_change(do_rollback(registry, name, stage, to=version, reason=message,
+                             branch=not no_branch, engine=engine), fmt)
 
 
 @cli.command()
-@click.argument("name")
-@click.argument("version", required=False)
-@click.option("--reason", "-m", help="Why.")
+@click.argument("target", metavar="NAME[@VERSION]", type=_Target(version_required=False))
+@click.argument("legacy_version", required=False, cls=_LegacyArgument)
+@click.option("-m", "--message", "message", help=_MESSAGE_HELP)
+@_renamed("--reason", "--message", "message")
 @click.option("--no-branch", is_flag=True, help="Commit on the current branch.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_format_option(*_TEXT_JSON)
 @click.pass_obj
-def deprecate(obj: dict, name: str, version: str | None, reason: str | None, no_branch: bool,
-              as_json: bool) -> None:
-    """Prepare a pull request that deprecates VERSION of NAME (or the whole model)."""
+def deprecate(obj: dict, target: tuple[str, str | None], legacy_version: str | None,
+              message: str | None, no_branch: bool, fmt: str) -> None:
+    """Prepare a pull request that deprecates NAME@VERSION (or, with NAME, the whole model).
+
+    \b
+    Example:
+      modelreg deprecate credit-default@1.0.0 -m "Superseded by 1.1.0"
+    """
     from modelreg.app.promote import deprecate as do_deprecate
 
-    _emit_change(do_deprecate(_registry(obj["repo"]), name, version, reason=reason,
-                              branch=not no_branch), as_json)
+    name, version = _one_version(target, legacy_version, required=False)
+    _emit_change(do_deprecate(_registry(obj["repo"]), name, version, reason=message,
+                              branch=not no_branch), fmt)
 
 
 @cli.command()
 @click.option("--push", is_flag=True, help="Push the new tags to origin (atomically).")
 @click.option("--pr", "pr", type=int, metavar="N", help="The merged pull request's number.")
-@click.option("--approvals", "reviews", metavar="FILE",
-              help="The merged pull request's reviews (GitHub list-reviews JSON).")
+@click.option("--reviews", "reviews", metavar="FILE",
+              help="The merged pull request's reviews (JSON of GitHub's list-reviews "
+                   "endpoint).")
+@_renamed("--approvals", "--reviews", "reviews")
 @click.option("--pr-author", "pr_author", metavar="LOGIN", help="The pull request's author.")
 @click.option("--head", "head", metavar="SHA", help="The pull request's head commit "
               "(default: HEAD's second parent, for a merge commit).")
-@click.option("--engine", default="auto", show_default=True, metavar="NAME",
-              help="Policy engine.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--engine", default="auto", show_default=True, metavar="NAME", help=_ENGINE_HELP)
+@_format_option(*_TEXT_JSON)
 @click.pass_obj
 def reconcile(obj: dict, push: bool, pr: int | None, reviews: str | None,
-              pr_author: str | None, head: str | None, engine: str, as_json: bool) -> None:
-    """On the protected branch after a merge: tag what was merged, with its evidence."""
+              pr_author: str | None, head: str | None, engine: str, fmt: str) -> None:
+    """On the protected branch after a merge: tag what was merged, with its evidence.
+
+    \b
+    Example:
+      modelreg reconcile --push --pr 42 --reviews reviews.json --pr-author alice-ds
+    """
     from modelreg.app.reconcile import reconcile as do_reconcile
 
     registry = _registry(obj["repo"])
@@ -475,12 +719,12 @@ def reconcile(obj: dict, push: bool, pr: int | None, reviews: str | None,
         parent = registry.git.run("rev-parse", "-q", "--verify", "HEAD^2", check=False).strip()
         head = parent or registry.git.head()
     if reviews and pr_author is None:
-        raise click.UsageError("--approvals needs --pr-author (the author cannot approve)")
+        raise click.UsageError("--reviews needs --pr-author (the author cannot approve)")
     # after the merge, the change is what HEAD added to the branch's previous state
     previous = registry.git.run("rev-parse", "-q", "--verify", "HEAD^1", check=False).strip()
     review = _review(registry, reviews, pr_author, head, previous or None, pr)
     result = do_reconcile(registry, push=push, pr=pr, review=review, engine=engine)
-    if as_json:
+    if fmt == "json":
         _json_out({"head": result.head, "pushed": result.pushed,
                    "already_done": result.already_done,
                    "created": [{"tag": p.name, "target": p.target, "event": p.action.value,
@@ -499,20 +743,27 @@ def reconcile(obj: dict, push: bool, pr: int | None, reviews: str | None,
 
 @cli.command()
 @click.argument("name")
-@click.option("--env", "stage", required=True, metavar="STAGE", help="The environment (stage).")
+@click.option("--stage", "stage", required=True, metavar="STAGE",
+              help="The stage the deployment serves (one of the registry's stages).")
+@_renamed("--env", "--stage", "stage")
 @click.option("--artifact", metavar="PATH", help="The weights file about to be deployed: its "
               "sha256 must be the registered one.")
-@click.option("--engine", default="auto", show_default=True, metavar="NAME",
-              help="Policy engine.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--engine", default="auto", show_default=True, metavar="NAME", help=_ENGINE_HELP)
+@_format_option(*_TEXT_JSON)
 @click.pass_obj
-def gate(obj: dict, name: str, stage: str, artifact: str | None, engine: str,
-         as_json: bool) -> None:
-    """For deploy pipelines: exit 0 only if NAME may run in STAGE now."""
+def gate(obj: dict, name: str, stage: str, artifact: str | None, engine: str, fmt: str) -> None:
+    """For deploy pipelines: exit 0 only if NAME may run in STAGE now.
+
+    \b
+    Example:
+      modelreg gate credit-default --stage production --artifact model.safetensors
+    """
     from modelreg.app.gate import gate as do_gate
 
-    result = do_gate(_registry(obj["repo"]), name, stage, artifact=artifact, engine=engine)
-    if as_json:
+    registry = _registry(obj["repo"])
+    _stage(registry, stage)
+    result = do_gate(registry, name, stage, artifact=artifact, engine=engine)
+    if fmt == "json":
         _json_out(result.to_json())
     elif result.ok:
         click.echo(f"PASS {name} {result.version} may run in {stage} "
@@ -529,14 +780,22 @@ def gate(obj: dict, name: str, stage: str, artifact: str | None, engine: str,
 
 @cli.command()
 @click.argument("name", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--stage", "stage", metavar="STAGE",
+              help="Only the events of this stage (one of the registry's stages).")
+@_format_option(*_TEXT_JSON)
 @click.pass_obj
-def history(obj: dict, name: str | None, as_json: bool) -> None:
-    """Every event — registered, promoted, rolled back, deprecated — with who and when."""
+def history(obj: dict, name: str | None, stage: str | None, fmt: str) -> None:
+    """Every event — registered, promoted, rolled back, deprecated — with who and when.
+
+    \b
+    Example:
+      modelreg history credit-default --stage production
+    """
     from modelreg.app.read import history as do_history
 
-    rows = do_history(_registry(obj["repo"]), name)
-    if as_json:
+    registry = _registry(obj["repo"])
+    rows = do_history(registry, name, stage=_stage(registry, stage))
+    if fmt == "json":
         _json_out({"events": rows})
         return
     if not rows:
@@ -554,7 +813,12 @@ def history(obj: dict, name: str | None, as_json: bool) -> None:
 @click.option("--write", is_flag=True, help="Write .github/CODEOWNERS.")
 @click.pass_obj
 def codeowners(obj: dict, check_only: bool, write: bool) -> None:
-    """.github/CODEOWNERS from policies/data: who must review which path."""
+    """.github/CODEOWNERS from policies/data: who must review which path.
+
+    \b
+    Example:
+      modelreg codeowners --check
+    """
     from modelreg.app import codeowners as co
 
     registry = _registry(obj["repo"])
@@ -580,18 +844,23 @@ def codeowners(obj: dict, check_only: bool, write: bool) -> None:
 @click.option("--check", "do_check", is_flag=True, help="Exit 1 when the card is stale or the "
               "card policies (CARD-*, as check runs them) find a problem.")
 @click.option("--stage", metavar="STAGE",
-              help="With --check: judge every version at this stage, registered or a stage "
-                   "of environments.yaml (default: the stage each version holds or asks for, "
-                   "as check picks it).")
+              help="With --check: judge every version at this stage, registered or one of the "
+                   "registry's stages (default: the stage each version holds or asks for, as "
+                   "check picks it).")
 @click.option("--engine", default="auto", show_default=True, metavar="NAME",
               help="With --check: the policy engine judging the card (as for check): "
-                   + ", ".join(ENGINE_NAMES) + ".")
+                   "auto, regorus, opa-lib, opa or opa-server.")
 @click.option("--opa-url", "opa_url", metavar="URL", help="OPA server for --engine opa-server.")
-@click.option("--json", "as_json", is_flag=True, help="With --check: the JSON report.")
+@_format_option(*_TEXT_JSON, help="With --check: text, or json (the versioned report).")
 @click.pass_obj
 def card(obj: dict, name: str, do_write: bool, do_check: bool, stage: str | None,
-         engine: str, opa_url: str | None, as_json: bool) -> None:
-    """Render NAME's model card (to stdout by default), prose kept, generated parts fresh."""
+         engine: str, opa_url: str | None, fmt: str) -> None:
+    """Render NAME's model card (to stdout by default), prose kept, generated parts fresh.
+
+    \b
+    Example:
+      modelreg card credit-default --check --stage production
+    """
     from modelreg.app import cards
 
     if do_write and do_check:
@@ -600,8 +869,9 @@ def card(obj: dict, name: str, do_write: bool, do_check: bool, stage: str | None
         raise click.UsageError("--stage, --engine and --opa-url only apply to --check")
     registry = _registry(obj["repo"])
     if do_check:
+        stage = _stage(registry, stage, registered=True)
         report = cards.check(registry, name, stage, engine=engine, opa_url=opa_url)
-        sys.exit(_emit_report(report, as_json))
+        sys.exit(_emit_report(report, fmt))
     if do_write:
         rendered = cards.write(registry, name)
         state = "wrote" if rendered.stale else "up to date:"
@@ -616,9 +886,8 @@ def card(obj: dict, name: str, do_write: bool, do_check: bool, stage: str | None
 @click.option("--all", "all_models", is_flag=True, help="Every model: one file each in --out DIR.")
 @click.option("--at", "at", metavar="DATE", help="As of this date, from git history alone "
               "(YYYY-MM-DD, end of day UTC, or an RFC 3339 time).")
-@click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md",
-              show_default=True, help="Markdown, a self-contained HTML page, or JSON "
-              "(schemas/audit.schema.json).")
+@_format_option("md", "html", "json", default="md", help="Markdown, a self-contained HTML "
+                "page, or JSON (schemas/audit.schema.json).")
 @click.option("--out", "out", metavar="PATH", help="Write to PATH (a folder with --all) "
               "instead of stdout.")
 @click.option("--engine", default="auto", show_default=True, metavar="NAME",
@@ -626,9 +895,12 @@ def card(obj: dict, name: str, do_write: bool, do_check: bool, stage: str | None
 @click.pass_obj
 def audit(obj: dict, name: str | None, all_models: bool, at: str | None, fmt: str,
           out: str | None, engine: str) -> None:
-    """The evidence report of NAME: lineage, metrics, sign-off, stages, policy, regulations."""
-    from pathlib import Path
+    """The evidence report of NAME: lineage, metrics, sign-off, stages, policy, regulations.
 
+    \b
+    Example:
+      modelreg audit credit-default --at 2026-06-30 --format html --out audit.html
+    """
     from modelreg.app import audit as au
     from modelreg.render import audit as audit_render
 
@@ -638,11 +910,12 @@ def audit(obj: dict, name: str | None, all_models: bool, at: str | None, fmt: st
         raise click.UsageError("--all writes one file per model: give --out DIR")
     registry = _registry(obj["repo"])
     if all_models:
-        paths = audit_render.write_reports(au.audit_all(registry, at=at, engine=engine), Path(out), fmt)
+        paths = audit_render.write_reports(au.audit_all(registry, at=at, engine=engine),
+                                           Path(str(out)), fmt)
         for path in paths:
             click.echo(f"wrote {path}", err=True)
         return
-    text = audit_render.render(au.audit(registry, name, at=at, engine=engine), fmt)
+    text = audit_render.render(au.audit(registry, str(name), at=at, engine=engine), fmt)
     if out:
         write_atomic(Path(out), text)
         click.echo(f"wrote {out}", err=True)
@@ -651,16 +924,21 @@ def audit(obj: dict, name: str | None, all_models: bool, at: str | None, fmt: st
 
 
 @cli.command()
-@click.argument("target", metavar="NAME@VERSION")
-@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "json"]),
-              default="mermaid", show_default=True, help="Mermaid, Graphviz DOT or JSON.")
+@click.argument("target", metavar="NAME@VERSION", type=_Target())
+@_format_option("mermaid", "dot", "json", default="mermaid", help="Mermaid, Graphviz DOT "
+                "or JSON.")
 @click.pass_obj
-def lineage(obj: dict, target: str, fmt: str) -> None:
-    """Datasets, code, parents and descendants of a model version, as a graph."""
+def lineage(obj: dict, target: tuple[str, str], fmt: str) -> None:
+    """Datasets, code, parents and descendants of a model version, as a graph.
+
+    \b
+    Example:
+      modelreg lineage credit-default@1.1.0 --format dot | dot -Tsvg > lineage.svg
+    """
     from modelreg.app import lineage as lin
     from modelreg.render.lineage import render
 
-    name, version = lin.parse_target(target)
+    name, version = lin.parse_target("@".join(target))
     graph = lin.lineage(_registry(obj["repo"]), name, version)
     click.echo(render(graph, fmt), nl=False)
 
@@ -671,7 +949,12 @@ def lineage(obj: dict, target: str, fmt: str) -> None:
               help="Policy engine for each model's policy status.")
 @click.pass_obj
 def site(obj: dict, out_dir: str, engine: str) -> None:
-    """A static HTML catalog of the registry in OUT_DIR (self-contained; GitHub Pages)."""
+    """A static HTML catalog of the registry in OUT_DIR (self-contained; GitHub Pages).
+
+    \b
+    Example:
+      modelreg site _site
+    """
     from modelreg.render.site import build_site
 
     result = build_site(_registry(obj["repo"]), out_dir, engine=engine)
@@ -681,20 +964,23 @@ def site(obj: dict, out_dir: str, engine: str) -> None:
 
 # --- integrity: sign, verify ---------------------------------------------------------------
 @cli.command()
-@click.argument("target", metavar="NAME@VERSION")
+@click.argument("target", metavar="NAME@VERSION", type=_Target())
 @click.option("--key", "key", required=True, metavar="KEY.pem",
               help="EC private key (PEM); its public key must be in policies/data/signing.yaml.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_format_option(*_TEXT_JSON)
 @click.pass_obj
-def sign(obj: dict, target: str, key: str, as_json: bool) -> None:
-    """Sign a version's weights (after `dvc pull`) with OpenSSF model-signing, offline."""
+def sign(obj: dict, target: tuple[str, str], key: str, fmt: str) -> None:
+    """Sign a version's weights (after `dvc pull`) with OpenSSF model-signing, offline.
+
+    \b
+    Example:
+      modelreg sign credit-default@1.1.0 --key release.pem
+    """
     from modelreg.app.sign import sign as do_sign
 
-    name, at, version = target.partition("@")
-    if not at or not version:
-        raise click.BadParameter(f"{target!r} is not NAME@VERSION", param_hint="NAME@VERSION")
+    name, version = target
     result = do_sign(_registry(obj["repo"]), name, version, key)
-    if as_json:
+    if fmt == "json":
         _json_out({"model": result.model, "version": result.version,
                    "signature": result.signature, "files": list(result.files),
                    "key": result.key})
@@ -712,15 +998,20 @@ def sign(obj: dict, target: str, key: str, as_json: bool) -> None:
 @cli.command(name="verify")
 @click.argument("names", nargs=-1, metavar="[NAME]...")
 @click.option("--no-weights", is_flag=True, help="Skip re-hashing the weights that are here.")
-@click.option("--json", "as_json", is_flag=True, help="Print the versioned JSON report.")
+@_format_option(*_TEXT_JSON, help="text, or json (the versioned report).")
 @click.pass_obj
-def verify_cmd(obj: dict, names: tuple[str, ...], no_weights: bool, as_json: bool) -> None:
+def verify_cmd(obj: dict, names: tuple[str, ...], no_weights: bool, fmt: str) -> None:
     """Tamper detection: changed records, moved or replaced tags, corrupted weights, stages
-    that name unregistered or deprecated versions."""
+    that name unregistered or deprecated versions.
+
+    \b
+    Example:
+      modelreg verify credit-default --no-weights
+    """
     from modelreg.app.verify import verify as do_verify
 
     report = do_verify(_registry(obj["repo"]), list(names) or None, weights=not no_weights)
-    sys.exit(_emit_report(report, as_json))
+    sys.exit(_emit_report(report, fmt))
 
 
 # --- the error boundary -----------------------------------------------------------------

@@ -147,7 +147,7 @@ def rollback(registry: Registry, name: str, stage: str, *, to: str | None = None
     target = check_version(to) if to else previous_holder(registry, name, stage)
     if target is None:
         raise RefusedError(f"no earlier version of {name} held {stage}",
-                           hint="name one with --to X.Y.Z")
+                           hint=f"name one with --to {name}@X.Y.Z")
     if target == current:
         raise RefusedError(f"{name} {target} holds {stage} already")
     if target not in state.registered:

@@ -100,9 +100,11 @@ def iso(ts: int) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def history(registry: Registry, name: str | None = None) -> list[dict[str, Any]]:
-    """``modelreg history [NAME]``: every event from the tags, oldest first, with who did
-    it, who approved it, the pull request and the commit."""
+def history(registry: Registry, name: str | None = None, *,
+            stage: str | None = None) -> list[dict[str, Any]]:
+    """``modelreg history [NAME] [--stage STAGE]``: every event from the tags, oldest first,
+    with who did it, who approved it, the pull request and the commit; with ``stage``, only
+    the events of that stage."""
     if name is not None:
         from modelreg.store.registry import check_name
         check_name(name)
@@ -115,6 +117,8 @@ def history(registry: Registry, name: str | None = None) -> list[dict[str, Any]]
         events.sort(key=lambda e: e.sort_key())
     out = []
     for ev in events:
+        if stage is not None and ev.stage != stage:
+            continue
         evidence = ev.evidence
         row: dict[str, Any] = {
             "time": iso(ev.time), "event": _EVENT_NAMES[ev.action.value], "model": ev.model,

@@ -535,7 +535,7 @@ def plan(registry: Registry, request: RegisterRequest,
     hooks = Hooks.of(hooks)
     req = request
     name = check_name(req.name)
-    version = check_version(req.version)
+    version = check_version(req.version, new=True)
     if not req.weights:
         raise UsageError("no weights given", hint="pass --weights PATH (repeatable)")
     mdir = registry.model_dir(name)

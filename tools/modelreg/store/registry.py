@@ -36,8 +36,13 @@ def check_name(name: str) -> str:
     return name
 
 
-def check_version(version: str) -> str:
+def check_version(version: str, *, new: bool = False) -> str:
+    """``version`` as X.Y.Z. A leading ``v`` is accepted when naming an existing version
+    (``show NAME@v1.0.0``) but refused for a ``new`` one: it would be recorded without it."""
     if version.startswith("v") and tagmod.SEMVER_RE.match(version[1:]):
+        if new:
+            raise UsageError(f"invalid version {version!r}: a version is X.Y.Z, without a 'v'",
+                             hint=f"use {version[1:]}")
         version = version[1:]
     if not tagmod.SEMVER_RE.match(version or ""):
         raise UsageError(f"invalid version {version!r}: not SemVer",
