@@ -265,28 +265,6 @@ def _cross_findings(docs: dict[str, Document]) -> list[Finding]:
             add("environments", ["stages", i, "requires"],
                 f"{name} requires {requires!r}, which is not a stage listed before it")
         seen.append(name)
-    order = stagemod.order(s.get("name") for s in env.get("stages") or []
-                           if isinstance(s, dict)) \
-        if "environments" in docs else stagemod.order(
-            s["name"] for s in DEFAULT_ENVIRONMENTS["stages"])
-    known = ", ".join(order)
-    for rule, entry in _data(docs, "rules").get("rules", {}).items():
-        if isinstance(entry, dict) and entry.get("stage") not in order:
-            add("rules", ["rules", rule, "stage"],
-                f"{rule} gates stage {entry.get('stage')!r}, which is not a stage ({known})")
-    for group in ("required", "high_risk"):
-        for stage in _data(docs, "cards").get(group, {}):
-            if stage not in order:
-                add("cards", [group, stage], f"{stage!r} is not a stage ({known})")
-    tiers = _data(docs, "tiers")
-    for tier, params in tiers.get("tiers", {}).items():
-        for key in params if isinstance(params, dict) else ():
-            if key.startswith("approvals_") and key.removeprefix("approvals_") not in order:
-                add("tiers", ["tiers", tier, key], f"{key} names no stage ({known})")
-    for key in tiers.get("roles", {}):
-        if key.startswith("approve_") and key != "approve_waiver" \
-                and key.removeprefix("approve_") not in order:
-            add("tiers", ["roles", key], f"{key} names no stage ({known})")
     teams = _data(docs, "teams").get("teams")
     if teams is not None:
         for login, person in _data(docs, "people").get("people", {}).items():
