@@ -462,3 +462,65 @@ def test_codeowners_check_and_write(repo, run_cli):
     (repo.root / ".github/CODEOWNERS").write_text("/models/ not-an-owner\n")
     res = run_cli(repo.root, "codeowners", "--check")
     assert res.code == 1 and "ignores the whole file" in res.out
+
+
+def _registered(w: World) -> None:
+    branch, head = w.register("1.0.0", b"w" * 50)
+    w.merge(branch)
+    w.reconcile(w.reviews(("grace-ds", head)))
+    w.start_branch()
+
+
+@pytest.mark.parametrize("action", ["promote", "deprecate"])
+def test_stage_change_refuses_uncommitted_model_files(world: World, action):
+    """The stage change commits stages.yaml alone: a card edit left uncommitted would be
+    judged here and missing from the pull request (which then fails CARD-01 in CI)."""
+    from modelreg.app import promote as stage_changes
+
+    w = world
+    _registered(w)
+    card = w.ds / "models/iris-classifier/card.md"
+    card.write_text(card.read_text().split("## ", 1)[0])         # every section gone
+    before = git(w.ds, "status", "--porcelain")
+    reg = modelreg.open_registry(w.ds)
+    with pytest.raises(modelreg.RefusedError) as caught:
+        if action == "promote":
+            stage_changes.promote(reg, "iris-classifier", "1.0.0", "staging")
+        else:
+            stage_changes.deprecate(reg, "iris-classifier", "1.0.0")
+    assert "models/iris-classifier/card.md" in str(caught.value)
+    assert git(w.ds, "symbolic-ref", "--short", "HEAD").strip() == "main"
+    assert git(w.ds, "status", "--porcelain") == before            # the edit is still there
+    assert git(w.ds, "branch", "--list", f"{action}/*") == ""
+
+
+def test_weights_left_behind_by_register_do_not_block_a_rollback(world: World):
+    """register leaves you on its branch; back on main its weights stay as untracked files.
+    They are in no commit: a rollback on main goes ahead (no false ART-03), while an
+    untracked record the check would read is refused."""
+    from modelreg.app import promote as stage_changes
+
+    w = world
+    for version in ("1.0.0", "1.1.0"):
+        branch, head = w.register(version, version.encode() * 20)
+        w.merge(branch)
+        w.reconcile(w.reviews(("grace-ds", head)))
+        branch, head = w.promote("promote", "iris-classifier", version, "--to", "staging")
+        w.merge(branch)
+        w.reconcile(w.reviews(("carol-risk", head)))
+    w.register("1.2.0", b"v" * 50)                     # its branch is pushed, not merged
+    w.start_branch()                                    # back on main
+    left = git(w.ds, "ls-files", "--others", "--exclude-standard")
+    assert "versions/1.2.0/model.safetensors" in left
+    res = w.cli(w.ds, "check", "--json")
+    assert "ART-03" not in {f["rule"] for f in json.loads(res.out)["findings"]}, res.out
+    reg = modelreg.open_registry(w.ds)
+    extra = w.ds / "models/iris-classifier/versions/9.0.0.yaml"
+    extra.write_text("model: iris-classifier\n")
+    with pytest.raises(modelreg.RefusedError, match="versions/9.0.0.yaml"):
+        stage_changes.rollback(reg, "iris-classifier", "staging")
+    extra.unlink()
+    change = stage_changes.rollback(reg, "iris-classifier", "staging")
+    assert change.version == "1.0.0"
+    assert git(w.ds, "show", "--name-only", "--format=", change.commit).split() == [
+        "models/iris-classifier/stages.yaml"]

@@ -4,7 +4,9 @@ The library API mirrors the commands and never prints::
 
     import modelreg
     r = modelreg.open_registry(".")
-    r.resolve("iris-classifier", stage="production")
+    r.resolve("iris-classifier", stage="production").artifacts
+
+docs/guide.md, "Library API", shows the rest; its examples run as tests.
 
 Names are imported on first use (PEP 562), so a command loads only what it needs.
 """
@@ -22,8 +24,10 @@ _WHERE = {
     "validate": "app.validate", "register": "app.register",
     "RegisterRequest": "app.register", "RegisterResult": "app.register",
     "DatasetSpec": "app.register",
+    "check": "app.check", "CheckResult": "app.check", "gate": "app.gate",
+    "GateResult": "app.gate",
     "Finding": "core.records", "Report": "core.records", "Event": "core.records",
-    "ModelState": "core.records", "Resolution": "core.records",
+    "ModelState": "core.records", "Resolution": "core.records", "Artifact": "core.records",
     "ModelregError": "core.errors", "UsageError": "core.errors", "InputError": "core.errors",
     "RefusedError": "core.errors", "CannotRunError": "core.errors",
 }

@@ -22,6 +22,7 @@ import click
 
 from modelreg.core.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, ModelregError
 from modelreg.core.files import write_atomic
+from modelreg.core.metrics import meets_threshold, threshold_sign
 from modelreg.core.records import Report
 from modelreg.core.release import __version__
 from modelreg.store.registry import Registry, open_registry
@@ -176,9 +177,7 @@ def _emit_report(report: Report, fmt: str, strict: bool = False) -> int:
         _json_out(report.to_json(strict))
     else:
         for f in sorted(report.findings, key=lambda f: f.sort_key()):
-            where = f"{f.file}:{f.line}" if f.line else f.file
-            level = "" if f.severity == "error" else "warning: "
-            click.echo(f"{where}: [{f.rule}] {level}{f.message}")
+            click.echo(str(f))
         verdict = "ok" if report.ok(strict) else "FAILED"
         click.echo(f"{report.command}: {report.files} files, {report.errors} errors, "
                    f"{report.warnings} warnings — {verdict}", err=True)
@@ -387,11 +386,10 @@ def show(obj: dict, target: tuple[str, str | None], at: str | None, fmt: str) ->
                        f"sha256 {str(d.get('sha256'))[:16]}…")
         for row in rec.get("metrics") or []:
             thr = ""
-            if "threshold" in row:
-                op = ">=" if row.get("direction") == "higher" else "<="
-                ok = (row["value"] >= row["threshold"]) if op == ">=" \
-                    else (row["value"] <= row["threshold"])
-                thr = f"  (threshold {op} {row['threshold']}: {'met' if ok else 'NOT MET'})"
+            ok = meets_threshold(row)
+            if ok is not None:
+                thr = (f"  (threshold {threshold_sign(row.get('direction'))} {row['threshold']}: "
+                       f"{'met' if ok else 'NOT MET'})")
             click.echo(f"    metric {row.get('name')}={row.get('value')}  "
                        f"{row.get('dataset')}/{row.get('split')}/{row.get('slice')}{thr}")
     sys.exit(EXIT_FINDINGS if broken else EXIT_OK)
@@ -578,8 +576,7 @@ def _emit_change(change: Any, fmt: str) -> None:
                    "warnings": [f.to_json() for f in change.findings]})
         return
     for f in change.findings:
-        where = f"{f.file}:{f.line}" if f.line else f.file
-        click.echo(f"{where}: [{f.rule}] warning: {f.message}", err=True)
+        click.echo(str(f), err=True)
     what = {"promote": f"{change.model} {change.version} → {change.stage}",
             "rollback": f"{change.model} {change.stage} back to {change.version}",
             "deprecate": f"{change.model} {change.version or ''} deprecated".replace("  ", " ")}
@@ -1028,8 +1025,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.exit(EXIT_USAGE)
     except ModelregError as exc:
         for f in getattr(exc, "findings", ()):
-            where = f"{f.file}:{f.line}" if f.line else f.file
-            click.echo(f"{where}: [{f.rule}] {f.message}", err=True)
+            click.echo(str(f), err=True)
         click.echo(f"error: {exc}", err=True)
         if exc.hint:
             click.echo(f"hint: {exc.hint}", err=True)

@@ -22,11 +22,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from modelreg.app.read import iso, parse_when
 from modelreg.core.errors import ModelregError, UsageError
+from modelreg.core.metrics import meets_threshold
 from modelreg.core.records import Event, ModelState
 from modelreg.core.tags import SEMVER_RE, Action
-from modelreg.policy.evaluate import Evaluation, evaluate, now_rfc3339
+from modelreg.core.timefmt import parse_when, stamp
+from modelreg.core.timefmt import rfc3339 as iso
+from modelreg.policy.evaluate import Evaluation, evaluate
 from modelreg.store import cards
 from modelreg.store.protected import protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry, _replay, check_name, sort_versions
@@ -63,14 +65,14 @@ def snapshot(registry: Registry, name: str, when: int | None) -> Snapshot:
         if view.exists(rel):
             model = _dict(view.load(rel).data)
     except ModelregError as exc:
-        errors[rel] = str(exc)
+        errors[rel] = exc.message + (f" (line {exc.line})" if exc.line else "")
     versions: dict[str, dict[str, Any]] = {}
     for v in view.version_names(name):
         vrel = f"{MODELS_DIR}/{name}/versions/{v}.yaml"
         try:
             versions[v] = _dict(view.load(vrel).data)
         except ModelregError as exc:
-            errors[vrel] = str(exc)
+            errors[vrel] = exc.message + (f" (line {exc.line})" if exc.line else "")
     if view is not registry:
         view.close()
     return Snapshot(source, commit, model, versions, errors)
@@ -181,14 +183,6 @@ def _risk(model: dict[str, Any]) -> dict[str, Any]:
             if isinstance(ia, dict) else _str(ia)}
 
 
-def met(metric: dict[str, Any]) -> bool | None:
-    """Whether a metric meets its declared threshold (None when it declares none)."""
-    value, threshold = metric.get("value"), metric.get("threshold")
-    if not isinstance(value, (int, float)) or not isinstance(threshold, (int, float)):
-        return None
-    return value <= threshold if metric.get("direction") == "lower" else value >= threshold
-
-
 def _metrics(record: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for m in _list(record.get("metrics")):
@@ -200,7 +194,7 @@ def _metrics(record: dict[str, Any]) -> list[dict[str, Any]]:
                     "split": _str(m.get("split")), "slice": _str(m.get("slice") or "overall"),
                     "value": value if isinstance(value, (int, float)) else None,
                     "threshold": threshold if isinstance(threshold, (int, float)) else None,
-                    "direction": _str(m.get("direction")), "met": met(m)})
+                    "direction": _str(m.get("direction")), "met": meets_threshold(m)})
     return out
 
 
@@ -350,7 +344,7 @@ def _policy(registry: Registry, name: str, when: int | None, state: ModelState,
     findings = [f for f in check_result.findings if f.model in (name, None)
                 and f.file.startswith(f"{MODELS_DIR}/{name}/")]
     waived = [w for w in check_result.waived if w.finding.model == name]
-    return {"kind": "evaluated", "evaluated_at": now_rfc3339(now) if now else None,
+    return {"kind": "evaluated", "evaluated_at": stamp(now) if now else None,
             "engine": check_result.engine or None,
             "ok": not any(f.severity == "error" for f in findings),
             "findings": [{"file": f.file, "line": f.line, "rule": f.rule,
@@ -365,7 +359,7 @@ def _policy(registry: Registry, name: str, when: int | None, state: ModelState,
 def _exceptions(snap: Snapshot, when: int | None,
                 now: _dt.datetime | str | None) -> list[dict[str, Any]]:
     """The waivers each version record declares, with whether they had expired."""
-    today = (iso(when) if when is not None else now_rfc3339(now))[:10]
+    today = (iso(when) if when is not None else stamp(now))[:10]
     out = []
     for v in sort_versions(snap.versions):
         for e in _list(snap.versions[v].get("exceptions")):
@@ -419,5 +413,5 @@ def _regulations(catalogue: dict[str, dict[str, Any]], policy: dict[str, Any],
     return out
 
 
-__all__ = ["audit", "audit_all", "snapshot", "stage_intervals", "met", "protected_commit_at",
+__all__ = ["audit", "audit_all", "snapshot", "stage_intervals", "protected_commit_at",
            "AUDIT_VERSION"]

@@ -14,10 +14,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from modelreg.core import timefmt
 from modelreg.core.errors import UsageError
 from modelreg.core.records import Finding, Report
 from modelreg.policy.engines import Engine, PolicySet, load_policy_set
-from modelreg.policy.evaluate import Waiver, dedupe, evaluate, now_rfc3339
+from modelreg.policy.evaluate import Waiver, dedupe, evaluate
 from modelreg.store import cards
 from modelreg.store.config import ConfigError
 from modelreg.store.git import Git
@@ -60,6 +61,13 @@ class CheckResult:
 def changed_files(git: Git, ref: str | None) -> list[str]:
     """Files changed since ``ref`` (``git diff REF...HEAD``) plus uncommitted and untracked
     ones; deleted files are left out. Without ``ref``, only the work tree's changes."""
+    return sorted(set(tracked_changes(git, ref)) | set(untracked_files(git)))
+
+
+def tracked_changes(git: Git, ref: str | None) -> list[str]:
+    """The change as git will commit it: files changed since ``ref`` plus staged and
+    modified tracked files (deletions left out). Untracked files are not part of it: the
+    weights ``register`` copied stay untracked on ``main`` after its branch is left."""
     files: set[str] = set()
     if ref:
         if not git.ok("rev-parse", "--verify", "-q", f"{ref}^{{commit}}"):
@@ -70,9 +78,16 @@ def changed_files(git: Git, ref: str | None) -> list[str]:
     if git.head():
         out = git.run("diff", "--name-only", "--diff-filter=d", "-z", "HEAD")
         files.update(p for p in out.split("\0") if p)
-    out = git.run("ls-files", "--others", "--exclude-standard", "-z")
-    files.update(p for p in out.split("\0") if p)
+    else:                                   # no commit yet: what is staged
+        out = git.run("ls-files", "-z")
+        files.update(p for p in out.split("\0") if p)
     return sorted(files)
+
+
+def untracked_files(git: Git) -> list[str]:
+    """Files in the work tree that git does not track (and does not ignore)."""
+    out = git.run("ls-files", "--others", "--exclude-standard", "-z")
+    return sorted(p for p in out.split("\0") if p)
 
 
 def touched_models(registry: Registry, files: list[str]) -> list[str]:
@@ -98,7 +113,7 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
     recorded approvals fails), and other versions without approval rules.
     Raises :class:`CannotRunError` when the policies cannot be evaluated; never passes silently.
     """
-    stamp = now_rfc3339(now)
+    stamp = timefmt.stamp(now)
     try:
         config = registry.config
     except ConfigError as exc:
@@ -110,7 +125,8 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
         config.check_stage(stage)
     if policy_set is None:
         policy_set = load_policy_set(registry)
-    changes = changed_files(registry.git, changed_since)
+    tracked = tracked_changes(registry.git, changed_since)
+    changes = sorted(set(tracked) | set(untracked_files(registry.git)))
     if models is not None:
         for name in models:
             if not registry.has_model(name):
@@ -126,7 +142,9 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
     # one for-each-ref for many models; a few models ask only for their own tags
     states = registry.states() if len(names) > 20 else {n: registry.state(n) for n in names}
     result = evaluate(registry, names, stage=stage, states=states, review=review,
-                      change={"base": changed_since, "files": changes}, engine=engine,
+                      # the policies judge what git tracks: an untracked file is in no
+                      # commit (ART-03)
+                      change={"base": changed_since, "files": tracked}, engine=engine,
                       opa_url=opa_url, now=stamp, policy_set=policy_set,
                       freshness=partial(cards.stale_findings, registry.root))
     cards.save_caches()

@@ -2,7 +2,7 @@
 (``--check``), or write it (``--write``)? Generating it is store/codeowners.py."""
 from __future__ import annotations
 
-from modelreg.core.errors import InputError
+from modelreg.core.errors import InputError, location
 from modelreg.store.codeowners import PATH, generate, owners_of, problems, write
 from modelreg.store.config import DATA_DIR
 from modelreg.store.registry import Registry
@@ -17,7 +17,7 @@ def check(registry: Registry) -> list[str]:
         return [f"{PATH} is missing: run `modelreg codeowners --write`"]
     have = path.read_text(encoding="utf-8")
     for line, msg in problems(have):
-        reasons.append(f"{PATH}:{line}: {msg} (GitHub ignores the whole file)")
+        reasons.append(f"{location(PATH, line)}: {msg} (GitHub ignores the whole file)")
     if have != want.text:
         reasons.append(f"{PATH} is out of date with {DATA_DIR} and models/: "
                        "run `modelreg codeowners --write` and commit it")

@@ -48,8 +48,7 @@ def _integrity(registry: Registry, result: GateResult, record: dict | None, at: 
     try:
         report = verify(registry, [name], versions={name: [version]})
         for f in report.findings:
-            where = f"{f.file}:{f.line}" if f.line else f.file
-            reasons.append(f"verify: {where}: [{f.rule}] {f.message}")
+            reasons.append(f"verify: {f}")
     except ModelregError as exc:
         reasons.append(f"tamper detection could not run: {exc}")
     if record is None:
@@ -124,8 +123,7 @@ def gate(registry: Registry, name: str, stage: str, *, artifact: str | None = No
                 record = approved.version(name, version).data
         for f in verdict.findings:
             if f.severity == "error":
-                where = f"{f.file}:{f.line}" if f.line else f.file
-                reasons.append(f"policy: {where}: [{f.rule}] {f.message}")
+                reasons.append(f"policy: {f}")
     except ModelregError as exc:
         reasons.append(f"the {stage} policies could not be evaluated: {exc}")
     if record is None:

@@ -5,6 +5,7 @@ from typing import Any
 
 from modelreg.core.errors import ModelregError
 from modelreg.core.records import ModelState
+from modelreg.core.timefmt import When, parse_when, rfc3339
 from modelreg.store.registry import Registry, check_version
 
 
@@ -72,34 +73,6 @@ def _version_entry(registry: Registry, name: str, version: str, state: ModelStat
     return entry
 
 
-def parse_when(text: str) -> int:
-    """Unix time for ``--at``: a date means the end of that day (UTC), so "at 2026-05-01"
-    includes everything that happened on the first of May; RFC 3339 times are exact."""
-    import datetime as dt
-
-    from modelreg.core.errors import UsageError
-
-    try:
-        if len(text) == 10:
-            day = dt.date.fromisoformat(text)
-            moment = dt.datetime(day.year, day.month, day.day, 23, 59, 59,
-                                 tzinfo=dt.UTC)
-        else:
-            moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=dt.UTC)
-    except ValueError:
-        raise UsageError(f"invalid date {text!r}",
-                         hint="use YYYY-MM-DD or an RFC 3339 time") from None
-    return int(moment.timestamp())
-
-
-def iso(ts: int) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def history(registry: Registry, name: str | None = None, *,
             stage: str | None = None) -> list[dict[str, Any]]:
     """``modelreg history [NAME] [--stage STAGE]``: every event from the tags, oldest first,
@@ -121,7 +94,7 @@ def history(registry: Registry, name: str | None = None, *,
             continue
         evidence = ev.evidence
         row: dict[str, Any] = {
-            "time": iso(ev.time), "event": _EVENT_NAMES[ev.action.value], "model": ev.model,
+            "time": rfc3339(ev.time), "event": _EVENT_NAMES[ev.action.value], "model": ev.model,
             "version": ev.version, "stage": ev.stage, "actor": ev.actor,
             "actor_email": ev.actor_email, "approvers": list(evidence.get("approvers") or []),
             "pull_request": evidence.get("pr"), "commit": evidence.get("merge_commit") or ev.commit,
@@ -138,11 +111,11 @@ _EVENT_NAMES = {"register": "registered", "deregister": "deregistered", "assign"
 
 
 def show(registry: Registry, name: str, version: str | None = None,
-         at: str | None = None) -> dict[str, Any]:
+         at: When | None = None) -> dict[str, Any]:
     """``modelreg show NAME[@VERSION] [--at DATE]``: the model, its versions with artifacts,
     lineage, metrics, and stages; with ``at``, the stages and versions as of that date."""
     model = registry.model(name)
-    when = parse_when(at) if at else None
+    when = parse_when(at) if at is not None else None
     state = registry.state(name, at=when)
     versions = sorted(set(state.registered) if when is not None else
                       set(registry.version_names(name)) | set(state.registered), key=_key)
@@ -155,7 +128,7 @@ def show(registry: Registry, name: str, version: str | None = None,
         versions = [version]
     out: dict[str, Any] = {"name": name}
     if when is not None:
-        out["at"] = iso(when)
+        out["at"] = rfc3339(when)
     return {
         **out,
         "model": model.data,

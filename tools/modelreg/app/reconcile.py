@@ -15,13 +15,13 @@ that pushes first wins and the other stops cleanly.
 """
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelreg.core import tags as tagmod
+from modelreg.core import timefmt
 from modelreg.core.errors import CannotRunError, CommandError, PolicyRefusal, RefusedError
 from modelreg.core.records import Finding, ModelState
 from modelreg.core.release import __version__
@@ -206,8 +206,7 @@ def reconcile(registry: Registry, *, push: bool = False, pr: int | None = None,
                                 "no tag was created", errors,
                                 hint="fix them in a pull request; reconcile records only "
                                      "what passes the stage's policies")
-        stamp = (now if isinstance(now, str) else
-                 (now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        stamp = timefmt.stamp(now)
         digest = policy_digest(git, head)
         base: dict[str, Any] = {"merge_commit": head, "policy_digest": digest,
                                 "decision": "pass", "checked_at": stamp, "engine": engine,

@@ -10,14 +10,13 @@ anything fails there, the work tree, the index and the branch are put back byte 
 """
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelreg.core import files
+from modelreg.core import files, timefmt
 from modelreg.core.errors import CannotRunError, InputError, RefusedError, UsageError
 from modelreg.core.files import FileHashes
 from modelreg.core.yamlio import dump_yaml, load, parse_yaml, read_text
@@ -89,7 +88,7 @@ class RegisterRequest:
     metrics: str | None = None
     model_file: str | None = None            # --from
     message: str | None = None
-    datasets: list[DatasetSpec] = field(default_factory=list)
+    datasets: list[DatasetSpec | str] = field(default_factory=list)
     config: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     parent: str | None = None                # NAME@X.Y.Z
@@ -97,6 +96,13 @@ class RegisterRequest:
     entrypoint: str | None = None
     branch: bool = True
     allow_lower: bool = False
+
+    def __post_init__(self) -> None:
+        # the library takes datasets as the CLI does, "ROLE:ID@REVISION[:PATH]", too
+        self.datasets = [DatasetSpec.parse(d) if isinstance(d, str) else d
+                         for d in self.datasets]
+        if isinstance(self.weights, (str, os.PathLike)):
+            self.weights = [self.weights]
 
 
 @dataclass(frozen=True)
@@ -348,7 +354,7 @@ def _identity(git: Git) -> tuple[dict, str]:
     name_email, _, stamp = ident.rpartition(">")
     name, _, email = name_email.partition("<")
     seconds = int(stamp.split()[0])
-    when = dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = timefmt.rfc3339(seconds)
     return {"name": name.strip(), "email": email.strip()}, when
 
 

@@ -28,7 +28,8 @@ def collect(registry: Registry, paths: Iterable[str] | None = None) -> tuple[lis
             if not full.exists():
                 raise UsageError(f"{p} does not exist")
             targets.append(full)
-    else:
+    elif (root / MODELS_DIR).is_dir():
+        # a new registry's clone has no models/ folder (git keeps no empty folders)
         targets.append(root / MODELS_DIR)
     files: list[str] = []
     for target in targets:
@@ -63,7 +64,7 @@ def _walk(registry: Registry, folder: str, real_root: str, files: list[str],
                     f"({real}); registry files must live in the repository",
                     model=model, version=version))
                 continue
-        if entry.is_dir(follow_symlinks=False):
+        if entry.is_dir(follow_symlinks=False) and not kind_of(rel):
             _walk(registry, entry.path, real_root, files, findings)
         elif kind_of(rel):
             files.append(rel)

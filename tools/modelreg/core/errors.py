@@ -14,6 +14,14 @@ EXIT_CANNOT_RUN = 3
 EXIT_INTERNAL = 4
 
 
+def location(file: str | None, line: int | None = None) -> str:
+    """``file:line``, or ``file`` without a line, or "" without a file: how every message,
+    report and annotation names a place in the registry."""
+    if not file:
+        return ""
+    return f"{file}:{line}" if line else file
+
+
 class ModelregError(Exception):
     """Base class: a command failed; ``str()`` is the user-facing message."""
 
@@ -29,11 +37,9 @@ class ModelregError(Exception):
 
     @property
     def location(self) -> str:
-        if self.file and self.line:
-            return f"{self.file}:{self.line}: "
-        if self.file:
-            return f"{self.file}: "
-        return ""
+        """``file:line: `` before the message ("" when no file is known)."""
+        where = location(self.file, self.line)
+        return f"{where}: " if where else ""
 
     def __str__(self) -> str:
         return f"{self.location}{self.message}"

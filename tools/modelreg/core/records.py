@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from modelreg.core.errors import location
 from modelreg.core.tags import Action
 
 
@@ -23,6 +24,16 @@ class Finding:
     model: str | None = None
     version: str | None = None
     path: str | None = None          # JSON path inside the file, e.g. "$.risk.tier"
+
+    @property
+    def where(self) -> str:
+        """``file:line`` (just ``file`` when the line is not known)."""
+        return location(self.file, self.line)
+
+    def __str__(self) -> str:
+        """``file:line: [RULE] message``, with ``warning:`` before a warning's message."""
+        level = "warning: " if self.severity == "warning" else ""
+        return f"{self.where}: [{self.rule}] {level}{self.message}"
 
     def sort_key(self) -> tuple:
         return (self.file, self.line or 0, self.rule, self.message)
@@ -100,14 +111,40 @@ class ModelState:
 
 
 @dataclass(frozen=True)
+class Artifact:
+    """One weights file of a version, as its record lists it: what a deploy script fetches
+    (``dvc pull``) and checks (``sha256``) before it serves the model."""
+
+    path: str                      # models/NAME/versions/X.Y.Z/<file>, restored by dvc pull
+    sha256: str
+    md5: str                       # DVC's content hash: the object name in the DVC remote
+    dvc_file: str
+    size: int | None = None
+    format: str | None = None
+
+    @classmethod
+    def from_record(cls, entry: dict[str, Any]) -> Artifact:
+        size = entry.get("size")
+        return cls(str(entry.get("path", "")), str(entry.get("sha256", "")),
+                   str(entry.get("md5", "")), str(entry.get("dvc_file", "")),
+                   size if isinstance(size, int) else None,
+                   str(entry["format"]) if entry.get("format") else None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256, "md5": self.md5,
+                "dvc_file": self.dvc_file, "size": self.size, "format": self.format}
+
+
+@dataclass(frozen=True)
 class Resolution:
-    """The answer to "which version of NAME is in STAGE?"."""
+    """The answer to "which version of NAME is in STAGE?", with the version's artifacts."""
 
     model: str
     version: str
     stage: str | None
     tag: str | None
     commit: str | None
+    artifacts: tuple[Artifact, ...] = ()
 
     def __str__(self) -> str:
         where = f" in {self.stage}" if self.stage else ""

@@ -73,7 +73,15 @@ class Document:
 
 def read_text(path: str | os.PathLike, *, display: str | None = None,
               max_bytes: int = MAX_BYTES) -> str:
-    """Read a UTF-8 file, refusing symlinks that leave nothing to trust and oversized files."""
+    """Read a UTF-8 file, refusing what is not a regular file and oversized files."""
+    name = display or str(path)
+    return decode(read_bytes(path, display=name, max_bytes=max_bytes), name)
+
+
+def read_bytes(path: str | os.PathLike, *, display: str | None = None,
+               max_bytes: int = MAX_BYTES) -> bytes:
+    """Read a file's bytes; a folder, FIFO, socket or device where a file belongs is an
+    :class:`InputError` ("not a regular file"), never a crash or a read that blocks."""
     name = display or str(path)
     p = Path(path)
     try:
@@ -83,13 +91,16 @@ def read_text(path: str | os.PathLike, *, display: str | None = None,
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", file=name) from None
     if not stat.S_ISREG(st.st_mode):      # a FIFO or /dev/zero would block or never end
-        raise InputError("not a regular file", file=name, hint="pass a file")
+        raise InputError("not a regular file", file=name,
+                         hint="put a regular file here, not a folder, FIFO or device")
     size = st.st_size
     if size > max_bytes:
         raise InputError(f"file is {size} bytes, over the {max_bytes}-byte limit",
                          file=name, hint="metadata files are small; keep weights under DVC")
-    raw = p.read_bytes()
-    return decode(raw, name)
+    try:
+        return p.read_bytes()
+    except OSError as exc:         # replaced between stat and read, or no permission
+        raise InputError(f"cannot read: {exc.strerror}", file=name) from None
 
 
 def decode(raw: bytes, name: str) -> str:

@@ -27,6 +27,13 @@ def model_and_version(rel: str) -> tuple[str | None, str | None]:
     return model, version
 
 
+def unreadable(rel: str, exc: ModelregError, model: str | None,
+               version: str | None = None) -> Finding:
+    """ID-00: a registry file that cannot be read or parsed, with what to do about it."""
+    return Finding(rel, UNREADABLE, exc.message + (f" ({exc.hint})" if exc.hint else ""),
+                   line=exc.line, model=model, version=version)
+
+
 def validate_file(registry: Registry, schemas: Schemas, rel: str, *,
                   loaded: dict[str, Document] | None = None) -> list[Finding]:
     """Findings for one record. With ``loaded``, the parsed document is also stored there
@@ -38,8 +45,7 @@ def validate_file(registry: Registry, schemas: Schemas, rel: str, *,
     try:
         doc = registry.load(rel)
     except ModelregError as exc:
-        return [Finding(rel, UNREADABLE, f"{exc.message}" + (f" ({exc.hint})" if exc.hint else ""),
-                        line=exc.line, model=model, version=version)]
+        return [unreadable(rel, exc, model, version)]
     if loaded is not None:
         loaded[rel] = doc
     out: list[Finding] = []

@@ -13,11 +13,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelreg.core.errors import CannotRunError, ModelregError, UsageError
+from modelreg.core import timefmt
+from modelreg.core.errors import CannotRunError, ModelregError
 from modelreg.core.records import Finding, ModelState
 from modelreg.core.yamlio import Document, locate
 from modelreg.policy import inputs
-from modelreg.policy.documents import validate_file
+from modelreg.policy.documents import unreadable, validate_file
 from modelreg.policy.engines import (
     DECISION_QUERY,
     Engine,
@@ -63,20 +64,6 @@ class Evaluation:
     files: int = 0            # registry files read
 
 
-def now_rfc3339(now: _dt.datetime | str | None) -> str:
-    if isinstance(now, str):
-        try:
-            _dt.datetime.fromisoformat(now.replace("Z", "+00:00"))
-        except ValueError:
-            raise UsageError(f"invalid time {now!r}", hint="use RFC 3339, e.g. "
-                             "2026-11-27T12:00:00Z") from None
-        return now
-    moment = now or _dt.datetime.now(_dt.UTC)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_dt.UTC)
-    return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def evaluate(records: Registry, names: list[str], *, judge: Registry | None = None,
              stage: str | None = None, versions: dict[str, list[str]] | None = None,
              states: dict[str, ModelState] | None = None, review: dict[str, Any] | None = None,
@@ -93,7 +80,7 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
     be evaluated: never passes silently.
     """
     judge = judge or records
-    stamp = now_rfc3339(now)
+    stamp = timefmt.stamp(now)
     if policy_set is None:
         policy_set = load_policy_set(judge)
     config = judge.config
@@ -214,8 +201,7 @@ def read_model(records: Registry, schemas: Schemas, name: str, placeholders: Seq
             text = records.read_text(paths["card"])
             card = inputs.parse_card(text, paths["card"], placeholders)
         except ModelregError as exc:
-            findings.append(Finding(paths["card"], "ID-00", exc.message, line=exc.line,
-                                    model=name))
+            findings.append(unreadable(paths["card"], exc, name))
             bad.add(paths["card"])
     n = len(candidates) + (1 if has_card else 0)
     if paths["model"] in bad:
@@ -310,4 +296,4 @@ def dedupe(findings: list[Finding]) -> list[Finding]:
 
 
 __all__ = ["evaluate", "run_policies", "read_model", "secret_findings", "dedupe", "Evaluation",
-           "Waiver", "now_rfc3339"]
+           "Waiver"]

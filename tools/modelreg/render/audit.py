@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from modelreg.core.errors import UsageError
+from modelreg.core.errors import UsageError, location
 from modelreg.core.files import write_atomic
 from modelreg.store.defaults import TEMPLATES_DIR
 
@@ -49,7 +49,8 @@ def environment(fmt: str) -> Any:
                                  trim_blocks=True, lstrip_blocks=True, finalize=finalize,
                                  keep_trailing_newline=True)
         env.filters["code"] = _code_md
-    env.filters.update(short=lambda v: (str(v)[:12] if v else None),
+    env.filters.update(where=lambda f: location(f.get("file"), f.get("line")),
+                       short=lambda v: (str(v)[:12] if v else None),
                        join_list=lambda v: ", ".join(str(x) for x in v) if v else None,
                        number=_number, verdict=_verdict)
     return env

@@ -10,21 +10,15 @@ from collections.abc import Callable
 
 from modelreg.app.check import CheckResult
 from modelreg.core.errors import UsageError
-from modelreg.core.records import Finding
-
-
-def _where(f: Finding) -> str:
-    return f"{f.file}:{f.line}" if f.line else f.file
 
 
 def text(result: CheckResult, strict: bool = False) -> str:
     """``file:line: [RULE-ID] message`` per finding, waivers after them."""
     lines = []
     for f in result.report.findings:
-        level = "" if f.severity == "error" else "warning: "
-        lines.append(f"{_where(f)}: [{f.rule}] {level}{f.message}")
+        lines.append(str(f))
     for w in result.waived:
-        lines.append(f"{_where(w.finding)}: [{w.finding.rule}] waived until {w.expires} "
+        lines.append(f"{w.finding.where}: [{w.finding.rule}] waived until {w.expires} "
                      f"(approved by {w.approved_by}): {w.finding.message}")
     return "\n".join(lines) + ("\n" if lines else "")
 
@@ -87,13 +81,13 @@ def markdown_summary(result: CheckResult, strict: bool = False) -> str:
         out += ["| | file | rule | message |", "|---|---|---|---|"]
         for f in r.findings:
             mark = "❌" if f.severity == "error" else "⚠️"
-            out.append(f"| {mark} | `{_cell(_where(f))}` | {f.rule} | {_cell(f.message)} |")
+            out.append(f"| {mark} | `{_cell(f.where)}` | {f.rule} | {_cell(f.message)} |")
         out.append("")
     if result.waived:
         out += ["### Waived", "", "| file | rule | approved by | expires | justification |",
                 "|---|---|---|---|---|"]
         for w in result.waived:
-            out.append(f"| `{_cell(_where(w.finding))}` | {w.finding.rule} | {w.approved_by} | "
+            out.append(f"| `{_cell(w.finding.where)}` | {w.finding.rule} | {w.approved_by} | "
                        f"{w.expires} | {_cell(w.justification)} |")
         out.append("")
     return "\n".join(out) + "\n"

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.app.audit import audit
-from modelreg.core import cardtext
+from modelreg.core import cardtext, timefmt
 from modelreg.core import stages as stagemod
 from modelreg.core.errors import ModelregError
 from modelreg.core.files import write_atomic
+from modelreg.core.metrics import threshold_sign
 from modelreg.render.audit import environment
 from modelreg.store.config import RegistryConfig
 from modelreg.store.registry import MODELS_DIR, Registry, semver_key
@@ -134,17 +135,13 @@ def _e(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _parse_time(stamp: str) -> int:
-    return int(_dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
-
-
 def timeline_svg(report: dict[str, Any], stages: list[str]) -> str:
     """The stage history: one row per stage, one bar per version's stay in it, and the
     registrations as dots; time runs left to right up to the last recorded event."""
     intervals = [i for v in report["versions"] for i in v["stage_history"]]
     regs = [(v["version"], v["registration"]["time"]) for v in report["versions"]
             if v["registration"]]
-    times = [_parse_time(e["time"]) for e in report["timeline"]]
+    times = [timefmt.unix(e["time"]) for e in report["timeline"]]
     if not times:
         return ('<svg xmlns="http://www.w3.org/2000/svg" id="timeline-svg" class="timeline" '
                 'width="600" height="40" role="img" aria-label="no stage history">'
@@ -169,15 +166,15 @@ def timeline_svg(report: dict[str, Any], stages: list[str]) -> str:
     versions = sorted({i["version"] for i in intervals} | {v for v, _ in regs}, key=semver_key)
     color = {v: PALETTE[n % len(PALETTE)] for n, v in enumerate(versions)}
     for v, when in regs:
-        cx = x(_parse_time(when))
+        cx = x(timefmt.unix(when))
         parts.append(f'<circle cx="{cx}" cy="{20 + 14}" r="6" fill="{color[v]}">'
                      f'<title>{_e(v)} registered {_e(when)}</title></circle>')
         parts.append(f'<text x="{cx + 9}" y="{20 + 19}" font-size="12" fill="#1d2430">'
                      f'{_e(v)}</text>')
     for it in intervals:
         y = 20 + rows.index(it["stage"]) * row_h + 4
-        x1 = x(_parse_time(it["entered"]))
-        x2 = x(_parse_time(it["left"])) if it["left"] else left + width
+        x1 = x(timefmt.unix(it["entered"]))
+        x2 = x(timefmt.unix(it["left"])) if it["left"] else left + width
         w = max(round(x2 - x1, 1), 4)
         end_text = it["left"] or "now"
         parts.append(f'<rect class="stay" x="{x1}" y="{y}" width="{w}" height="22" rx="4" '
@@ -188,7 +185,7 @@ def timeline_svg(report: dict[str, Any], stages: list[str]) -> str:
                      f'{_e(it["version"])}</text>')
     axis_y = 20 + row_h * len(rows) + 14
     for t, anchor in ((start, "start"), (end, "end")):
-        day = _dt.datetime.fromtimestamp(t, _dt.UTC).strftime("%Y-%m-%d")
+        day = timefmt.day(t)
         parts.append(f'<text x="{x(t)}" y="{axis_y}" font-size="11" fill="#5b6577" '
                      f'text-anchor="{anchor}">{day}</text>')
     parts.append("</svg>")
@@ -254,10 +251,10 @@ def _chart(dataset: str, order: list[str], series: dict[tuple[str, str], dict[st
         if key in thresholds:
             t, direction = thresholds[key]
             y = py(t)
-            sign = "≤" if direction == "lower" else "≥"
+            op = threshold_sign(direction)
             parts.append(f'<line class="threshold" x1="{left}" y1="{y}" x2="{left + width}" '
                          f'y2="{y}" stroke="{color}" stroke-dasharray="6 4" stroke-width="1.5">'
-                         f'<title>threshold {_e(name)} {sign} {t:g}</title></line>')
+                         f'<title>threshold {_e(name)} {op} {t:g}</title></line>')
         points = [(px(i), py(series[key][v]), v) for i, v in enumerate(order)
                   if v in series[key]]
         if len(points) > 1:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from modelreg.core import cardtext
 from modelreg.core.errors import CannotRunError, InputError
 from modelreg.core.files import write_atomic
+from modelreg.core.metrics import meets_threshold, threshold_sign
 from modelreg.core.records import Finding
 from modelreg.core.yamlio import dump_yaml, read_text
 from modelreg.store.defaults import TEMPLATES_DIR
@@ -94,7 +95,7 @@ def render(registry: Registry, name: str) -> Rendered:
     versions = {v: registry.version(name, v).data for v in registry.version_names(name)}
     rel = card_path(name)
     path = registry.root / rel
-    current = read_text(path, display=rel) if path.is_file() else None
+    current = read_text(path, display=rel) if registry.exists(rel) else None
     text, front = render_text(registry.root, name, model.data, versions, current, display=rel)
     return Rendered(name, rel, text, front, current)
 
@@ -401,11 +402,7 @@ def _revision(m: dict[str, Any], datasets: list[dict[str, Any]]) -> Any:
 
 
 def _met(m: dict[str, Any]) -> str:
-    value, threshold = m.get("value"), m.get("threshold")
-    if not isinstance(value, (int, float)) or not isinstance(threshold, (int, float)):
-        return "–"
-    ok = value <= threshold if m.get("direction") == "lower" else value >= threshold
-    return "yes" if ok else "NO"
+    return {True: "yes", False: "NO", None: "–"}[meets_threshold(m)]
 
 
 def _results(metrics: list[dict[str, Any]], datasets: list[dict[str, Any]]) -> list[dict]:
@@ -421,7 +418,7 @@ def _results(metrics: list[dict[str, Any]], datasets: list[dict[str, Any]]) -> l
                 value = f"{value} ({level}CI {ci['lower']}–{ci['upper']})"
             threshold = m.get("threshold")
             if threshold is not None:
-                threshold = f"{'≤' if m.get('direction') == 'lower' else '≥'} {threshold}"
+                threshold = f"{threshold_sign(m.get('direction'))} {threshold}"
             table.append({"metric": m.get("name"), "slice": m.get("slice"), "value": value,
                           "threshold": threshold if threshold is not None else "–",
                           "met": _met(m)})

@@ -96,6 +96,14 @@ class Git:
     def is_dirty(self) -> bool:
         return bool(self.run("status", "--porcelain", "--untracked-files=no").strip())
 
+    def uncommitted(self, *paths: str) -> list[tuple[str, str]]:
+        """(status, path) of every file under ``paths`` that differs from ``HEAD``: staged,
+        modified or deleted (``git status``'s two letters, e.g. ``" M"``) or untracked
+        (``"??"``); ignored files are left out."""
+        out = self.run("status", "--porcelain=v1", "-z", "--no-renames",
+                       "--untracked-files=all", "--", *paths)
+        return [(entry[:2], entry[3:]) for entry in out.split("\0") if entry]
+
     def tracked(self, paths: list[str]) -> set[str]:
         """Which of ``paths`` (relative to the root) git tracks."""
         if not paths:

@@ -16,8 +16,9 @@ import semver
 
 from modelreg.core import tags as tagmod
 from modelreg.core.errors import InputError, ModelregError, UsageError
-from modelreg.core.records import Event, ModelState, Resolution
+from modelreg.core.records import Artifact, Event, ModelState, Resolution
 from modelreg.core.tags import Action
+from modelreg.core.timefmt import When, parse_when
 from modelreg.core.yamlio import MAX_BYTES, Document, decode, parse_text
 from modelreg.store.git import Git, Ref
 from modelreg.store.tree import CommitTree, Tree, WorkTree
@@ -187,10 +188,13 @@ class Registry:
         return self.tree.kind(rel_path) == "file"
 
     def exists(self, rel_path: str) -> bool:
+        """Whether anything is at ``rel_path``. A folder or a FIFO where a file belongs
+        counts: reading it then reports "not a regular file" (ID-00) instead of the file
+        looking absent."""
         return self.tree.kind(rel_path) is not None
 
     def has_model(self, name: str) -> bool:
-        return self.is_file(f"{MODELS_DIR}/{check_name(name)}/model.yaml")
+        return self.exists(f"{MODELS_DIR}/{check_name(name)}/model.yaml")
 
     def read_bytes(self, rel_path: str) -> bytes:
         """Raw bytes of a registry file, refusing paths that leave the root and anything that
@@ -234,8 +238,9 @@ class Registry:
 
     def version_names(self, name: str) -> list[str]:
         found = []
-        for entry, kind in self.tree.listdir(f"{MODELS_DIR}/{check_name(name)}/versions"):
-            if entry.endswith(".yaml") and kind == "file":
+        for entry, _ in self.tree.listdir(f"{MODELS_DIR}/{check_name(name)}/versions"):
+            # a folder or FIFO named X.Y.Z.yaml too: reading it reports what it is
+            if entry.endswith(".yaml"):
                 v = entry[:-5]
                 if tagmod.SEMVER_RE.match(v):
                     found.append(v)
@@ -277,11 +282,30 @@ class Registry:
             self.git.refs(["refs/tags/*@*"], contents=False)
         return build_states(refs, at)
 
-    def state(self, name: str, at: int | None = None) -> ModelState:
+    def state(self, name: str, at: When | None = None) -> ModelState:
+        """What the tags say about ``name``, now or as of ``at``: unix seconds, a
+        ``datetime``, or text as ``--at`` takes it (``2026-11-30`` is the end of that day,
+        UTC; RFC 3339 times are exact)."""
         check_name(name)
         refs = self.refs(name)
-        return build_states(refs, at).get(
+        when = parse_when(at) if at is not None else None
+        return build_states(refs, when).get(
             name, ModelState(name, (), {}, False, ()))
+
+    def artifacts(self, name: str, version: str, commit: str | None = None
+                  ) -> tuple[Artifact, ...]:
+        """The weights files ``version``'s record lists: from this registry's files, or
+        from ``commit`` (the registration's) when they do not hold the record."""
+        rel = f"{MODELS_DIR}/{check_name(name)}/versions/{check_version(version)}.yaml"
+        data: Any = None
+        if self.exists(rel):
+            data = self.load(rel).data
+        elif commit:
+            with self.at(commit) as then:
+                if then.exists(rel):
+                    data = then.load(rel).data
+        listed = data.get("artifacts") if isinstance(data, dict) else None
+        return tuple(Artifact.from_record(a) for a in listed or [] if isinstance(a, dict))
 
     # --- answers ---------------------------------------------------------------------
     def resolve(self, name: str, *, stage: str | None = None,
@@ -299,8 +323,11 @@ class Registry:
             if held is None:
                 return None
             ev = state.assignment(stage, held)
+            reg = next((e for e in state.events
+                        if e.action is Action.REGISTER and e.version == held), None)
             return Resolution(name, held, stage, ev.tag if ev else None,
-                              ev.commit if ev else None)
+                              ev.commit if ev else None,
+                              self.artifacts(name, held, reg.commit if reg else None))
         if version is None:
             candidates = list(state.registered) or self.version_names(name)
             if not candidates:
@@ -312,7 +339,8 @@ class Registry:
         reg = next((e for e in state.events
                     if e.action is Action.REGISTER and e.version == version), None)
         return Resolution(name, version, None, reg.tag if reg else None,
-                          reg.commit if reg else None)
+                          reg.commit if reg else None,
+                          self.artifacts(name, version, reg.commit if reg else None))
 
 
 def open_registry(path: str | os.PathLike = ".") -> Registry:

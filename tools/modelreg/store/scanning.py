@@ -12,7 +12,6 @@ file: ``{tool, tool_version, status, findings, at}`` (schemas/version.schema.jso
 """
 from __future__ import annotations
 
-import datetime as dt
 import importlib.metadata
 import importlib.util
 import json
@@ -23,6 +22,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from modelreg.core import timefmt
 
 PICKLE_EXTENSIONS = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".bin")
 MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024     # safetensors' own limit on the JSON header
@@ -45,7 +46,7 @@ class ScanRecord:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timefmt.rfc3339()
 
 
 def _version(dist: str) -> str:
