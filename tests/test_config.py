@@ -176,7 +176,22 @@ def test_no_literal_stage_name_outside_the_configuration_defaults():
     word = re.compile(r"\b(staging|production)\b")
     found = [f"{p.relative_to(PROJECT)}:{line}: {text!r}" for p in _modules()
              if p.name != "config.py" for line, text in _strings(p) if word.search(text)]
+    for template in sorted((PACKAGE / "templates").glob("*.j2")):
+        found += [f"{template.relative_to(PROJECT)}:{n}" for n, line in
+                  enumerate(template.read_text(encoding="utf-8").splitlines(), 1)
+                  if word.search(line)]
     assert found == []
+
+
+def test_the_final_stage_badge_follows_the_configuration():
+    from modelreg.render.audit import environment
+
+    badge = ('{% for s in stages %}<span class="badge stage{% if s == final_stage %} final'
+             '{% endif %}">{{ s }}</span>{% endfor %}')
+    html = environment("html", final_stage="live").from_string(badge).render(
+        stages=["staging", "live"])
+    assert html == ('<span class="badge stage">staging</span>'
+                    '<span class="badge stage final">live</span>')
 
 
 def test_the_stage_grep_can_fail(tmp_path):

@@ -908,11 +908,13 @@ def audit(obj: dict, name: str | None, all_models: bool, at: str | None, fmt: st
     registry = _registry(obj["repo"])
     if all_models:
         paths = audit_render.write_reports(au.audit_all(registry, at=at, engine=engine),
-                                           Path(str(out)), fmt)
+                                           Path(str(out)), fmt,
+                                           final_stage=registry.config.last_stage)
         for path in paths:
             click.echo(f"wrote {path}", err=True)
         return
-    text = audit_render.render(au.audit(registry, str(name), at=at, engine=engine), fmt)
+    text = audit_render.render(au.audit(registry, str(name), at=at, engine=engine), fmt,
+                               final_stage=registry.config.last_stage)
     if out:
         write_atomic(Path(out), text)
         click.echo(f"wrote {out}", err=True)

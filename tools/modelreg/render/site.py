@@ -48,7 +48,7 @@ def build_site(registry: Registry, out_dir: str | Path, *, engine: str = "auto",
     names = [r["name"] for r in rows]
     result = check(registry, engine=engine, now=now) if names else None
     records = _records(registry)
-    env = environment("html")
+    env = environment("html", final_stage=registry.config.last_stage)
     pages: list[str] = []
     entries = []
     for row in rows:
