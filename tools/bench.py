@@ -1,8 +1,8 @@
 """Benchmark: build a synthetic registry of M models x V versions and time the read commands.
 
-Issue #2, "Fast at scale": on 1,000 x 10 (12,000 tags) ``modelreg ls --json`` must take under
+The targets (docs/performance.md): on 1,000 x 10 (12,000 tags) ``modelreg ls --json`` under
 1 s, ``modelreg show NAME`` under 0.5 s and ``modelreg validate`` of all 10,000 version files
-under 10 s; issue #3 adds ``modelreg check`` of all 10,000 versions under 20 s on the embedded
+under 10 s; ``modelreg check`` of all 10,000 versions under 20 s on the embedded
 engine (regorus; opa-lib is timed beside it) and a pull request's check of one model
 (``--changed-since``) under 1.5 s. This script measures that, from outside, one fresh
 process per run::
@@ -797,7 +797,7 @@ class Timed:
 
     argv: tuple[str, ...]
     check: Check
-    target: float | None = None     # seconds on 1,000 x 10, from issue #2
+    target: float | None = None     # seconds on 1,000 x 10 (docs/performance.md)
     program: str = "modelreg"
     label: str | None = None
     default: bool = True            # False: timed only when named in --only (too slow today)
@@ -824,16 +824,16 @@ COMMANDS = [
     Timed(("show", "{model}", "--at", "2026-01-15", "--json"), _exit_zero, target=0.5,
           name="show-at"),
     Timed(("check", "--changed-since", "HEAD~1", "--json"), _exit_decided),  # a PR's check
-    # a pull request that touches one model: costs what it touches (issue #3: < 1.5 s)
+    # a pull request that touches one model: costs what it touches (target: < 1.5 s)
     Timed(("check", "--changed-since", "HEAD", "--engine", "regorus", "--json"),
           check_one_model, target=1.5, name="check-one", setup=touch_one_model),
-    # every version of the registry, on each embedded engine (issue #3: < 20 s on regorus)
+    # every version of the registry, on each embedded engine (target: < 20 s on regorus)
     Timed(("check", "--engine", "regorus", "--json"), check_check, target=20.0,
           name="check-all"),
     Timed(("check", "--engine", "opa-lib", "--json"), check_check,
           name="check-all-opa-lib", default=False),
     Timed(("gate", "{model}", "--stage", "production"), _exit_zero, target=0.5),
-    # after one merge on main: tag it (issue #4: < 2 s, whatever the registry's size)
+    # after one merge on main: tag it (target: < 2 s, whatever the registry's size)
     Timed(("reconcile", "--engine", "regorus", "--json"), check_reconciled_one, target=2.0,
           setup=merge_one_version),
 ]
