@@ -95,20 +95,20 @@ def test_benign_pickles_are_clean_and_safetensors_headers_checked(tmp_path):
     listing.write_bytes(pickle.dumps([1.0, 2.0, 3.5], protocol=0))
     for path in (plain, listing):
         record = scanning.scan(path)
-        assert (record.tool, record.status) == ("picklescan", "clean"), record
-        assert record.tool_version == "1.0.5"
+        assert (record.tool, record.status) == (scanning.TOOL, "clean"), record
+        assert record.tool_version == scanning.tool_version()
     st = tmp_path / "model.safetensors"
     save_file({"w": np.arange(12, dtype=np.float32)}, str(st))
     assert scanning.scan(st).status == "clean"
     fake = tmp_path / "fake.safetensors"
     fake.write_bytes(b"\xff" * 8 + b"{}")
-    assert scanning.scan(fake).status == "not-applicable"
+    assert scanning.scan(fake).status == "error"         # not a safetensors file: refused
     garbage = tmp_path / "garbage.pkl"
     garbage.write_bytes(b"this is not a pickle at all")
     assert scanning.scan(garbage).status == "error"      # never "clean" on a parse error
 
 
-def test_joblib_payload_after_numpy_is_missed_by_the_scanner_and_blocked_by_policy(
+def test_joblib_payload_after_numpy_is_found_and_joblib_still_blocked_by_policy(
         repo, tmp_path, run_cli, pwned):
     import joblib
     import numpy as np
@@ -117,12 +117,18 @@ def test_joblib_payload_after_numpy_is_missed_by_the_scanner_and_blocked_by_poli
     path.parent.mkdir()
     joblib.dump({"w": np.arange(2000.0), "x": _payload(pwned)}, path)
     record = scanning.scan(path)
-    assert record.status == "error" and not record.dangerous      # the known blind spot
+    assert record.status == "findings" and "posix.system" in record.dangerous
     res = run_cli(repo.root, "register", "iris-classifier", "--version", "1.0.0", "--weights",
                   str(path), "--dataset", "test:iris-test@2026.11", "--no-branch")
+    assert res.code == 1 and "posix.system" in res.err
+    honest = tmp_path / "honest" / "model.joblib"
+    honest.parent.mkdir()
+    joblib.dump({"w": np.arange(2000.0), "b": 0.5}, honest)
+    res = run_cli(repo.root, "register", "iris-classifier", "--version", "1.0.0", "--weights",
+                  str(honest), "--dataset", "test:iris-test@2026.11", "--no-branch")
     assert res.code == 0, res.err
     art = load(repo.root / "models/iris-classifier/versions/1.0.0.yaml").data["artifacts"][0]
-    assert art["scan"]["status"] == "error" and art["format"] == "joblib"
+    assert art["scan"]["status"] == "clean" and art["format"] == "joblib"
     res = run_cli(repo.root, "check", "--engine", "regorus")
     assert res.code == 1 and "[ART-02]" in res.out and "joblib file" in res.out
 
@@ -151,7 +157,7 @@ def test_benign_pickle_registers_with_its_scan_record_and_check_requires_it(
     assert res.code == 0, res.err
     vfile = repo.root / "models/iris-classifier/versions/1.0.0.yaml"
     scan = load(vfile).data["artifacts"][0]["scan"]
-    assert scan["tool"] == "picklescan" and scan["status"] == "clean" and scan["at"]
+    assert scan["tool"] == scanning.TOOL and scan["status"] == "clean" and scan["at"]
     res = run_cli(repo.root, "check", "--engine", "regorus", "--json")
     assert "ART-02" not in {f["rule"] for f in json.loads(res.out)["findings"]}
     # a record without its scan (edited by hand) fails check: the policy requires it
