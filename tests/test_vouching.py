@@ -93,10 +93,8 @@ def _check(w: World, head: str, reviews: str, stage: str | None = None,
 
     git(w.ds, "fetch", "-q", "origin")
     reg = modelreg.open_registry(w.ds)
-    people = reg.load("policies/data/people.yaml").data["people"]
-    teams = reg.load("policies/data/teams.yaml").data["teams"]
     review = review_input(reg.git, reviews_file=reviews, pr_author="alice-ds", head=head,
-                          base="origin/main", people=people, teams=teams)
+                          base="origin/main", config=reg.config)
     return Checked(check(reg, changed_since="origin/main", review=review, stage=stage,
                          now=now))
 
