@@ -389,7 +389,8 @@ def test_gate_refuses_hand_made_and_off_branch_tags(world: World):
 
 def test_expired_waiver_fails_the_gate(world: World):
     """A production record that passes only thanks to a waiver stops passing the day after
-    the waiver expires: the gate judges the record with today's policies."""
+    the waiver expires: the gate judges the record with today's policies. The waiver counts
+    because carol-risk, whom it names, approved the pull request that added it."""
     w = world
     model = w.admin / "models/iris-classifier/model.yaml"
     text = model.read_text()
@@ -402,21 +403,21 @@ def test_expired_waiver_fails_the_gate(world: World):
     vfile = w.ds / "models/iris-classifier/versions/1.0.0.yaml"
     vfile.write_text(vfile.read_text() + "exceptions:\n- rule: OPS-01\n  justification: "
                      "monitoring is being moved to the new platform\n  approved_by: carol-risk"
-                     "\n  expires: '2099-12-31'\n")
+                     "\n  expires: '2026-12-31'\n")
     git(w.ds, "commit", "-qam", "waiver for OPS-01")
     git(w.ds, "push", "-q", "origin", branch)
     head = w.head(w.ds)
     w.merge(branch)
-    w.reconcile(w.reviews(("grace-ds", head)))
+    w.reconcile(w.reviews(("grace-ds", head), ("carol-risk", head)))
     for stage in ("staging", "production"):
         branch, head = w.promote("promote", "iris-classifier@1.0.0", "--stage", stage)
         w.merge(branch)
         w.reconcile(w.reviews(("carol-risk", head)))
     from modelreg.app.gate import gate
     reg = modelreg.open_registry(w.ci)
-    assert gate(reg, "iris-classifier", "production").ok
-    assert gate(reg, "iris-classifier", "production", now="2099-12-31T23:00:00Z").ok
-    late = gate(reg, "iris-classifier", "production", now="2100-01-01T00:00:00Z")
+    assert gate(reg, "iris-classifier", "production", now="2026-07-01T00:00:00Z").ok
+    assert gate(reg, "iris-classifier", "production", now="2026-12-31T23:00:00Z").ok
+    late = gate(reg, "iris-classifier", "production", now="2027-01-01T00:00:00Z")
     assert not late.ok and any("OPS-01" in r for r in late.reasons)
 
 

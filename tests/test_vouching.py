@@ -209,7 +209,7 @@ def test_an_approved_waiver_holds_until_its_capped_expiry_on_the_pr_and_on_main(
 
     last = _tag_day(w, "iris-classifier@v1.0.0") + dt.timedelta(days=365)
     reg = modelreg.open_registry(w.ci)
-    assert gate(reg, "iris-classifier", "production").ok
+    assert gate(reg, "iris-classifier", "production", now=NOW).ok
     assert gate(reg, "iris-classifier", "production", now=f"{last}T23:00:00Z").ok
     late = gate(reg, "iris-classifier", "production",
                 now=f"{last + dt.timedelta(days=1)}T00:00:00Z")
