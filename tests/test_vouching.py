@@ -122,6 +122,15 @@ def test_waivers_naming_a_model_risk_officer_who_approved_nothing_waive_nothing(
     gov10 = [f for f in _findings(res) if f["rule"] == "GOV-10"]
     assert len(gov10) == len(HOSTILE_RULES)
     assert all("dave-risk did not approve" in f["message"] for f in gov10)
+    # the audit report lists the declared exceptions as not counting, and why
+    from modelreg.app.audit import audit
+    from modelreg.render.audit import render
+
+    report = audit(modelreg.open_registry(w.ds), "credit-default", now=NOW)
+    assert report["policy"]["waived"] == []
+    assert [x["counts"] for x in report["exceptions"]] == [False] * len(HOSTILE_RULES)
+    assert all(any("[GOV-10]" in p for p in x["problems"]) for x in report["exceptions"])
+    assert "dave-risk did not approve" in render(report, "html")
 
 
 def test_waivers_of_non_waivable_rules_are_ignored_even_when_approved(world: World):
@@ -214,6 +223,15 @@ def test_an_approved_waiver_holds_until_its_capped_expiry_on_the_pr_and_on_main(
     late = gate(reg, "iris-classifier", "production",
                 now=f"{last + dt.timedelta(days=1)}T00:00:00Z")
     assert not late.ok and any("OPS-01" in r for r in late.reasons), late.reasons
+    # the audit report shows the waiver, when it stops applying, and that it counts
+    from modelreg.app.audit import audit
+    from modelreg.render.audit import render
+
+    report = audit(reg, "iris-classifier", now=NOW)
+    assert [(x["rule"], x["expires"]) for x in report["policy"]["waived"]] == [
+        ("OPS-01", last.isoformat())]
+    assert [(x["rule"], x["counts"]) for x in report["exceptions"]] == [("OPS-01", True)]
+    assert "| OPS-01 |" in render(report, "md")
 
 
 def test_an_expired_waiver_is_not_honoured_even_when_approved(world: World):

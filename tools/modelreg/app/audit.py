@@ -18,6 +18,7 @@ versioned JSON (``schemas/audit.schema.json``). Nothing here prints.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -106,6 +107,8 @@ def audit(registry: Registry, name: str, *, at: str | None = None,
         raise UsageError(f"{name} did not exist on {at}",
                          hint=f"`modelreg history {name}` shows when it was registered")
     catalogue = _catalogue(registry)
+    if when is None and snap.model is not None and check_result is None:
+        check_result = _evaluate(registry, [name], engine, now)
     policy = _policy(registry, name, when, state, snap, check_result, engine, now)
     model = snap.model or {}
     report: dict[str, Any] = {
@@ -121,7 +124,7 @@ def audit(registry: Registry, name: str, *, at: str | None = None,
         "versions": _versions(name, model, snap, state),
         "timeline": [_event(ev) for ev in state.events],
         "policy": policy,
-        "exceptions": _exceptions(snap, when, now),
+        "exceptions": _exceptions(snap, when, now, check_result if when is None else None),
         "regulations": _regulations(catalogue, policy, _reached(registry, name, state, when)),
         "unreadable": [{"file": f, "error": e} for f, e in sorted(snap.errors.items())],
     }
@@ -356,20 +359,41 @@ def _policy(registry: Registry, name: str, when: int | None, state: ModelState,
             "recorded_decisions": []}
 
 
-def _exceptions(snap: Snapshot, when: int | None,
-                now: _dt.datetime | str | None) -> list[dict[str, Any]]:
-    """The waivers each version record declares, with whether they had expired."""
+# What keeps a declared exception from counting, by the finding that says so.
+_EXCEPTION_RULES = ("GOV-07", "GOV-10")
+
+
+def _exceptions(snap: Snapshot, when: int | None, now: _dt.datetime | str | None,
+                check_result: Any = None) -> list[dict[str, Any]]:
+    """The waivers each version record declares, with whether they had expired and, when
+    judged today, whether they count: the record's ``approved_by`` is only a claim (GOV-10:
+    the approver must have approved the pull request that added it), some rules cannot be
+    waived and a waiver lasts at most ``waivers.max_days`` after its approval (GOV-07)."""
     today = (iso(when) if when is not None else stamp(now))[:10]
+    problems: dict[tuple[str | None, int], list[Any]] = {}
+    for f in getattr(check_result, "findings", None) or ():
+        m = re.match(r"^\$\.exceptions\[(\d+)\]", f.path or "")
+        if f.rule in _EXCEPTION_RULES and m:
+            problems.setdefault((f.version, int(m.group(1))), []).append(f)
     out = []
     for v in sort_versions(snap.versions):
-        for e in _list(snap.versions[v].get("exceptions")):
+        for i, e in enumerate(_list(snap.versions[v].get("exceptions"))):
             if not isinstance(e, dict):
                 continue
             expires = _str(e.get("expires"))
-            out.append({"version": v, "rule": _str(e.get("rule")),
-                        "justification": _str(e.get("justification")),
-                        "approved_by": _str(e.get("approved_by")), "expires": expires,
-                        "expired": bool(expires) and str(expires)[:10] < today})
+            expired = bool(expires) and str(expires)[:10] < today
+            entry = {"version": v, "rule": _str(e.get("rule")),
+                     "justification": _str(e.get("justification")),
+                     "approved_by": _str(e.get("approved_by")), "expires": expires,
+                     "expired": expired}
+            if check_result is not None:
+                found = problems.get((v, i), [])
+                entry["problems"] = [f"[{f.rule}] {f.message}" for f in found]
+                # a denial (not approved, not waivable…) or a lapse ends it; a warning
+                # that the cap shortens it does not
+                entry["counts"] = not expired and not any(
+                    f.severity == "error" or "no longer applies" in f.message for f in found)
+            out.append(entry)
     return out
 
 
