@@ -251,3 +251,25 @@ def test_an_expired_waiver_is_not_honoured_even_when_approved(world: World):
     res = _check(w, head, w.reviews(("grace-ds", head), ("carol-risk", head)), "production")
     assert res.code == 1 and _waived(res) == []
     assert "OPS-01" in {f["rule"] for f in _findings(res) if f["severity"] == "error"}
+
+
+def test_who_vouches_is_who_approved_the_head_commit_and_is_not_the_author():
+    """The approvals that make a record's names count: on the head commit, not revoked later,
+    neither by the author nor by a committer; each dated by its review."""
+    from modelreg.policy.reviews import approvals
+
+    head, old = "a" * 40, "b" * 40
+
+    def review(login, state, commit=head, at="2026-06-02T09:00:00Z"):
+        return {"user": {"login": login}, "state": state, "commit_id": commit,
+                "submitted_at": at}
+
+    got = approvals({"pr_author": "carol-risk", "head": head, "committers": ["dave-risk"],
+                     "reviews": [review("carol-risk", "APPROVED"),       # the author
+                                 review("dave-risk", "APPROVED"),        # a committer
+                                 review("erin-val", "APPROVED", old),    # a stale commit
+                                 review("bob-ds", "APPROVED"),
+                                 review("bob-ds", "CHANGES_REQUESTED"),  # revoked
+                                 review("frank-gov", "APPROVED", at="2026-06-03T10:00:00+02:00"),
+                                 review("grace-ds", "APPROVED", at="")]})
+    assert got == {"frank-gov": "2026-06-03T08:00:00Z", "grace-ds": None}
