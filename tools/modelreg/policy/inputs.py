@@ -20,8 +20,9 @@ from modelreg.core.cardtext import Card, parse_card
 from modelreg.core.records import Event, ModelState  # noqa: F401 - Event re-exported for typing
 from modelreg.core.stages import REGISTERED
 from modelreg.core.tags import Action
+from modelreg.core.timefmt import rfc3339
 from modelreg.core.yamlio import Document
-from modelreg.policy.reviews import review_from_evidence
+from modelreg.policy.reviews import approvals, review_from_evidence
 
 
 def requested_stages(stages_data: dict[str, Any] | None) -> tuple[dict[str, str], list[str]]:
@@ -133,9 +134,6 @@ def record_approvals(state: ModelState, version: str | None, vdoc: Document | No
     if version is None or vdoc is None or not isinstance(vdoc.data, dict) or \
             not any(k in vdoc.data for k in VOUCHING_FIELDS):
         return {"source": "no record", "by": {}}
-    from modelreg.core.timefmt import rfc3339
-    from modelreg.policy.reviews import approvals, review_from_evidence
-
     registration = next((ev for ev in state.events if ev.action is Action.REGISTER
                          and ev.version == version), None)
     changed = vdoc.path in (change.get("files") or [])

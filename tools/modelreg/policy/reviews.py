@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelreg.core.errors import InputError, UsageError
+from modelreg.core.timefmt import rfc3339
 from modelreg.core.yamlio import load
 from modelreg.store.codeowners import PATH, owners_of
 from modelreg.store.config import Person, RegistryConfig, Team
@@ -89,8 +90,6 @@ def approvals(review: dict[str, Any]) -> dict[str, str | None]:
     This is who vouched for what the pull request changes: a record field that names an
     approver (a waiver's ``approved_by``, a validation's ``validator``) counts only when that
     person is here."""
-    from modelreg.core.timefmt import rfc3339
-
     head = review.get("head")
     outsiders = {review.get("pr_author"), *(review.get("committers") or [])}
     out: dict[str, str | None] = {}
