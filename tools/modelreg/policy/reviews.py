@@ -6,13 +6,12 @@ what GitHub and git say into the ``review`` object the policies read:
 """
 from __future__ import annotations
 
-import datetime as _dt
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from modelreg.core.errors import InputError, UsageError
-from modelreg.core.timefmt import rfc3339
+from modelreg.core.timefmt import parse_time, rfc3339
 from modelreg.core.yamlio import load
 from modelreg.store.codeowners import PATH, owners_of
 from modelreg.store.config import Person, RegistryConfig, Team
@@ -102,9 +101,8 @@ def approvals(review: dict[str, Any]) -> dict[str, str | None]:
         elif r.get("state") == "APPROVED" and r.get("commit_id") == head \
                 and login not in outsiders:
             try:
-                out[login] = rfc3339(_dt.datetime.fromisoformat(
-                    str(r.get("submitted_at") or "").replace("Z", "+00:00")))
-            except ValueError:
+                out[login] = rfc3339(parse_time(str(r.get("submitted_at") or "")))
+            except UsageError:
                 out[login] = None
     return out
 
