@@ -145,11 +145,20 @@ else := lib.tier(doc).review_interval_days
 
 day_ns := ((24 * 60) * 60) * 1000000000
 
+# `validated_at` is the record's claim; the validator's approval of the pull request that
+# recorded the validation proves it existed by then, so a later claimed date counts as that day.
+validator_approved_on(doc) := substring(lib.record_approvers(doc)[doc.version.validation.validator], 0, 10)
+
+validated_on(doc, at) := min({at, validator_approved_on(doc)}) if is_string(validator_approved_on(doc))
+
+else := at
+
 deny contains f if {
 	some doc in input.models
 	lib.active(doc, "GOV-05")
-	at := doc.version.validation.validated_at
-	regex.match("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", at)
+	claimed := doc.version.validation.validated_at
+	regex.match("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", claimed)
+	at := validated_on(doc, claimed)
 	age := (time.parse_rfc3339_ns(input.now) - time.parse_rfc3339_ns(concat("", [at, "T00:00:00Z"]))) / day_ns
 	age > interval(doc)
 	f := lib.finding(doc, "GOV-05", "version", ["validation", "validated_at"], sprintf(

@@ -124,3 +124,13 @@ test_exception_approver_must_have_approved_the_pull_request if {
 }
 
 test_exception_approved_on_the_pull_request_passes if not "GOV-10" in fx.ids(deny(exception_by("appr1")))
+
+# A validation dated in the future is as old as the validator's approval of it.
+test_validation_age_counts_from_the_approval_at_the_latest if {
+	doc := fx.with_({"model": {"review": {"interval_days": 5}}, "version": {"validation": {"validated_at": "2099-01-01"}}})
+	some f in deny(doc)
+	f.id == "GOV-05"
+	contains(f.msg, "validation from 2026-11-20")
+}
+
+test_validation_within_the_interval_passes if not "GOV-05" in fx.ids(deny(fx.with_({"model": {"review": {"interval_days": 60}}})))
