@@ -273,3 +273,24 @@ def test_who_vouches_is_who_approved_the_head_commit_and_is_not_the_author():
                                  review("frank-gov", "APPROVED", at="2026-06-03T10:00:00+02:00"),
                                  review("grace-ds", "APPROVED", at="")]})
     assert got == {"frank-gov": "2026-06-03T08:00:00Z", "grace-ds": None}
+
+
+def test_reconcile_refuses_to_record_a_waiver_its_approver_did_not_approve(world: World):
+    """Merged anyway (branch protection off): the registration tag is not made, so no later
+    pull request or gate can read the waiver as approved from main."""
+    w = world
+    branch, _ = w.register("1.0.0", b"w" * 50)
+    record = w.ds / "models/iris-classifier/versions/1.0.0.yaml"
+    record.write_text(record.read_text() + "exceptions:\n- rule: OPS-01\n  justification: "
+                      "monitoring moves to the new platform\n  approved_by: carol-risk\n"
+                      "  expires: '2026-12-31'\n")
+    git(w.ds, "commit", "-qam", "waiver for OPS-01")
+    git(w.ds, "push", "-q", "origin", branch)
+    head = w.head(w.ds)
+    w.merge(branch)
+    w.as_user("ci")
+    git(w.ci, "pull", "-q", "--ff-only", "origin", "main")
+    res = w.cli(w.ci, "reconcile", "--push", "--pr", str(w.pr), "--reviews",
+                w.reviews(("grace-ds", head)), "--pr-author", "alice-ds")
+    assert res.code == 1 and "[GOV-10]" in res.err and "no tag was created" in res.err
+    assert git(w.ci, "tag", "-l") == ""
