@@ -17,6 +17,9 @@ from modelreg.core.files import write_atomic
 from modelreg.store.registry import Registry
 
 PATH = ".github/CODEOWNERS"
+# What decides every model's verdict, or runs in CI: the governance team's to approve.
+GOVERNED = ("policies/", "schemas/", "templates/", ".github/", "tools/", "tests/", "docs/",
+            "Makefile", "pyproject.toml", ".dvc/", ".ci/")
 OWNER_RE = re.compile(r"^@[A-Za-z0-9-]+(/[A-Za-z0-9._-]+)?$")
 
 
@@ -95,14 +98,17 @@ def generate(registry: Registry, adding: Mapping[str, dict[str, Any]] | None = N
     if not gov:
         raise InputError("no governance team", file="policies/data/codeowners.yaml")
     stage_owners = rules.get("stage_owners") or {}
-    lines = [HEADER, "# Governance owns the rules and the machinery."]
     owners = " ".join(gov)
+    # A path no later line names is governance's: a new top-level file or folder is never
+    # left without an owner (GOV-09 asks for every changed path's owners).
+    lines = [HEADER, "# Anything not named below: governance.", f"* {owners}", "",
+             "# Governance owns the rules and the machinery."]
     expected: dict[str, tuple[str, ...]] = {}
-    for path in ("/policies/", "/schemas/", "/.github/", "/tools/", "/tests/", "/Makefile",
-                 "/pyproject.toml", "/.dvc/", "/.ci/"):
-        lines.append(f"{path} {owners}")
-    expected["policies/data/people.yaml"] = tuple(gov)
-    expected[PATH] = tuple(gov)
+    for path in GOVERNED:
+        lines.append(f"/{path} {owners}")
+    for sample in ("policies/data/people.yaml", "templates/card.md.j2", "Makefile",
+                   "a-new-top-level-file.txt", PATH):
+        expected[sample] = tuple(gov)
     newcomers = _handles(teams, rules.get("new_models") or [], "policies/data/codeowners.yaml")
     lines.append("")
     lines.append("# A model not listed below yet (its first registration): the inventory's keepers.")
