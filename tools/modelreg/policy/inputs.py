@@ -97,7 +97,7 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
     ``review`` (the pull request's) is the evidence of the versions the pull request changes,
     ``changed`` (all of them when None); a version it leaves alone is judged with the
     evidence its stage tag recorded, as on the protected branch: approvals given for one
-    change do not re-decide another (docs/trust-model.md)."""
+    change do not re-decide another (docs/guide.md#3-sign-off)."""
     stages_data = mf.stages.data if mf.stages is not None and isinstance(mf.stages.data, dict) \
         else None
     requested, rollback = requested_stages(stages_data)
