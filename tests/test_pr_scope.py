@@ -259,3 +259,18 @@ def test_generated_codeowners_has_a_catch_all_first(repo, run_cli):
                  ".github/workflows/check.yml", "tools/modelreg/cli.py", "new-file.txt"):
         assert owners_of(text, path) == ("@example-org/ai-governance",), path
     assert owners_of(text, "models/iris-classifier/model.yaml") == ("@example-org/ml-platform",)
+
+
+def test_moving_a_policy_into_a_models_folder_is_deleting_it(world: World):
+    """git would call it a rename; GOV-09 sees the policy file gone, which governance owns."""
+    w = world
+    w.as_user("alice-ds")
+    w.tick()
+    git(w.ds, "checkout", "-q", "-b", "move")
+    git(w.ds, "mv", "policies/signing_test.rego", "models/iris-classifier/notes.rego")
+    git(w.ds, "commit", "-q", "-m", "Notes")
+    git(w.ds, "push", "-q", "origin", "move")
+    head = w.head(w.ds)
+    res = _check(w, head, w.reviews(("grace-ds", head)))
+    found = {(f["rule"], f["file"]) for f in json.loads(res.out)["findings"]}
+    assert ("GOV-09", "policies/signing_test.rego") in found, res.out
