@@ -146,3 +146,12 @@ test_the_document_rule_gives_way_to_the_pull_request_rule if {
 	fs := pr_deny([doc], pr([approve("gov1", fx.head)], policy_owned))
 	not "GOV-09" in fx.ids(fs)
 }
+
+test_a_generated_file_is_left_to_its_inputs_owners if {
+	change := object.union(pr([approve("appr1", fx.head)], {".github/CODEOWNERS": ["gov1"]}), {"generated": [".github/CODEOWNERS"]})
+	not "GOV-09" in fx.ids(pr_deny([], change))
+}
+
+test_a_hand_edited_codeowners_needs_its_owner if {
+	"GOV-09" in fx.ids(pr_deny([], pr([approve("appr1", fx.head)], {".github/CODEOWNERS": ["gov1"]})))
+}

@@ -125,6 +125,46 @@ def test_the_pull_request_cannot_appoint_its_own_code_owners(world: World):
                                                   "approvals_production: 0")})
     res = _check(w, head, w.reviews(("grace-ds", head)))
     assert res.code == 1 and "GOV-09" in _rules(res), res.out
+    found = {(f["rule"], f["file"]) for f in json.loads(res.out)["findings"]}
+    assert ("GOV-09", ".github/CODEOWNERS") in found      # a hand edit, not generated
+    assert ("GOV-09", "policies/data/tiers.yaml") in found
+
+
+def test_a_new_models_first_registration_needs_model_risk_alone(world: World):
+    """register writes the new model's CODEOWNERS lines: exactly what generating the file
+    gives, so the model-risk team (owners of a model not yet listed) signs it off, not
+    governance."""
+    w = world
+    w.start_branch()
+    spec = w.base / "penguin.model.yaml"
+    text = (w.ds / "models/iris-classifier/model.yaml").read_text()
+    spec.write_text(text.replace("name: iris-classifier", "name: penguin-classifier")
+                    .replace("6f1d2c3a-8b4e-4c5d-9e7f-0a1b2c3d4e5f",
+                             "7a2e3d4b-9c5f-4d6e-8f80-1b2c3d4e5f60"))
+    weights = w.base / "penguin" / "model.safetensors"
+    weights.parent.mkdir()
+    weights.write_bytes(b"penguin" * 30)
+    metrics = weights.parent / "metrics.json"
+    metrics.write_text(json.dumps([
+        {"name": "accuracy", "value": 0.96, "dataset": "iris-test", "split": "test"},
+        {"name": "f1_macro", "value": 0.95, "dataset": "iris-test", "split": "test"}]))
+    res = w.cli(w.ds, "register", "penguin-classifier", "--version", "1.0.0", "--from",
+                str(spec), "--weights", str(weights), "--metrics", str(metrics),
+                "--dataset", "train:iris-train@2026.11", "--dataset", "test:iris-test@2026.11")
+    assert res.code == 0, res.out + res.err
+    changed = git(w.ds, "show", "--name-only", "--format=", "HEAD").split()
+    assert ".github/CODEOWNERS" in changed
+    # the team writes the card's prose (iris's will do), then the card is rendered again
+    card = w.ds / "models/penguin-classifier/card.md"
+    card.write_text((w.ds / "models/iris-classifier/card.md").read_text())
+    assert w.cli(w.ds, "card", "penguin-classifier", "--write").code == 0
+    git(w.ds, "commit", "-qam", "Card prose")
+    git(w.ds, "push", "-q", "origin", "register/penguin-classifier-1.0.0")
+    head = w.head(w.ds)
+    res = _check(w, head, w.reviews(("grace-ds", head)))
+    assert res.code == 1 and "GOV-09" in _rules(res), res.out      # models/ is model-risk's
+    res = _check(w, head, w.reviews(("carol-risk", head)))
+    assert res.code == 0, res.out + res.err
 
 
 # --- RISK-03 ------------------------------------------------------------------------------
@@ -274,3 +314,4 @@ def test_moving_a_policy_into_a_models_folder_is_deleting_it(world: World):
     res = _check(w, head, w.reviews(("grace-ds", head)))
     found = {(f["rule"], f["file"]) for f in json.loads(res.out)["findings"]}
     assert ("GOV-09", "policies/signing_test.rego") in found, res.out
+

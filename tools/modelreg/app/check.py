@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.core import timefmt
-from modelreg.core.errors import UsageError
+from modelreg.core.errors import ModelregError, UsageError
 from modelreg.core.records import Finding, Report
 from modelreg.policy.engines import Engine, PolicySet, load_policy_set
 from modelreg.policy.evaluate import Waiver, dedupe, evaluate
 from modelreg.policy.scope import change_document, changed_versions, merge_base
 from modelreg.store import cards
+from modelreg.store.codeowners import PATH as CODEOWNERS
+from modelreg.store.codeowners import generate as generate_codeowners
 from modelreg.store.config import ConfigError
 from modelreg.store.git import Git
 from modelreg.store.registry import MODELS_DIR, Registry
@@ -171,7 +173,20 @@ def _pull_request(registry: Registry, names: list[str], changed_since: str | Non
     files = sorted(set(tracked) | set((review or {}).get("owners") or {}))
     scope = {name: changed_versions(base, registry, name, files) for name in names}
     return scope, change_document(base, registry, base_ref=changed_since, files=files,
-                                  review=review)
+                                  review=review, generated=_generated(registry, files))
+
+
+def _generated(registry: Registry, files: list[str]) -> list[str]:
+    """Changed files that are exactly what modelreg generates from the registry: CODEOWNERS
+    rewritten by ``register`` for a new model. Its inputs (policy data, each model's
+    owner.team) have owners of their own; a hand edit is not generated and needs governance."""
+    if CODEOWNERS not in files or not registry.is_file(CODEOWNERS):
+        return []
+    try:
+        ok = registry.read_text(CODEOWNERS) == generate_codeowners(registry).text
+    except ModelregError:
+        return []
+    return [CODEOWNERS] if ok else []
 
 
 PARALLEL_FROM = 200    # models; below this one process is faster than a pool

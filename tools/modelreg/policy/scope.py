@@ -66,11 +66,13 @@ def _model_data(view: Registry | None, name: str) -> dict[str, Any] | None:
 
 
 def change_document(base: Registry | None, head: Registry, *, base_ref: str | None,
-                    files: Iterable[str], review: dict[str, Any] | None) -> dict[str, Any]:
+                    files: Iterable[str], review: dict[str, Any] | None,
+                    generated: Iterable[str] = ()) -> dict[str, Any]:
     """The pull request as one policy document (``input.change``): its changed files, its
-    review (with each file's code owners, from the base's CODEOWNERS), and for every
-    model.yaml it edits that existed at the base, the model before and after (RISK-03 compares
-    the risk fields)."""
+    review (with each file's code owners, from the base's CODEOWNERS), the changed files that
+    are exactly what generating them from reviewed inputs gives (``generated``: their inputs'
+    owners sign them off), and for every model.yaml it edits that existed at the base, the
+    model before and after (RISK-03 compares the risk fields)."""
     paths = sorted(set(files) | set((review or {}).get("owners") or {}))
     models: dict[str, Any] = {}
     for path in paths:
@@ -80,7 +82,8 @@ def change_document(base: Registry | None, head: Registry, *, base_ref: str | No
             after = _model_data(head, parts[1])
             if before is not None and after is not None:
                 models[parts[1]] = {"before": before, "after": after}
-    return {"base": base_ref, "files": paths, "review": review, "models": models}
+    return {"base": base_ref, "files": paths, "review": review, "models": models,
+            "generated": sorted(set(generated) & set(paths))}
 
 
 __all__ = ["change_document", "changed_versions", "merge_base"]
