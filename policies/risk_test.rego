@@ -40,7 +40,6 @@ test_impact_assessment_not_required_for_minimal_tier3 if {
 	not "RISK-02" in fx.ids(deny(doc))
 }
 
-
 approve(login) := {"user": {"login": login}, "state": "APPROVED", "commit_id": fx.head}
 
 # A pull request (input.change) that edits the model's model.yaml from `before` to `after`.

@@ -165,13 +165,19 @@ def _pull_request(registry: Registry, names: list[str], changed_since: str | Non
                   ) -> tuple[dict[str, set[str]] | None, dict[str, Any] | None]:
     """What the pull request changes (``changed_since`` is its base): per model, the versions
     its review is the sign-off of; and the change as one document (GOV-09 over every changed
-    path, RISK-03). Without a base every version is the change's, as before."""
-    if not changed_since:
+    path, RISK-03). Without a base or a review there is no sign-off to scope: every version
+    keeps the evidence its tags recorded, or the review counts for all, as before."""
+    if not changed_since or review is None:
         return None, None
     base_commit = merge_base(registry, changed_since)
     base = registry.at(base_commit) if base_commit else None
-    files = sorted(set(tracked) | set((review or {}).get("owners") or {}))
-    scope = {name: changed_versions(base, registry, name, files) for name in names}
+    files = sorted(set(tracked) | set(review.get("owners") or {}))
+    # only a model whose folder changed can have a changed version (a policy change that
+    # judges every model again reads no stages.yaml twice)
+    folders = {f.split("/")[1] for f in files if f.startswith(f"{MODELS_DIR}/") and
+               f.count("/") >= 2}
+    scope = {name: changed_versions(base, registry, name, files) if name in folders else set()
+             for name in names}
     return scope, change_document(base, registry, base_ref=changed_since, files=files,
                                   review=review, generated=_generated(registry, files))
 
