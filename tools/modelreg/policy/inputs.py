@@ -2,12 +2,14 @@
 
 Its shape is documented by ``schemas/input.schema.json``::
 
-    {"now": RFC3339, "models": [doc, ...]}
+    {"now": RFC3339, "models": [doc, ...], "change": {...}}
 
 One ``doc`` per model version being checked (or one per model without versions), with the
 stage it is checked at, its files, the parsed model, version, stages and card, the change
-under review and, when known, the pull request's review. All documents of a run go to the
-engine in one evaluation, not one per document.
+under review and, when known, the review that signs it off. ``change`` (present when a pull
+request is checked against its base) is the pull request as a whole, built by
+policy/scope.py. All documents of a run go to the engine in one evaluation, not one per
+document.
 """
 from __future__ import annotations
 
