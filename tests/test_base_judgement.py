@@ -198,3 +198,14 @@ def test_the_report_names_the_revision_that_judged(world: World):
     git(w.ds, "checkout", "-q", "main")
     res = w.cli(w.ds, "check", "--json")                  # on main: the work tree's rules
     assert json.loads(res.out)["check"]["base"] is None
+
+
+def test_code_owners_appointed_by_the_pull_request_do_not_count(world: World):
+    w = world
+    branch, _ = w.register("1.0.0", b"w" * 50)
+    owners = w.ds / ".github/CODEOWNERS"
+    owners.write_text(owners.read_text() + "/models/iris-classifier/ @bob-ds\n")
+    head = _commit(w, "Bob reviews this one", ".github/CODEOWNERS")
+    res = _check(w, head, w.reviews(("bob-ds", head)))
+    assert res.code == 1 and "GOV-09" in _rules(res), res.out
+    assert _check(w, head, w.reviews(("grace-ds", head), ("frank-gov", head))).code == 0

@@ -587,7 +587,7 @@ def _review(registry: Registry, reviews: str | None, pr_author: str | None, head
 
         base = protected_ref(registry.git, protected_branch(registry))
     return review_input(registry.git, reviews_file=reviews, pr_author=pr_author,
-                        head=head, base=base, config=judge.config, pr=pr)
+                        head=head, base=base, config=judge.config, pr=pr, rules=judge.rev)
 
 
 def _emit_change(change: Any, fmt: str) -> None:
