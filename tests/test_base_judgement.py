@@ -195,6 +195,11 @@ def test_the_report_names_the_revision_that_judged(world: World):
     check = json.loads(res.out)["check"]
     assert check["base"] == base and check["changed_since"] == base
     assert check["models"] == ["iris-classifier"]
+    from modelreg.app.check import check
+    from modelreg.render.report import markdown_summary
+    from modelreg.store.registry import open_registry
+    result = check(open_registry(w.ds), base="origin/main", changed_since="origin/main")
+    assert f"judged by the rules of `{base[:12]}`" in markdown_summary(result)
     git(w.ds, "checkout", "-q", "main")
     res = w.cli(w.ds, "check", "--json")                  # on main: the work tree's rules
     assert json.loads(res.out)["check"]["base"] is None
