@@ -21,6 +21,7 @@ when a card is rendered.
 """
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import traceback
@@ -30,14 +31,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from markupsafe import Markup
+
 from modelreg.core import cardtext
 from modelreg.core.errors import CannotRunError, InputError
 from modelreg.core.files import write_atomic
 from modelreg.core.metrics import meets_threshold, threshold_sign
 from modelreg.core.records import Finding
 from modelreg.core.yamlio import dump_yaml, read_text
+from modelreg.store.cache import ContentCache
 from modelreg.store.defaults import TEMPLATES_DIR
-from modelreg.store.registry import MODELS_DIR, Registry, check_name
+from modelreg.store.registry import MODELS_DIR, Registry, check_name, semver_key
 
 if TYPE_CHECKING:
 
@@ -146,10 +150,6 @@ def _freshness_cache(judge: Registry, text: str, model: dict[str, Any],
                      versions: dict[str, dict[str, Any]]) -> tuple[Any, str]:
     """Rendering a card costs ~10 ms: remember which (card, records, template) inputs were
     found up to date, keyed by their content (``.git/modelreg/cards.json``)."""
-    import json
-
-    from modelreg.store.cache import ContentCache
-
     root = str(judge.root)
     cache = _CACHES.get(root)
     if cache is None:
@@ -236,7 +236,7 @@ _TEMPLATE_HINT = ("fix the template, or delete templates/card.md.j2 to use the o
 
 
 def _render_template(judge: Registry, context: dict[str, Any]) -> tuple[str, str]:
-    import jinja2
+    import jinja2  # noqa: PLC0415 - jinja2 costs ~36 ms; only rendering needs it
 
     override = f"{OVERRIDE_DIR}/{TEMPLATE}"
     display = override if judge.is_file(override) else f"modelreg/templates/{TEMPLATE}"
@@ -301,9 +301,8 @@ def _loader(judge: Registry) -> Any:
 
 
 def _new_environment(judge: Registry) -> Any:
-    import jinja2
-    from jinja2.sandbox import SandboxedEnvironment
-    from markupsafe import Markup
+    import jinja2  # noqa: PLC0415 - jinja2 costs ~36 ms; only rendering needs it
+    from jinja2.sandbox import SandboxedEnvironment  # noqa: PLC0415 - as jinja2 above
 
     def finalize(value: Any) -> Any:
         if isinstance(value, Markup):
@@ -345,8 +344,6 @@ def code(value: Any) -> str:
 
 def cell(value: Any) -> str:
     """A table cell: escaped like :func:`md` (code spans kept), pipes escaped."""
-    from markupsafe import Markup
-
     text = str(value) if isinstance(value, Markup) else md("" if value is None else value)
     return text.replace("|", "\\|")
 
@@ -354,7 +351,6 @@ def cell(value: Any) -> str:
 # --- the context the template sees ------------------------------------------------------
 def _context(name: str, model: dict[str, Any], order: list[str],
              records: list[dict[str, Any]], front: dict[str, Any]) -> dict[str, Any]:
-    from markupsafe import Markup
 
     versions = [_version_context(model, v, r) for v, r in zip(order, records)]
     return {
@@ -617,7 +613,6 @@ def _list(value: Any) -> list[Any]:
 
 
 def _semver_key(version: str) -> Any:
-    from modelreg.store.registry import semver_key
 
     try:
         return (0, semver_key(version))
