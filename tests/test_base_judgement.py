@@ -214,3 +214,28 @@ def test_code_owners_appointed_by_the_pull_request_do_not_count(world: World):
     res = _check(w, head, w.reviews(("bob-ds", head)))
     assert res.code == 1 and "GOV-09" in _rules(res), res.out
     assert _check(w, head, w.reviews(("grace-ds", head), ("frank-gov", head))).code == 0
+
+
+def test_off_the_protected_branch_the_default_judge_is_where_it_forked(world: World):
+    """Without --base, a branch or a detached HEAD is judged as its pull request will be."""
+    from modelreg.app.check import default_base
+    from modelreg.store.registry import open_registry
+
+    w = world
+    _registered(w)
+    branch, _ = w.promote("promote", "iris-classifier@1.0.0", "--stage", "staging")
+    fork = git(w.ds, "rev-parse", "origin/main").strip()
+    envs = w.ds / "policies/data/environments.yaml"
+    envs.write_text(re.sub(r"\n\s*requires: staging", "", envs.read_text()))
+    (w.ds / "models/iris-classifier/stages.yaml").write_text("stages:\n  production: 1.0.0\n")
+    head = _commit(w, "Production now", "policies/data/environments.yaml",
+                   "models/iris-classifier/stages.yaml")
+    assert default_base(open_registry(w.ds)) == fork
+    res = w.cli(w.ds, "check", "--json")
+    assert res.code == 1 and "OPS-02" in _rules(res), res.out
+    git(w.ds, "checkout", "-q", "--detach", head)
+    assert default_base(open_registry(w.ds)) == fork
+    res = w.cli(w.ds, "check", "--json")
+    assert res.code == 1 and "OPS-02" in _rules(res), res.out
+    git(w.ds, "checkout", "-q", "main")
+    assert default_base(open_registry(w.ds)) is None

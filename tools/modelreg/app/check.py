@@ -107,18 +107,19 @@ def touched_models(registry: Registry, files: list[str]) -> list[str]:
 
 
 def default_base(registry: Registry) -> str | None:
-    """The revision ``check`` judges by when none is given: on a branch other than the
-    protected one, where it forked from the protected branch (``git merge-base``), which is
-    what the pull request will be judged by; on the protected branch (or with no protected
-    branch in this clone), None: the work tree's own rules, so a rule's author sees an edit's
-    effect before proposing it."""
-    branch = registry.git.branch()
+    """The revision ``check`` judges by when none is given: off the protected branch (on
+    another branch, or a detached HEAD as CI checks out), where HEAD forked from the protected
+    branch (``git merge-base``), which is what its pull request will be judged by; on the
+    protected branch (or with no protected branch in this clone), None: the work tree's own
+    rules, so a rule's author sees an edit's effect before proposing it."""
+    if not registry.git.head():
+        return None
     try:
         name = protected_branch(registry)
         ref = protected_ref(registry.git, name)
     except ModelregError:
         return None
-    if not branch or branch == name or not registry.git.head():
+    if registry.git.branch() == name:
         return None
     fork = registry.git.run("merge-base", "HEAD", ref, check=False).strip()
     return fork or None
