@@ -239,3 +239,23 @@ def test_off_the_protected_branch_the_default_judge_is_where_it_forked(world: Wo
     assert res.code == 1 and "OPS-02" in _rules(res), res.out
     git(w.ds, "checkout", "-q", "main")
     assert default_base(open_registry(w.ds)) is None
+
+
+def test_policy_data_the_pull_request_breaks_fails_that_pull_request(world: World):
+    """The change's own policy data judges nothing in it, but is still checked as a record:
+    a broken file fails the pull request that brings it, not every one after its merge."""
+    w = world
+    w.start_branch()
+    git(w.ds, "checkout", "-q", "-b", "policy/typo")
+    tiers = w.ds / "policies/data/tiers.yaml"
+    tiers.write_text(tiers.read_text().replace("approvals_staging: 1", "approvals_staging: one", 1))
+    head = _commit(w, "Typo", "policies/data/tiers.yaml")
+    res = _check(w, head, w.reviews(("frank-gov", head)))
+    assert res.code == 1, res.out + res.err
+    found = json.loads(res.out)["findings"]
+    assert any(f["rule"] == "ID-01" and f["file"] == "policies/data/tiers.yaml"
+               for f in found), res.out
+    tiers.write_text(tiers.read_text().replace("approvals_staging: one", "approvals_staging: [", 1))
+    head = _commit(w, "Worse", "policies/data/tiers.yaml")
+    res = _check(w, head, w.reviews(("frank-gov", head)))
+    assert res.code == 1 and "policies/data/tiers.yaml" in res.out, res.out + res.err

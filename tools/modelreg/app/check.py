@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.core import timefmt
-from modelreg.core.errors import ModelregError, UsageError
+from modelreg.core.errors import CannotRunError, ModelregError, UsageError
 from modelreg.core.records import Finding, Report
 from modelreg.policy.engines import Engine, PolicySet, load_policy_set
 from modelreg.policy.evaluate import Waiver, dedupe, evaluate
 from modelreg.store import cards
-from modelreg.store.config import ConfigError
+from modelreg.store.config import DATA_DIR, ConfigError, RegistryConfig
 from modelreg.store.git import Git
 from modelreg.store.protected import protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry
@@ -156,6 +156,7 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
         config.check_stage(stage)
     if policy_set is None:
         policy_set = load_policy_set(judge)
+    proposed = proposed_data_findings(registry, judge) if judge is not registry else []
     tracked = tracked_changes(registry.git, changed_since)
     changes = sorted(set(tracked) | set(untracked_files(registry.git)))
     if models is not None:
@@ -179,10 +180,45 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
                       opa_url=opa_url, now=stamp, policy_set=policy_set,
                       freshness=partial(cards.stale_findings, judge))
     cards.save_caches()
-    report = Report("check", result.files, tuple(sorted(result.findings, key=Finding.sort_key)))
+    found = result.findings + proposed
+    report = Report("check", result.files, tuple(sorted(found, key=Finding.sort_key)))
     return CheckResult(report, tuple(sorted(result.waived, key=lambda w: w.finding.sort_key())),
                        result.engine, stage, tuple(names), result.documents, changed_since,
                        base=judge.rev)
+
+
+class _ProposedData:
+    """The work tree's ``policies/data`` read against the judge's ``schemas/data``."""
+
+    def __init__(self, records: Registry, judge: Registry) -> None:
+        self.records, self.judge = records, judge
+
+    def _view(self, rel_path: str) -> Registry:
+        return self.records if rel_path.startswith(f"{DATA_DIR}/") else self.judge
+
+    def load(self, rel_path: str) -> Any:
+        return self._view(rel_path).load(rel_path)
+
+    def read_bytes(self, rel_path: str) -> bytes:
+        return self._view(rel_path).read_bytes(rel_path)
+
+    def list_dir(self, rel_path: str) -> list[str]:
+        return self._view(rel_path).list_dir(rel_path)
+
+
+def proposed_data_findings(records: Registry, judge: Registry) -> list[Finding]:
+    """The change's own policy data, checked as a record (ID-00, ID-01) by the judge's data
+    schemas: it does not judge this change, but it will judge the next ones once merged, so a
+    broken file fails the pull request that brings it, not every one after it."""
+    if records.tree.kind(DATA_DIR) is None:
+        return []
+    try:
+        RegistryConfig.load(_ProposedData(records, judge))
+    except ConfigError as exc:
+        return list(exc.findings)
+    except CannotRunError as exc:
+        return [Finding(exc.file or DATA_DIR, "ID-00", exc.message, line=exc.line)]
+    return []
 
 
 PARALLEL_FROM = 200    # models; below this one process is faster than a pool
