@@ -86,8 +86,9 @@ class Checked:
 
 def _check(w: World, head: str, reviews: str, stage: str | None = None,
            now: str = NOW) -> Checked:
-    """``modelreg check --changed-since origin/main --reviews … --pr-author alice-ds --head
-    …`` through the library, at a fixed time (the waiver cap is counted in days)."""
+    """``modelreg check --base origin/main --changed-since origin/main --reviews …
+    --pr-author alice-ds --head …`` (as the pull-request workflow runs it) through the
+    library, at a fixed time (the waiver cap is counted in days)."""
     from modelreg.app.check import check
     from modelreg.policy.reviews import review_input
 
@@ -95,8 +96,8 @@ def _check(w: World, head: str, reviews: str, stage: str | None = None,
     reg = modelreg.open_registry(w.ds)
     review = review_input(reg.git, reviews_file=reviews, pr_author="alice-ds", head=head,
                           base="origin/main", config=reg.config)
-    return Checked(check(reg, changed_since="origin/main", review=review, stage=stage,
-                         now=now))
+    return Checked(check(reg, base="origin/main", changed_since="origin/main", review=review,
+                         stage=stage, now=now))
 
 
 # --- hostile: the record names approvers who approved nothing ---------------------------
