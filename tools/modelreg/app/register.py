@@ -653,8 +653,8 @@ def plan(registry: Registry, request: RegisterRequest,
     warnings: list[str] = []
     entries: list[str] = []
     metrics = _metrics(req, model_data)
-    _no_metrics(req, name, model_data, metrics, starter, warnings)
     datasets = _datasets(registry, req, warnings, entries)
+    _no_metrics(req, name, model_data, metrics, starter, warnings)
     code, code_root = _code(req, registry)
     training = _training(req, code_root)
     who, when = _identity(git)
