@@ -943,8 +943,9 @@ def _leftover(registry: Registry, data: dict[str, Any]) -> list[str]:
         tip = git.run("rev-parse", "-q", "--verify", f"refs/heads/{branch}", check=False).strip()
         if tip == data.get("head"):
             out.append(f"branch {branch} exists without its commit")
-    written = [p for p in data.get("created") or [] if (registry.root / p).exists()
-               and not git.tracked([p])]
+    created = set(data.get("created") or [])
+    written = [p for p in data.get("commit") or [] if p in created
+               and (registry.root / p).exists() and not git.tracked([p])]
     if written:
         out.append("files written but not committed: " + ", ".join(written))
     return out
