@@ -51,7 +51,8 @@ def _register(run_cli, repo, folder: Path, version: str = "1.0.0", *extra: str,
 def _remote_files(repo) -> list[str]:
     if not repo.remote.exists():
         return []
-    return sorted(p.relative_to(repo.remote).as_posix() for p in repo.remote.rglob("*"))
+    return sorted(p.relative_to(repo.remote).as_posix() for p in repo.remote.rglob("*")
+                  if not p.is_dir())
 
 
 def _finding_lines(text: str, file: str) -> list[str]:
@@ -154,8 +155,10 @@ def test_a_model_without_thresholds_registers_without_metrics(empty_repo, tmp_pa
     w = write_weights(tmp_path / "w")
     res = run_cli(empty_repo.root, "register", "iris-classifier", "--version", "1.0.0",
                   "--weights", str(w), "--from", str(src),
-                  "--dataset", "test:iris-test@2026.11")
+                  "--dataset", "test:iris-test@2026.11", "--format", "json")
     assert res.code == 0, res.err
+    errors = [f for f in json.loads(res.out)["findings"] if f["severity"] == "error"]
+    assert {f["file"] for f in errors} == {"models/iris-classifier/card.md"}   # prose to write
 
 
 # --- NaN and infinity ---------------------------------------------------------------------
@@ -218,6 +221,10 @@ def test_control_characters_in_dataset_paths_are_refused(repo, tmp_path, run_cli
 
 # --- two runs at once -----------------------------------------------------------------------
 def test_a_second_register_in_the_same_clone_is_refused_while_one_runs(repo, tmp_path):
+    # a lock file left by a killed run blocks nobody: the lock is the process's flock
+    folder = repo.root / ".git" / "modelreg"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "register.lock").write_text("pid 999999, since 2026-01-01T00:00:00Z\n")
     w2 = write_weights(tmp_path / "second", payload=b"second" * 20)
     m = _metrics(tmp_path)
     second = {}
@@ -241,14 +248,6 @@ def test_a_second_register_in_the_same_clone_is_refused_while_one_runs(repo, tmp
     assert repo.git("rev-list", "--count", f"main..{result.branch}").strip() == "1"
     assert not repo.git("branch", "--list", "register/iris-classifier-2.0.0").strip()
     assert not (repo.root / VERSION_FILE.format("2.0.0")).exists()
-
-
-def test_a_lock_file_left_by_a_killed_run_blocks_nobody(repo, tmp_path, run_cli):
-    folder = repo.root / ".git" / "modelreg"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "register.lock").write_text("pid 999999, since 2026-01-01T00:00:00Z\n")
-    res = _register(run_cli, repo, tmp_path)
-    assert res.code == 0, res.err
 
 
 # --- killed between the push and the commit --------------------------------------------------
@@ -331,9 +330,10 @@ import resource, signal, sys
 import modelreg
 from modelreg.core.errors import CannotRunError
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)      # writes past the limit fail with EFBIG
+# (the limit is above what DVC's own state files need, below the weights' size)
 
 def full():
-    resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, resource.RLIM_INFINITY))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, resource.RLIM_INFINITY))
 
 reg = modelreg.open_registry(".")
 try:
@@ -347,12 +347,14 @@ except CannotRunError as exc:
 
 
 def test_a_full_disk_during_the_push_leaves_no_temporary_file_in_the_remote(repo, tmp_path):
-    w = write_weights(tmp_path / "w", payload=os.urandom(200_000))
+    w = write_weights(tmp_path / "w", payload=os.urandom(3_000_000))
     before, remote_before = repo.snapshot(), _remote_files(repo)
     proc = subprocess.run([sys.executable, "-c", FULL_DISK, str(w), str(_metrics(tmp_path))],
                           cwd=repo.root, capture_output=True, text=True, env=_subprocess_env())
     assert proc.returncode == 3, proc.stdout + proc.stderr
-    assert "dvc push to remote 'local' failed" in proc.stdout
+    # the object is larger than the limit: the upload itself failed, half-written
+    assert "dvc push to remote 'local' failed: 1 files failed to upload" in proc.stdout
+    assert "removed 1 partial upload(s) from the remote" in proc.stdout
     assert "nothing was changed" in proc.stdout
     assert _remote_files(repo) == remote_before
     assert repo.snapshot() == before
