@@ -654,7 +654,6 @@ def plan(registry: Registry, request: RegisterRequest,
     entries: list[str] = []
     metrics = _metrics(req, model_data)
     datasets = _datasets(registry, req, warnings, entries)
-    _no_metrics(req, name, model_data, metrics, starter, warnings)
     code, code_root = _code(req, registry)
     training = _training(req, code_root)
     who, when = _identity(git)
@@ -682,6 +681,7 @@ def plan(registry: Registry, request: RegisterRequest,
                     for src, dest in sources)
     for w in weights:
         _refuse_stale_pointer(registry, w)
+    _no_metrics(req, name, model_data, metrics, starter, warnings)   # after what the files are
     artifacts = tuple(_artifact(registry, w, remote) for w in weights)
     record["artifacts"] = list(artifacts)
     record_text = dump_yaml(record)
