@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,11 +31,15 @@ from modelreg.core.errors import (
 from modelreg.core.files import FileHashes
 from modelreg.core.records import Finding
 from modelreg.core.yamlio import Document, dump_yaml, load, locate, parse_yaml, read_text
+from modelreg.policy.evaluate import evaluate
+from modelreg.policy.inputs import REGISTERED
 from modelreg.store import cards, codeowners, lock
 from modelreg.store.codeowners import PATH as CODEOWNERS
+from modelreg.store.credentials import find
 from modelreg.store.dvc import Dvc, read_pointer
 from modelreg.store.git import Git
 from modelreg.store.registry import Registry, check_name, check_version, semver_key
+from modelreg.store.scanning import scan
 from modelreg.store.schemas import Schemas
 from modelreg.store.undo import Undo
 
@@ -327,11 +332,7 @@ def _threshold_for(row: dict, thresholds: list) -> dict | None:
 
 def _datasets(registry: Registry, req: RegisterRequest, warnings: list[str],
               entries: list[str]) -> list[dict]:
-    known: dict = {}
-    reg_file = registry.root / "policies" / "data" / "datasets.yaml"
-    if reg_file.exists():
-        data = registry.load("policies/data/datasets.yaml").data or {}
-        known = data.get("datasets") or {}
+    known = registry.config.datasets
     out = []
     for spec in req.datasets:
         entry = known.get(spec.id) or {}
@@ -350,7 +351,7 @@ def _datasets(registry: Registry, req: RegisterRequest, warnings: list[str],
             digest = rev["sha256"]
         else:
             raise UsageError(
-                f"dataset {spec.id}@{spec.revision} is not in policies/data/datasets.yaml",
+                f"dataset {spec.id}@{spec.revision} is not in {registry.config.file('datasets')}",
                 hint="register it there, or pass its file (ROLE:ID@REV:PATH) to hash it")
         row: dict[str, Any] = {"id": spec.id, "revision": spec.revision, "role": spec.role,
                                "sha256": digest}
@@ -460,8 +461,6 @@ def _blame(path: list, msg: str, req: RegisterRequest) -> str:
 def _scan_weights(pairs: list[tuple[Path, Path]]) -> dict[Path, ScanRecord | None]:
     """Scan every weights file before anything is written; a dangerous global refuses
     the registration, naming it (modelreg/store/scanning.py)."""
-    from modelreg.store.scanning import scan
-
     scans = {}
     for src, dest in pairs:
         record = scan(src, display=dest.name)
@@ -479,8 +478,6 @@ def _scan_weights(pairs: list[tuple[Path, Path]]) -> dict[Path, ScanRecord | Non
 def _refuse_secrets(req: RegisterRequest, record: dict) -> None:
     """Refuse cloud keys, tokens and private keys in any metadata input
     (modelreg/store/credentials.py)."""
-    from modelreg.store.credentials import find
-
     for label, path in (("--metrics", req.metrics), ("--config", req.config),
                         ("--from", req.model_file)):
         if not path:
@@ -540,7 +537,6 @@ def _model(registry: Registry, req: RegisterRequest, name: str
     errors = Schemas(registry.root).errors("model", {**model_data, "name": name})
     if errors:
         path, msg = errors[0]
-        from modelreg.core.yamlio import locate
         raise InputError(f"not a valid model record: {msg}"
                          + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
                          file=req.model_file, line=locate(mdoc, path),
@@ -809,11 +805,6 @@ def judge(registry: Registry, plan: RegisterPlan, paths: list[str]) -> list[Find
     card's freshness. With ``plan.refuse_findings``, raises :class:`PolicyRefusal` on an
     error, except in what the registration leaves for people to write: the card's prose and
     a starter model.yaml (``modelreg card`` and ``validate`` say what is missing there)."""
-    from functools import partial
-
-    from modelreg.policy.evaluate import evaluate
-    from modelreg.policy.inputs import REGISTERED
-
     view = Registry(registry.root, git=registry.git)      # nothing cached from before
     result = evaluate(view, [plan.name], versions={plan.name: [plan.version]},
                       stage=REGISTERED, change={"base": None, "files": sorted(paths)},
