@@ -2,11 +2,14 @@
 
 Two steps. :func:`plan` decides everything and writes nothing: every refusal (an existing
 or lower version, missing or git-tracked weights, a stale ``.dvc`` pointer, a dangerous
-pickle, a secret in the metadata, an invalid record…), the hashes of each weights file (read
-once), the record, card and CODEOWNERS texts, the branch. :func:`apply` carries the plan out
-under an undo log: branch, copy, ``dvc add``, record and card, ``dvc push``, commit. If
-anything fails there, the work tree, the index and the branch are put back byte for byte.
-:func:`register` is the two in a row.
+pickle, a secret in the metadata, NaN metrics, control characters in names, no metrics for a
+model with thresholds, an invalid record…), the hashes of each weights file (read once), the
+record, card and CODEOWNERS texts, the branch. :func:`apply` carries the plan out under an
+undo log: branch, copy, ``dvc add``, record and card, the registered-stage policies on the
+files as written (:func:`judge`: register says what ``check`` will say), ``dvc push``,
+commit. If anything fails there, the work tree, the index and the branch are put back byte
+for byte. :func:`register` is the two in a row, holding the clone's lock, after
+:func:`refuse_interrupted` has looked for a run killed before its commit.
 """
 from __future__ import annotations
 
@@ -736,7 +739,8 @@ def apply(registry: Registry, plan: RegisterPlan,
     Before the weights are pushed, the registered-stage policies judge the new version as
     ``check`` will; with ``plan.refuse_findings`` an error among the findings refuses it.
     A journal in ``.git/modelreg/`` says what was under way, for a run that is killed
-    (:func:`plan` reads it). Call it through :func:`register`, which holds the clone's lock.
+    (:func:`refuse_interrupted` reads it). Call it through :func:`register`, which holds the
+    clone's lock.
     """
     hooks = Hooks.of(hooks)
     root, git = registry.root, registry.git
