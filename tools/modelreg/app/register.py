@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -849,7 +848,7 @@ class Journal:
         self.data = {
             "name": plan.name, "version": plan.version, "branch": plan.branch,
             "from_branch": undo.branch, "head": undo.head, "pid": os.getpid(),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "step": "writing",
+            "started": timefmt.rfc3339(), "step": "writing",
             "created": [rel(p) for p in created if not p.exists()],
             "edited": [rel(p) for p in edited if p.exists()],
             "pointers": [rel(w.pointer) for w in plan.weights],

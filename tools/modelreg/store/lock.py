@@ -11,10 +11,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from modelreg.core import timefmt
 from modelreg.core.errors import CannotRunError
 from modelreg.store.git import Git
 
@@ -47,8 +47,7 @@ def hold(git: Git, name: str, command: str) -> Iterator[Path]:
                      f"{path.name} in .git/modelreg, is released when that process ends)"
             ) from None
         os.ftruncate(fd, 0)
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        os.pwrite(fd, f"pid {os.getpid()}, since {stamp}\n".encode(), 0)
+        os.pwrite(fd, f"pid {os.getpid()}, since {timefmt.rfc3339()}\n".encode(), 0)
         try:
             yield path
         finally:
