@@ -324,6 +324,18 @@ def test_a_run_killed_before_anything_was_written_is_forgotten(repo, tmp_path, r
     assert res.code == 0, res.err
 
 
+def test_a_record_left_uncommitted_without_a_journal_is_explained(repo, tmp_path, run_cli):
+    # e.g. left by a run of an older modelreg: the record is there, git does not have it
+    record = repo.root / VERSION_FILE.format("1.0.0")
+    record.parent.mkdir(parents=True)
+    record.write_text("model: iris-classifier\nversion: 1.0.0\n")
+    res = _register(run_cli, repo, tmp_path)
+    assert res.code == 1
+    assert "already registered" not in res.err
+    assert "exists but is not committed" in res.err and "to finish" in res.err
+    assert "to undo" in res.err
+
+
 # --- a full disk during the push ------------------------------------------------------------
 FULL_DISK = """
 import resource, signal, sys
