@@ -19,6 +19,7 @@ from modelreg.core.errors import UsageError
 from modelreg.core.records import Finding, Report
 from modelreg.policy.engines import Engine, PolicySet, load_policy_set
 from modelreg.policy.evaluate import Waiver, dedupe, evaluate, stage_rank_of
+from modelreg.policy.rescan import rescan_findings
 from modelreg.store import cards
 from modelreg.store.git import Git
 from modelreg.store.registry import MODELS_DIR, Registry
@@ -139,7 +140,9 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
                       opa_url=opa_url, now=stamp, policy_set=policy_set,
                       freshness=partial(cards.stale_findings, registry.root))
     cards.save_caches()
-    report = Report("check", result.files, tuple(sorted(result.findings, key=Finding.sort_key)))
+    # the recorded scans are not taken on trust: the weights that are here are scanned again
+    findings = dedupe(result.findings + rescan_findings(registry, names))
+    report = Report("check", result.files, tuple(sorted(findings, key=Finding.sort_key)))
     return CheckResult(report, tuple(sorted(result.waived, key=lambda w: w.finding.sort_key())),
                        result.engine, stage, tuple(names), result.documents, changed_since)
 
