@@ -19,7 +19,7 @@ from modelreg.core.release import __version__ as __version__
 
 _WHERE = {
     "open_registry": "store.registry", "Registry": "store.registry", "Model": "store.registry",
-    "Version": "store.registry",
+    "Version": "store.registry", "RegistryConfig": "store.config", "ConfigError": "store.config",
     "list_models": "app.read", "show": "app.read", "history": "app.read",
     "validate": "app.validate", "register": "app.register",
     "RegisterRequest": "app.register", "RegisterResult": "app.register",

@@ -44,29 +44,16 @@ def _registry(path: str) -> Registry:
     return open_registry(path)
 
 
-def known_stages(registry: Registry) -> list[str]:
-    """The stages of this registry, in promotion order (``registered`` is not one of them).
-
-    The only place the command line learns them: from ``policies/data/environments.yaml``.
-    """
-    data = registry.load("policies/data/environments.yaml").data or {}
-    return [s["name"] for s in data.get("stages") or []
-            if isinstance(s, dict) and isinstance(s.get("name"), str)]
-
-
 def _stage(registry: Registry, stage: str | None, *, registered: bool = False) -> str | None:
     """``--stage`` checked against the registry's stages: an unknown one is a usage error."""
     if stage is None:
         return None
-    known = known_stages(registry)
-    if registered:
-        from modelreg.policy.inputs import REGISTERED  # the policy layer loads the engines
-
-        known = [REGISTERED, *known]
+    config = registry.config
+    known = config.stage_order if registered else config.stage_names
     if stage not in known:
         raise click.BadParameter(
             f"unknown stage {stage!r}; known stages: {', '.join(known) or 'none'} "
-            "(from policies/data/environments.yaml)", param_hint="'--stage'")
+            f"(from {config.file('environments')})", param_hint="'--stage'")
     return stage
 
 
@@ -587,15 +574,13 @@ def _review(registry: Registry, reviews: str | None, pr_author: str | None, head
         raise click.UsageError("--reviews, --pr-author and --head go together")
     from modelreg.policy.reviews import review_input
 
-    people = (registry.load("policies/data/people.yaml").data or {}).get("people") or {}
-    teams = (registry.load("policies/data/teams.yaml").data or {}).get("teams") or {}
     if base is None:
         # a pull request is compared with the protected branch it targets
         from modelreg.store.protected import protected_branch, protected_ref
 
         base = protected_ref(registry.git, protected_branch(registry))
     return review_input(registry.git, reviews_file=reviews, pr_author=pr_author,
-                        head=head, base=base, people=people, teams=teams, pr=pr)
+                        head=head, base=base, config=registry.config, pr=pr)
 
 
 def _emit_change(change: Any, fmt: str) -> None:
@@ -937,11 +922,13 @@ def audit(obj: dict, name: str | None, all_models: bool, at: str | None, fmt: st
     registry = _registry(obj["repo"])
     if all_models:
         paths = audit_render.write_reports(au.audit_all(registry, at=at, engine=engine),
-                                           Path(str(out)), fmt)
+                                           Path(str(out)), fmt,
+                                           final_stage=registry.config.last_stage)
         for path in paths:
             click.echo(f"wrote {path}", err=True)
         return
-    text = audit_render.render(au.audit(registry, str(name), at=at, engine=engine), fmt)
+    text = audit_render.render(au.audit(registry, str(name), at=at, engine=engine), fmt,
+                               final_stage=registry.config.last_stage)
     if out:
         write_atomic(Path(out), text)
         click.echo(f"wrote {out}", err=True)

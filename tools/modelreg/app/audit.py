@@ -321,11 +321,7 @@ def _evaluate(registry: Registry, names: list[str], engine: str,
 
 
 def _catalogue(registry: Registry) -> dict[str, dict[str, Any]]:
-    rel = "policies/data/rules.yaml"
-    if not (registry.root / rel).is_file():
-        return {}
-    data = _dict(registry.load(rel).data)
-    return {str(k): v for k, v in _dict(data.get("rules")).items() if isinstance(v, dict)}
+    return {k: v for k, v in registry.config.rules.items() if isinstance(v, dict)}
 
 
 def _policy(registry: Registry, name: str, when: int | None, state: ModelState,
@@ -377,18 +373,11 @@ def _exceptions(snap: Snapshot, when: int | None,
     return out
 
 
-def _stage_order(registry: Registry) -> list[str]:
-    rel = "policies/data/environments.yaml"
-    data = _dict(registry.load(rel).data) if (registry.root / rel).is_file() else {}
-    return ["registered"] + [str(s.get("name")) for s in _list(data.get("stages"))
-                             if isinstance(s, dict)]
-
-
 def _reached(registry: Registry, name: str, state: ModelState,
              when: int | None) -> list[str]:
     """The stages whose rules applied to this model: up to the highest stage a version
     holds (or, now, asks for in ``stages.yaml``)."""
-    order = _stage_order(registry)
+    order = list(registry.config.stage_order)
     wanted = set(state.stages)
     if when is None:
         try:

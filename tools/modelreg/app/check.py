@@ -18,9 +18,10 @@ from modelreg.core import timefmt
 from modelreg.core.errors import UsageError
 from modelreg.core.records import Finding, Report
 from modelreg.policy.engines import Engine, PolicySet, load_policy_set
-from modelreg.policy.evaluate import Waiver, dedupe, evaluate, stage_rank_of
+from modelreg.policy.evaluate import Waiver, dedupe, evaluate
 from modelreg.policy.rescan import rescan_findings
 from modelreg.store import cards
+from modelreg.store.config import ConfigError
 from modelreg.store.git import Git
 from modelreg.store.registry import MODELS_DIR, Registry
 
@@ -114,9 +115,17 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
     Raises :class:`CannotRunError` when the policies cannot be evaluated; never passes silently.
     """
     stamp = timefmt.stamp(now)
+    try:
+        config = registry.config
+    except ConfigError as exc:
+        # the rules' own data is wrong: report where, before judging anything with it
+        files = len({f.file for f in exc.findings})
+        return CheckResult(Report("check", files, exc.findings), stage=stage,
+                           changed_since=changed_since)
+    if stage is not None:
+        config.check_stage(stage)
     if policy_set is None:
         policy_set = load_policy_set(registry)
-    stage_rank_of(policy_set, stage)             # an unknown stage is a usage error, early
     tracked = tracked_changes(registry.git, changed_since)
     changes = sorted(set(tracked) | set(untracked_files(registry.git)))
     if models is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from modelreg.core.errors import InputError, location
 from modelreg.store.codeowners import PATH, generate, owners_of, problems, write
+from modelreg.store.config import DATA_DIR
 from modelreg.store.registry import Registry
 
 
@@ -18,7 +19,7 @@ def check(registry: Registry) -> list[str]:
     for line, msg in problems(have):
         reasons.append(f"{location(PATH, line)}: {msg} (GitHub ignores the whole file)")
     if have != want.text:
-        reasons.append(f"{PATH} is out of date with policies/data and models/: "
+        reasons.append(f"{PATH} is out of date with {DATA_DIR} and models/: "
                        "run `modelreg codeowners --write` and commit it")
     for sample, owners in want.expected.items():
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from modelreg.core.errors import PolicyRefusal, RefusedError, UsageError
+from modelreg.core.errors import PolicyRefusal, RefusedError
 from modelreg.core.files import write_atomic
 from modelreg.core.records import Finding
 from modelreg.core.tags import Action
@@ -34,11 +34,6 @@ class StageChange:
     branch: str | None
     commit: str | None
     findings: tuple[Finding, ...]   # warnings that did not block
-
-
-def _known_stages(registry: Registry) -> list[str]:
-    data = registry.load("policies/data/environments.yaml").data or {}
-    return [s["name"] for s in data.get("stages") or [] if isinstance(s, dict) and "name" in s]
 
 
 def _desired(registry: Registry, name: str) -> dict[str, Any]:
@@ -128,10 +123,7 @@ def promote(registry: Registry, name: str, version: str, stage: str, *,
     """Ask for ``version`` of ``name`` to hold ``stage``."""
     check_name(name)
     version = check_version(version)
-    stages = _known_stages(registry)
-    if stage not in stages:
-        raise UsageError(f"unknown stage {stage!r}; known stages: {', '.join(stages)}",
-                         hint="stages come from policies/data/environments.yaml")
+    registry.config.check_stage(stage, registered=False)
     state = registry.state(name)
     if version not in state.registered:
         raise RefusedError(f"{name} {version} is not registered (no tag {name}@v{version})",

@@ -278,11 +278,7 @@ def _threshold_for(row: dict, thresholds: list) -> dict | None:
 
 
 def _datasets(registry: Registry, req: RegisterRequest, warnings: list[str]) -> list[dict]:
-    known: dict = {}
-    reg_file = registry.root / "policies" / "data" / "datasets.yaml"
-    if reg_file.exists():
-        data = registry.load("policies/data/datasets.yaml").data or {}
-        known = data.get("datasets") or {}
+    known = registry.config.datasets
     out = []
     for spec in req.datasets:
         entry = known.get(spec.id) or {}
@@ -299,7 +295,7 @@ def _datasets(registry: Registry, req: RegisterRequest, warnings: list[str]) -> 
             digest = rev["sha256"]
         else:
             raise UsageError(
-                f"dataset {spec.id}@{spec.revision} is not in policies/data/datasets.yaml",
+                f"dataset {spec.id}@{spec.revision} is not in {registry.config.file('datasets')}",
                 hint="register it there, or pass its file (ROLE:ID@REV:PATH) to hash it")
         row: dict[str, Any] = {"id": spec.id, "revision": spec.revision, "role": spec.role,
                                "sha256": digest}

@@ -11,6 +11,7 @@ from pathlib import Path
 from modelreg.core.errors import UsageError
 from modelreg.core.records import Finding, Report
 from modelreg.policy.documents import UNREADABLE, model_and_version, validate_file
+from modelreg.store.config import DATA_DIR, ConfigError
 from modelreg.store.registry import MODELS_DIR, Registry
 from modelreg.store.schemas import Schemas, kind_of
 
@@ -70,8 +71,15 @@ def _walk(registry: Registry, folder: str, real_root: str, files: list[str],
 
 
 def validate(registry: Registry, paths: Iterable[str] | None = None) -> Report:
-    """Validate registry records (all of ``models/`` when ``paths`` is empty)."""
+    """Validate registry records (all of ``models/`` when ``paths`` is empty) and, unless
+    ``paths`` names only records, the registry's configuration."""
+    paths = list(paths or [])
     files, findings = collect(registry, paths)
+    if not paths or any(_in_config(registry, p) for p in paths):
+        try:
+            _ = registry.config          # loading it checks it
+        except ConfigError as exc:
+            findings.extend(exc.findings)
     workers = min(os.cpu_count() or 1, 8)
     if len(files) >= PARALLEL_FROM and workers > 1:
         # parsing YAML is CPU-bound Python: one process per core for big registries
@@ -84,6 +92,12 @@ def validate(registry: Registry, paths: Iterable[str] | None = None) -> Report:
     else:
         findings.extend(_validate_chunk(str(registry.root), files, registry))
     return Report("validate", len(files), tuple(sorted(findings, key=Finding.sort_key)))
+
+
+def _in_config(registry: Registry, path: str) -> bool:
+    full = (Path.cwd() / path).resolve() if not os.path.isabs(path) else Path(path)
+    rel = registry.rel(full)
+    return rel == DATA_DIR or rel.startswith(f"{DATA_DIR}/") or DATA_DIR.startswith(f"{rel}/")
 
 
 def _validate_chunk(root: str, files: list[str], registry: Registry | None = None

@@ -66,6 +66,7 @@ class PolicySet:
     files: tuple[PolicyFile, ...]
     data: dict[str, Any]
     root: str = ""
+    stage_order: tuple[str, ...] = ()      # registered, then the configured stages
 
     @property
     def policies(self) -> tuple[PolicyFile, ...]:
@@ -95,50 +96,33 @@ class TestResult:
                 "message": self.message}
 
 
-def load_policy_set(registry: Registry | str | os.PathLike, *, policy_dir: str = "policies",
+POLICY_DIR = "policies"
+
+
+def load_policy_set(registry: Registry | str | os.PathLike, *,
                     tests: bool = False) -> PolicySet:
-    """Read ``policies/*.rego`` and ``policies/data/*.yaml`` of ``registry`` (the work tree or
-    any revision).
+    """Read ``policies/*.rego`` of ``registry`` (the work tree or any revision);
+    ``data.registry`` is that revision's configuration
+    (``RegistryConfig.data``, :mod:`modelreg.store.config`).
 
     A data file that does not load is a :class:`CannotRunError`: policies evaluated without
     their reference data would answer wrongly.
     """
     if not isinstance(registry, Registry):
         registry = Registry(Path(registry))
-    if registry.tree.kind(policy_dir) != "dir":
-        raise CannotRunError(f"no {policy_dir}/ folder in {registry.root}"
+    if registry.tree.kind(POLICY_DIR) != "dir":
+        raise CannotRunError(f"no {POLICY_DIR}/ folder in {registry.root}"
                              + (f" at {registry.rev[:12]}" if registry.rev else ""),
                              hint="run modelreg inside the registry's clone")
     files = []
-    for name, kind in registry.tree.listdir(policy_dir):
+    for name, kind in registry.tree.listdir(POLICY_DIR):
         if kind != "file" or not name.endswith(".rego"):
             continue
-        pf = PolicyFile(f"{policy_dir}/{name}", registry.read_text(f"{policy_dir}/{name}"))
+        pf = PolicyFile(f"{POLICY_DIR}/{name}", registry.read_text(f"{POLICY_DIR}/{name}"))
         if tests or not pf.is_test:
             files.append(pf)
-    return PolicySet(tuple(files), load_reference_data(registry, policy_dir),
-                     str(registry.root))
-
-
-def load_reference_data(registry: Registry, policy_dir: str = "policies") -> dict[str, Any]:
-    """Every ``*.yaml``/``*.json`` in ``policies/data`` under its file stem
-    (``data.registry.<stem>``)."""
-    merged: dict[str, Any] = {}
-    for name, kind in registry.tree.listdir(f"{policy_dir}/data"):
-        stem, dot, suffix = name.rpartition(".")
-        if not dot or suffix not in ("yaml", "yml", "json") or kind != "file":
-            continue
-        display = f"{policy_dir}/data/{name}"
-        try:
-            doc = registry.load(display)
-        except Exception as exc:   # noqa: BLE001 - any load failure stops the check
-            raise CannotRunError(f"policy data does not load: {exc}",
-                                 hint="fix the file; policies cannot run without it") from None
-        if not isinstance(doc.data, dict):
-            raise CannotRunError("policy data must be a mapping", file=display,
-                                 hint="put the values under a top-level key")
-        merged[stem] = doc.data
-    return merged
+    config = registry.config
+    return PolicySet(tuple(files), dict(config.data), str(registry.root), config.stage_order)
 
 
 def clean_error(text: str) -> str:

@@ -9,12 +9,12 @@ record as it was approved, with today's rules. Findings come back as data with
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelreg.core import timefmt
-from modelreg.core.errors import CannotRunError, ModelregError, UsageError
+from modelreg.core.errors import CannotRunError, ModelregError
 from modelreg.core.records import Finding, ModelState
 from modelreg.core.yamlio import Document, locate
 from modelreg.policy import inputs
@@ -64,15 +64,6 @@ class Evaluation:
     files: int = 0            # registry files read
 
 
-def stage_rank_of(policy_set: PolicySet, stage: str | None) -> dict[str, int]:
-    """The configured stage order; an unknown ``stage`` is a usage error naming the known."""
-    rank = inputs.stage_rank(policy_set.data.get("environments") or {})
-    if stage is not None and stage not in rank:
-        raise UsageError(f"unknown stage {stage!r}; known stages: {', '.join(rank)}",
-                         hint="stages come from policies/data/environments.yaml")
-    return rank
-
-
 def evaluate(records: Registry, names: list[str], *, judge: Registry | None = None,
              stage: str | None = None, versions: dict[str, list[str]] | None = None,
              states: dict[str, ModelState] | None = None, review: dict[str, Any] | None = None,
@@ -92,8 +83,11 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
     stamp = timefmt.stamp(now)
     if policy_set is None:
         policy_set = load_policy_set(judge)
-    rank = stage_rank_of(policy_set, stage)
-    placeholders = (policy_set.data.get("cards") or {}).get("placeholders") or []
+    config = judge.config
+    if stage is not None:
+        config.check_stage(stage)                # an unknown stage is a usage error
+    rank = config.stage_rank
+    placeholders = config.cards.placeholders
     change = change or {"base": None, "files": []}
     schemas = Schemas(judge)
     out = Evaluation()
@@ -167,7 +161,7 @@ def secret_findings(records: Registry, name: str, only: list[str] | None = None
     return out
 
 
-def read_model(records: Registry, schemas: Schemas, name: str, placeholders: list[str],
+def read_model(records: Registry, schemas: Schemas, name: str, placeholders: Sequence[str],
                documents: dict[str, Document], *, only: list[str] | None = None,
                freshness: Freshness | None = None
                ) -> tuple[inputs.ModelFiles | None, list[Finding], int]:
@@ -302,4 +296,4 @@ def dedupe(findings: list[Finding]) -> list[Finding]:
 
 
 __all__ = ["evaluate", "run_policies", "read_model", "secret_findings", "dedupe", "Evaluation",
-           "Waiver", "stage_rank_of"]
+           "Waiver"]

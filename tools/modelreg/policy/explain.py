@@ -1,10 +1,11 @@
 """``policy explain``: what a rule checks, the stage it gates and where its data comes from,
-read from the rule catalogue ``policies/data/rules.yaml``."""
+read from the rule catalogue (``rules.yaml`` in the registry's configuration)."""
 from __future__ import annotations
 
 import re
 from typing import Any
 
+from modelreg.core import stages
 from modelreg.core.errors import UsageError
 from modelreg.policy.engines import PolicySet
 
@@ -26,10 +27,7 @@ def explain(policy_set: PolicySet, rule_id: str) -> dict[str, Any]:
                          hint=f"known rules: {', '.join(sorted(rules))}")
     entry = dict(rules[key])
     implemented = sorted(pf.path for pf in policy_set.policies if f'"{key}"' in pf.text)
-    stages = ["registered"] + [s.get("name") for s in
-                               (policy_set.data.get("environments") or {}).get("stages") or []]
-    gate = entry.get("stage")
-    applies = stages[stages.index(gate):] if gate in stages else []
+    applies = list(stages.from_(policy_set.stage_order, str(entry.get("stage"))))
     return {"id": key, **entry, "applies_to": applies, "implemented_in": implemented}
 
 

@@ -18,17 +18,9 @@ from typing import Any
 # uses its Card and parse_card.
 from modelreg.core.cardtext import Card, parse_card
 from modelreg.core.records import Event, ModelState  # noqa: F401 - Event re-exported for typing
+from modelreg.core.stages import REGISTERED
 from modelreg.core.tags import Action
 from modelreg.core.yamlio import Document
-
-REGISTERED = "registered"
-
-
-def stage_rank(environments: dict[str, Any]) -> dict[str, int]:
-    """``registered`` first, then environments.yaml's stages in promotion order."""
-    order = [REGISTERED] + [s.get("name") for s in environments.get("stages") or []
-                            if isinstance(s, dict) and isinstance(s.get("name"), str)]
-    return {name: i for i, name in enumerate(order)}
 
 
 def requested_stages(stages_data: dict[str, Any] | None) -> tuple[dict[str, str], list[str]]:
@@ -142,4 +134,4 @@ def policy_input(now: str, docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 __all__ = ["Card", "ModelFiles", "parse_card", "model_documents", "policy_input", "pick_stage",
-           "requested_stages", "stage_rank", "history", "files_of", "Event"]
+           "requested_stages", "history", "REGISTERED", "files_of", "Event"]

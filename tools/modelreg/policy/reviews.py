@@ -7,10 +7,12 @@ what GitHub and git say into the ``review`` object the policies read:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from modelreg.core.errors import InputError, UsageError
 from modelreg.core.yamlio import load
+from modelreg.store.config import Person, RegistryConfig, Team
 from modelreg.store.git import Git
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -42,18 +44,17 @@ def load_reviews(path: str) -> list[dict[str, Any]]:
     return out
 
 
-def logins_by_email(people: dict[str, Any]) -> dict[str, str]:
+def logins_by_email(people: Mapping[str, Person]) -> dict[str, str]:
     out = {}
-    for login, person in (people or {}).items():
-        if not isinstance(person, dict):
-            continue
-        for email in [person.get("email"), *(person.get("emails") or [])]:
+    for login, person in people.items():
+        for email in (person.email, *person.emails):
             if isinstance(email, str):
                 out[email.lower()] = login
     return out
 
 
-def committers(git: Git, base: str | None, head: str, people: dict[str, Any]) -> list[str]:
+def committers(git: Git, base: str | None, head: str, people: Mapping[str, Person]
+               ) -> list[str]:
     """Logins (or e-mails, when unknown) of everyone who authored or committed ``base..head``."""
     rng = f"{base}..{head}" if base else head
     out = git.run("log", "--format=%ae%x00%ce", rng, "--", check=False)
@@ -78,8 +79,8 @@ def approvers(review: dict[str, Any]) -> list[str]:
                   if r["state"] == "APPROVED" and r["commit_id"] == review.get("head"))
 
 
-def owners(git: Git, base: str | None, head: str, people: dict[str, Any],
-           teams: dict[str, Any]) -> dict[str, list[str]]:
+def owners(git: Git, base: str | None, head: str, people: Mapping[str, Person],
+           teams: Mapping[str, Team]) -> dict[str, list[str]]:
     """For each file the change touches, the logins that may approve it as code owners.
 
     GitHub reads CODEOWNERS from the pull request's base branch, so a change cannot appoint
@@ -93,9 +94,9 @@ def owners(git: Git, base: str | None, head: str, people: dict[str, Any],
     if not text:
         return {p: [] for p in changed}
     members: dict[str, set[str]] = {}
-    handle_of = {t.get("github"): name for name, t in (teams or {}).items() if isinstance(t, dict)}
-    for login, person in (people or {}).items():
-        for team in (person or {}).get("teams") or []:
+    handle_of = {t.github: name for name, t in teams.items()}
+    for login, person in people.items():
+        for team in person.teams:
             members.setdefault(team, set()).add(login)
     out = {}
     for path in changed:
@@ -110,8 +111,10 @@ def owners(git: Git, base: str | None, head: str, people: dict[str, Any],
 
 
 def review_input(git: Git, *, reviews_file: str, pr_author: str, head: str,
-                 base: str | None, people: dict[str, Any], teams: dict[str, Any] | None = None,
+                 base: str | None, config: RegistryConfig,
                  pr: int | None = None) -> dict[str, Any]:
+    """The policies' ``review`` object for a pull request: its reviews, who committed to it
+    and who may approve each file it changes (people and teams from ``config``)."""
     if not _SHA.match(head):
         resolved = git.run("rev-parse", "--verify", "-q", f"{head}^{{commit}}", check=False).strip()
         if not resolved:
@@ -119,8 +122,8 @@ def review_input(git: Git, *, reviews_file: str, pr_author: str, head: str,
         head = resolved
     return {"pr": pr, "pr_author": pr_author, "head": head,
             "reviews": load_reviews(reviews_file),
-            "committers": committers(git, base, head, people),
-            "owners": owners(git, base, head, people, teams or {})}
+            "committers": committers(git, base, head, config.people),
+            "owners": owners(git, base, head, config.people, config.teams)}
 
 
 def review_from_evidence(evidence: dict[str, Any]) -> dict[str, Any]:

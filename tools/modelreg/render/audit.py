@@ -13,8 +13,10 @@ from modelreg.store.defaults import TEMPLATES_DIR
 FORMATS = ("md", "html", "json")
 
 
-def render(report: dict[str, Any], fmt: str) -> str:
-    """The report as Markdown, a self-contained HTML page, or versioned JSON."""
+def render(report: dict[str, Any], fmt: str, *, final_stage: str | None = None) -> str:
+    """The report as Markdown, a self-contained HTML page, or versioned JSON.
+
+    ``final_stage`` (the configuration's last stage) is drawn apart from the others."""
     if fmt == "json":
         import json
 
@@ -22,12 +24,13 @@ def render(report: dict[str, Any], fmt: str) -> str:
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
     template = "audit.md.j2" if fmt == "md" else "audit.html.j2"
-    return environment(fmt).get_template(template).render(r=report)
+    return environment(fmt, final_stage=final_stage).get_template(template).render(r=report)
 
 
-def environment(fmt: str) -> Any:
+def environment(fmt: str, *, final_stage: str | None = None) -> Any:
     """A jinja2 environment that escapes every value by default: HTML escaping for pages,
-    Markdown escaping (no HTML, no injected headings or table cells) for Markdown."""
+    Markdown escaping (no HTML, no injected headings or table cells) for Markdown.
+    ``final_stage`` is the stage whose badges are drawn as the one serving decisions."""
     import jinja2
     from markupsafe import Markup
 
@@ -53,6 +56,7 @@ def environment(fmt: str) -> Any:
                        short=lambda v: (str(v)[:12] if v else None),
                        join_list=lambda v: ", ".join(str(x) for x in v) if v else None,
                        number=_number, verdict=_verdict)
+    env.globals["final_stage"] = final_stage
     return env
 
 
@@ -77,13 +81,14 @@ def _verdict(value: bool | None) -> str:
     return {True: "met", False: "NOT MET", None: "no threshold"}[value]
 
 
-def write_reports(reports: Iterable[dict[str, Any]], out_dir: Path, fmt: str) -> list[Path]:
+def write_reports(reports: Iterable[dict[str, Any]], out_dir: Path, fmt: str, *,
+                  final_stage: str | None = None) -> list[Path]:
     """One file per model, ``OUT_DIR/NAME.{md,html,json}``, each written atomically."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for report in reports:
         path = out_dir / f"{report['model']}.{fmt}"
-        write_atomic(path, render(report, fmt))
+        write_atomic(path, render(report, fmt, final_stage=final_stage))
         written.append(path)
     return written
 

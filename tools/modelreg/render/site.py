@@ -17,10 +17,12 @@ from typing import Any
 
 from modelreg.app.audit import audit
 from modelreg.core import cardtext, timefmt
+from modelreg.core import stages as stagemod
 from modelreg.core.errors import ModelregError
 from modelreg.core.files import write_atomic
 from modelreg.core.metrics import threshold_sign
 from modelreg.render.audit import environment
+from modelreg.store.config import RegistryConfig
 from modelreg.store.registry import MODELS_DIR, Registry, semver_key
 
 PALETTE = ("#2457c5", "#c2410c", "#15803d", "#7c3aed", "#be123c", "#0e7490", "#a16207",
@@ -46,13 +48,13 @@ def build_site(registry: Registry, out_dir: str | Path, *, engine: str = "auto",
     names = [r["name"] for r in rows]
     result = check(registry, engine=engine, now=now) if names else None
     records = _records(registry)
-    env = environment("html")
+    env = environment("html", final_stage=registry.config.last_stage)
     pages: list[str] = []
     entries = []
     for row in rows:
         name = row["name"]
         report = audit(registry, name, check_result=result, engine=engine, now=now)
-        stages_order = _stage_order(report)
+        stages_order = _stage_order(registry.config, report)
         entries.append({**row, "policy_ok": report["policy"]["ok"],
                         "errors": sum(1 for f in report["policy"]["findings"]
                                       if f["severity"] == "error"),
@@ -60,7 +62,7 @@ def build_site(registry: Registry, out_dir: str | Path, *, engine: str = "auto",
                         "search": " ".join(str(x) for x in (
                             name, row.get("title") or "", row.get("owner") or "",
                             row.get("eu_ai_act_class") or "")).lower()})
-        focus = _focus_version(report)
+        focus = _focus_version(registry.config, report)
         graph = None
         if focus is not None and (name, focus) in records:
             from modelreg.app.lineage import lineage
@@ -92,17 +94,20 @@ def _markup(svg: str) -> Any:
     return Markup(svg)
 
 
-def _stage_order(report: dict[str, Any]) -> list[str]:
+def _stage_order(config: RegistryConfig, report: dict[str, Any]) -> list[str]:
+    """The stages this model's history shows, in the configured order (stages the
+    configuration no longer lists last)."""
     found = {i["stage"] for v in report["versions"] for i in v["stage_history"]}
-    known = [s for s in ("staging", "production") if s in found]
+    known = [s for s in config.stage_names if s in found]
     return known + sorted(found - set(known))
 
 
-def _focus_version(report: dict[str, Any]) -> str | None:
-    """The version whose lineage the page draws: production's, else the latest."""
-    held = report["stages"].get("production")
-    if held:
-        return held
+def _focus_version(config: RegistryConfig, report: dict[str, Any]) -> str | None:
+    """The version whose lineage the page draws: the one in the latest stage held, else the
+    latest version."""
+    for stage in reversed(config.stage_names):
+        if report["stages"].get(stage):
+            return report["stages"][stage]
     with_record = [v["version"] for v in report["versions"] if v["record"]]
     return with_record[0] if with_record else None
 
@@ -143,7 +148,7 @@ def timeline_svg(report: dict[str, Any], stages: list[str]) -> str:
                 '<text x="0" y="24" fill="#5b6577">No registry events yet.</text></svg>')
     start, end = min(times), max(times)
     end = max(end, start + 86400)
-    rows = ["registered", *stages]
+    rows = list(stagemod.order(stages))
     left, width, row_h = 110, 760, 34
     height = 30 + row_h * len(rows) + 24
 

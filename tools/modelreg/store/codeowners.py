@@ -8,12 +8,13 @@ a path and which lines it would reject.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from modelreg.core.errors import InputError
 from modelreg.core.files import write_atomic
+from modelreg.store.config import RegistryConfig
 from modelreg.store.registry import Registry
 
 PATH = ".github/CODEOWNERS"
@@ -63,22 +64,14 @@ class Ownership:
     expected: dict[str, tuple[str, ...]]     # sample path -> owners
 
 
-def _data(registry: Registry, name: str) -> dict[str, Any]:
-    rel = f"policies/data/{name}.yaml"
-    data = registry.load(rel).data
-    if not isinstance(data, dict):
-        raise InputError("expected a mapping", file=rel)
-    return data
-
-
-def _handles(teams: dict, names: list, source: str) -> list[str]:
+def _handles(config: RegistryConfig, names: Iterable[str], source: str) -> list[str]:
     out = []
     for name in names:
-        team = teams.get(name)
-        handle = team.get("github") if isinstance(team, dict) else None
+        team = config.teams.get(name)
+        handle = team.github if team is not None else None
         if not isinstance(handle, str) or not OWNER_RE.match(handle):
             raise InputError(f"team {name!r} has no valid GitHub handle (@org/team)",
-                             file="policies/data/teams.yaml",
+                             file=config.file("teams"),
                              hint=f"add it, or fix the team named in {source}")
         out.append(handle)
     return out
@@ -89,21 +82,21 @@ def generate(registry: Registry, adding: Mapping[str, dict[str, Any]] | None = N
     """What .github/CODEOWNERS must say; ``adding`` holds model.yaml data of models that are
     about to be written (``register`` plans the file before it writes anything)."""
     adding = adding or {}
-    teams = _data(registry, "teams").get("teams") or {}
-    rules = _data(registry, "codeowners")
-    gov = _handles(teams, rules.get("governance") or [], "policies/data/codeowners.yaml")
+    config = registry.config
+    rules_file = config.file("codeowners")
+    gov = _handles(config, config.codeowners.governance, rules_file)
     if not gov:
-        raise InputError("no governance team", file="policies/data/codeowners.yaml")
-    stage_owners = rules.get("stage_owners") or {}
+        raise InputError("no governance team", file=rules_file)
+    stage_owners = config.codeowners.stage_owners
     lines = [HEADER, "# Governance owns the rules and the machinery."]
     owners = " ".join(gov)
     expected: dict[str, tuple[str, ...]] = {}
     for path in ("/policies/", "/schemas/", "/.github/", "/tools/", "/tests/", "/Makefile",
                  "/pyproject.toml", "/.dvc/", "/.ci/"):
         lines.append(f"{path} {owners}")
-    expected["policies/data/people.yaml"] = tuple(gov)
+    expected[config.file("people")] = tuple(gov)
     expected[PATH] = tuple(gov)
-    newcomers = _handles(teams, rules.get("new_models") or [], "policies/data/codeowners.yaml")
+    newcomers = _handles(config, config.codeowners.new_models, rules_file)
     lines.append("")
     lines.append("# A model not listed below yet (its first registration): the inventory's keepers.")
     if newcomers:
@@ -126,11 +119,11 @@ def generate(registry: Registry, adding: Mapping[str, dict[str, Any]] | None = N
         if not team:
             raise InputError("model has no owner.team", file=where,
                              hint="CODEOWNERS needs an owning team for every model")
-        model_owners = _handles(teams, [team], where)
-        approvers = _handles(teams, stage_owners.get(str(tier)) or [], where)
+        model_owners = _handles(config, [team], where)
+        approvers = _handles(config, stage_owners.get(str(tier)) or (), where)
         if not approvers:
             raise InputError(f"no stage owners for risk tier {tier!r}",
-                             file="policies/data/codeowners.yaml",
+                             file=rules_file,
                              hint=f"add stage_owners.\"{tier}\" (needed by {where})")
         lines.append(f"/models/{name}/ {' '.join(model_owners)}")
         lines.append(f"/models/{name}/stages.yaml {' '.join(approvers)}")

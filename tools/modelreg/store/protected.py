@@ -7,8 +7,8 @@ from modelreg.store.registry import Registry
 
 
 def protected_branch(registry: Registry) -> str:
-    data = registry.load("policies/data/environments.yaml").data or {}
-    return str(data.get("protected_branch") or "main")
+    """The branch stage tags are made on, from the configuration (environments.yaml)."""
+    return registry.config.protected_branch
 
 
 def protected_ref(git: Git, branch: str) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import semver
 
@@ -22,6 +22,9 @@ from modelreg.core.timefmt import When, parse_when
 from modelreg.core.yamlio import MAX_BYTES, Document, decode, parse_text
 from modelreg.store.git import Git, Ref
 from modelreg.store.tree import CommitTree, Tree, WorkTree
+
+if TYPE_CHECKING:
+    from modelreg.store.config import RegistryConfig
 
 MODELS_DIR = "models"
 
@@ -211,6 +214,18 @@ class Registry:
         """Load a registry file (YAML, or JSON by extension) by its root-relative path."""
         text = self.read_text(rel_path)
         return Document(rel_path, text, parse_text(text, rel_path))
+
+    def list_dir(self, rel_path: str) -> list[str]:
+        """Names of the regular files directly in a registry folder, sorted (empty when the
+        folder does not exist); symlinks and sub-folders are left out."""
+        return sorted(name for name, kind in self.tree.listdir(rel_path) if kind == "file")
+
+    @cached_property
+    def config(self) -> RegistryConfig:
+        """The registry's configuration (``policies/data``), loaded and checked once."""
+        from modelreg.store.config import RegistryConfig  # config reads through Registry
+
+        return RegistryConfig.load(self)
 
     def model(self, name: str) -> Model:
         rel = f"{MODELS_DIR}/{check_name(name)}/model.yaml"

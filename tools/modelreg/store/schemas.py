@@ -99,6 +99,41 @@ class Schemas:
         return found
 
 
+def violations(schema: dict, data: Any, *, name: str) -> list[tuple[list[str | int], str]]:
+    """Every violation of ``schema`` by ``data`` as (path, message), for a schema used once
+    (``name`` says which file it is in messages). An unexpected key's path ends at that key,
+    so its line is the line of the typo, not of the mapping holding it."""
+    try:
+        fast = _fast_validator(schema)
+        if fast is not None and fast.is_valid(data):
+            return []
+    except (ValueError, TypeError):
+        pass                            # jsonschema's check_schema will say what is wrong
+    from jsonschema import Draft202012Validator
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except Exception as exc:
+        raise CannotRunError(f"{name} is not a valid JSON Schema: {exc}",
+                             hint="fix the schema file") from None
+    found = []
+    for err in Draft202012Validator(schema).iter_errors(data):
+        parts = list(err.absolute_path)
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            extra = _unexpected_keys(err.schema, err.instance)
+            if extra:
+                parts.append(extra[0])
+        found.append((parts, _message(err)))
+    found.sort(key=lambda e: [str(p) for p in e[0]])
+    return found
+
+
+def _unexpected_keys(schema: dict, instance: dict) -> list[str]:
+    props = schema.get("properties") or {}
+    patterns = [re.compile(p) for p in schema.get("patternProperties") or {}]
+    return [k for k in instance if k not in props and not any(rx.search(k) for rx in patterns)]
+
+
 def _fast_validator(schema: dict) -> Any:
     """jsonschema-rs answers "valid?" in microseconds; jsonschema (pure Python) then
     explains the invalid documents with the messages users see. Both implement 2020-12;

@@ -23,7 +23,6 @@ from typing import Any
 from modelreg.core.errors import CannotRunError, InputError
 from modelreg.store.registry import MODELS_DIR, Registry
 
-SIGNING_DATA = "policies/data/signing.yaml"
 MAX_SIGNATURE_BYTES = 1 << 20
 
 
@@ -47,17 +46,8 @@ class SignatureFact:
 
 
 def trusted_keys(registry: Registry) -> dict[str, str]:
-    """Key id -> PEM public key, from policies/data/signing.yaml (empty when absent)."""
-    if not registry.is_file(SIGNING_DATA):
-        return {}
-    data = registry.load(SIGNING_DATA).data or {}
-    keys = data.get("keys") if isinstance(data, dict) else None
-    out = {}
-    for key_id, entry in (keys or {}).items():
-        pem = entry.get("public_key") if isinstance(entry, dict) else None
-        if isinstance(pem, str) and "BEGIN PUBLIC KEY" in pem:
-            out[str(key_id)] = pem
-    return out
+    """Key id -> PEM public key, from the configuration's signing.yaml (empty when absent)."""
+    return {k.id: k.public_key for k in registry.config.signing_keys.values()}
 
 
 def import_model_signing():
@@ -92,7 +82,7 @@ def verify(judge: Registry, name: str, version: str, record: dict,
     fact.present = True
     keys = trusted_keys(judge)
     if not keys:
-        fact.reasons.append(f"no trusted public key in {SIGNING_DATA}")
+        fact.reasons.append(f"no trusted public key in {judge.config.file('signing')}")
         return fact
     model_signing, ec_key, sigstore_pb = import_model_signing()
     with tempfile.TemporaryDirectory(prefix="modelreg-sig-") as tmp:
