@@ -513,7 +513,7 @@ def policy_test(obj: dict, engine: str, opa_url: str | None, fmt: str) -> None:
     else:
         for r in results:
             label = {"pass": "PASS", "fail": "FAIL", "skip": "SKIPPED", "error": "ERROR"}[r.status]
-            extra = f": {r.message}" if r.message else ""
+            extra = f": {printable(r.message)}" if r.message else ""
             click.echo(f"{r.file}: data.{r.package}.{r.name}: {label} "
                        f"({r.duration_ms:.1f}ms){extra}")
         click.echo("-" * 80)
@@ -840,7 +840,7 @@ def codeowners(obj: dict, check_only: bool, write: bool) -> None:
     elif check_only:
         reasons = co.check(registry)
         for r in reasons:
-            click.echo(r)
+            click.echo(printable(r))
         if reasons:
             sys.exit(EXIT_FINDINGS)
         click.echo(f"{co.PATH} is up to date")

@@ -101,6 +101,15 @@ def _here(registry: Registry, name: str, version: str, art: dict[str, Any]) -> P
     return path
 
 
+def _holds_weights(folder: Path) -> bool:
+    """Whether a version's folder holds anything beside its DVC pointers."""
+    try:
+        with os.scandir(folder) as entries:
+            return any(not e.name.endswith(".dvc") for e in entries)
+    except OSError:
+        return False
+
+
 def compare(rel: str, art: dict[str, Any], now: Rescan, *, name: str, version: str,
             line: int | None = None) -> list[Finding]:
     """ART-05 findings for one artifact of ``rel`` (a version record) re-scanned as ``now``."""
@@ -131,6 +140,8 @@ def rescan_findings(registry: Registry, names: list[str],
     for name in names:
         wanted = (versions or {}).get(name)
         for version in wanted if wanted is not None else registry.version_names(name):
+            if not _holds_weights(registry.root / MODELS_DIR / name / "versions" / version):
+                continue          # no weights here (the usual case in CI): no record to read
             rel = f"{MODELS_DIR}/{name}/versions/{version}.yaml"
             try:
                 doc: Document = registry.load(rel)
