@@ -25,6 +25,7 @@ from typing import Any
 from modelreg.core.errors import ModelregError, UsageError
 from modelreg.core.metrics import meets_threshold
 from modelreg.core.records import Event, ModelState
+from modelreg.core.release import __version__
 from modelreg.core.tags import SEMVER_RE, Action
 from modelreg.core.timefmt import parse_when, stamp
 from modelreg.core.timefmt import rfc3339 as iso
@@ -140,7 +141,6 @@ def audit_all(registry: Registry, *, at: str | None = None, engine: str = "auto"
 
 
 def _tool() -> dict[str, str]:
-    from modelreg.core.release import __version__
 
     return {"name": "modelreg", "version": __version__}
 

@@ -163,7 +163,7 @@ def _check_parallel(registry: Registry, names: list[str], workers: int, **kw: An
                     ) -> CheckResult:
     """Big registries: each process reads and checks a share of the models and evaluates
     its share in one engine call (parsing YAML and evaluating Rego are CPU-bound)."""
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415 - process pools only for big registries
 
     chunks = [names[i::workers] for i in range(workers)]
     with ProcessPoolExecutor(workers) as pool:

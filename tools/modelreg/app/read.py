@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelreg.core.errors import ModelregError
+from modelreg.core.errors import ModelregError, UsageError
 from modelreg.core.records import ModelState
 from modelreg.core.timefmt import When, parse_when, rfc3339
-from modelreg.store.registry import Registry, check_version
+from modelreg.store.cache import ContentCache
+from modelreg.store.registry import Registry, check_name, check_version, semver_key
 
 
 def _summary(data: dict[str, Any]) -> dict[str, Any]:
@@ -20,8 +21,6 @@ def _summary(data: dict[str, Any]) -> dict[str, Any]:
 def list_models(registry: Registry) -> list[dict[str, Any]]:
     """``modelreg ls``: one row per model, stages from one ``for-each-ref`` call, model
     summaries from a content-keyed cache (only changed ``model.yaml`` files are parsed)."""
-    from modelreg.store.cache import ContentCache
-
     states = registry.states(evidence=False)
     cache = ContentCache(registry.root, "ls")
     used: set[str] = set()
@@ -51,7 +50,6 @@ def list_models(registry: Registry) -> list[dict[str, Any]]:
 
 
 def _key(v: str):
-    from modelreg.store.registry import semver_key
 
     return semver_key(v)
 
@@ -79,10 +77,8 @@ def history(registry: Registry, name: str | None = None, *,
     with who did it, who approved it, the pull request and the commit; with ``stage``, only
     the events of that stage."""
     if name is not None:
-        from modelreg.store.registry import check_name
         check_name(name)
         if not registry.has_model(name) and not registry.state(name).events:
-            from modelreg.core.errors import UsageError
             raise UsageError(f"no model named {name!r}", hint="`modelreg ls` lists the models")
         events = list(registry.state(name).events)
     else:
@@ -122,7 +118,6 @@ def show(registry: Registry, name: str, version: str | None = None,
     if version is not None:
         version = check_version(version)
         if version not in versions:
-            from modelreg.core.errors import UsageError
             raise UsageError(f"{name} has no version {version}",
                              hint=f"`modelreg show {name}` lists its versions")
         versions = [version]

@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING, Any
 from modelreg.core import files, timefmt
 from modelreg.core.errors import CannotRunError, InputError, RefusedError, UsageError
 from modelreg.core.files import FileHashes
-from modelreg.core.yamlio import dump_yaml, load, parse_yaml, read_text
+from modelreg.core.yamlio import dump_yaml, load, locate, parse_yaml, read_text
 from modelreg.store import cards, codeowners
 from modelreg.store.codeowners import PATH as CODEOWNERS
+from modelreg.store.credentials import find
 from modelreg.store.dvc import Dvc, read_pointer
 from modelreg.store.git import Git
 from modelreg.store.registry import Registry, check_name, check_version, semver_key
+from modelreg.store.scanning import scan
 from modelreg.store.schemas import Schemas
 from modelreg.store.undo import Undo
 
@@ -375,8 +377,6 @@ def _blame(path: list, msg: str, req: RegisterRequest) -> str:
 def _scan_weights(pairs: list[tuple[Path, Path]]) -> dict[Path, ScanRecord | None]:
     """Scan every weights file before anything is written; a dangerous global refuses
     the registration, naming it (modelreg/store/scanning.py)."""
-    from modelreg.store.scanning import scan
-
     scans = {}
     for src, dest in pairs:
         record = scan(src, display=dest.name)
@@ -394,8 +394,6 @@ def _scan_weights(pairs: list[tuple[Path, Path]]) -> dict[Path, ScanRecord | Non
 def _refuse_secrets(req: RegisterRequest, record: dict) -> None:
     """Refuse cloud keys, tokens and private keys in any metadata input
     (modelreg/store/credentials.py)."""
-    from modelreg.store.credentials import find
-
     for label, path in (("--metrics", req.metrics), ("--config", req.config),
                         ("--from", req.model_file)):
         if not path:
@@ -455,7 +453,6 @@ def _model(registry: Registry, req: RegisterRequest, name: str
     errors = Schemas(registry.root).errors("model", {**model_data, "name": name})
     if errors:
         path, msg = errors[0]
-        from modelreg.core.yamlio import locate
         raise InputError(f"not a valid model record: {msg}"
                          + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
                          file=req.model_file, line=locate(mdoc, path),

@@ -83,7 +83,7 @@ def validate(registry: Registry, paths: Iterable[str] | None = None) -> Report:
     workers = min(os.cpu_count() or 1, 8)
     if len(files) >= PARALLEL_FROM and workers > 1:
         # parsing YAML is CPU-bound Python: one process per core for big registries
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415 - process pools only for big registries
 
         chunks = [files[i::workers] for i in range(workers)]
         with ProcessPoolExecutor(workers) as pool:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from modelreg.core.errors import location, printable
-from modelreg.core.tags import Action
+from modelreg.core.release import __version__
+from modelreg.core.tags import Action, parse_message
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,6 @@ class Event(NamedTuple):
     def evidence(self) -> dict[str, Any]:
         """The annotation's evidence block (pull request, approvers, policy digest…), parsed
         when asked for: most reads never need it."""
-        from modelreg.core.tags import parse_message
-
         return parse_message(self.message) if self.annotated else {}
 
     def sort_key(self) -> tuple:
@@ -174,7 +173,6 @@ class Report:
         return self.errors == 0 and (not strict or self.warnings == 0)
 
     def to_json(self, strict: bool = False) -> dict[str, Any]:
-        from modelreg.core.release import __version__
 
         return {
             "report_version": REPORT_VERSION,

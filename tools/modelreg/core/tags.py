@@ -14,6 +14,9 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from modelreg.core.errors import ModelregError
+from modelreg.core.yamlio import dump_yaml, parse_yaml
+
 # A registry name: no path traversal, no upper case, no spaces
 # (docs/architecture.md#the-tag-grammar).
 NAME_PATTERN = r"[a-z0-9][a-z0-9-]{1,62}"
@@ -104,7 +107,6 @@ EVIDENCE_MARKER = "modelreg-evidence:"
 
 
 def format_message(title: str, evidence: dict) -> str:
-    from modelreg.core.yamlio import dump_yaml
 
     return f"{title}\n\n{dump_yaml({EVIDENCE_MARKER[:-1]: evidence})}"
 
@@ -133,8 +135,6 @@ def parse_message(message: str) -> dict:
         if not message.startswith(EVIDENCE_MARKER):
             return {}
         idx = -1
-    from modelreg.core.errors import ModelregError
-    from modelreg.core.yamlio import parse_yaml
 
     try:
         data = parse_yaml(message[idx + 1:], "tag message")

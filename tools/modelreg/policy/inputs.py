@@ -21,6 +21,7 @@ from modelreg.core.records import Event, ModelState  # noqa: F401 - Event re-exp
 from modelreg.core.stages import REGISTERED
 from modelreg.core.tags import Action
 from modelreg.core.yamlio import Document
+from modelreg.policy.reviews import review_from_evidence
 
 
 def requested_stages(stages_data: dict[str, Any] | None) -> tuple[dict[str, str], list[str]]:
@@ -123,7 +124,6 @@ def recorded_review(state: ModelState, version: str | None, stage: str) -> dict[
     tag = state.assignment(stage, version)
     if tag is None:
         return None
-    from modelreg.policy.reviews import review_from_evidence
 
     return review_from_evidence(tag.evidence)
 

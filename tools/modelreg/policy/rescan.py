@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelreg.core.errors import ModelregError
 from modelreg.core.files import hash_file
 from modelreg.core.records import Finding
 from modelreg.core.yamlio import Document, locate
@@ -133,8 +134,6 @@ def rescan_findings(registry: Registry, names: list[str],
                     versions: dict[str, list[str]] | None = None) -> list[Finding]:
     """ART-05 over the versions of ``names`` (or ``versions[name]``) whose weights are in
     the work tree. Records that cannot be read are left to the schema pass (ID-00)."""
-    from modelreg.core.errors import ModelregError
-
     cache = _Cache(registry.root)
     out: list[Finding] = []
     for name in names:

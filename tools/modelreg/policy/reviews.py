@@ -12,6 +12,7 @@ from typing import Any
 
 from modelreg.core.errors import InputError, UsageError
 from modelreg.core.yamlio import load
+from modelreg.store.codeowners import PATH, owners_of
 from modelreg.store.config import Person, RegistryConfig, Team
 from modelreg.store.git import Git
 
@@ -85,8 +86,6 @@ def owners(git: Git, base: str | None, head: str, people: Mapping[str, Person],
 
     GitHub reads CODEOWNERS from the pull request's base branch, so a change cannot appoint
     its own reviewers; the file at ``base`` is used (the head's when there is no base)."""
-    from modelreg.store.codeowners import PATH, owners_of
-
     rng = f"{base}...{head}" if base else head
     changed = [p for p in git.run("diff", "--name-only", "-z", rng, "--", check=False)
                .split("\0") if p] if base else []

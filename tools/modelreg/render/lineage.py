@@ -3,6 +3,8 @@ generated (``n0``, ``n1``…) and every label is escaped, so no text in a record
 syntax into either language."""
 from __future__ import annotations
 
+import json
+
 from modelreg.app.lineage import Graph, Node
 from modelreg.core.errors import UsageError
 
@@ -11,7 +13,6 @@ FORMATS = ("mermaid", "dot", "json")
 
 def render(graph: Graph, fmt: str) -> str:
     if fmt == "json":
-        import json
 
         return json.dumps(graph.to_json(), indent=2, ensure_ascii=False) + "\n"
     if fmt == "mermaid":

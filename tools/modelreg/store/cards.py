@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import re
 import shlex
 import signal
@@ -33,14 +34,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from markupsafe import Markup
+
 from modelreg.core import cardtext
 from modelreg.core.errors import CannotRunError, InputError
 from modelreg.core.files import write_atomic
 from modelreg.core.metrics import meets_threshold, threshold_sign
 from modelreg.core.records import Finding
 from modelreg.core.yamlio import MAX_BYTES, dump_yaml, read_text
+from modelreg.store.cache import ContentCache
 from modelreg.store.defaults import TEMPLATES_DIR
-from modelreg.store.registry import MODELS_DIR, Registry, check_name
+from modelreg.store.registry import MODELS_DIR, Registry, check_name, semver_key
 
 if TYPE_CHECKING:
 
@@ -145,9 +149,6 @@ def _freshness_cache(root: Path, text: str, model: dict[str, Any],
                      versions: dict[str, dict[str, Any]]) -> tuple[Any, str]:
     """Rendering a card costs ~10 ms: remember which (card, records, template) inputs were
     found up to date, keyed by their content (``.git/modelreg/cards.json``)."""
-    import json
-
-    from modelreg.store.cache import ContentCache
 
     cache = _CACHES.get(str(root))
     if cache is None:
@@ -233,7 +234,7 @@ _TEMPLATE_HINT = ("fix the template, or delete templates/card.md.j2 to use the o
 
 
 def _render_template(root: Path, context: dict[str, Any]) -> tuple[str, str]:
-    import jinja2
+    import jinja2  # noqa: PLC0415 - jinja2 costs ~36 ms; only rendering needs it
 
     override = Path(root) / OVERRIDE_DIR / TEMPLATE
     folder = str(override.parent) if override.is_file() else None
@@ -340,9 +341,8 @@ def _operand_size(value: Any) -> int:
 def _environment(override_folder: str | None) -> Any:
     """One sandboxed jinja2 environment per template folder: a registry's template comes in
     through pull requests and CI renders it, so it must not reach Python internals."""
-    import jinja2
-    from jinja2.sandbox import SandboxedEnvironment
-    from markupsafe import Markup
+    import jinja2  # noqa: PLC0415 - jinja2 costs ~36 ms; only rendering needs it
+    from jinja2.sandbox import SandboxedEnvironment  # noqa: PLC0415 - jinja2 costs ~36 ms; only rendering needs it
 
     folders = [override_folder] if override_folder else []
     folders.append(str(TEMPLATES_DIR))
@@ -405,8 +405,6 @@ def code(value: Any) -> str:
 
 def cell(value: Any) -> str:
     """A table cell: escaped like :func:`md` (code spans kept), pipes escaped."""
-    from markupsafe import Markup
-
     text = str(value) if isinstance(value, Markup) else md("" if value is None else value)
     return text.replace("|", "\\|")
 
@@ -414,7 +412,6 @@ def cell(value: Any) -> str:
 # --- the context the template sees ------------------------------------------------------
 def _context(name: str, model: dict[str, Any], order: list[str],
              records: list[dict[str, Any]], front: dict[str, Any]) -> dict[str, Any]:
-    from markupsafe import Markup
 
     versions = [_version_context(model, v, r) for v, r in zip(order, records)]
     return {
@@ -677,7 +674,6 @@ def _list(value: Any) -> list[Any]:
 
 
 def _semver_key(version: str) -> Any:
-    from modelreg.store.registry import semver_key
 
     try:
         return (0, semver_key(version))

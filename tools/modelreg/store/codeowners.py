@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from codeowners import CodeOwners
+
 from modelreg.core.errors import InputError
 from modelreg.core.files import write_atomic
 from modelreg.store.config import RegistryConfig
@@ -23,8 +25,6 @@ OWNER_RE = re.compile(r"^@[A-Za-z0-9-]+(/[A-Za-z0-9._-]+)?$")
 
 def owners_of(text: str, path: str) -> tuple[str, ...]:
     """Owners GitHub would require for ``path`` under CODEOWNERS ``text``."""
-    from codeowners import CodeOwners
-
     try:
         return tuple(owner for _, owner in CodeOwners(text).of(path))
     except (ValueError, re.error) as exc:   # a pattern the library cannot compile

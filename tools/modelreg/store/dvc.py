@@ -96,7 +96,7 @@ class Dvc:
             raise CannotRunError("the registry has no DVC project (.dvc/ is missing)",
                                  hint="run `dvc init` and `dvc remote add -d NAME URL` first")
         _quiet_env()
-        from dvc.repo import Repo  # heavy import, only for commands that need it
+        from dvc.repo import Repo  # heavy import, only for commands that need it  # noqa: PLC0415
 
         with _quiet():
             self._repo = Repo(str(root))

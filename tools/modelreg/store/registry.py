@@ -223,7 +223,7 @@ class Registry:
     @cached_property
     def config(self) -> RegistryConfig:
         """The registry's configuration (``policies/data``), loaded and checked once."""
-        from modelreg.store.config import RegistryConfig  # config reads through Registry
+        from modelreg.store.config import RegistryConfig  # config reads through Registry  # noqa: PLC0415
 
         return RegistryConfig.load(self)
 

@@ -921,7 +921,7 @@ def check_skops(path: str | os.PathLike) -> ScanRecord | None:
     if importlib.util.find_spec("skops") is None:
         return None
     try:
-        from skops.io import get_untrusted_types
+        from skops.io import get_untrusted_types  # noqa: PLC0415 - optional: skops is asked only when installed and a .skops file is scanned
 
         untrusted = get_untrusted_types(file=str(path))
     except Exception as exc:

@@ -68,7 +68,7 @@ class Schemas:
         """jsonschema's validator: it explains what is wrong (built on first need, with the
         schema itself checked against the 2020-12 meta-schema)."""
         if kind not in self._validators:
-            from jsonschema import Draft202012Validator
+            from jsonschema import Draft202012Validator  # noqa: PLC0415 - jsonschema costs ~58 ms; needed only to explain a failure
 
             schema = self._schema(kind)
             try:
@@ -109,7 +109,7 @@ def violations(schema: dict, data: Any, *, name: str) -> list[tuple[list[str | i
             return []
     except (ValueError, TypeError):
         pass                            # jsonschema's check_schema will say what is wrong
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator  # noqa: PLC0415 - jsonschema costs ~58 ms; needed only to explain a failure
 
     try:
         Draft202012Validator.check_schema(schema)
@@ -139,7 +139,7 @@ def _fast_validator(schema: dict) -> Any:
     explains the invalid documents with the messages users see. Both implement 2020-12;
     tests/test_schemas.py checks they agree on every example."""
     try:
-        import jsonschema_rs
+        import jsonschema_rs  # noqa: PLC0415 - jsonschema-rs costs ~20 ms; needed only when a schema is used
     except ImportError:                 # pragma: no cover - declared dependency
         return None
     return jsonschema_rs.validator_for(schema)

@@ -52,8 +52,8 @@ def trusted_keys(registry: Registry) -> dict[str, str]:
 
 def import_model_signing():
     try:
-        import model_signing  # noqa: F401  (≈1.4 s: only when a signature is involved)
-        from model_signing._signing import sign_ec_key, sign_sigstore_pb
+        import model_signing  # noqa: PLC0415, F401  (≈1.4 s: only when a signature is involved)
+        from model_signing._signing import sign_ec_key, sign_sigstore_pb  # noqa: PLC0415
     except ImportError as exc:
         raise CannotRunError(f"model-signing is not usable: {exc}",
                              hint="pip install 'model-signing==1.1.1' 'pyopenssl==26.4.0' "
