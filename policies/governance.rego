@@ -187,12 +187,42 @@ warn contains f if {
 	))
 }
 
-# Code-owner sign-off (CODEOWNERS): every changed path of this model needs an approval on the
-# head commit from one of its owners, who is neither the author nor a committer. The caller
-# resolves CODEOWNERS into `review.owners`: {path: [logins]}.
+# Code-owner sign-off (CODEOWNERS) of the pull request as a whole (`input.change`): every path
+# it changes (policies, schemas, templates, workflows, tooling, models, ...) needs an approval
+# on the head commit from one of its owners under the base revision's CODEOWNERS, who is
+# neither the author nor a committer. The caller resolves CODEOWNERS into
+# `change.review.owners`: {path: [logins]}. A file listed in `change.generated` is exactly
+# what modelreg generates from other files (CODEOWNERS from policy data and each model's
+# owner.team): those files' owners sign it off.
+deny contains f if {
+	lib.rules["GOV-09"]
+	r := lib.pr_review
+	some path, allowed in object.get(r, "owners", {})
+	not path in object.get(input.change, "generated", [])
+	count({login | some login in lib.independent_approvers(r); login in allowed}) == 0
+	f := {
+		"id": "GOV-09",
+		"msg": sprintf(
+			"[GOV-09] the pull request changes %s, which needs an approval on the head commit from a code owner (%s) who is neither the author nor a committer: request their review",
+			[path, owner_list(allowed)],
+		),
+		"model": null,
+		"version": null,
+		"file": path,
+		"path": [],
+	}
+}
+
+owner_list(allowed) := concat(", ", sort(allowed)) if count(allowed) > 0
+
+else := "nobody: CODEOWNERS names no owner, so no approval can count"
+
+# The same sign-off per document, with the evidence a stage tag recorded, when there is no
+# pull request as a whole to judge (the protected branch).
 deny contains f if {
 	some doc in input.models
 	lib.active(doc, "GOV-09")
+	not lib.pr_review
 	r := doc.review
 	is_object(r)
 	committers := {c | some c in object.get(r, "committers", [])}

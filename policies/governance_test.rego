@@ -98,3 +98,60 @@ test_other_models_paths_are_not_this_models_business if {
 	doc := owned_paths([], "dev", {"models/other-model/model.yaml": ["owner1"]})
 	not "GOV-09" in fx.ids(deny(doc))
 }
+
+# The pull request as a whole (input.change): every changed path, models/ or not.
+pr(reviews, owners) := {
+	"base": "main",
+	"files": object.keys(owners),
+	"review": {"pr_author": "dev", "head": fx.head, "reviews": reviews, "committers": ["dev"], "owners": owners},
+	"models": {},
+}
+
+pr_deny(docs, change) := fs if {
+	fs := governance.deny with input as {"now": fx.now, "models": docs, "change": change} with data.registry as fx.registry
+}
+
+policy_owned := {"policies/data/tiers.yaml": ["gov1"]}
+
+test_a_policy_change_needs_its_code_owner if {
+	fs := pr_deny([], pr([approve("appr1", fx.head)], policy_owned))
+	some f in fs
+	f.id == "GOV-09"
+	f.file == "policies/data/tiers.yaml"
+	f.model == null
+}
+
+test_a_policy_change_passes_with_its_code_owner if {
+	not "GOV-09" in fx.ids(pr_deny([], pr([approve("gov1", fx.head)], policy_owned)))
+}
+
+test_a_path_without_owners_can_never_pass if {
+	fs := pr_deny([], pr([approve("gov1", fx.head)], {"Makefile": []}))
+	"GOV-09" in fx.ids(fs)
+}
+
+test_the_authors_own_approval_does_not_count_for_a_path if {
+	change := json.patch(pr([approve("gov1", fx.head)], policy_owned), [{"op": "replace", "path": "/review/pr_author", "value": "gov1"}])
+	"GOV-09" in fx.ids(pr_deny([], change))
+}
+
+test_a_stale_code_owner_approval_does_not_count_for_a_path if {
+	"GOV-09" in fx.ids(pr_deny([], pr([approve("gov1", old)], policy_owned)))
+}
+
+test_the_document_rule_gives_way_to_the_pull_request_rule if {
+	# a stage holder the pull request leaves alone carries its tag's evidence: its paths
+	# were judged when it merged, the pull request's own paths are judged once, here
+	doc := owned([], "dev")
+	fs := pr_deny([doc], pr([approve("gov1", fx.head)], policy_owned))
+	not "GOV-09" in fx.ids(fs)
+}
+
+test_a_generated_file_is_left_to_its_inputs_owners if {
+	change := object.union(pr([approve("appr1", fx.head)], {".github/CODEOWNERS": ["gov1"]}), {"generated": [".github/CODEOWNERS"]})
+	not "GOV-09" in fx.ids(pr_deny([], change))
+}
+
+test_a_hand_edited_codeowners_needs_its_owner if {
+	"GOV-09" in fx.ids(pr_deny([], pr([approve("appr1", fx.head)], {".github/CODEOWNERS": ["gov1"]})))
+}

@@ -75,3 +75,27 @@ num(x) := sprintf("%.4f", [x])
 label(doc) := sprintf("%s %s", [doc.name, doc.version.version]) if is_string(doc.version.version)
 
 else := doc.name
+
+# The pull request's review as a whole (`input.change.review`), when the caller judges one:
+# rules about what the pull request changes (GOV-09, RISK-03) read it, not a document's review
+# (which, for a version the pull request leaves alone, is the evidence its tag recorded).
+pr_review := input.change.review if is_object(input.change.review)
+
+# Logins that approved the pull request's head commit and are neither its author nor one of
+# its committers (a later CHANGES_REQUESTED or DISMISSED review withdraws an approval).
+independent_approvers(r) := {login |
+	some i, rv in r.reviews
+	rv.state == "APPROVED"
+	rv.commit_id == r.head
+	login := rv.user.login
+	not withdrawn(r, login, i)
+	login != r.pr_author
+	not login in {c | some c in object.get(r, "committers", [])}
+}
+
+withdrawn(r, login, i) if {
+	some j, later in r.reviews
+	j > i
+	later.user.login == login
+	later.state in {"CHANGES_REQUESTED", "DISMISSED"}
+}

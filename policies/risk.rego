@@ -52,3 +52,50 @@ deny contains f if {
 		[doc.name, doc.stage, doc.model.risk.tier],
 	))
 }
+
+# RISK-03: the fields that decide a model's risk treatment (tier, EU AI Act class and Annex III
+# area, owner, developers, intended use) are the risk function's to change (SR 11-7 model
+# inventory; EU AI Act Art. 9). The caller puts model.yaml before (the base revision) and
+# after (the head) into `input.change.models` for each model.yaml the pull request edits.
+risk_fields := [
+	["risk", "tier"],
+	["risk", "eu_ai_act", "class"],
+	["risk", "eu_ai_act", "annex_iii_area"],
+	["owner"],
+	["developers"],
+	["intended_use"],
+]
+
+obj(x) := x if is_object(x)
+
+else := {}
+
+field(m, p) := object.get(m, p[0], null) if count(p) == 1
+
+field(m, p) := object.get(obj(object.get(m, p[0], {})), p[1], null) if count(p) == 2
+
+field(m, p) := object.get(obj(object.get(obj(object.get(m, p[0], {})), p[1], {})), p[2], null) if count(p) == 3
+
+# Who may approve it: `roles.approve_risk` in tiers.yaml (the waiver approvers when a registry's
+# data predates it, so the rule never goes quiet for want of a key).
+risk_approvers := object.get(data.registry.tiers.roles, "approve_risk", data.registry.tiers.roles.approve_waiver)
+
+deny contains f if {
+	lib.rules["RISK-03"]
+	r := lib.pr_review
+	some name, m in object.get(input.change, "models", {})
+	changed := [concat(".", p) | some p in risk_fields; field(m.before, p) != field(m.after, p)]
+	count(changed) > 0
+	count({login | some login in lib.independent_approvers(r); lib.has_role(login, risk_approvers)}) == 0
+	f := {
+		"id": "RISK-03",
+		"msg": sprintf(
+			"[RISK-03] %s changes %s of model.yaml, which needs an approval on the head commit from a model-risk officer (roles %s) who is neither the author nor a committer: request their review",
+			[name, concat(", ", changed), concat(", ", risk_approvers)],
+		),
+		"model": name,
+		"version": null,
+		"file": sprintf("models/%s/model.yaml", [name]),
+		"path": split(changed[0], "."),
+	}
+}

@@ -183,6 +183,51 @@ def main() -> int:
         run(MODELREG + ["reconcile", "--push", "--pr", str(pr), "--reviews", ok,
                         "--pr-author", "alice-ds"], reg)
 
+    say("alice-ds registers iris-classifier 1.1.0 while 1.0.0 holds production")
+    as_user("alice-ds")
+    d = out / "iris-classifier"
+    run(MODELREG + ["register", "iris-classifier", "--version", "1.1.0",
+                    "--weights", str(d / "model.safetensors"),
+                    "--metrics", str(d / "metrics.json"),
+                    "--config", str(d / "train-config.yaml"),
+                    "--entrypoint", "tools/train_examples.py",
+                    *registrations["iris-classifier"][2][:4], "-m", "Retrained on 2026.11."],
+        reg)
+    sha = head(reg)
+    ok = reviews(scratch, "register-1.1.0", ("grace-ds", sha))
+    run(MODELREG + ["check", "--changed-since", "main", "--pr-author", "alice-ds",
+                    "--head", sha, "--reviews", ok], reg)
+    print("  exit 0: her team's approval is enough; 1.0.0 keeps the model-risk approvals "
+          "its production tag recorded")
+    pr += 1
+    merge(reg, "register/iris-classifier-1.1.0", pr)
+    run(MODELREG + ["reconcile", "--push", "--pr", str(pr), "--reviews", ok,
+                    "--pr-author", "alice-ds"], reg)
+
+    say("A pull request that approves itself: 1.1.0 to staging, and grace-ds made a "
+        "model-risk officer in the same change")
+    as_user("alice-ds")
+    run(MODELREG + ["promote", "iris-classifier@1.1.0", "--stage", "staging"], reg)
+    people = reg / "policies/data/people.yaml"
+    before = people.read_text()
+    people.write_text(before.replace(
+        "    teams: [ml-platform]\n    roles: [developer]\n  bob-ds:",
+        "    teams: [ml-platform, model-risk]\n    roles: [developer, model-risk-officer]\n"
+        "  bob-ds:"))
+    if people.read_text() == before:
+        return 1
+    run(["git", "commit", "-q", "-am", "grace-ds joins model-risk"], reg)
+    sha = head(reg)
+    proc = run(MODELREG + ["check", "--changed-since", "main", "--pr-author", "alice-ds",
+                           "--head", sha, "--reviews",
+                           reviews(scratch, "self-approved", ("grace-ds", sha))],
+               reg, check=False)
+    print(f"  exit {proc.returncode}: people.yaml is the governance team's, and the rules "
+          "that judge a pull request are not its own")
+    if proc.returncode == 0:
+        return 1
+    run(["git", "checkout", "-q", "main"], reg, show=False)
+
     say("credit-default is high-risk: production asks for far more, and the policies say what")
     proc = run(MODELREG + ["check", "--stage", "production"], reg, check=False)
     print(f"  exit {proc.returncode}: these findings block a promotion to production")

@@ -15,18 +15,22 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.core import timefmt
-from modelreg.core.errors import UsageError
+from modelreg.core.errors import ModelregError, UsageError
 from modelreg.core.records import Finding, Report
 from modelreg.policy.engines import Engine, PolicySet, load_policy_set
 from modelreg.policy.evaluate import Waiver, dedupe, evaluate
 from modelreg.policy.rescan import rescan_findings
+from modelreg.policy.scope import change_document, changed_versions, merge_base
 from modelreg.store import cards
+from modelreg.store.codeowners import PATH as CODEOWNERS
+from modelreg.store.codeowners import generate as generate_codeowners
 from modelreg.store.config import ConfigError
 from modelreg.store.git import Git
 from modelreg.store.registry import MODELS_DIR, Registry
 
-# Changes outside models/ that change every model's verdict.
-GLOBAL_PREFIXES = ("policies/", "schemas/")
+# Changes outside models/ that change every model's verdict: the rules, the shapes, and the
+# card template every card's freshness (CARD-04) is judged against.
+GLOBAL_PREFIXES = ("policies/", "schemas/", "templates/")
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,8 @@ def untracked_files(git: Git) -> list[str]:
 
 
 def touched_models(registry: Registry, files: list[str]) -> list[str]:
-    """Models whose folder a change touches; every model when policies or schemas change."""
+    """Models whose folder a change touches; every model when policies, schemas or the card
+    template change."""
     if any(f.startswith(GLOBAL_PREFIXES) for f in files):
         return registry.model_names()
     names = {f.split("/")[1] for f in files
@@ -142,18 +147,55 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
                                now=stamp, review=review)
     # one for-each-ref for many models; a few models ask only for their own tags
     states = registry.states() if len(names) > 20 else {n: registry.state(n) for n in names}
+    scope, pull_request = _pull_request(registry, names, changed_since, tracked, review)
     result = evaluate(registry, names, stage=stage, states=states, review=review,
                       # the policies judge what git tracks: an untracked file is in no
                       # commit (ART-03)
                       change={"base": changed_since, "files": tracked}, engine=engine,
                       opa_url=opa_url, now=stamp, policy_set=policy_set,
-                      freshness=partial(cards.stale_findings, registry.root))
+                      freshness=partial(cards.stale_findings, registry.root),
+                      scope=scope, pull_request=pull_request)
     cards.save_caches()
     # the recorded scans are not taken on trust: the weights that are here are scanned again
     findings = dedupe(result.findings + rescan_findings(registry, names))
     report = Report("check", result.files, tuple(sorted(findings, key=Finding.sort_key)))
     return CheckResult(report, tuple(sorted(result.waived, key=lambda w: w.finding.sort_key())),
                        result.engine, stage, tuple(names), result.documents, changed_since)
+
+
+def _pull_request(registry: Registry, names: list[str], changed_since: str | None,
+                  tracked: list[str], review: dict[str, Any] | None
+                  ) -> tuple[dict[str, set[str]] | None, dict[str, Any] | None]:
+    """What the pull request changes (``changed_since`` is its base): per model, the versions
+    its review is the sign-off of; and the change as one document (GOV-09 over every changed
+    path, RISK-03). Without a base or a review there is no sign-off to scope: every version
+    keeps the evidence its tags recorded, or the review counts for all, as before."""
+    if not changed_since or review is None:
+        return None, None
+    base_commit = merge_base(registry, changed_since)
+    base = registry.at(base_commit) if base_commit else None
+    files = sorted(set(tracked) | set(review.get("owners") or {}))
+    # only a model whose folder changed can have a changed version (a policy change that
+    # judges every model again reads no stages.yaml twice)
+    folders = {f.split("/")[1] for f in files if f.startswith(f"{MODELS_DIR}/") and
+               f.count("/") >= 2}
+    scope = {name: changed_versions(base, registry, name, files) if name in folders else set()
+             for name in names}
+    return scope, change_document(base, registry, base_ref=changed_since, files=files,
+                                  review=review, generated=_generated(registry, files))
+
+
+def _generated(registry: Registry, files: list[str]) -> list[str]:
+    """Changed files that are exactly what modelreg generates from the registry: CODEOWNERS
+    rewritten by ``register`` for a new model. Its inputs (policy data, each model's
+    owner.team) have owners of their own; a hand edit is not generated and needs governance."""
+    if CODEOWNERS not in files or not registry.is_file(CODEOWNERS):
+        return []
+    try:
+        ok = registry.read_text(CODEOWNERS) == generate_codeowners(registry).text
+    except ModelregError:
+        return []
+    return [CODEOWNERS] if ok else []
 
 
 PARALLEL_FROM = 200    # models; below this one process is faster than a pool

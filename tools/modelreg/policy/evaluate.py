@@ -70,14 +70,20 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
              change: dict[str, Any] | None = None, engine: str | Engine = "auto",
              opa_url: str | None = None, now: _dt.datetime | str | None = None,
              policy_set: PolicySet | None = None,
-             freshness: Freshness | None = None) -> Evaluation:
+             freshness: Freshness | None = None,
+             scope: dict[str, set[str]] | None = None,
+             pull_request: dict[str, Any] | None = None) -> Evaluation:
     """Judge the models ``names`` as ``records`` holds them.
 
     ``versions`` limits a model to some of its versions (a missing one is an ID-00 finding).
     ``states`` are the models' tag states (read when not given). ``review`` is the pull
     request's sign-off evidence; without it a version holding a stage is judged with the
-    evidence its stage tag recorded. Raises :class:`CannotRunError` when the policies cannot
-    be evaluated: never passes silently.
+    evidence its stage tag recorded. ``scope`` (model -> versions the pull request changes,
+    policy/scope.py) limits ``review`` to those versions; the others keep their recorded
+    evidence. ``pull_request`` is the change as a whole (``input.change``: its files and
+    their code owners, GOV-09; its risk-field edits, RISK-03), judged even when no model is.
+    Raises :class:`CannotRunError` when the policies cannot be evaluated: never passes
+    silently.
     """
     judge = judge or records
     stamp = timefmt.stamp(now)
@@ -107,10 +113,11 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
             cards[name] = mf.card
         state = (states or {}).get(name) or records.state(name)
         docs.extend(inputs.model_documents(mf, state, rank=rank, stage=stage, change=change,
-                                           review=review))
+                                           review=review, changed=None if scope is None
+                                           else scope.get(name, set())))
     annotate(records, docs, judge=judge)        # the signature facts SIGN-01/02 judge
     found, waived, out.engine = run_policies(docs, documents, cards, engine, opa_url,
-                                             policy_set, stamp)
+                                             policy_set, stamp, pull_request)
     out.findings = dedupe(out.findings + found)
     out.waived = waived
     out.documents = len(docs)
@@ -119,17 +126,18 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
 
 def run_policies(docs: list[dict[str, Any]], documents: dict[str, Document],
                  cards: dict[str, inputs.Card], engine: str | Engine, opa_url: str | None,
-                 policy_set: PolicySet, stamp: str) -> tuple[list[Finding], list[Waiver], str]:
+                 policy_set: PolicySet, stamp: str, pull_request: dict[str, Any] | None = None
+                 ) -> tuple[list[Finding], list[Waiver], str]:
     """All documents in one engine call; findings mapped back to file:line."""
     engine_name = engine if isinstance(engine, str) else engine.name
-    if not docs:
+    if not docs and pull_request is None:
         return [], [], engine_name
     if isinstance(engine, str):
         eng = create_engine(engine, opa_url=opa_url)
         eng.load(policy_set)
     else:
         eng = engine
-    decision = eng.evaluate(DECISION_QUERY, inputs.policy_input(stamp, docs))
+    decision = eng.evaluate(DECISION_QUERY, inputs.policy_input(stamp, docs, pull_request))
     found, waived = _map_decision(decision, eng.name, docs, documents, cards)
     return found, waived, eng.name
 
@@ -262,8 +270,10 @@ def _finding(raw: Any, severity: str, by_key: dict, documents: dict[str, Documen
     doc = by_key.get((model, version))
     file_key = raw.get("file") or "model"
     path = [p for p in raw.get("path") or [] if isinstance(p, (str, int))]
+    # a finding about the pull request as a whole names the changed path itself
     rel = (doc["files"].get(file_key) if doc else None) or \
-        (file_key if "/" in str(file_key) else f"{MODELS_DIR}/{model}/{file_key}")
+        (file_key if "/" in str(file_key) or model is None
+         else f"{MODELS_DIR}/{model}/{file_key}")
     line = None
     if file_key == "card":
         card = cards.get(model)

@@ -2,15 +2,18 @@
 
 Its shape is documented by ``schemas/input.schema.json``::
 
-    {"now": RFC3339, "models": [doc, ...]}
+    {"now": RFC3339, "models": [doc, ...], "change": {...}}
 
 One ``doc`` per model version being checked (or one per model without versions), with the
 stage it is checked at, its files, the parsed model, version, stages and card, the change
-under review and, when known, the pull request's review. All documents of a run go to the
-engine in one evaluation, not one per document.
+under review and, when known, the review that signs it off. ``change`` (present when a pull
+request is checked against its base) is the pull request as a whole, built by
+policy/scope.py. All documents of a run go to the engine in one evaluation, not one per
+document.
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,8 +85,14 @@ def files_of(name: str) -> dict[str, str]:
 
 def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
                     stage: str | None, change: dict[str, Any],
-                    review: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The policy documents of one model: one per version (or one for the model alone)."""
+                    review: dict[str, Any] | None = None,
+                    changed: Collection[str] | None = None) -> list[dict[str, Any]]:
+    """The policy documents of one model: one per version (or one for the model alone).
+
+    ``review`` (the pull request's) is the evidence of the versions the pull request changes,
+    ``changed`` (all of them when None); a version it leaves alone is judged with the
+    evidence its stage tag recorded, as on the protected branch: approvals given for one
+    change do not re-decide another (docs/guide.md#3-sign-off)."""
     stages_data = mf.stages.data if mf.stages is not None and isinstance(mf.stages.data, dict) \
         else None
     requested, rollback = requested_stages(stages_data)
@@ -107,7 +116,8 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
             "registered_versions": list(state.registered),
             "card": mf.card.to_input() if mf.card else None,
             "change": change,
-            "review": review if review is not None else
+            "review": review if review is not None and (
+                changed is None or version is None or version in changed) else
             recorded_review(state, version, doc_stage),
         })
     return docs
@@ -128,9 +138,15 @@ def recorded_review(state: ModelState, version: str | None, stage: str) -> dict[
     return review_from_evidence(tag.evidence)
 
 
-def policy_input(now: str, docs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The whole batch: every document of a run, evaluated in one engine call."""
-    return {"now": now, "models": docs}
+def policy_input(now: str, docs: list[dict[str, Any]],
+                 change: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The whole batch: every document of a run, evaluated in one engine call; ``change`` is
+    the pull request as a whole (its files, their code owners, its review and the risk
+    fields it edits), judged once rather than per document."""
+    out: dict[str, Any] = {"now": now, "models": docs}
+    if change is not None:
+        out["change"] = change
+    return out
 
 
 __all__ = ["Card", "ModelFiles", "parse_card", "model_documents", "policy_input", "pick_stage",

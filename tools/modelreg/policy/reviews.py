@@ -87,8 +87,10 @@ def owners(git: Git, base: str | None, head: str, people: Mapping[str, Person],
     GitHub reads CODEOWNERS from the pull request's base branch, so a change cannot appoint
     its own reviewers; the file at ``base`` is used (the head's when there is no base)."""
     rng = f"{base}...{head}" if base else head
-    changed = [p for p in git.run("diff", "--name-only", "-z", rng, "--", check=False)
-               .split("\0") if p] if base else []
+    # every path, deleted ones too; without rename detection a policy moved into a model's
+    # folder is also a policy deleted, which its owners must approve
+    changed = [p for p in git.run("diff", "--name-only", "--no-renames", "-z", rng, "--",
+                                  check=False).split("\0") if p] if base else []
     text = git.run("show", f"{base or head}:{PATH}", check=False)
     if not text:
         return {p: [] for p in changed}

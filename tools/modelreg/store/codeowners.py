@@ -20,6 +20,9 @@ from modelreg.store.config import RegistryConfig
 from modelreg.store.registry import Registry
 
 PATH = ".github/CODEOWNERS"
+# What decides every model's verdict, or runs in CI: the governance team's to approve.
+GOVERNED = ("policies/", "schemas/", "templates/", ".github/", "tools/", "tests/", "docs/",
+            "Makefile", "pyproject.toml", ".dvc/", ".ci/")
 OWNER_RE = re.compile(r"^@[A-Za-z0-9-]+(/[A-Za-z0-9._-]+)?$")
 
 
@@ -88,14 +91,17 @@ def generate(registry: Registry, adding: Mapping[str, dict[str, Any]] | None = N
     if not gov:
         raise InputError("no governance team", file=rules_file)
     stage_owners = config.codeowners.stage_owners
-    lines = [HEADER, "# Governance owns the rules and the machinery."]
     owners = " ".join(gov)
+    # A path no later line names is governance's: a new top-level file or folder is never
+    # left without an owner (GOV-09 asks for every changed path's owners).
+    lines = [HEADER, "# Anything not named below: governance.", f"* {owners}", "",
+             "# Governance owns the rules and the machinery."]
     expected: dict[str, tuple[str, ...]] = {}
-    for path in ("/policies/", "/schemas/", "/.github/", "/tools/", "/tests/", "/Makefile",
-                 "/pyproject.toml", "/.dvc/", "/.ci/"):
-        lines.append(f"{path} {owners}")
-    expected[config.file("people")] = tuple(gov)
-    expected[PATH] = tuple(gov)
+    for path in GOVERNED:
+        lines.append(f"/{path} {owners}")
+    for sample in (config.file("people"), "templates/card.md.j2", "Makefile",
+                   "a-new-top-level-file.txt", PATH):
+        expected[sample] = tuple(gov)
     newcomers = _handles(config, config.codeowners.new_models, rules_file)
     lines.append("")
     lines.append("# A model not listed below yet (its first registration): the inventory's keepers.")
