@@ -242,7 +242,9 @@ def test_the_workflow_pulls_the_weights_of_added_versions_only(repo, tmp_path, r
     git(ci, "checkout", "-q", "origin/register/iris-classifier-1.1.0")
     (ci / ".dvc/config").write_text((repo.root / ".dvc/config").read_text())
     bindir = str(Path(sys.executable).parent)
-    env = {**os.environ, "BASE": "main", "HEAD_SHA": git(ci, "rev-parse", "HEAD").strip(),
+    env = {**os.environ, "BASE": "main",
+           "BASE_SHA": git(ci, "rev-parse", "origin/main").strip(),
+           "HEAD_SHA": git(ci, "rev-parse", "HEAD").strip(),
            "PATH": bindir + os.pathsep + os.environ["PATH"]}
     proc = subprocess.run(["bash", "-c", script], cwd=ci, env=env, capture_output=True,
                           text=True)

@@ -152,7 +152,7 @@ def main() -> int:
         run(["git", "log", "--oneline", "--stat", "-1"], reg)
         sha = head(reg)
         say("The pull request's status check: policies, card, and code-owner sign-off")
-        check = MODELREG + ["check", "--changed-since", "main", "--pr-author", author,
+        check = MODELREG + ["check", "--base", "main", "--pr-author", author,
                             "--head", sha, "--reviews"]
         proc = run(check + [reviews(scratch, f"{name}-none")], reg, check=False)
         print(f"  exit {proc.returncode}: nobody has approved yet")
@@ -175,7 +175,7 @@ def main() -> int:
         run(MODELREG + ["promote", "iris-classifier@1.0.0", "--stage", stage], reg)
         sha = head(reg)
         ok = reviews(scratch, f"promote-{stage}", (approver, sha))
-        run(MODELREG + ["check", "--changed-since", "main", "--pr-author", "alice-ds",
+        run(MODELREG + ["check", "--base", "main", "--pr-author", "alice-ds",
                         "--head", sha, "--reviews", ok], reg)
         print(f"  exit 0: {approver}, a model-risk officer who owns stages.yaml, approved")
         pr += 1

@@ -434,8 +434,14 @@ def validate(obj: dict, paths: tuple[str, ...], fmt: str) -> None:
               help="Check every version at this stage: registered or one of the registry's "
                    "stages (default: the stage each version holds or asks for in "
                    "stages.yaml, else registered).")
+@click.option("--base", "base", metavar="REF",
+              help="Judge the work tree's records by REF's policies, policy data, schemas, "
+                   "card template and CODEOWNERS (a pull request's base commit); also the "
+                   "default of --changed-since. Default: where HEAD forked from the protected "
+                   "branch; on the protected branch, the work tree's own rules.")
 @click.option("--changed-since", "changed_since", metavar="REF",
-              help="Only the models changed since REF (git diff REF...HEAD plus the work tree).")
+              help="Only the models changed since REF (git diff REF...HEAD plus the work "
+                   "tree). Default: --base when given, else every model.")
 @click.option("--engine", default="auto", show_default=True, metavar="NAME", help=_ENGINE_HELP)
 @click.option("--opa-url", "opa_url", metavar="URL",
               help="OPA server for --engine opa-server (default $MODELREG_OPA_URL or "
@@ -451,23 +457,33 @@ def validate(obj: dict, paths: tuple[str, ...], fmt: str) -> None:
               "(approvals on older commits are stale).")
 @click.option("--pr", "pr", type=int, metavar="N", help="The pull request's number.")
 @click.pass_obj
-def check(obj: dict, stage: str | None, changed_since: str | None, engine: str,
-          opa_url: str | None, fmt: str, strict: bool,
+def check(obj: dict, stage: str | None, base: str | None, changed_since: str | None,
+          engine: str, opa_url: str | None, fmt: str, strict: bool,
           reviews: str | None, pr_author: str | None, head: str | None, pr: int | None) -> None:
     """Schema and policy check of the registry (the pull-request status check).
 
+    The records are the work tree's; the rules are the base revision's, so a pull request
+    that changes the rules is judged by the old ones (the change applies once merged).
+
     \b
     Example:
-      modelreg check --changed-since origin/main --format github \\
+      modelreg check --base "$BASE_SHA" --format github \\
         --reviews reviews.json --pr-author alice-ds --head "$HEAD_SHA" --pr 42
     """
     from modelreg.app.check import check as do_check
+    from modelreg.app.check import default_base
     from modelreg.render.report import markdown_summary, reporter, summary_line
 
     registry = _registry(obj["repo"])
-    stage = _stage(registry, stage, registered=True)
-    review = _review(registry, reviews, pr_author, head, changed_since, pr)
-    result = do_check(registry, stage=stage, changed_since=changed_since,
+    if changed_since is None:
+        changed_since = base
+    if base is None:
+        base = default_base(registry)
+    judge = registry.at(base) if base else registry
+    stage = _stage(judge, stage, registered=True)
+    review = _review(registry, reviews, pr_author, head, changed_since or base, pr,
+                     judge=judge)
+    result = do_check(registry, stage=stage, changed_since=changed_since, base=judge.rev,
                       engine=engine, opa_url=opa_url, review=review)
     click.echo(reporter(fmt)(result, strict), nl=False)
     if fmt == "github" and os.environ.get("GITHUB_STEP_SUMMARY"):
@@ -565,8 +581,12 @@ def policy_explain(obj: dict, rule_id: str, fmt: str) -> None:
 
 # --- sign-off and promotion -------------------------------------------------------------
 def _review(registry: Registry, reviews: str | None, pr_author: str | None, head: str | None,
-            base: str | None, pr: int | None) -> dict | None:
-    """The sign-off evidence from --reviews/--pr-author/--head (all three, or none)."""
+            base: str | None, pr: int | None, judge: Registry | None = None) -> dict | None:
+    """The sign-off evidence from --reviews/--pr-author/--head (all three, or none).
+
+    Who is who (people and teams in the configuration) comes from ``judge``, the revision
+    whose rules judge the change: a pull request cannot make its author's teammate a code
+    owner."""
     given = [x is not None for x in (reviews, pr_author, head)]
     if not any(given):
         return None
@@ -574,13 +594,14 @@ def _review(registry: Registry, reviews: str | None, pr_author: str | None, head
         raise click.UsageError("--reviews, --pr-author and --head go together")
     from modelreg.policy.reviews import review_input
 
+    judge = judge or registry
     if base is None:
         # a pull request is compared with the protected branch it targets
         from modelreg.store.protected import protected_branch, protected_ref
 
         base = protected_ref(registry.git, protected_branch(registry))
     return review_input(registry.git, reviews_file=reviews, pr_author=pr_author,
-                        head=head, base=base, config=registry.config, pr=pr)
+                        head=head, base=base, config=judge.config, pr=pr, rules=judge.rev)
 
 
 def _emit_change(change: Any, fmt: str) -> None:

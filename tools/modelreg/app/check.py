@@ -4,6 +4,11 @@ For every model the change touches (all models without ``changed_since``): JSON-
 validation of its files, then the Rego policies for the stage each version is checked at,
 all documents in one engine evaluation (policy/evaluate.py). Findings come back as data with
 ``file:line``; the exit code is derived from them by the CLI.
+
+The records are the work tree's; the rules that judge them are the ``base`` revision's when
+one is given: its policies, policy data, schemas, card template and CODEOWNERS. A pull
+request therefore cannot change the rules it is judged by; a change to the rules takes effect
+once it is merged (docs/policies.md#who-judges-a-pull-request).
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.core import timefmt
-from modelreg.core.errors import ModelregError, UsageError
+from modelreg.core.errors import CannotRunError, ModelregError, UsageError
 from modelreg.core.records import Finding, Report
 from modelreg.policy.engines import Engine, PolicySet, load_policy_set
 from modelreg.policy.evaluate import Waiver, dedupe, evaluate
@@ -24,8 +29,9 @@ from modelreg.policy.scope import change_document, changed_versions, merge_base
 from modelreg.store import cards
 from modelreg.store.codeowners import PATH as CODEOWNERS
 from modelreg.store.codeowners import generate as generate_codeowners
-from modelreg.store.config import ConfigError
+from modelreg.store.config import DATA_DIR, ConfigError, RegistryConfig
 from modelreg.store.git import Git
+from modelreg.store.protected import protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry
 
 # Changes outside models/ that change every model's verdict: the rules, the shapes, and the
@@ -45,6 +51,7 @@ class CheckResult:
     documents: int = 0
     changed_since: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    base: str | None = None                 # the commit whose rules judged (None: work tree)
 
     @property
     def findings(self) -> tuple[Finding, ...]:
@@ -57,8 +64,8 @@ class CheckResult:
     def to_json(self, strict: bool = False) -> dict[str, Any]:
         out = self.report.to_json(strict)
         out["check"] = {"engine": self.engine, "stage": self.stage,
-                        "changed_since": self.changed_since, "models": list(self.models),
-                        "documents": self.documents}
+                        "changed_since": self.changed_since, "base": self.base,
+                        "models": list(self.models), "documents": self.documents}
         out["waived"] = [w.to_json() for w in self.waived]
         return out
 
@@ -76,7 +83,7 @@ def tracked_changes(git: Git, ref: str | None) -> list[str]:
     files: set[str] = set()
     if ref:
         if not git.ok("rev-parse", "--verify", "-q", f"{ref}^{{commit}}"):
-            raise UsageError(f"--changed-since {ref}: no such commit",
+            raise UsageError(f"{ref}: no such commit",
                              hint="fetch the base branch first (git fetch origin BASE)")
         out = git.run("diff", "--name-only", "--diff-filter=d", "-z", f"{ref}...HEAD")
         files.update(p for p in out.split("\0") if p)
@@ -105,14 +112,37 @@ def touched_models(registry: Registry, files: list[str]) -> list[str]:
     return sorted(n for n in names if registry.has_model(n))
 
 
+def default_base(registry: Registry) -> str | None:
+    """The revision ``check`` judges by when none is given: off the protected branch (on
+    another branch, or a detached HEAD as CI checks out), where HEAD forked from the protected
+    branch (``git merge-base``), which is what its pull request will be judged by; on the
+    protected branch (or with no protected branch in this clone), None: the work tree's own
+    rules, so a rule's author sees an edit's effect before proposing it."""
+    if not registry.git.head():
+        return None
+    try:
+        name = protected_branch(registry)
+        ref = protected_ref(registry.git, name)
+    except ModelregError:
+        return None
+    if registry.git.branch() == name:
+        return None
+    fork = registry.git.run("merge-base", "HEAD", ref, check=False).strip()
+    return fork or None
+
+
 def check(registry: Registry, *, stage: str | None = None, changed_since: str | None = None,
-          engine: str | Engine = "auto", opa_url: str | None = None,
+          base: str | None = None, engine: str | Engine = "auto", opa_url: str | None = None,
           now: _dt.datetime | str | None = None, review: dict[str, Any] | None = None,
           policy_set: PolicySet | None = None, models: list[str] | None = None,
           parallel: bool = True) -> CheckResult:
     """Check the registry (or what changed since ``changed_since``, or ``models``) against
     schemas and policy.
 
+    ``base`` is the revision whose rules judge the work tree's records: its policies, policy
+    data, schemas and card template (None: the work tree's own); :func:`default_base` is
+    the one the command line uses when none is given. ``changed_since`` selects the models
+    (those the change since that revision touches), independently of ``base``.
     ``engine`` is an engine name or an already loaded :class:`Engine` (reused across calls).
     ``review`` is the pull request's sign-off evidence; without it, a version that holds a
     stage is judged with the evidence its stage tag recorded (so a stage held without
@@ -120,17 +150,19 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
     Raises :class:`CannotRunError` when the policies cannot be evaluated; never passes silently.
     """
     stamp = timefmt.stamp(now)
+    judge = registry.at(base) if base else registry
     try:
-        config = registry.config
+        config = judge.config
     except ConfigError as exc:
         # the rules' own data is wrong: report where, before judging anything with it
         files = len({f.file for f in exc.findings})
         return CheckResult(Report("check", files, exc.findings), stage=stage,
-                           changed_since=changed_since)
+                           changed_since=changed_since, base=judge.rev)
     if stage is not None:
         config.check_stage(stage)
     if policy_set is None:
-        policy_set = load_policy_set(registry)
+        policy_set = load_policy_set(judge)
+    proposed = proposed_data_findings(registry, judge) if judge is not registry else []
     tracked = tracked_changes(registry.git, changed_since)
     changes = sorted(set(tracked) | set(untracked_files(registry.git)))
     if models is not None:
@@ -143,24 +175,59 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
     workers = min(os.cpu_count() or 1, 8)
     if parallel and isinstance(engine, str) and len(names) >= PARALLEL_FROM and workers > 1:
         return _check_parallel(registry, names, workers, stage=stage,
-                               changed_since=changed_since, engine=engine, opa_url=opa_url,
-                               now=stamp, review=review)
+                               changed_since=changed_since, base=judge.rev, engine=engine,
+                               opa_url=opa_url, now=stamp, review=review)
     # one for-each-ref for many models; a few models ask only for their own tags
     states = registry.states() if len(names) > 20 else {n: registry.state(n) for n in names}
     scope, pull_request = _pull_request(registry, names, changed_since, tracked, review)
-    result = evaluate(registry, names, stage=stage, states=states, review=review,
+    result = evaluate(registry, names, judge=judge, stage=stage, states=states, review=review,
                       # the policies judge what git tracks: an untracked file is in no
                       # commit (ART-03)
                       change={"base": changed_since, "files": tracked}, engine=engine,
                       opa_url=opa_url, now=stamp, policy_set=policy_set,
-                      freshness=partial(cards.stale_findings, registry.root),
+                      freshness=partial(cards.stale_findings, judge),
                       scope=scope, pull_request=pull_request)
     cards.save_caches()
     # the recorded scans are not taken on trust: the weights that are here are scanned again
-    findings = dedupe(result.findings + rescan_findings(registry, names))
-    report = Report("check", result.files, tuple(sorted(findings, key=Finding.sort_key)))
+    found = result.findings + proposed + rescan_findings(registry, names)
+    report = Report("check", result.files, tuple(sorted(found, key=Finding.sort_key)))
     return CheckResult(report, tuple(sorted(result.waived, key=lambda w: w.finding.sort_key())),
-                       result.engine, stage, tuple(names), result.documents, changed_since)
+                       result.engine, stage, tuple(names), result.documents, changed_since,
+                       base=judge.rev)
+
+
+class _ProposedData:
+    """The work tree's ``policies/data`` read against the judge's ``schemas/data``."""
+
+    def __init__(self, records: Registry, judge: Registry) -> None:
+        self.records, self.judge = records, judge
+
+    def _view(self, rel_path: str) -> Registry:
+        return self.records if rel_path.startswith(f"{DATA_DIR}/") else self.judge
+
+    def load(self, rel_path: str) -> Any:
+        return self._view(rel_path).load(rel_path)
+
+    def read_bytes(self, rel_path: str) -> bytes:
+        return self._view(rel_path).read_bytes(rel_path)
+
+    def list_dir(self, rel_path: str) -> list[str]:
+        return self._view(rel_path).list_dir(rel_path)
+
+
+def proposed_data_findings(records: Registry, judge: Registry) -> list[Finding]:
+    """The change's own policy data, checked as a record (ID-00, ID-01) by the judge's data
+    schemas: it does not judge this change, but it will judge the next ones once merged, so a
+    broken file fails the pull request that brings it, not every one after it."""
+    if records.tree.kind(DATA_DIR) is None:
+        return []
+    try:
+        RegistryConfig.load(_ProposedData(records, judge))
+    except ConfigError as exc:
+        return list(exc.findings)
+    except CannotRunError as exc:
+        return [Finding(exc.file or DATA_DIR, "ID-00", exc.message, line=exc.line)]
+    return []
 
 
 def _pull_request(registry: Registry, names: list[str], changed_since: str | None,
@@ -217,11 +284,12 @@ def _check_parallel(registry: Registry, names: list[str], workers: int, **kw: An
                     tuple(sorted(dedupe(findings), key=Finding.sort_key)))
     return CheckResult(report, tuple(sorted(waived, key=lambda w: w.finding.sort_key())),
                        parts[0].engine, kw.get("stage"), tuple(names),
-                       sum(p.documents for p in parts), kw.get("changed_since"))
+                       sum(p.documents for p in parts), kw.get("changed_since"),
+                       base=kw.get("base"))
 
 
 def _check_chunk(root: str, names: list[str], kw: dict[str, Any]) -> CheckResult:
     return check(Registry(Path(root)), models=names, parallel=False, **kw)
 
 
-__all__ = ["check", "CheckResult", "Waiver", "changed_files", "touched_models"]
+__all__ = ["check", "CheckResult", "Waiver", "changed_files", "default_base", "touched_models"]

@@ -81,17 +81,19 @@ def approvers(review: dict[str, Any]) -> list[str]:
 
 
 def owners(git: Git, base: str | None, head: str, people: Mapping[str, Person],
-           teams: Mapping[str, Team]) -> dict[str, list[str]]:
+           teams: Mapping[str, Team], rules: str | None = None) -> dict[str, list[str]]:
     """For each file the change touches, the logins that may approve it as code owners.
 
     GitHub reads CODEOWNERS from the pull request's base branch, so a change cannot appoint
-    its own reviewers; the file at ``base`` is used (the head's when there is no base)."""
+    its own reviewers; the file at ``rules`` (the revision whose rules judge, by default
+    ``base``; the head's when there is neither) is used. ``people`` and ``teams`` should come
+    from the same revision."""
     rng = f"{base}...{head}" if base else head
     # every path, deleted ones too; without rename detection a policy moved into a model's
     # folder is also a policy deleted, which its owners must approve
     changed = [p for p in git.run("diff", "--name-only", "--no-renames", "-z", rng, "--",
                                   check=False).split("\0") if p] if base else []
-    text = git.run("show", f"{base or head}:{PATH}", check=False)
+    text = git.run("show", f"{rules or base or head}:{PATH}", check=False)
     if not text:
         return {p: [] for p in changed}
     members: dict[str, set[str]] = {}
@@ -113,9 +115,10 @@ def owners(git: Git, base: str | None, head: str, people: Mapping[str, Person],
 
 def review_input(git: Git, *, reviews_file: str, pr_author: str, head: str,
                  base: str | None, config: RegistryConfig,
-                 pr: int | None = None) -> dict[str, Any]:
+                 pr: int | None = None, rules: str | None = None) -> dict[str, Any]:
     """The policies' ``review`` object for a pull request: its reviews, who committed to it
-    and who may approve each file it changes (people and teams from ``config``)."""
+    and who may approve each file it changes since ``base`` (people and teams from
+    ``config``, CODEOWNERS at ``rules``: both of the revision whose rules judge)."""
     if not _SHA.match(head):
         resolved = git.run("rev-parse", "--verify", "-q", f"{head}^{{commit}}", check=False).strip()
         if not resolved:
@@ -124,7 +127,7 @@ def review_input(git: Git, *, reviews_file: str, pr_author: str, head: str,
     return {"pr": pr, "pr_author": pr_author, "head": head,
             "reviews": load_reviews(reviews_file),
             "committers": committers(git, base, head, config.people),
-            "owners": owners(git, base, head, config.people, config.teams)}
+            "owners": owners(git, base, head, config.people, config.teams, rules)}
 
 
 def review_from_evidence(evidence: dict[str, Any]) -> dict[str, Any]:

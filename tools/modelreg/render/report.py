@@ -78,6 +78,7 @@ def markdown_summary(result: CheckResult, strict: bool = False) -> str:
            f"{len(result.models)} models, {result.documents} documents checked with "
            f"`{result.engine or 'no engine'}`"
            + (f" (changed since `{result.changed_since}`)" if result.changed_since else "")
+           + (f", judged by the rules of `{result.base[:12]}`" if result.base else "")
            + f": **{r.errors} errors**, {r.warnings} warnings, {len(result.waived)} waived.",
            ""]
     if r.findings:

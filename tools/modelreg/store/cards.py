@@ -3,8 +3,10 @@
 The card is Hugging Face's format (YAML front matter, then Markdown) with the fixed ``##``
 sections of Mitchell et al.'s model cards and Hugging Face's card template, plus those the
 EU AI Act asks of high-risk models (Art. 9, 12-14). It comes from a jinja2 template: the one
-shipped in ``modelreg/templates/card.md.j2``, or ``templates/card.md.j2`` at the registry root
-when that file exists. In each section, what the metadata says sits between two markers::
+shipped in ``modelreg/templates/card.md.j2``, or ``templates/card.md.j2`` of the registry
+when that file exists. The template is read through a registry view: ``check`` renders with
+the base revision's template (a pull request cannot change the template it is judged by,
+docs/policies.md#who-judges-a-pull-request). In each section, what the metadata says sits between two markers::
 
     <!-- modelreg:generated:start -->
     ... regenerated on every render ...
@@ -20,7 +22,6 @@ when a card is rendered.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import re
 import shlex
@@ -29,6 +30,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,12 +53,14 @@ if TYPE_CHECKING:
     pass
 
 TEMPLATE = "card.md.j2"
-OVERRIDE_DIR = "templates"            # <registry root>/templates/card.md.j2 replaces ours
+OVERRIDE_DIR = "templates"            # the registry's templates/card.md.j2 replaces ours
 START = "<!-- modelreg:generated:start -->"
 END = "<!-- modelreg:generated:end -->"
 PLACEHOLDER = "[More Information Needed]"   # Hugging Face's card template uses the same
 STALE_RULE = "CARD-04"
 CARD_RULES = "CARD-"               # the card policy's rule ids (policies/card.rego)
+# A registry view, or the root of a work tree, whose templates/ a card is rendered with.
+Templates = Registry | Path | str
 
 # The fixed sections, in card order (docs/policies.md#model-cards; policies/data/cards.yaml
 # requires them by these exact headings; policies/card.rego judges them).
@@ -105,7 +109,7 @@ def render(registry: Registry, name: str) -> Rendered:
     rel = card_path(name)
     path = registry.root / rel
     current = read_text(path, display=rel) if registry.exists(rel) else None
-    text, front = render_text(registry.root, name, model.data, versions, current, display=rel)
+    text, front = render_text(registry, name, model.data, versions, current, display=rel)
     return Rendered(name, rel, text, front, current)
 
 
@@ -117,16 +121,18 @@ def write(registry: Registry, name: str) -> Rendered:
     return rendered
 
 
-def stale_findings(root: Path, name: str, text: str, model: dict[str, Any],
+def stale_findings(judge: Templates, name: str, text: str, model: dict[str, Any],
                    versions: dict[str, dict[str, Any]]) -> list[Finding]:
     """The CARD-04 finding for ``modelreg check`` when the card on disk (``text``) is not what
-    rendering it again gives; the metadata comes already loaded by the caller."""
+    rendering it again with ``judge``'s template gives (the work tree, or the revision whose
+    rules judge a pull request); the metadata comes already loaded by the caller."""
     rel = card_path(name)
-    cache, key = _freshness_cache(root, text, model, versions)
+    judge = _view(judge)
+    cache, key = _freshness_cache(judge, text, model, versions)
     if cache.get(key):
         return []          # rendered from exactly these inputs before, and it was up to date
     try:
-        fresh, _ = render_text(root, name, model, versions, text, display=rel)
+        fresh, _ = render_text(judge, name, model, versions, text, display=rel)
     except InputError as exc:
         return [Finding(rel, STALE_RULE, f"card cannot be re-rendered: {exc.message}",
                         line=exc.line, model=name)]
@@ -145,32 +151,33 @@ def save_caches() -> None:
 _CACHES: dict[str, Any] = {}
 
 
-def _freshness_cache(root: Path, text: str, model: dict[str, Any],
+def _freshness_cache(judge: Registry, text: str, model: dict[str, Any],
                      versions: dict[str, dict[str, Any]]) -> tuple[Any, str]:
     """Rendering a card costs ~10 ms: remember which (card, records, template) inputs were
     found up to date, keyed by their content (``.git/modelreg/cards.json``)."""
-
-    cache = _CACHES.get(str(root))
+    root = str(judge.root)
+    cache = _CACHES.get(root)
     if cache is None:
-        cache = _CACHES[str(root)] = ContentCache(Path(root), "cards")
-    override = Path(root) / OVERRIDE_DIR / TEMPLATE
-    shipped = TEMPLATES_DIR / TEMPLATE
-    template = (override if override.is_file() else shipped).read_bytes()
+        cache = _CACHES[root] = ContentCache(Path(root), "cards")
+    override = f"{OVERRIDE_DIR}/{TEMPLATE}"
+    template = judge.read_bytes(override) if judge.is_file(override) else \
+        (TEMPLATES_DIR / TEMPLATE).read_bytes()
     blob = json.dumps([text, model, versions], sort_keys=True, default=str).encode() + template
     return cache, ContentCache.key(blob)
 
 
-def render_text(root: Path, name: str, model: dict[str, Any],
+def render_text(templates: Templates, name: str, model: dict[str, Any],
                 versions: dict[str, dict[str, Any]], current: str | None = None,
                 display: str = "card.md") -> tuple[str, dict[str, Any]]:
     """The card text and its front matter, from metadata already loaded, merged with the
-    ``current`` card text (``display`` names it in errors)."""
+    ``current`` card text (``display`` names it in errors). ``templates`` is the registry
+    view (or the root of the work tree) whose ``templates/card.md.j2`` is used, if any."""
     model = model if isinstance(model, dict) else {}
     order = sorted(versions, key=_semver_key)
     records = [versions[v] if isinstance(versions[v], dict) else {} for v in order]
     front = front_matter(name, model, records)
     context = _context(name, model, order, records, front)
-    template_name, output = _render_template(root, context)
+    template_name, output = _render_template(_view(templates), context)
     try:
         fresh = _parse(output, template_name)
     except InputError as exc:
@@ -233,13 +240,12 @@ _TEMPLATE_HINT = ("fix the template, or delete templates/card.md.j2 to use the o
                   "with modelreg")
 
 
-def _render_template(root: Path, context: dict[str, Any]) -> tuple[str, str]:
+def _render_template(judge: Registry, context: dict[str, Any]) -> tuple[str, str]:
     import jinja2  # noqa: PLC0415 - jinja2 costs ~36 ms; only rendering needs it
 
-    override = Path(root) / OVERRIDE_DIR / TEMPLATE
-    folder = str(override.parent) if override.is_file() else None
-    display = f"{OVERRIDE_DIR}/{TEMPLATE}" if folder else f"modelreg/templates/{TEMPLATE}"
-    env = _environment(folder)
+    override = f"{OVERRIDE_DIR}/{TEMPLATE}"
+    display = override if judge.is_file(override) else f"modelreg/templates/{TEMPLATE}"
+    env = _environment(judge)
     try:
         template = env.get_template(TEMPLATE)
         return display, _bounded_render(template, context, display)
@@ -337,15 +343,53 @@ def _operand_size(value: Any) -> int:
     return len(value) if isinstance(value, (str, bytes, list, tuple)) else 0
 
 
-@functools.lru_cache(maxsize=8)
-def _environment(override_folder: str | None) -> Any:
-    """One sandboxed jinja2 environment per template folder: a registry's template comes in
-    through pull requests and CI renders it, so it must not reach Python internals."""
-    import jinja2  # noqa: PLC0415 - jinja2 costs ~36 ms; only rendering needs it
-    from jinja2.sandbox import SandboxedEnvironment  # noqa: PLC0415 - jinja2 costs ~36 ms; only rendering needs it
+def _view(templates: Templates) -> Registry:
+    return templates if isinstance(templates, Registry) else Registry(Path(templates))
 
-    folders = [override_folder] if override_folder else []
-    folders.append(str(TEMPLATES_DIR))
+
+_ENVIRONMENTS: OrderedDict[tuple[str, str | None], Any] = OrderedDict()
+
+
+def _environment(judge: Registry) -> Any:
+    """One sandboxed jinja2 environment per registry view (a work tree, or one revision): a
+    registry's template comes in through pull requests and CI renders it, so it must not
+    reach Python internals."""
+    key = (str(judge.root), judge.rev)
+    env = _ENVIRONMENTS.get(key)
+    if env is None:
+        env = _ENVIRONMENTS[key] = _new_environment(judge)
+        while len(_ENVIRONMENTS) > 8:
+            _ENVIRONMENTS.popitem(last=False)
+    return env
+
+
+def _loader(judge: Registry) -> Any:
+    """Templates by name: the view's ``templates/NAME`` when it has one, else the shipped
+    one. Each answer says how to tell it is out of date, so an edit of the work tree's
+    template (or its removal) is seen by the next render in the same process."""
+    import jinja2
+
+    def load(name: str) -> tuple[str, str, Any] | None:
+        if name.startswith("/") or ".." in name.split("/"):
+            return None
+        rel = f"{OVERRIDE_DIR}/{name}"
+        if judge.is_file(rel):
+            raw = judge.read_bytes(rel)
+            return (raw.decode("utf-8", errors="replace"), rel,
+                    lambda: judge.is_file(rel) and judge.read_bytes(rel) == raw)
+        shipped = TEMPLATES_DIR / name
+        if shipped.is_file():
+            raw = shipped.read_bytes()
+            return (raw.decode("utf-8"), str(shipped),
+                    lambda: not judge.is_file(rel) and shipped.read_bytes() == raw)
+        return None
+
+    return jinja2.FunctionLoader(load)
+
+
+def _new_environment(judge: Registry) -> Any:
+    import jinja2  # noqa: PLC0415 - jinja2 costs ~36 ms; only rendering needs it
+    from jinja2.sandbox import SandboxedEnvironment  # noqa: PLC0415 - as jinja2 above
 
     def finalize(value: Any) -> Any:
         if isinstance(value, Markup):
@@ -373,7 +417,7 @@ def _environment(override_folder: str | None) -> Any:
             return super().call_binop(context, operator, left, right)
 
     env = Bounded(
-        loader=jinja2.FileSystemLoader(folders), undefined=jinja2.ChainableUndefined,
+        loader=_loader(judge), undefined=jinja2.ChainableUndefined,
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
         autoescape=False, finalize=finalize)
     env.filters.update(
