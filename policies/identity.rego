@@ -140,3 +140,16 @@ deny contains f if {
 	not doc.model.license_link
 	f := lib.finding(doc, "ID-06", "model", ["license"], "licence other needs license_link (and license_name): say where the licence text is")
 }
+
+# ID-08: JSON has no NaN or Infinity, so the input builder takes such a value out of the
+# document and lists where it was (doc.non_finite); each one is a finding, never an engine
+# error that stops the whole batch.
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "ID-08")
+	some bad in object.get(doc, "non_finite", [])
+	f := lib.finding(doc, "ID-08", bad.file, bad.path, sprintf(
+		"%s is %s, not a finite number: record the real value (a failed evaluation is not a metric)",
+		[concat(".", [sprintf("%v", [p]) | some p in bad.path]), bad.value],
+	))
+}

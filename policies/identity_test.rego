@@ -46,4 +46,15 @@ test_licence_rule_gates_staging_not_registered if {
 	not "ID-06" in fx.ids(deny(doc))
 }
 
+test_non_finite_number_is_a_finding if {
+	doc := object.union(fx.good, {"non_finite": [{"file": "version", "path": ["metrics", 0, "value"], "value": "NaN"}]})
+	fs := deny(doc)
+	some f in fs
+	f.id == "ID-08"
+	f.path == ["metrics", 0, "value"]
+	f.msg == "[ID-08] metrics.0.value is NaN, not a finite number: record the real value (a failed evaluation is not a metric)"
+}
+
+test_finite_numbers_are_no_finding if not "ID-08" in fx.ids(deny(fx.good))
+
 todo_id07_base_model_is_registered if false

@@ -125,7 +125,8 @@ def test_joblib_payload_after_numpy_is_found_and_joblib_still_blocked_by_policy(
     honest.parent.mkdir()
     joblib.dump({"w": np.arange(2000.0), "b": 0.5}, honest)
     res = run_cli(repo.root, "register", "iris-classifier", "--version", "1.0.0", "--weights",
-                  str(honest), "--dataset", "test:iris-test@2026.11", "--no-branch")
+                  str(honest), "--dataset", "test:iris-test@2026.11", "--no-branch",
+                  "--allow-findings")
     assert res.code == 0, res.err
     art = load(repo.root / "models/iris-classifier/versions/1.0.0.yaml").data["artifacts"][0]
     assert art["scan"]["status"] == "clean" and art["format"] == "joblib"
@@ -153,7 +154,8 @@ def test_benign_pickle_registers_with_its_scan_record_and_check_requires_it(
     w.parent.mkdir()
     w.write_bytes(pickle.dumps({"coef": [0.1, 0.2, 0.3]}, protocol=4))
     res = run_cli(repo.root, "register", "iris-classifier", "--version", "1.0.0", "--weights",
-                  str(w), "--dataset", "test:iris-test@2026.11", "--no-branch")
+                  str(w), "--dataset", "test:iris-test@2026.11", "--no-branch",
+                  "--allow-findings")
     assert res.code == 0, res.err
     vfile = repo.root / "models/iris-classifier/versions/1.0.0.yaml"
     scan = load(vfile).data["artifacts"][0]["scan"]
@@ -269,7 +271,8 @@ def test_sign_verify_and_production_requirement(repo, tmp_path, run_cli):
     repo.git("commit", "-qam", "trust the release key")
     w = write_weights(tmp_path / "out", payload=b"credit weights" * 10)
     res = run_cli(repo.root, "register", "credit-default", "--version", "1.0.0", "--weights",
-                  str(w), "--dataset", "test:iris-test@2026.11", "--no-branch")
+                  str(w), "--dataset", "test:iris-test@2026.11", "--no-branch",
+                  "--allow-findings")
     assert res.code == 0, res.err
     res = run_cli(repo.root, "check", "--engine", "regorus", "--stage", "production")
     assert "[SIGN-01]" in res.out                  # tier 1: production needs a signature

@@ -113,7 +113,7 @@ def test_new_model_from_file_and_starter(empty_repo, tmp_path, run_cli):
     res = run_cli(empty_repo.root, "register", "iris-classifier", "--version", "0.1.0",
                   "--weights", str(i["weights"]), "--from",
                   str(PROJECT / "models/iris-classifier/model.yaml"),
-                  "--dataset", "test:iris-test@2026.11")
+                  "--dataset", "test:iris-test@2026.11", "--allow-findings")
     assert res.code == 0, res.err
     assert (empty_repo.root / "models/iris-classifier/model.yaml").read_text() == \
         (PROJECT / "models/iris-classifier/model.yaml").read_text()
@@ -208,7 +208,8 @@ def test_weights_tracked_by_git_are_refused(repo, tmp_path, run_cli):
 def test_untracked_weights_inside_the_repo_are_accepted(repo, tmp_path, run_cli):
     w = write_weights(repo.root / "scratch")
     res = run_cli(repo.root, "register", "iris-classifier", "--version", "1.0.0",
-                  "--weights", str(w), "--dataset", "test:iris-test@2026.11", "--no-branch")
+                  "--weights", str(w), "--dataset", "test:iris-test@2026.11", "--no-branch",
+                  "--allow-findings")
     assert res.code == 0, res.err
 
 
@@ -235,7 +236,7 @@ def test_unregistered_dataset_needs_a_file(repo, tmp_path, run_cli):
     data.write_text("a,b\n1,2\n")
     res = run_cli(repo.root, "register", "iris-classifier", "--version", "1.0.0",
                   "--weights", str(i["weights"]), "--dataset", f"train:unknown-data@1:{data}",
-                  "--no-branch", "--json")
+                  "--no-branch", "--json", "--allow-findings")
     assert res.code == 0, res.err
     record = load(repo.root / "models/iris-classifier/versions/1.0.0.yaml").data
     assert record["datasets"][0]["sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
@@ -396,7 +397,7 @@ def test_new_model_from_file_adds_its_owners_to_codeowners(empty_repo, tmp_path,
     res = run_cli(empty_repo.root, "register", "iris-classifier", "--version", "0.1.0",
                   "--weights", str(i["weights"]), "--from",
                   str(PROJECT / "models/iris-classifier/model.yaml"),
-                  "--dataset", "test:iris-test@2026.11")
+                  "--dataset", "test:iris-test@2026.11", "--allow-findings")
     assert res.code == 0, res.err
     assert ".github/CODEOWNERS" in empty_repo.git("show", "--name-only", "--format=", "HEAD")
     assert "/models/iris-classifier/ " in (empty_repo.root / ".github/CODEOWNERS").read_text()

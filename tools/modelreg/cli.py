@@ -250,14 +250,24 @@ def cli(ctx: click.Context, repo: str) -> None:
               "register/NAME-X.Y.Z.")
 @click.option("--allow-lower", is_flag=True, help="Allow a version lower than the highest "
               "registered one (a patch of an older line).")
+@click.option("--allow-findings", is_flag=True, help="Register even when the registered-stage "
+              "policies find errors in the new version (they are printed as warnings; the pull "
+              "request's check still fails on them).")
+@click.option("--engine", default="auto", show_default=True, metavar="NAME", help=_ENGINE_HELP)
 @_format_option(*_TEXT_JSON)
 @click.pass_obj
 def register(obj: dict, name: str, version: str, weights: tuple[str, ...], metrics: str | None,
              model_file: str | None, message: str | None, datasets: tuple[str, ...],
              config: str | None, params: tuple[str, ...], parent: str | None,
              code: str | None, entrypoint: str | None, no_branch: bool, allow_lower: bool,
-             fmt: str) -> None:
+             allow_findings: bool, engine: str, fmt: str) -> None:
     """Register version X.Y.Z of model NAME, with its weights under DVC, on a new branch.
+
+    Before anything is committed or pushed, the new version is judged as `modelreg check`
+    will judge it at stage registered: an error refuses it (exit 1, the findings printed as
+    check prints them) unless --allow-findings. The card's prose and a starter model.yaml
+    are left for you to write: their findings are listed, they do not refuse. While one
+    register runs, a second in the same clone is refused.
 
     \b
     Example:
@@ -279,14 +289,16 @@ def register(obj: dict, name: str, version: str, weights: tuple[str, ...], metri
         model_file=model_file, message=message,
         datasets=[DatasetSpec.parse(d) for d in datasets], config=config, params=parsed,
         parent=parent, code=code, entrypoint=entrypoint, branch=not no_branch,
-        allow_lower=allow_lower)
+        allow_lower=allow_lower, refuse_findings=not allow_findings, engine=engine)
     result = do_register(_registry(obj["repo"]), req)
     if fmt == "json":
         _json_out({"name": result.name, "version": result.version, "branch": result.branch,
                    "commit": result.commit, "files": list(result.files),
                    "artifacts": list(result.artifacts), "new_model": result.new_model,
                    "starter": result.starter, "pushed": result.pushed,
-                   "warnings": list(result.warnings)})
+                   "warnings": list(result.warnings),
+                   "findings": [f.to_json() for f in result.findings],
+                   "dataset_entries": list(result.dataset_entries)})
         return
     click.echo(f"Registered {result.name} {result.version}"
                + (f" on branch {result.branch}" if result.branch else "")
@@ -297,6 +309,14 @@ def register(obj: dict, name: str, version: str, weights: tuple[str, ...], metri
     click.echo(f"  weights pushed to DVC remote ({result.pushed} new objects)")
     for w in result.warnings:
         click.echo(f"warning: {printable_lines(w)}", err=True)
+    if result.findings:
+        click.echo(f"check will report, until fixed in the pull request "
+                   f"({len(result.findings)}):", err=True)
+        for f in result.findings:
+            click.echo(f"  {f}", err=True)
+    if result.dataset_entries:
+        click.echo("note: add to policies/data/datasets.yaml, under `datasets:` (in a reviewed "
+                   "pull request):\n" + "".join(result.dataset_entries).rstrip("\n"), err=True)
     if result.starter:
         click.echo(f"note: models/{name}/model.yaml is a starter — complete its TODOs "
                    "(`modelreg validate` shows what is missing)", err=True)

@@ -2,25 +2,40 @@
 
 Two steps. :func:`plan` decides everything and writes nothing: every refusal (an existing
 or lower version, missing or git-tracked weights, a stale ``.dvc`` pointer, a dangerous
-pickle, a secret in the metadata, an invalid record…), the hashes of each weights file (read
-once), the record, card and CODEOWNERS texts, the branch. :func:`apply` carries the plan out
-under an undo log: branch, copy, ``dvc add``, record and card, ``dvc push``, commit. If
-anything fails there, the work tree, the index and the branch are put back byte for byte.
-:func:`register` is the two in a row.
+pickle, a secret in the metadata, NaN metrics, control characters in names, no metrics for a
+model with thresholds, an invalid record…), the hashes of each weights file (read once), the
+record, card and CODEOWNERS texts, the branch. :func:`apply` carries the plan out under an
+undo log: branch, copy, ``dvc add``, record and card, the registered-stage policies on the
+files as written (:func:`judge`: register says what ``check`` will say), ``dvc push``,
+commit. If anything fails there, the work tree, the index and the branch are put back byte
+for byte. :func:`register` is the two in a row, holding the clone's lock, after
+:func:`refuse_interrupted` has looked for a run killed before its commit.
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelreg.core import files, timefmt
-from modelreg.core.errors import CannotRunError, InputError, RefusedError, UsageError
+from modelreg.core import files, numbers, timefmt
+from modelreg.core.errors import (
+    CannotRunError,
+    InputError,
+    PolicyRefusal,
+    RefusedError,
+    UsageError,
+)
 from modelreg.core.files import FileHashes
-from modelreg.core.yamlio import dump_yaml, load, locate, parse_yaml, read_text
-from modelreg.store import cards, codeowners
+from modelreg.core.records import Finding
+from modelreg.core.yamlio import Document, dump_yaml, load, locate, parse_yaml, read_text
+from modelreg.policy.evaluate import evaluate
+from modelreg.policy.inputs import REGISTERED
+from modelreg.store import cards, codeowners, lock
 from modelreg.store.codeowners import PATH as CODEOWNERS
 from modelreg.store.credentials import find
 from modelreg.store.dvc import Dvc, read_pointer
@@ -71,6 +86,7 @@ class DatasetSpec:
     @classmethod
     def parse(cls, text: str) -> DatasetSpec:
         """``ROLE:ID@REVISION[:PATH]``, e.g. ``train:iris-train@2026.11:data/train.csv``."""
+        refuse_control_characters("--dataset", text)
         role, sep, rest = text.partition(":")
         ident, _, path = rest.partition(":")
         ds_id, at, revision = ident.partition("@")
@@ -98,6 +114,12 @@ class RegisterRequest:
     entrypoint: str | None = None
     branch: bool = True
     allow_lower: bool = False
+    # What the registered-stage policies find in the new version is returned as data
+    # (RegisterResult.findings); with refuse_findings an error among them refuses the
+    # registration before anything is committed or pushed (the command line's default,
+    # --allow-findings turns it off).
+    refuse_findings: bool = False
+    engine: str = "auto"
 
     def __post_init__(self) -> None:
         # the library takes datasets as the CLI does, "ROLE:ID@REVISION[:PATH]", too
@@ -121,11 +143,14 @@ class RegisterResult:
     starter: bool
     pushed: int
     warnings: tuple[str, ...]
+    findings: tuple[Finding, ...] = ()       # what `check` will report for the new version
+    dataset_entries: tuple[str, ...] = ()    # datasets.yaml entries to add (YAML)
 
 
 # The external steps, in the order ``register`` runs them ("scan" is in the plan, before
 # anything is written; the others are in apply).
-STEPS = ("scan", "branch", "write", "dvc_add", "card", "dvc_push", "git_add", "git_commit")
+STEPS = ("scan", "branch", "write", "dvc_add", "card", "policies", "dvc_push", "git_add",
+         "git_commit")
 
 
 class Hooks:
@@ -182,6 +207,9 @@ class RegisterPlan:
     new_model: bool
     starter: bool
     warnings: tuple[str, ...]
+    refuse_findings: bool = False
+    engine: str = "auto"
+    dataset_entries: tuple[str, ...] = ()
 
     @property
     def version_dir(self) -> Path:
@@ -199,6 +227,7 @@ def _weights(registry: Registry, req: RegisterRequest, vdir: Path) -> list[tuple
     root_real = os.path.realpath(registry.root)
     inside: list[str] = []
     for w in req.weights:
+        refuse_control_characters("--weights", str(w))
         src = Path(w).expanduser()
         if not src.exists():
             raise UsageError(f"weights file {w} does not exist", hint="check the path")
@@ -244,11 +273,11 @@ def _metrics(req: RegisterRequest, model: dict) -> list[dict]:
     if not req.metrics:
         return []
     doc = load(req.metrics)
+    _refuse_non_finite(doc)
     rows = doc.data.get("metrics") if isinstance(doc.data, dict) else doc.data
     if not isinstance(rows, list):
         raise InputError("expected a list of metrics or {\"metrics\": [...]}", file=req.metrics)
-    thresholds = ((model.get("evaluation") or {}).get("thresholds") or []) \
-        if isinstance(model, dict) else []
+    thresholds = _thresholds(model)
     out = []
     for row in rows:
         if not isinstance(row, dict):
@@ -262,6 +291,30 @@ def _metrics(req: RegisterRequest, model: dict) -> list[dict]:
                 row["direction"] = best["direction"]
         out.append(row)
     return out
+
+
+def _refuse_non_finite(doc: Document) -> None:
+    """NaN and infinite values have no JSON form and are no measurement: refuse them, at
+    their line (``check`` reports them as ID-08 in a record that holds one)."""
+    found = numbers.find(doc.data)
+    if not found:
+        return
+    path, value = found[0]
+    if doc.path.endswith(".json"):
+        lines = numbers.json_lines(doc.text)
+        line = lines[0] if lines else None
+    else:
+        line = locate(doc, path)
+    where = ".".join(str(p) for p in path) or "the value"
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    raise InputError(f"{where} is {value}, not a finite number{more}", file=doc.path, line=line,
+                     hint="record the metric's real value: a failed evaluation is not a metric")
+
+
+def _thresholds(model: dict) -> list:
+    evaluation = model.get("evaluation") if isinstance(model, dict) else None
+    declared = evaluation.get("thresholds") if isinstance(evaluation, dict) else None
+    return [t for t in declared or [] if isinstance(t, dict)]
 
 
 def _threshold_for(row: dict, thresholds: list) -> dict | None:
@@ -279,7 +332,8 @@ def _threshold_for(row: dict, thresholds: list) -> dict | None:
     return best
 
 
-def _datasets(registry: Registry, req: RegisterRequest, warnings: list[str]) -> list[dict]:
+def _datasets(registry: Registry, req: RegisterRequest, warnings: list[str],
+              entries: list[str]) -> list[dict]:
     known = registry.config.datasets
     out = []
     for spec in req.datasets:
@@ -289,6 +343,8 @@ def _datasets(registry: Registry, req: RegisterRequest, warnings: list[str]) -> 
             if not os.path.isfile(spec.path):
                 raise UsageError(f"dataset file {spec.path} does not exist")
             digest = files.hash_file(spec.path).sha256
+            if not rev:
+                entries.append(dataset_entry(spec, digest, known=spec.id in known))
             if rev.get("sha256") and rev["sha256"] != digest:
                 warnings.append(f"dataset {spec.id}@{spec.revision}: {spec.path} hashes to "
                                 f"{digest[:12]}…, the dataset registry says "
@@ -307,6 +363,36 @@ def _datasets(registry: Registry, req: RegisterRequest, warnings: list[str]) -> 
             row["contains_personal_data"] = bool(entry["contains_personal_data"])
         out.append(row)
     return out
+
+
+def dataset_entry(spec: DatasetSpec, sha256: str, *, known: bool) -> str:
+    """The ``policies/data/datasets.yaml`` lines that register a dataset hashed from its file
+    (DATA-01/02 deny a version naming an unregistered dataset or revision)."""
+    revision = json.dumps(spec.revision)
+    if known:
+        return (f"  {spec.id}:\n    revisions:            # add to its revisions\n"
+                f"      {revision}: {{sha256: {sha256}}}\n")
+    return (f"  {spec.id}:\n"
+            "    description: TODO what the data is, where it comes from, its rows\n"
+            "    license: TODO\n"
+            "    contains_personal_data: false    # TODO: true if it holds data about people\n"
+            "    revisions:\n"
+            f"      {revision}: {{sha256: {sha256}}}\n")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def refuse_control_characters(label: str, text: str) -> None:
+    """File names and dataset references are recorded and shown in logs, annotations and
+    pull requests: a control character (a newline, an escape sequence) in one could forge a
+    line there. Refuse them."""
+    m = _CONTROL.search(text)
+    if m:
+        raise UsageError(f"{label} {text!r} holds the control character "
+                         f"U+{ord(m.group()):04X}",
+                         hint="rename the file (or fix the reference) without control "
+                              "characters or line breaks")
 
 
 def _training(req: RegisterRequest, code_root: Path | None) -> dict:
@@ -541,6 +627,11 @@ def plan(registry: Registry, request: RegisterRequest,
     version = check_version(req.version, new=True)
     if not req.weights:
         raise UsageError("no weights given", hint="pass --weights PATH (repeatable)")
+    for label, value in (("--metrics", req.metrics), ("--config", req.config),
+                         ("--code", req.code), ("--entrypoint", req.entrypoint),
+                         ("--from", req.model_file)):
+        if value:
+            refuse_control_characters(label, str(value))
     mdir = registry.model_dir(name)
     vfile = mdir / "versions" / f"{version}.yaml"
     vdir = mdir / "versions" / version
@@ -558,8 +649,9 @@ def plan(registry: Registry, request: RegisterRequest,
         raise RefusedError(f"branch {branch} exists already",
                            hint=f"delete it (`git branch -D {branch}`) or finish its pull request")
     warnings: list[str] = []
+    entries: list[str] = []
     metrics = _metrics(req, model_data)
-    datasets = _datasets(registry, req, warnings)
+    datasets = _datasets(registry, req, warnings, entries)
     code, code_root = _code(req, registry)
     training = _training(req, code_root)
     who, when = _identity(git)
@@ -587,6 +679,7 @@ def plan(registry: Registry, request: RegisterRequest,
                     for src, dest in sources)
     for w in weights:
         _refuse_stale_pointer(registry, w)
+    _no_metrics(req, name, model_data, metrics, starter, warnings)   # after what the files are
     artifacts = tuple(_artifact(registry, w, remote) for w in weights)
     record["artifacts"] = list(artifacts)
     record_text = dump_yaml(record)
@@ -604,7 +697,26 @@ def plan(registry: Registry, request: RegisterRequest,
         record_text=record_text, artifacts=artifacts, model_text=model_text,
         card_text=card_text, codeowners_text=codeowners_text,
         commit_message=title + (f"\n\n{req.message}" if req.message else ""),
-        new_model=new_model, starter=starter, warnings=tuple(warnings))
+        new_model=new_model, starter=starter, warnings=tuple(warnings),
+        refuse_findings=req.refuse_findings, engine=req.engine, dataset_entries=tuple(entries))
+
+
+def _no_metrics(req: RegisterRequest, name: str, model: dict, metrics: list[dict],
+                starter: bool, warnings: list[str]) -> None:
+    """A model that declares thresholds needs a result for each (EVAL-01): refuse a version
+    without metrics, early and by name, rather than as one finding per threshold."""
+    if metrics or starter:
+        return
+    declared = sorted({str(t.get("metric")) for t in _thresholds(model)})
+    if not declared:
+        return
+    text = (f"no metrics given, but models/{name}/model.yaml declares thresholds for "
+            f"{', '.join(declared)}")
+    if req.refuse_findings:
+        raise RefusedError(text + "; nothing was changed",
+                           hint="pass --metrics FILE with a result for each (EVAL-01 denies a "
+                                "version without them), or --allow-findings to register anyway")
+    warnings.append(text + " (EVAL-01 will deny the version)")
 
 
 def _check_pointer(registry: Registry, weights: WeightsFile) -> None:
@@ -621,7 +733,14 @@ def _check_pointer(registry: Registry, weights: WeightsFile) -> None:
 def apply(registry: Registry, plan: RegisterPlan,
           hooks: Hooks | Mapping[str, Callable[[], None]] | None = None) -> RegisterResult:
     """Carry out ``plan`` under an undo log: on any failure the work tree, the index and the
-    branch are put back byte for byte and the error says ``nothing was changed``."""
+    branch are put back byte for byte and the error says ``nothing was changed``.
+
+    Before the weights are pushed, the registered-stage policies judge the new version as
+    ``check`` will; with ``plan.refuse_findings`` an error among the findings refuses it.
+    A journal in ``.git/modelreg/`` says what was under way, for a run that is killed
+    (:func:`refuse_interrupted` reads it). Call it through :func:`register`, which holds the
+    clone's lock.
+    """
     hooks = Hooks.of(hooks)
     root, git = registry.root, registry.git
     model_file = plan.model_dir / "model.yaml"
@@ -629,6 +748,9 @@ def apply(registry: Registry, plan: RegisterPlan,
     ignores = (plan.version_dir / ".gitignore", root / ".gitignore")   # dvc add edits them
     dvc: Dvc | None = None
     undo = Undo(registry)
+    journal = Journal(registry)
+    journal.start(plan, undo, [model_file] if plan.model_text is not None else [],
+                  [card_file, *ignores] + ([root / CODEOWNERS] if plan.codeowners_text else []))
     try:
         with undo.guard("register"):
             if plan.branch:
@@ -655,30 +777,182 @@ def apply(registry: Registry, plan: RegisterPlan,
             hooks("card")
             if plan.card_text is not None:
                 undo.write(card_file, plan.card_text)
-            hooks("dvc_push")
-            pushed = dvc.push([w.pointer for w in plan.weights])
             paths = [registry.rel(p) for p in (
                 ([model_file] if plan.model_text is not None else []) + [plan.version_file]
                 + [w.pointer for w in plan.weights] + [card_file]
                 + [p for p in ignores if undo.changed(p)]
                 + ([root / CODEOWNERS] if plan.codeowners_text is not None else []))]
+            hooks("policies")
+            findings = judge(registry, plan, paths)
+            journal.step("pushing")
+            hooks("dvc_push")
+            pushed = dvc.push([w.pointer for w in plan.weights])
+            journal.step("pushed")
             hooks("git_add")
             git.run("add", "--", *paths)
             hooks("git_commit")
             git.run("commit", "-q", "--no-verify", "-m", plan.commit_message, "--", *paths)
             commit = git.head() or ""
     finally:
+        journal.end()
         if dvc is not None:
             dvc.close()
     return RegisterResult(plan.name, plan.version, plan.branch, commit, tuple(paths),
-                          plan.artifacts, plan.new_model, plan.starter, pushed, plan.warnings)
+                          plan.artifacts, plan.new_model, plan.starter, pushed, plan.warnings,
+                          tuple(findings), plan.dataset_entries)
+
+
+def judge(registry: Registry, plan: RegisterPlan, paths: list[str]) -> list[Finding]:
+    """The findings ``check`` will report for the new version, judged from the files as
+    written (before the commit): the registered-stage policies, schemas, secrets and the
+    card's freshness. With ``plan.refuse_findings``, raises :class:`PolicyRefusal` on an
+    error, except in what the registration leaves for people to write: the card's prose and
+    a starter model.yaml (``modelreg card`` and ``validate`` say what is missing there)."""
+    view = Registry(registry.root, git=registry.git)      # nothing cached from before
+    result = evaluate(view, [plan.name], versions={plan.name: [plan.version]},
+                      stage=REGISTERED, change={"base": None, "files": sorted(paths)},
+                      engine=plan.engine, freshness=partial(cards.stale_findings, registry.root))
+    findings = sorted(result.findings, key=Finding.sort_key)
+    to_write = {cards.card_path(plan.name)}
+    if plan.starter:
+        to_write.add(registry.rel(plan.model_dir / "model.yaml"))
+    errors = [f for f in findings if f.severity == "error" and f.file not in to_write]
+    if plan.refuse_findings and errors:
+        hint = ("fix what they name and register again; or pass --allow-findings to register "
+                "anyway (the pull request's check fails until they are fixed)")
+        if plan.dataset_entries:
+            hint += ("\nadd to policies/data/datasets.yaml, under `datasets:` (in a reviewed "
+                     "pull request):\n" + "".join(plan.dataset_entries).rstrip("\n"))
+        raise PolicyRefusal(f"check would report {len(errors)} error(s) for {plan.name} "
+                            f"{plan.version} at stage {REGISTERED}", errors, hint=hint)
+    return findings
+
+
+class Journal:
+    """``.git/modelreg/register.json`` while :func:`apply` runs: which version, which branch
+    it left, which files it creates or edits, how far it got. Removed when ``apply`` ends,
+    however it ends, except when the process is killed: then the next ``register`` finds it
+    and says how to finish or undo (:func:`refuse_interrupted`)."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.path = lock.state_dir(registry.git) / "register.json"
+        self.data: dict[str, Any] = {}
+
+    def start(self, plan: RegisterPlan, undo: Undo, new: list[Path], edited: list[Path]
+              ) -> None:
+        rel = self.registry.rel
+        created = [plan.version_file, *(w.pointer for w in plan.weights),
+                   *(w.dest for w in plan.weights if w.copy), *new,
+                   *(p for p in edited if not p.exists())]
+        self.data = {
+            "name": plan.name, "version": plan.version, "branch": plan.branch,
+            "from_branch": undo.branch, "head": undo.head, "pid": os.getpid(),
+            "started": timefmt.rfc3339(), "step": "writing",
+            "created": [rel(p) for p in created if not p.exists()],
+            "edited": [rel(p) for p in edited if p.exists()],
+            "pointers": [rel(w.pointer) for w in plan.weights],
+            "commit": [rel(p) for p in [*new, plan.version_file,
+                                        *(w.pointer for w in plan.weights), *edited]],
+            "message": plan.commit_message,
+        }
+        self._save()
+
+    def step(self, name: str) -> None:
+        self.data["step"] = name
+        self._save()
+
+    def _save(self) -> None:
+        files.write_atomic(self.path, json.dumps(self.data, indent=1))
+
+    def end(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def refuse_interrupted(registry: Registry, name: str, version: str) -> None:
+    """A ``register`` killed before its commit leaves its branch checked out and its files
+    written: say what happened and how to finish or undo, instead of going on from there
+    (a new version would branch off the leftover branch) or calling it "already registered"."""
+    path = lock.state_dir(registry.git) / "register.json"
+    git = registry.git
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        data = None
+    except (OSError, ValueError):
+        path.unlink(missing_ok=True)          # unreadable: nothing to go on
+        data = None
+    if data is None:
+        vrel = f"models/{name}/versions/{version}.yaml"
+        if (registry.root / vrel).is_file() and not git.tracked([vrel]) \
+                and version not in registry.state(name).registered:
+            raise RefusedError(
+                f"{vrel} exists but is not committed: an earlier register of {name} {version} "
+                "stopped before its commit",
+                file=vrel, hint=f"look at `git status`; to finish, `dvc push` the pointers under "
+                                f"models/{name}/versions/{version}/, then `git add` and "
+                                f"`git commit` models/{name}; to undo, remove the new files "
+                                "there and `git checkout` the edited ones")
+        return
+    leftover = _leftover(registry, data)
+    if not leftover:
+        path.unlink(missing_ok=True)         # finished or undone by hand since
+        return
+    pushed = {"pushed": "after its weights were pushed",
+              "pushing": "while its weights were being pushed"}.get(
+        str(data.get("step")), "before its weights were pushed")
+    who = f"{data.get('name')} {data.get('version')}"
+    created = [p for p in data.get("created") or [] if (registry.root / p).exists()]
+    edited = [p for p in data.get("edited") or []
+              if git.run("status", "--porcelain", "--", p).strip()]
+    finish = [f"git checkout {data['branch']}"] if data.get("branch") and \
+        git.branch() != data["branch"] else []
+    finish += ["dvc push " + " ".join(data.get("pointers") or []),
+               "git add -- " + " ".join(p for p in data.get("commit") or []
+                                        if (registry.root / p).exists()),
+               f"git commit -m {json.dumps((data.get('message') or '').splitlines()[0])}"]
+    undo = []
+    if edited:
+        undo.append("git checkout HEAD -- " + " ".join(edited))
+    if created:
+        undo.append("rm -f -- " + " ".join(created))
+    if data.get("branch") and git.branch_exists(data["branch"]):
+        back = data.get("from_branch") or data.get("head") or "main"
+        undo += [f"git checkout {back}", f"git branch -d {data['branch']}"]
+    raise RefusedError(
+        f"a register of {who} (pid {data.get('pid')}, started {data.get('started')}) was "
+        f"interrupted {pushed} and before its commit: " + "; ".join(leftover)
+        + "; nothing was changed now",
+        hint="to finish it:  " + "  &&  ".join(finish)
+             + "\n      to undo it:    " + ("  &&  ".join(undo) or "nothing is left to undo")
+             + "\n      then run register again")
+
+
+def _leftover(registry: Registry, data: dict[str, Any]) -> list[str]:
+    """What an interrupted run left behind (empty: nothing, it was finished or undone)."""
+    git = registry.git
+    out = []
+    branch = data.get("branch")
+    if branch and git.branch_exists(branch):
+        tip = git.run("rev-parse", "-q", "--verify", f"refs/heads/{branch}", check=False).strip()
+        if tip == data.get("head"):
+            out.append(f"branch {branch} exists without its commit")
+    created = set(data.get("created") or [])
+    written = [p for p in data.get("commit") or [] if p in created
+               and (registry.root / p).exists() and not git.tracked([p])]
+    if written:
+        out.append("files written but not committed: " + ", ".join(written))
+    return out
 
 
 def register(registry: Registry, req: RegisterRequest,
              hooks: Hooks | Mapping[str, Callable[[], None]] | None = None) -> RegisterResult:
-    """Register ``req.name`` at ``req.version``: :func:`plan`, then :func:`apply`.
+    """Register ``req.name`` at ``req.version``: :func:`plan`, then :func:`apply`, holding
+    the clone's register lock (a second run at the same time is refused).
 
     ``hooks`` lets tests inject a failure before each external step (:data:`STEPS`).
     """
     hooks = Hooks.of(hooks)
-    return apply(registry, plan(registry, req, hooks), hooks)
+    with lock.hold(registry.git, "register", "modelreg register"):
+        refuse_interrupted(registry, check_name(req.name), check_version(req.version, new=True))
+        return apply(registry, plan(registry, req, hooks), hooks)

@@ -19,6 +19,7 @@ from typing import Any
 
 # The card's reading lives in core (one parser for card, check and site); the policy input
 # uses its Card and parse_card.
+from modelreg.core import numbers
 from modelreg.core.cardtext import Card, parse_card
 from modelreg.core.records import Event, ModelState  # noqa: F401 - Event re-exported for typing
 from modelreg.core.stages import REGISTERED
@@ -98,6 +99,11 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
     requested, rollback = requested_stages(stages_data)
     held = dict(state.stages)
     base_files = files_of(mf.name)
+    # JSON has no NaN or Infinity and the engines refuse an input holding one: take them out,
+    # and list where they were for ID-08 to report
+    model_data, model_bad = _finite(mf.model.data, "model")
+    stages_bad = _finite(stages_data, "stages")[1] if stages_data is not None else []
+    card, card_bad = _finite(mf.card.to_input(), "card") if mf.card else (None, [])
     docs = []
     versions: list[str | None] = list(mf.versions) or [None]
     for version in versions:
@@ -105,22 +111,37 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
         files = dict(base_files)
         files["version"] = vdoc.path if vdoc else None
         doc_stage = pick_stage(version, held, requested, rank, stage)
-        docs.append({
+        version_data, version_bad = _finite(vdoc.data, "version") if vdoc else (None, [])
+        doc = {
             "name": mf.name,
             "stage": doc_stage,
             "files": files,
-            "model": mf.model.data,
-            "version": vdoc.data if vdoc else None,
+            "model": model_data,
+            "version": version_data,
             "stages": {"held": held, "requested": requested, "rollback": rollback,
                        "history": history(state, version) if version else []},
             "registered_versions": list(state.registered),
-            "card": mf.card.to_input() if mf.card else None,
+            "card": card,
             "change": change,
             "review": review if review is not None and (
                 changed is None or version is None or version in changed) else
             recorded_review(state, version, doc_stage),
-        })
+        }
+        bad = model_bad + stages_bad + card_bad + version_bad
+        if bad:
+            doc["non_finite"] = bad
+        docs.append(doc)
     return docs
+
+
+def _finite(data: Any, file: str) -> tuple[Any, list[dict[str, Any]]]:
+    """``data`` without its non-finite numbers, and where each one was (``file`` is the key
+    of the document's ``files``)."""
+    found = numbers.find(data)
+    if not found:
+        return data, []
+    return numbers.without(data), [{"file": file, "path": path, "value": value}
+                                   for path, value in found]
 
 
 def recorded_review(state: ModelState, version: str | None, stage: str) -> dict[str, Any] | None:

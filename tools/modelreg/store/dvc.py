@@ -117,17 +117,64 @@ class Dvc:
                                  hint="check the weights files and `dvc doctor`") from exc
 
     def push(self, pointers: list[Path]) -> int:
-        """Push the outputs of the given ``.dvc`` files; returns how many objects were sent."""
+        """Push the outputs of the given ``.dvc`` files; returns how many objects were sent.
+
+        DVC uploads each object to a temporary file beside its final name and renames it
+        when complete; a failed upload (a full disk, a quota) leaves the temporary file
+        behind. On a local remote (a folder, a mounted share) a failed push removes the
+        temporary files it started, so the remote holds whole objects only."""
         remote = self.default_remote()
+        started = self._partial_uploads(remote, pointers)
+        done = False
         try:
             with _quiet():
-                return int(self._repo.push(targets=[str(p.resolve()) for p in pointers],
+                sent = int(self._repo.push(targets=[str(p.resolve()) for p in pointers],
                                            remote=remote))
+            done = True
+            return sent
         except Exception as exc:
+            removed = _remove_new(started)
+            note = f" (removed {removed} partial upload(s) from the remote)" if removed else ""
             raise CannotRunError(
-                f"dvc push to remote {remote!r} failed: {exc}",
-                hint="check that the remote is reachable (`dvc push` by hand shows details), "
-                     "then run register again") from exc
+                f"dvc push to remote {remote!r} failed: {exc}{note}",
+                hint="check that the remote is reachable and has room (`dvc push` by hand "
+                     "shows details), then run register again") from exc
+        finally:
+            if not done:
+                _remove_new(started)
+
+    def _partial_uploads(self, remote: str, pointers: list[Path]) -> dict[Path, set[str]]:
+        """For a local remote: each object folder the push writes to, with the temporary
+        files already in it (another upload's, not ours to remove)."""
+        try:
+            odb = self._repo.cloud.get_remote_odb(remote)
+            if odb.fs.protocol != "local":
+                return {}
+            md5s = {ptr.md5 for p in pointers for ptr in read_pointer(p)}
+            folders = {Path(odb.oid_to_path(md5)).parent for md5 in md5s}
+        except Exception:  # noqa: BLE001 - a hint for cleaning up, never a reason to fail
+            return {}
+        return {f: {t.name for t in f.glob(_TMP)} if f.is_dir() else set() for f in folders}
 
     def close(self) -> None:
         self._repo.close()
+
+
+_TMP = ".*.tmp"     # dvc-objects' temporary name for an upload in progress
+
+
+def _remove_new(started: dict[Path, set[str]]) -> int:
+    removed = 0
+    for folder, before in started.items():
+        if not folder.is_dir():
+            continue
+        for tmp in folder.glob(_TMP):
+            if tmp.name not in before:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                    removed += 1
+        if not before:
+            with contextlib.suppress(OSError):
+                folder.rmdir()            # only when empty: it was made for our object
+    return removed
+
