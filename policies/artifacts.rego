@@ -57,6 +57,21 @@ deny contains f if {
 	))
 }
 
+# A scan that found something or could not finish fails whatever the format: a file
+# recorded under a safe format's name (safetensors, ONNX) whose scan is an error is not
+# what its name promises.
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "ART-02")
+	some i, a in artifacts(doc)
+	not unsafe(a)
+	a.scan.status in {"findings", "error"}
+	f := lib.finding(doc, "ART-02", "version", ["artifacts", i, "scan"], sprintf(
+		"artifact %s has scan status %s: the file is not what its format promises or carries code; register a well-formed file",
+		[a.path, a.scan.status],
+	))
+}
+
 # joblib: picklescan stops at the raw numpy buffers, so a payload placed after them is never
 # seen (docs/architecture.md#pitfalls-of-the-tools-underneath). A clean-looking scan proves
 # nothing: blocked at every stage (ART-02 cannot be waived).

@@ -60,3 +60,15 @@ test_clean_pickle_is_not_blocked_as_joblib if {
 	doc := object.union(artifact({"path": "models/credit/versions/2.0.0/model.pkl", "format": "pickle", "scan": clean}), {"stage": "registered"})
 	every f in deny(doc) { not contains(f.msg, "joblib file") }
 }
+
+test_a_safetensors_file_whose_scan_is_an_error_is_denied if {
+	doc := object.union(artifact({"format": "safetensors", "scan": {"tool": "safetensors-header", "tool_version": "1", "status": "error"}}), {"stage": "registered"})
+	some f in deny(doc)
+	f.id == "ART-02"
+	contains(f.msg, "scan status error")
+}
+
+test_a_safetensors_file_with_a_clean_scan_passes if {
+	doc := object.union(artifact({"format": "safetensors", "scan": {"tool": "safetensors-header", "tool_version": "1", "status": "clean"}}), {"stage": "registered"})
+	not "ART-02" in fx.ids(deny(doc))
+}

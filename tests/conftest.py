@@ -174,7 +174,25 @@ def run_cli(capsys, monkeypatch):
 
 
 def write_weights(folder: Path, name: str = "model.safetensors", payload: bytes = b"") -> Path:
+    """A weights file. A ``.safetensors`` name gets a well-formed safetensors file holding
+    ``payload`` as its one tensor (by default 64 zero bytes, with the file's name in its
+    metadata, so each name gives other bytes): the scanner refuses anything else under that
+    name. Other names get ``payload`` as it is."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
-    path.write_bytes(payload or (b"weights:" + name.encode() + os.urandom(0) + b"\x00" * 64))
+    if name.endswith(".safetensors"):
+        path.write_bytes(safetensors_bytes(name, payload or b"\x00" * 64))
+    else:
+        path.write_bytes(payload or (b"weights:" + name.encode() + b"\x00" * 64))
     return path
+
+
+def safetensors_bytes(label: str, data: bytes = b"\x00" * 64) -> bytes:
+    """A well-formed safetensors file holding ``data`` as one U8 tensor."""
+    import json
+    import struct
+
+    header = json.dumps({"__metadata__": {"name": label},
+                         "w": {"dtype": "U8", "shape": [len(data)],
+                               "data_offsets": [0, len(data)]}}).encode()
+    return struct.pack("<Q", len(header)) + header + data

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from conftest import PROJECT, git
+from conftest import PROJECT, git, safetensors_bytes
 from test_signoff import World
 
 
@@ -143,7 +143,7 @@ def test_a_new_models_first_registration_needs_model_risk_alone(world: World):
                              "7a2e3d4b-9c5f-4d6e-8f80-1b2c3d4e5f60"))
     weights = w.base / "penguin" / "model.safetensors"
     weights.parent.mkdir()
-    weights.write_bytes(b"penguin" * 30)
+    weights.write_bytes(safetensors_bytes("penguin", b"penguin" * 30))
     metrics = weights.parent / "metrics.json"
     metrics.write_text(json.dumps([
         {"name": "accuracy", "value": 0.96, "dataset": "iris-test", "split": "test"},

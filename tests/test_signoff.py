@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import modelreg
-from conftest import PROJECT, dvc, git, make_registry
+from conftest import PROJECT, dvc, git, make_registry, safetensors_bytes
 from modelreg.core.tags import parse_message
 
 PEOPLE = {
@@ -118,7 +118,7 @@ class World:
         self.start_branch()
         w = self.base / f"train-{version}" / "model.safetensors"
         w.parent.mkdir()
-        w.write_bytes(payload)
+        w.write_bytes(safetensors_bytes(version, payload))
         metrics = w.parent / "metrics.json"
         metrics.write_text(json.dumps([{"name": "accuracy", "value": 0.96, "dataset": "iris-test",
                                         "split": "test"}, {"name": "f1_macro", "value": 0.95,

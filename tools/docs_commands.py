@@ -100,7 +100,8 @@ def rules() -> dict[str, dict]:
 
 
 _CHECKED_BY = {"rego": "Rego", "schema": "JSON Schema", "card": "card renderer",
-               "verify": "`modelreg verify`", "secrets": "secret detector"}
+               "verify": "`modelreg verify`", "secrets": "secret detector",
+               "rescan": "re-scan of the weights"}
 
 
 def _cell(text: object) -> str:

@@ -20,7 +20,15 @@ from typing import Any, NoReturn
 
 import click
 
-from modelreg.core.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, ModelregError
+from modelreg.core.errors import (
+    EXIT_FINDINGS,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_USAGE,
+    ModelregError,
+    printable,
+    printable_lines,
+)
 from modelreg.core.files import write_atomic
 from modelreg.core.metrics import meets_threshold, threshold_sign
 from modelreg.core.records import Report
@@ -296,11 +304,11 @@ def register(obj: dict, name: str, version: str, weights: tuple[str, ...], metri
                + (f" on branch {result.branch}" if result.branch else "")
                + f" (commit {result.commit[:12]})")
     for art in result.artifacts:
-        click.echo(f"  {art['path']}  {art['format']}  {art['size']} bytes  "
+        click.echo(f"  {printable(art['path'])}  {art['format']}  {art['size']} bytes  "
                    f"sha256 {art['sha256'][:16]}…  md5 {art['md5']}")
     click.echo(f"  weights pushed to DVC remote ({result.pushed} new objects)")
     for w in result.warnings:
-        click.echo(f"warning: {w}", err=True)
+        click.echo(f"warning: {printable_lines(w)}", err=True)
     if result.findings:
         click.echo(f"check will report, until fixed in the pull request "
                    f"({len(result.findings)}):", err=True)
@@ -347,10 +355,11 @@ def ls(obj: dict, fmt: str) -> None:
     _print_table(table)
     for r in rows:
         if r.get("error"):
-            click.echo(f"{r['name']}: error: {r['error']}")
+            click.echo(f"{r['name']}: error: {printable(r['error'])}")
 
 
 def _print_table(table: list[list[str]]) -> None:
+    table = [[printable(cell) for cell in row] for row in table]
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
@@ -381,37 +390,42 @@ def show(obj: dict, target: tuple[str, str | None], at: str | None, fmt: str) ->
         sys.exit(EXIT_FINDINGS if broken else EXIT_OK)
     m = data["model"]
     risk = m.get("risk") or {}
-    click.echo(f"{data['name']} — {m.get('title', '')}")
-    click.echo(f"  owner: {(m.get('owner') or {}).get('team')}   risk tier: {risk.get('tier')}"
-               f"   EU AI Act: {(risk.get('eu_ai_act') or {}).get('class')}")
+    click.echo(printable(f"{data['name']} — {m.get('title', '')}"))
+    click.echo(printable(f"  owner: {(m.get('owner') or {}).get('team')}   risk tier: "
+                         f"{risk.get('tier')}   EU AI Act: "
+                         f"{(risk.get('eu_ai_act') or {}).get('class')}"))
     stages = ", ".join(f"{s}={v}" for s, v in data["stages"].items()) or "none"
     when = f" (as of {data['at']})" if data.get("at") else ""
-    click.echo(f"  stages{when}: {stages}" + ("   DEPRECATED" if data["deprecated"] else ""))
+    click.echo(printable(f"  stages{when}: {stages}")
+               + ("   DEPRECATED" if data["deprecated"] else ""))
     for entry in data["versions"]:
         rec = entry.get("record") or {}
         flags = ["registered" if entry["registered"] else "not yet tagged"] + entry["stages"]
-        click.echo(f"\n  {entry['version']}  ({', '.join(flags)})  {rec.get('created_at', '')}")
+        click.echo("\n" + printable(f"  {entry['version']}  ({', '.join(flags)})  "
+                                    f"{rec.get('created_at', '')}"))
         if entry.get("error"):
-            click.echo(f"    error: {entry['error']}")
+            click.echo(f"    error: {printable(entry['error'])}")
         for a in rec.get("artifacts") or []:
-            click.echo(f"    artifact {a.get('path')}  {a.get('format')}  {a.get('size')} B")
-            click.echo(f"      sha256 {a.get('sha256')}  md5 {a.get('md5')}")
+            click.echo(printable(f"    artifact {a.get('path')}  {a.get('format')}  "
+                                 f"{a.get('size')} B"))
+            click.echo(printable(f"      sha256 {a.get('sha256')}  md5 {a.get('md5')}"))
         code = rec.get("code") or {}
         if code:
-            click.echo(f"    code {code.get('commit')}" + ("  (dirty)" if code.get("dirty") else ""))
+            click.echo(printable(f"    code {code.get('commit')}")
+                       + ("  (dirty)" if code.get("dirty") else ""))
         if rec.get("parent"):
-            click.echo(f"    parent {rec['parent']['model']}@{rec['parent']['version']}")
+            click.echo(printable(f"    parent {rec['parent']['model']}@{rec['parent']['version']}"))
         for d in rec.get("datasets") or []:
-            click.echo(f"    data {d.get('role'):<10} {d.get('id')}@{d.get('revision')}  "
-                       f"sha256 {str(d.get('sha256'))[:16]}…")
+            click.echo(printable(f"    data {d.get('role'):<10} {d.get('id')}@{d.get('revision')}  "
+                                 f"sha256 {str(d.get('sha256'))[:16]}…"))
         for row in rec.get("metrics") or []:
             thr = ""
             ok = meets_threshold(row)
             if ok is not None:
                 thr = (f"  (threshold {threshold_sign(row.get('direction'))} {row['threshold']}: "
                        f"{'met' if ok else 'NOT MET'})")
-            click.echo(f"    metric {row.get('name')}={row.get('value')}  "
-                       f"{row.get('dataset')}/{row.get('split')}/{row.get('slice')}{thr}")
+            click.echo(printable(f"    metric {row.get('name')}={row.get('value')}  "
+                                 f"{row.get('dataset')}/{row.get('split')}/{row.get('slice')}{thr}"))
     sys.exit(EXIT_FINDINGS if broken else EXIT_OK)
 
 
@@ -535,7 +549,7 @@ def policy_test(obj: dict, engine: str, opa_url: str | None, fmt: str) -> None:
     else:
         for r in results:
             label = {"pass": "PASS", "fail": "FAIL", "skip": "SKIPPED", "error": "ERROR"}[r.status]
-            extra = f": {r.message}" if r.message else ""
+            extra = f": {printable(r.message)}" if r.message else ""
             click.echo(f"{r.file}: data.{r.package}.{r.name}: {label} "
                        f"({r.duration_ms:.1f}ms){extra}")
         click.echo("-" * 80)
@@ -808,11 +822,11 @@ def gate(obj: dict, name: str, stage: str, artifact: str | None, engine: str, fm
                    f"(tag {result.tag}, approved by "
                    f"{', '.join(result.evidence.get('approvers') or []) or 'nobody recorded'})")
         for a in result.artifacts:
-            click.echo(f"  {a['path']}  sha256 {a['sha256']}  (dvc pull {a['path']})")
+            click.echo(printable(f"  {a['path']}  sha256 {a['sha256']}  (dvc pull {a['path']})"))
     else:
         click.echo(f"FAIL {name} in {stage}" + (f" ({result.version})" if result.version else ""))
         for r in result.reasons:
-            click.echo(f"  - {r}")
+            click.echo(f"  - {printable(r)}")
     sys.exit(EXIT_OK if result.ok else EXIT_FINDINGS)
 
 
@@ -842,8 +856,8 @@ def history(obj: dict, name: str | None, stage: str | None, fmt: str) -> None:
         who = r["actor"] or "?"
         approved = f"  approved by {', '.join(r['approvers'])}" if r["approvers"] else ""
         pr = f"  PR #{r['pull_request']}" if r["pull_request"] else ""
-        click.echo(f"{r['time']}  {r['summary']:<48} by {who}{approved}{pr}  "
-                   f"{str(r['commit'])[:12]}  [{r['tag']}]")
+        click.echo(printable(f"{r['time']}  {r['summary']:<48} by {who}{approved}{pr}  "
+                             f"{str(r['commit'])[:12]}  [{r['tag']}]"))
 
 
 @cli.command()
@@ -867,7 +881,7 @@ def codeowners(obj: dict, check_only: bool, write: bool) -> None:
     elif check_only:
         reasons = co.check(registry)
         for r in reasons:
-            click.echo(r)
+            click.echo(printable(r))
         if reasons:
             sys.exit(EXIT_FINDINGS)
         click.echo(f"{co.PATH} is up to date")
@@ -1071,7 +1085,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
             click.echo(str(f), err=True)
         click.echo(f"error: {exc}", err=True)
         if exc.hint:
-            click.echo(f"hint: {exc.hint}", err=True)
+            click.echo(f"hint: {printable_lines(exc.hint)}", err=True)
         sys.exit(exc.exit_code)
     except SystemExit:
         raise

@@ -24,6 +24,7 @@ from modelreg.core.errors import CannotRunError, ModelregError, UsageError
 from modelreg.core.records import Finding, Report
 from modelreg.policy.engines import Engine, PolicySet, load_policy_set
 from modelreg.policy.evaluate import Waiver, dedupe, evaluate
+from modelreg.policy.rescan import rescan_findings
 from modelreg.policy.scope import change_document, changed_versions, merge_base
 from modelreg.store import cards
 from modelreg.store.codeowners import PATH as CODEOWNERS
@@ -187,7 +188,8 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
                       freshness=partial(cards.stale_findings, judge),
                       scope=scope, pull_request=pull_request)
     cards.save_caches()
-    found = result.findings + proposed
+    # the recorded scans are not taken on trust: the weights that are here are scanned again
+    found = result.findings + proposed + rescan_findings(registry, names)
     report = Report("check", result.files, tuple(sorted(found, key=Finding.sort_key)))
     return CheckResult(report, tuple(sorted(result.waived, key=lambda w: w.finding.sort_key())),
                        result.engine, stage, tuple(names), result.documents, changed_since,

@@ -6,6 +6,7 @@ on an error: a condition it cannot evaluate is a reason.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ from modelreg.core.errors import ModelregError
 from modelreg.core.files import hash_file
 from modelreg.policy.evaluate import evaluate
 from modelreg.policy.integrity import verify
+from modelreg.policy.rescan import Rescan, rescan_file
 from modelreg.policy.reviews import review_from_evidence
 from modelreg.store.protected import on_protected, protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry, check_name
@@ -68,6 +70,23 @@ def _integrity(registry: Registry, result: GateResult, record: dict | None, at: 
         if digest not in fact.digests.values():
             reasons.append(f"artifact {artifact} is not among the signed files of "
                            f"{name} {version}")
+
+
+def _rescan(artifact: str, artifacts: list[dict[str, Any]]) -> Rescan:
+    """Hash and scan the file handed to the gate. When it is a registered artifact saved
+    under another name (``weights`` for ``model.safetensors``), it is scanned as the format
+    its registered name promises."""
+    digest = hash_file(artifact).sha256
+    names = [str(a.get("path") or "").rsplit("/", 1)[-1] for a in artifacts
+             if a.get("sha256") == digest]
+    name = names[0] if names and names[0] not in ("", ".", "..") \
+        else os.path.basename(artifact)
+    if os.path.splitext(name)[1].lower() == os.path.splitext(artifact)[1].lower():
+        return rescan_file(artifact, name, sha256=digest)
+    with tempfile.TemporaryDirectory(prefix="modelreg-gate-") as tmp:
+        alias = os.path.join(tmp, name)
+        os.symlink(os.path.abspath(artifact), alias)
+        return rescan_file(alias, name, sha256=digest)
 
 
 def gate(registry: Registry, name: str, stage: str, *, artifact: str | None = None,
@@ -133,9 +152,14 @@ def gate(registry: Registry, name: str, stage: str, *, artifact: str | None = No
             result.artifacts.append({k: art.get(k) for k in
                                      ("path", "format", "size", "sha256", "md5", "dvc_file",
                                       "remote")})
-    # the artifact is hashed once, for both the record and the signature
-    digest = hash_file(artifact).sha256 if artifact is not None and os.path.isfile(artifact) \
-        else None
+    # the artifact is hashed once, for both the record and the signature, and scanned
+    # again: the scan in the record is not taken on trust (ART-05)
+    rescan = _rescan(artifact, result.artifacts) \
+        if artifact is not None and os.path.isfile(artifact) else None
+    digest = rescan.sha256 if rescan is not None else None
+    if rescan is not None and not rescan.passes:
+        reasons.append(f"artifact {artifact}: scanning it gives {rescan.summary()}: "
+                       "do not load it")
     _integrity(registry, result, record, at, artifact, digest)
     if artifact is not None:
         if digest is None:

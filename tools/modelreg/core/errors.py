@@ -6,6 +6,8 @@ that tells the user what to do next.
 """
 from __future__ import annotations
 
+import re
+
 # Exit codes, decided here and only here (docs/commands.md#exit-codes).
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -14,12 +16,46 @@ EXIT_CANNOT_RUN = 3
 EXIT_INTERNAL = 4
 
 
+# C0 and C1 controls, DEL, the Unicode line and paragraph separators and the bidirectional
+# overrides: characters that start a new line (a GitHub workflow command reads any line that
+# starts with ``::``), move the cursor or reorder what a terminal shows.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def printable(text: object) -> str:
+    """``text`` on one line, safe for a terminal or a CI log: control characters shown as
+    escapes (``\\n``, ``\\x1b``, ``\\u202e``). Every text output passes names and messages
+    through this, so a file name cannot start a line of its own (a ``.dvc`` file named
+    ``x\\n::warning::…`` would otherwise inject a workflow command into the log)."""
+    text = str(text)
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(_escape, text)
+
+
+def printable_lines(text: object) -> str:
+    """Like :func:`printable`, but a text of several lines (a command's output in an error)
+    keeps its lines; a line that would read as a workflow command (``::``) is defused."""
+    lines = [printable(line) for line in str(text).split("\n")]
+    return "\n".join(f"\\x3a{line.lstrip()[1:]}" if line.lstrip().startswith("::") else line
+                     for line in lines)
+
+
 def location(file: str | None, line: int | None = None) -> str:
     """``file:line``, or ``file`` without a line, or "" without a file: how every message,
-    report and annotation names a place in the registry."""
+    report and annotation names a place in the registry (escaped: :func:`printable`)."""
     if not file:
         return ""
-    return f"{file}:{line}" if line else file
+    return f"{printable(file)}:{line}" if line else printable(file)
 
 
 class ModelregError(Exception):
@@ -42,7 +78,7 @@ class ModelregError(Exception):
         return f"{where}: " if where else ""
 
     def __str__(self) -> str:
-        return f"{self.location}{self.message}"
+        return f"{self.location}{printable_lines(self.message)}"
 
 
 class UsageError(ModelregError):
@@ -78,16 +114,17 @@ class CommandError(CannotRunError):
                  hint: str | None = None) -> None:
         out = stdout.strip()
         err = stderr.strip()
-        text = f"command failed ({returncode}): {' '.join(cmd)}"
+        parts = [f"command failed ({returncode}): {' '.join(cmd)}"]
         if err:
-            text += f"\n  stderr: {err[-2000:]}"
+            parts.append(f"stderr: {err[-2000:]}")
         if out:
-            text += f"\n  stdout: {out[-2000:]}"
-        super().__init__(text, hint=hint)
+            parts.append(f"stdout: {out[-2000:]}")
+        super().__init__("\n  ".join(parts), hint=hint)
         self.cmd = cmd
         self.returncode = returncode
         self.stdout = stdout
         self.stderr = stderr
+
 
 
 class PolicyRefusal(RefusedError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from modelreg.core.errors import location
+from modelreg.core.errors import location, printable
 from modelreg.core.release import __version__
 from modelreg.core.tags import Action, parse_message
 
@@ -34,7 +34,7 @@ class Finding:
     def __str__(self) -> str:
         """``file:line: [RULE] message``, with ``warning:`` before a warning's message."""
         level = "warning: " if self.severity == "warning" else ""
-        return f"{self.where}: [{self.rule}] {level}{self.message}"
+        return f"{self.where}: [{printable(self.rule)}] {level}{printable(self.message)}"
 
     def sort_key(self) -> tuple:
         return (self.file, self.line or 0, self.rule, self.message)

@@ -10,6 +10,8 @@ the gate for the model it gates.)
 * VER-03 — a copy of the weights that is here (work tree, DVC cache, a local DVC remote)
   no longer hashes to the recorded sha256/md5: DVC trusts object names unless
   ``verify = true`` (docs/architecture.md#pitfalls-of-the-tools-underneath), so we re-hash;
+* ART-05 — a copy of the weights in the work tree that hashes right scans otherwise than
+  its record says (policy/rescan.py: a recorded scan is never taken on trust);
 * VER-04 — ``stages.yaml`` asks for a version that was never registered or is deprecated.
 
 Findings are data (a :class:`Report`); what cannot be checked at all raises.
@@ -27,6 +29,7 @@ from modelreg.core.records import Finding, Report
 from modelreg.core.tags import Action
 from modelreg.core.yamlio import locate
 from modelreg.policy.inputs import requested_stages
+from modelreg.policy.rescan import compare, rescan_file
 from modelreg.store.git import Ref
 from modelreg.store.protected import protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry, build_states, check_name
@@ -63,6 +66,9 @@ def storage_dirs(root: Path) -> list[tuple[str, Path]]:
         path = Path(url) if os.path.isabs(url) else root / ".dvc" / url
         out.append((f"DVC remote {remote!r}", path))
     return out
+
+
+WORK_TREE = "the work tree"
 
 
 def _object(folder: Path, md5: str) -> Path:
@@ -228,7 +234,7 @@ class _Verifier:
                 path = str(art.get("path", ""))
                 if path.startswith(f"{MODELS_DIR}/{model}/versions/{version}/") and \
                         ".." not in path.split("/"):
-                    copies.append(("the work tree", registry.root / path))
+                    copies.append((WORK_TREE, registry.root / path))
                 copies += [(label, _object(folder, md5)) for label, folder in stores]
                 for label, copy in copies:
                     if not copy.is_file():
@@ -240,6 +246,11 @@ class _Verifier:
                         self.add(vrel, "VER-03", f"{label} holds {path} ({shown}) with sha256 "
                                  f"{got.sha256[:16]}…, not the recorded {sha[:16]}…: the weights "
                                  "were corrupted or replaced; do not deploy them", model, version)
+                    elif label == WORK_TREE:
+                        # the recorded scan is not taken on trust (ART-05)
+                        now = rescan_file(copy, copy.name, sha256=got.sha256)
+                        self.findings.extend(compare(vrel, art, now, name=model,
+                                                     version=version))
 
     # --- (d): stages.yaml --------------------------------------------------------------------
     def stages(self, model: str) -> None:

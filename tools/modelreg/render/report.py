@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 
 from modelreg.app.check import CheckResult
-from modelreg.core.errors import UsageError
+from modelreg.core.errors import UsageError, printable
 
 
 def text(result: CheckResult, strict: bool = False) -> str:
@@ -18,8 +18,9 @@ def text(result: CheckResult, strict: bool = False) -> str:
     for f in result.report.findings:
         lines.append(str(f))
     for w in result.waived:
-        lines.append(f"{w.finding.where}: [{w.finding.rule}] waived until {w.expires} "
-                     f"(approved by {w.approved_by}): {w.finding.message}")
+        lines.append(printable(f"{w.finding.where}: [{w.finding.rule}] waived until "
+                               f"{w.expires} (approved by {w.approved_by}): "
+                               f"{w.finding.message}"))
     return "\n".join(lines) + ("\n" if lines else "")
 
 
@@ -36,7 +37,9 @@ def as_json(result: CheckResult, strict: bool = False) -> str:
 
 
 def _escape_data(value: str) -> str:
-    # GitHub workflow command escaping (toolkit's issueCommand)
+    # control characters shown as escapes (as in every text output), then GitHub workflow
+    # command escaping (toolkit's issueCommand) for what is left
+    value = printable(value)
     return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
@@ -63,7 +66,7 @@ def github(result: CheckResult, strict: bool = False) -> str:
 
 
 def _cell(value: str) -> str:
-    return value.replace("|", "\\|").replace("\n", " ")
+    return printable(value).replace("|", "\\|")
 
 
 def markdown_summary(result: CheckResult, strict: bool = False) -> str:
@@ -88,8 +91,9 @@ def markdown_summary(result: CheckResult, strict: bool = False) -> str:
         out += ["### Waived", "", "| file | rule | approved by | expires | justification |",
                 "|---|---|---|---|---|"]
         for w in result.waived:
-            out.append(f"| `{_cell(w.finding.where)}` | {w.finding.rule} | {w.approved_by} | "
-                       f"{w.expires} | {_cell(w.justification)} |")
+            out.append(f"| `{_cell(w.finding.where)}` | {w.finding.rule} | "
+                       f"{_cell(w.approved_by)} | {_cell(w.expires)} | "
+                       f"{_cell(w.justification)} |")
         out.append("")
     return "\n".join(out) + "\n"
 

@@ -21,12 +21,17 @@ when a card is rendered.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shlex
+import signal
+import sys
+import threading
+import time
 import traceback
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +43,7 @@ from modelreg.core.errors import CannotRunError, InputError
 from modelreg.core.files import write_atomic
 from modelreg.core.metrics import meets_threshold, threshold_sign
 from modelreg.core.records import Finding
-from modelreg.core.yamlio import dump_yaml, read_text
+from modelreg.core.yamlio import MAX_BYTES, dump_yaml, read_text
 from modelreg.store.cache import ContentCache
 from modelreg.store.defaults import TEMPLATES_DIR
 from modelreg.store.registry import MODELS_DIR, Registry, check_name, semver_key
@@ -243,7 +248,12 @@ def _render_template(judge: Registry, context: dict[str, Any]) -> tuple[str, str
     env = _environment(judge)
     try:
         template = env.get_template(TEMPLATE)
-        return display, template.render(context)
+        return display, _bounded_render(template, context, display)
+    except (RenderBoundError, OverflowError, MemoryError, RecursionError) as exc:
+        # past a bound (ours, or the sandbox's on range()): the template's fault, a finding
+        why = str(exc) if isinstance(exc, RenderBoundError) else f"{type(exc).__name__}: {exc}"
+        raise InputError(f"card template {display} cannot be rendered: {why}",
+                         hint=_TEMPLATE_HINT) from None
     except jinja2.TemplateSyntaxError as exc:
         raise CannotRunError(f"card template error: {exc.message}", file=display,
                              line=exc.lineno, hint=_TEMPLATE_HINT) from None
@@ -254,6 +264,83 @@ def _render_template(judge: Registry, context: dict[str, Any]) -> tuple[str, str
                 line = frame.lineno
         raise CannotRunError(f"card template error: {type(exc).__name__}: {exc}",
                              file=display, line=line, hint=_TEMPLATE_HINT) from None
+
+
+# A registry's template comes in through pull requests and every later check renders it, so
+# a render is bounded: the card it writes (a card is read back with the size limit of every
+# registry file) and the time it takes. A common card renders in a few milliseconds.
+MAX_CARD_BYTES = MAX_BYTES
+RENDER_SECONDS = 5.0
+MAX_OPERAND = 1_000_000      # longest string or list ``*`` may build, largest ``**`` result (bits)
+
+
+class RenderBoundError(Exception):
+    """A template exceeded the size or time bound of a render."""
+
+
+def _bounded_render(template: Any, context: dict[str, Any], display: str) -> str:
+    """Render chunk by chunk, stopping past ``MAX_CARD_BYTES`` or ``RENDER_SECONDS``."""
+    parts: list[str] = []
+    size = 0
+    with _time_bound(RENDER_SECONDS):
+        for chunk in template.generate(context):
+            size += len(chunk)
+            if size > MAX_CARD_BYTES:
+                raise RenderBoundError(f"the card would be larger than {MAX_CARD_BYTES} bytes")
+            parts.append(chunk)
+    return "".join(parts)
+
+
+@contextlib.contextmanager
+def _time_bound(seconds: float) -> Iterator[None]:
+    """Raise :class:`RenderBoundError` in the rendering code after ``seconds``.
+
+    In the main thread a timer signal interrupts the render wherever it is (a loop that emits
+    nothing included) at no cost to a render that finishes. Elsewhere (signals reach only the
+    main thread), or when the process's timer is already in use, the template's own frames
+    are traced and the clock read every thousand lines: slower, but still bounded."""
+    def expired() -> RenderBoundError:
+        return RenderBoundError(f"rendering took longer than {seconds:g} s (a loop that does "
+                                "not end, or one that is too large)")
+
+    if (threading.current_thread() is threading.main_thread()
+            and hasattr(signal, "setitimer")
+            and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)):
+        def on_alarm(signum: int, frame: Any) -> None:
+            raise expired()
+
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        # and again every 50 ms, should code the template calls swallow the first one
+        signal.setitimer(signal.ITIMER_REAL, seconds, 0.05)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
+        return
+    deadline = time.monotonic() + seconds
+    steps = [0]
+
+    def local(frame: Any, event: str, arg: Any) -> Any:
+        steps[0] += 1
+        if steps[0] % 1000 == 0 and time.monotonic() > deadline:
+            raise expired()
+        return local
+
+    def calls(frame: Any, event: str, arg: Any) -> Any:
+        # only the template's compiled code is traced, line by line
+        return local if frame.f_code.co_filename.endswith(".j2") else None
+
+    previous_trace = sys.gettrace()
+    sys.settrace(calls)
+    try:
+        yield
+    finally:
+        sys.settrace(previous_trace)
+
+
+def _operand_size(value: Any) -> int:
+    return len(value) if isinstance(value, (str, bytes, list, tuple)) else 0
 
 
 def _view(templates: Templates) -> Registry:
@@ -311,7 +398,25 @@ def _new_environment(judge: Registry) -> Any:
             return ""
         return md(value)
 
-    env = SandboxedEnvironment(
+    class Bounded(SandboxedEnvironment):
+        """The sandbox, with ``*`` and ``**`` unable to build huge values in one step."""
+
+        intercepted_binops = frozenset({"*", "**"})
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            if operator == "*":
+                count = right if isinstance(right, int) else left if isinstance(left, int) \
+                    else 0
+                if max(_operand_size(left), _operand_size(right), 1) * abs(count) \
+                        > MAX_OPERAND and (_operand_size(left) or _operand_size(right)):
+                    raise RenderBoundError(f"a repeated value longer than {MAX_OPERAND}")
+            if operator == "**" and isinstance(left, int) and isinstance(right, int) \
+                    and right > 0 and abs(left) > 1 \
+                    and abs(left).bit_length() * right > MAX_OPERAND:
+                raise RenderBoundError(f"a power larger than {MAX_OPERAND} bits")
+            return super().call_binop(context, operator, left, right)
+
+    env = Bounded(
         loader=_loader(judge), undefined=jinja2.ChainableUndefined,
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
         autoescape=False, finalize=finalize)
