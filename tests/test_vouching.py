@@ -15,7 +15,7 @@ import shutil
 import pytest
 
 import modelreg
-from conftest import PROJECT, git
+from conftest import PROJECT, git, safetensors_bytes
 from test_signoff import World
 
 FOREVER = "9999-12-31"
@@ -55,7 +55,7 @@ def _credit_pull_request(w: World, record_extra: str) -> str:
     w.start_branch()
     folder = w.base / "train-credit"
     folder.mkdir()
-    (folder / "model.safetensors").write_bytes(b"credit-weights" * 20)
+    (folder / "model.safetensors").write_bytes(safetensors_bytes("credit", b"credit-weights"))
     (folder / "metrics.json").write_text(json.dumps([
         {"name": "auc", "value": 0.72, "dataset": "credit-applications-test", "split": "test"},
         {"name": "accuracy", "value": 0.66, "dataset": "credit-applications-test",
