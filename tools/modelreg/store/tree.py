@@ -117,6 +117,7 @@ class CommitTree:
         self.git = git
         self.rev: str | None = commit
         self._entries: dict[str, tuple[Kind, str]] = {}     # path -> (kind, object id)
+        self._children: dict[str, dict[str, Kind]] = {}     # folder -> {name: kind}
         self._indexed: set[str] = set()                      # prefixes already listed
         self._all = False
         self._cat: CatFile | None = None
@@ -139,7 +140,10 @@ class CommitTree:
                 continue
             meta, path = record.split("\t", 1)
             mode, _, oid = meta.split(" ")
-            self._entries[path] = (_MODE_KIND.get(mode, "other"), oid)
+            kind = _MODE_KIND.get(mode, "other")
+            self._entries[path] = (kind, oid)
+            folder, _, name = path.rpartition("/")
+            self._children.setdefault(folder, {})[name] = kind
         if prefix:
             self._indexed.add(prefix)
         else:
@@ -170,9 +174,7 @@ class CommitTree:
             return sorted(found)
         if rel:
             self._index(self._prefix(rel))
-        start = f"{rel}/" if rel else ""
-        return sorted((p[len(start):], k) for p, (k, _) in self._entries.items()
-                      if p.startswith(start) and "/" not in p[len(start):])
+        return sorted(self._children.get(rel, {}).items())
 
     def read(self, rel: str) -> bytes:
         kind = self.kind(rel)
