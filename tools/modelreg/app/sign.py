@@ -1,18 +1,6 @@
-"""``modelreg sign``: sign a version's weights, offline (verifying is store/signatures.py).
-
-OpenSSF ``model-signing`` signs the folder ``models/NAME/versions/X.Y.Z/`` (the weights as
-``dvc pull`` checks them out; the ``.dvc`` pointers and ``.gitignore`` are left out) with a
-local elliptic-curve key: a Sigstore bundle with a DSSE envelope over an in-toto statement
-that lists every file's sha256, and no transparency log, so no network
-(docs/architecture.md#pitfalls-of-the-tools-underneath). The bundle is kept in git beside the
-version record as ``models/NAME/versions/X.Y.Z.sig``. Trusted public keys and which risk
-tiers need a signature in production are policy data: ``policies/data/signing.yaml``
-(SIGN-01, SIGN-02).
-
-Verification has two depths. Without the weights (a pull-request check), the envelope is
-verified with each trusted key and the signed digests must be the version record's sha256
-values. With the weights present, model-signing re-hashes the files as well.
-"""
+"""``modelreg sign``: sign a version's weights with OpenSSF ``model-signing`` and a local
+key, offline. The bundle is kept in git as ``models/NAME/versions/X.Y.Z.sig``; what it covers
+and how it is verified is store/signatures.py."""
 from __future__ import annotations
 
 import os
