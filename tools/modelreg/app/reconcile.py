@@ -23,7 +23,7 @@ from typing import Any
 from modelreg.core import tags as tagmod
 from modelreg.core import timefmt
 from modelreg.core.errors import CannotRunError, CommandError, PolicyRefusal, RefusedError
-from modelreg.core.records import Finding, ModelState
+from modelreg.core.records import Event, Finding, ModelState
 from modelreg.core.release import __version__
 from modelreg.core.tags import Action
 from modelreg.core.yamlio import parse_yaml
@@ -31,7 +31,7 @@ from modelreg.policy.evaluate import evaluate
 from modelreg.policy.reviews import approvers
 from modelreg.store.git import Git
 from modelreg.store.protected import on_protected, protected_branch, protected_ref
-from modelreg.store.registry import MODELS_DIR, Registry, build_states, semver_key
+from modelreg.store.registry import MODELS_DIR, Registry, _replay, build_states, semver_key
 
 TOOL = f"modelreg {__version__}"
 
@@ -133,33 +133,76 @@ def plan(registry: Registry, head: str) -> list[PlannedTag]:
                 planned.append(PlannedTag(tagmod.deregistration(model, v),
                                           reg_commit.get((model, v), head), Action.DEREGISTER,
                                           model, v, title=f"Deprecate {model} {v}"))
-        for stage in sorted(set(desired) | set(state.stages)):
+        active = active_pairs(state)
+        for stage in sorted(set(desired) | set(state.stages) | set(active)):
             want = desired.get(stage)
             held = state.stages.get(stage)
-            if want and want[0] != held:
+            if want and want[0] == held:
+                continue            # the derived holder is already the wanted one
+            if want and (want[0] not in registered or (model, want[0]) not in reg_commit):
+                raise RefusedError(
+                    f"{path} asks for {model} {want[0]} in {stage}, but {want[0]} is not "
+                    "registered", hint="register and merge that version first")
+            if not want:
+                # every (stage, version) pair still active would take the stage back once
+                # the holder leaves it: end them all, so one run empties the stage
+                for v in sorted(active.get(stage, set()), key=semver_key):
+                    planned.append(PlannedTag(
+                        tagmod.unassignment(model, stage, next_counter()),
+                        reg_commit.get((model, v), head), Action.UNASSIGN, model, v, stage,
+                        title=f"Remove {model} {v} from {stage}"))
+            else:
+                # the newest assignment holds the stage (the greatest sort key): one is enough
                 v, rollback, reason = want
-                if v not in registered or (model, v) not in reg_commit:
-                    raise RefusedError(
-                        f"{path} asks for {model} {v} in {stage}, but {v} is not registered",
-                        hint="register and merge that version first")
-                n = next_counter()
                 what = "Roll back" if rollback else "Promote"
                 planned.append(PlannedTag(
-                    tagmod.assignment(model, stage, n), reg_commit[(model, v)], Action.ASSIGN,
-                    model, v, stage, title=f"{what} {model} {v} to {stage}",
+                    tagmod.assignment(model, stage, next_counter()), reg_commit[(model, v)],
+                    Action.ASSIGN, model, v, stage, title=f"{what} {model} {v} to {stage}",
                     evidence={"rollback": rollback, **({"reason": reason} if reason else {})}))
-            elif not want and held and path:
-                n = next_counter()
-                planned.append(PlannedTag(
-                    tagmod.unassignment(model, stage, n), reg_commit.get((model, held), head),
-                    Action.UNASSIGN, model, held, stage,
-                    title=f"Remove {model} {held} from {stage}"))
+        _check_converges(model, state, [p for p in planned if p.model == model], desired, path)
         if deprecated and not state.deprecated:
             # always numbered: the counter orders it after the unassignments made with it
             name = tagmod.deprecation(model, next_counter())
             planned.append(PlannedTag(name, head, Action.DEPRECATE, model,
                                       title=f"Deprecate {model}"))
     return planned
+
+
+def active_pairs(state: ModelState) -> dict[str, set[str]]:
+    """Per stage, the registered versions whose last stage event is an assignment: the
+    holder and every version that would take the stage back if the holder left it."""
+    last: dict[tuple[str, str], bool] = {}
+    for ev in sorted(state.events, key=lambda e: e.sort_key()):
+        if ev.action in (Action.ASSIGN, Action.UNASSIGN) and ev.version and ev.stage:
+            last[(ev.stage, ev.version)] = ev.action is Action.ASSIGN
+    registered = set(state.registered)
+    found: dict[str, set[str]] = {}
+    for (stage, version), on in last.items():
+        if on and version in registered:
+            found.setdefault(stage, set()).add(version)
+    return found
+
+
+def _check_converges(model: str, state: ModelState, planned: list[PlannedTag],
+                     desired: dict[str, tuple[str, bool, str]], path: str) -> None:
+    """Replay the existing events plus the planned tags (dated after all of them) and
+    refuse a plan whose derived stages would differ from ``desired`` (a version deprecated
+    in the same change holds no stage)."""
+    later = max((e.time for e in state.events), default=0) + 1
+    events = list(state.events)
+    for p in planned:
+        parsed = tagmod.parse(p.name)
+        events.append(Event(action=p.action, model=model, tag=p.name, commit=p.target,
+                            time=later, actor="", actor_email="", annotated=True,
+                            version=p.version, stage=p.stage,
+                            counter=(parsed.counter or 0) if parsed else 0))
+    events.sort(key=Event.sort_key)
+    after = _replay(model, events)
+    wanted = {s: w[0] for s, w in desired.items() if w[0] in after.registered}
+    if after.stages != wanted:
+        raise CannotRunError(f"the planned tags for {path} would leave {model}'s stages at "
+                             f"{after.stages}, not {wanted}; no tag was created",
+                             hint="report this: reconcile must reach the merged stages.yaml")
 
 
 def _verdicts(registry: Registry, planned: list[PlannedTag], review: dict | None,
