@@ -72,12 +72,7 @@ def _apply(root: Path, clock: list[int]) -> int:
     clock[0] += 60
     env = {"GIT_COMMITTER_DATE": f"{clock[0]} +0000"}
     for p in planned:
-        evidence = {"event": p.action.value, "model": p.model}
-        if p.version:
-            evidence["version"] = p.version
-        if p.stage:
-            evidence["stage"] = p.stage
-        git(root, "tag", "-a", p.name, p.target, "-m", tagmod.format_message(p.title, evidence),
+        git(root, "tag", "-a", p.name, p.target, "-m", tagmod.format_message(p.title, p.event()),
             env=env)
     return len(planned)
 

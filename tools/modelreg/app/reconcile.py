@@ -47,6 +47,16 @@ class PlannedTag:
     title: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
 
+    def event(self) -> dict[str, Any]:
+        """The evidence block's description of the event itself: what, which model,
+        version and stage."""
+        out: dict[str, Any] = {"event": self.action.value, "model": self.model}
+        if self.version:
+            out["version"] = self.version
+        if self.stage:
+            out["stage"] = self.stage
+        return out
+
 
 @dataclass(frozen=True)
 class ReconcileResult:
@@ -265,11 +275,7 @@ def reconcile(registry: Registry, *, push: bool = False, pr: int | None = None,
         created: list[PlannedTag] = []
         try:
             for p in planned:
-                evidence = {"event": p.action.value, "model": p.model}
-                if p.version:
-                    evidence["version"] = p.version
-                if p.stage:
-                    evidence["stage"] = p.stage
+                evidence = p.event()
                 evidence.update(p.evidence)
                 evidence.update(base)
                 p.evidence = evidence
