@@ -19,6 +19,7 @@ from modelreg.policy.reviews import review_from_evidence
 from modelreg.store.protected import on_protected, protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry, check_name
 from modelreg.store.signatures import fact_for
+from modelreg.store.tagsign import UNSIGNED_NOTE, signature_verdicts
 
 
 @dataclass
@@ -32,6 +33,8 @@ class GateResult:
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)
+    signer: str | None = None          # the allowed signer who signed the stage tag
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "model": self.model, "stage": self.stage,
@@ -39,6 +42,7 @@ class GateResult:
                 "approvers": self.evidence.get("approvers", []),
                 "pull_request": self.evidence.get("pr"),
                 "policy_digest": self.evidence.get("policy_digest"),
+                "signer": self.signer, "notes": self.notes,
                 "artifacts": self.artifacts, "reasons": self.reasons}
 
 
@@ -70,6 +74,24 @@ def _integrity(registry: Registry, result: GateResult, record: dict | None, at: 
         if digest not in fact.digests.values():
             reasons.append(f"artifact {artifact} is not among the signed files of "
                            f"{name} {version}")
+
+
+def _signature(registry: Registry, result: GateResult, tag_object: str) -> None:
+    """Who signed the stage tag; a reason when no allowed signer did and the registry
+    requires signed tags."""
+    try:
+        signing = registry.config.tag_signing
+        verdict = signature_verdicts(registry, [tag_object], signing=signing).get(tag_object)
+    except ModelregError as exc:
+        result.reasons.append(f"the signature of tag {result.tag} could not be checked: {exc}")
+        return
+    if verdict is not None and verdict.valid:
+        result.signer = verdict.signer
+    elif not signing.required:
+        result.notes.append(UNSIGNED_NOTE)
+    else:
+        why = verdict.reason if verdict is not None else "it was not found"
+        result.reasons.append(f"tag {result.tag} is not signed by an allowed signer: {why}")
 
 
 def _rescan(artifact: str, artifacts: list[dict[str, Any]]) -> Rescan:
@@ -115,6 +137,7 @@ def gate(registry: Registry, name: str, stage: str, *, artifact: str | None = No
     elif (evidence.get("event") != "assign" or str(evidence.get("version")) != version
           or evidence.get("stage") != stage):
         reasons.append(f"tag {ev.tag}'s evidence does not describe {name} {version} in {stage}")
+    _signature(registry, result, ev.object)
     if deprecated := (state.deprecated or version not in state.registered):
         reasons.append(f"{name} {version} is deprecated or deregistered")
     branch = protected_branch(registry)

@@ -32,6 +32,7 @@ from modelreg.policy.reviews import approvers
 from modelreg.store.git import Git
 from modelreg.store.protected import on_protected, protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry, _replay, build_states, semver_key
+from modelreg.store.tagsign import TagSigner, find_signer, signature_verdicts
 
 TOOL = f"modelreg {__version__}"
 
@@ -64,6 +65,7 @@ class ReconcileResult:
     pushed: bool
     already_done: bool               # another run had recorded these events first
     head: str
+    signer: str | None = None        # the allowed signer the tags are signed as
 
 
 def policy_digest(git: Git, rev: str = "HEAD") -> str:
@@ -231,9 +233,15 @@ def _verdicts(registry: Registry, planned: list[PlannedTag], review: dict | None
 
 def reconcile(registry: Registry, *, push: bool = False, pr: int | None = None,
               review: dict[str, Any] | None = None, engine: str = "auto", now: Any = None,
-              remote: str = "origin",
+              remote: str = "origin", signing_key: str | None = None,
+              signing_format: str | None = None,
               hooks: dict[str, Callable[[], None]] | None = None) -> ReconcileResult:
-    """Create the tags for what was merged; see the module docstring."""
+    """Create the tags for what was merged; see the module docstring.
+
+    Every tag is signed: with ``signing_key`` (an SSH private key file, or an OpenPGP key id
+    with ``signing_format="openpgp"``), else git's ``user.signingKey``, else the file
+    ``$MODELREG_SIGNING_KEY``. When ``tag-signing.yaml`` requires signed tags, a missing key
+    or a key that is not an allowed signer stops it before any tag is made (exit 3)."""
     hooks = hooks or {}
     git = registry.git
     head = git.head()
@@ -259,6 +267,8 @@ def reconcile(registry: Registry, *, push: bool = False, pr: int | None = None,
                                 "no tag was created", errors,
                                 hint="fix them in a pull request; reconcile records only "
                                      "what passes the stage's policies")
+        if attempt == 0:
+            signer, signer_id = _signer(registry, head, signing_key, signing_format)
         stamp = timefmt.stamp(now)
         digest = policy_digest(git, head)
         base: dict[str, Any] = {"merge_commit": head, "policy_digest": digest,
@@ -280,9 +290,15 @@ def reconcile(registry: Registry, *, push: bool = False, pr: int | None = None,
                 evidence.update(base)
                 p.evidence = evidence
                 hooks.get("tag", lambda: None)()
-                git.run("tag", "-a", p.name, p.target, "-m",
-                        tagmod.format_message(p.title, evidence))
+                message = tagmod.format_message(p.title, evidence)
+                if signer is None:
+                    git.run("tag", "-a", p.name, p.target, "-m", message)
+                else:
+                    git.run(*signer.git_args(), "tag", "-s", p.name, p.target, "-m", message,
+                            hint="check the signing key (modelreg reconcile --signing-key)")
                 created.append(p)
+            if signer is not None:
+                _check_signatures(registry, head, created)
         except CommandError as exc:
             _delete(git, created)
             if "already exists" in exc.stderr:
@@ -292,7 +308,7 @@ def reconcile(registry: Registry, *, push: bool = False, pr: int | None = None,
             _delete(git, created)
             raise
         if not push:
-            return ReconcileResult(tuple(created), False, False, head)
+            return ReconcileResult(tuple(created), False, False, head, signer_id)
         try:
             hooks.get("push", lambda: None)()
             out = git.run("push", "--atomic", "--porcelain", remote,
@@ -302,7 +318,7 @@ def reconcile(registry: Registry, *, push: bool = False, pr: int | None = None,
             same = {line.split("\t")[1].split(":")[0][len("refs/tags/"):]
                     for line in out.splitlines() if line.startswith("=\t")}
             mine = tuple(p for p in created if p.name not in same)
-            return ReconcileResult(mine, True, not mine, head)
+            return ReconcileResult(mine, True, not mine, head, signer_id)
         except CommandError as exc:
             _delete(git, created)
             if "rejected" not in exc.stderr and "already exists" not in exc.stderr:
@@ -312,6 +328,58 @@ def reconcile(registry: Registry, *, push: bool = False, pr: int | None = None,
             git.run("fetch", "-q", remote, "+refs/tags/*:refs/tags/*")
     raise CannotRunError("reconcile kept colliding with concurrent runs",
                          hint="run it again once the other runs have finished")
+
+
+def _signer(registry: Registry, head: str, key: str | None, fmt: str | None
+            ) -> tuple[TagSigner | None, str | None]:
+    """The key to sign with and the allowed signer it is, judged by the merged commit's
+    ``tag-signing.yaml``; refuses (exit 3) when signed tags are required and there is no
+    usable, allowed key."""
+    config = registry.at(head).config
+    signing, data_file = config.tag_signing, config.file("tag-signing")
+    signer = find_signer(registry.git, key, fmt)
+    if signer is None:
+        if signing.required:
+            raise CannotRunError(
+                f"{data_file} requires signed tags and no signing key was given; no tag "
+                "was created",
+                hint="pass --signing-key PATH (the reconcile job's SSH private key), set "
+                     "git's user.signingKey or $MODELREG_SIGNING_KEY; or say "
+                     "signed_tags: false in a governance-approved pull request")
+        return None, None
+    signer_id = signer.allowed_as(signing)
+    if signer_id is None and signing.required:
+        raise CannotRunError(
+            f"the signing key ({signer.source}: {_shown(signer)}) is not an allowed signer "
+            f"in {data_file}; no tag was created",
+            hint="add its public key to allowed_signers in a pull request governance "
+                 "approves, or sign with the key listed there")
+    return signer, signer_id
+
+
+def _shown(signer: TagSigner) -> str:
+    parts = signer.public.split()
+    return " ".join(parts[:1] + [parts[1][:24] + "…"]) if len(parts) > 1 else signer.public
+
+
+def _check_signatures(registry: Registry, head: str, created: list[PlannedTag]) -> None:
+    """Each new tag's signature verifies against the allowed signers, or every new tag is
+    deleted and nothing is pushed."""
+    config = registry.at(head).config
+    signing = config.tag_signing
+    if not signing.required:
+        return
+    refs = registry.git.refs([f"refs/tags/{p.name}" for p in created], contents=False)
+    verdicts = signature_verdicts(registry, refs, signing=signing)
+    bad = [(r.name, verdicts.get(r.object)) for r in refs
+           if not (verdicts.get(r.object) and verdicts[r.object].valid)]
+    if bad or len(refs) != len(created):
+        name, verdict = bad[0] if bad else (created[0].name, None)
+        raise CannotRunError(
+            f"tag {name} does not verify against {config.file('tag-signing')}: "
+            f"{verdict.reason if verdict else 'it was not found'}; no tag was kept",
+            hint="check that git signs with the key listed in allowed_signers "
+                 "(gpg.format, user.signingKey)")
 
 
 def _delete(git: Git, created: list[PlannedTag]) -> None:
