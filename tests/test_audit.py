@@ -66,7 +66,7 @@ class History:
     def tag(self, when: str, name: str, target: str, evidence: dict, title: str) -> None:
         evidence = {"merge_commit": target, "policy_digest": "sha256:" + "ab" * 32,
                     "decision": "pass", "tool": "modelreg 0.1.0", **evidence}
-        git(self.root, "tag", "-a", name, target, "-m", format_message(title, evidence),
+        git(self.root, "tag", "-s", name, target, "-m", format_message(title, evidence),
             env=self.env(when))
 
     def next(self, model: str) -> int:

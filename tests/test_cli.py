@@ -36,7 +36,7 @@ def registered(repo, tmp_path):
     modelreg.register(modelreg.open_registry(repo.root), modelreg.RegisterRequest(
         name="iris-classifier", version="1.0.0", weights=[str(w)], branch=False,
         datasets=[modelreg.DatasetSpec.parse("test:iris-test@2026.11")]))
-    repo.git("tag", "-a", "iris-classifier@v1.0.0", "-m", "Register iris-classifier 1.0.0")
+    repo.git("tag", "-s", "iris-classifier@v1.0.0", "-m", "Register iris-classifier 1.0.0")
     return repo
 
 
@@ -109,7 +109,7 @@ def test_the_stages_are_the_registrys_own(repo, run_cli):
 
 def test_history_keeps_the_events_of_one_stage(registered, run_cli):
     repo = registered
-    repo.git("tag", "-a", "iris-classifier#staging#2", "iris-classifier@v1.0.0", "-m", "to staging")
+    repo.git("tag", "-s", "iris-classifier#staging#2", "iris-classifier@v1.0.0", "-m", "to staging")
     every = json.loads(run_cli(repo.root, "history", "--format", "json").out)["events"]
     assert [e["event"] for e in every] == ["registered", "promoted"]
     res = run_cli(repo.root, "history", "iris-classifier", "--stage", "staging", "--json")
@@ -288,7 +288,7 @@ def test_register_refuses_a_v_prefixed_version(repo, run_cli, tmp_path):
 
 def test_show_of_a_version_without_a_readable_record_exits_1(registered, run_cli):
     repo = registered
-    repo.git("tag", "-a", "iris-classifier@v3.0.0", "-m", "a tag without a record")
+    repo.git("tag", "-s", "iris-classifier@v3.0.0", "-m", "a tag without a record")
     res = run_cli(repo.root, "show", "iris-classifier@3.0.0")
     assert res.code == 1 and "error:" in res.out, res.out + res.err
     assert run_cli(repo.root, "show", "iris-classifier@3.0.0", "--json").code == 1

@@ -164,6 +164,7 @@ def test_demo_runs_end_to_end(tmp_path):
         sha = load(PROJECT / f"models/{name}/versions/1.0.0.yaml").data["artifacts"][0]["sha256"]
         assert f"{name}: sha256 {sha[:16]}… matches the record" in out
     assert "PASS iris-classifier 1.0.0 may run in production" in out
+    assert "tag signed by reconcile-demo" in out        # the demo's own key signed the tags
     assert "FAIL iris-classifier in production" in out and "not a registered artifact" in out
     assert "iris-classifier 1.0.0 promoted to production" in out and "approved by dave-risk" in out
     assert "scratch registry: " + str(tmp_path) in out

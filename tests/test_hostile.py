@@ -201,7 +201,7 @@ def test_forged_stage_tags_never_pass_the_gate(repo, kind, message):
     git = repo.git
     for t in git("tag", "-l").split():
         git("tag", "-d", t)
-    git("tag", "-a", "iris-classifier@v1.0.0", "-m", "Register iris-classifier 1.0.0")
+    git("tag", "-s", "iris-classifier@v1.0.0", "-m", "Register iris-classifier 1.0.0")
     name = "iris-classifier#production#1"
     if kind == "lightweight":
         git("tag", name)

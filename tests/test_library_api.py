@@ -32,7 +32,7 @@ def library_api_blocks() -> tuple[Path, list[str]]:
 
 
 def _tag(repo, name: str, date: str, target: str = "HEAD") -> None:
-    repo.git("tag", "-a", name, target, "-m", f"event {name}",
+    repo.git("tag", "-s", name, target, "-m", f"event {name}",
              env={"GIT_COMMITTER_DATE": date})
 
 

@@ -15,7 +15,7 @@ def _tag(repo, name, target="HEAD", date="2026-05-02T10:00:00Z", message=None, l
     if light:
         repo.git("tag", name, target, env=env)
     else:
-        repo.git("tag", "-a", name, target, "-m", message or f"event {name}", env=env)
+        repo.git("tag", "-s", name, target, "-m", message or f"event {name}", env=env)
 
 
 @pytest.fixture

@@ -180,7 +180,7 @@ def test_existing_and_lower_versions_are_refused(repo, tmp_path, run_cli):
 
 
 def test_version_registered_by_tag_only_is_refused(repo, tmp_path, run_cli):
-    repo.git("tag", "-a", "iris-classifier@v3.0.0", "-m", "registered elsewhere")
+    repo.git("tag", "-s", "iris-classifier@v3.0.0", "-m", "registered elsewhere")
     res = _register(run_cli, repo, tmp_path, "3.0.0")
     assert res.code == 1 and "already registered" in res.err
 

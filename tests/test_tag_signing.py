@@ -323,3 +323,16 @@ def test_signatures_are_split_as_git_splits_them():
     assert split_signature(b"object 1\n\nplain\n") == (b"object 1\n\nplain\n", b"", None)
     # a marker inside a line is not a signature
     assert split_signature(b"x -----BEGIN SSH SIGNATURE-----\n")[2] is None
+
+
+def test_verify_reports_every_tag_without_an_allowed_signature(world: World):
+    w = world
+    _staged(w)
+    assert w.cli(w.ci, "verify", "--json").code == 0
+    _replace_tag(w, "iris-classifier@v1.0.0", _message(w, "iris-classifier@v1.0.0"))
+    res = w.cli(w.ci, "verify", "--json")
+    found = [f for f in json.loads(res.out)["findings"] if f["rule"] == "VER-05"]
+    assert res.code == 1 and [f["file"] for f in found] == ["refs/tags/iris-classifier@v1.0.0"]
+    assert "it is not signed" in found[0]["message"]
+    # the gate of the version the unsigned registration tag records refuses too
+    assert "VER-05" in " ".join(_gate(w)["reasons"])

@@ -385,14 +385,56 @@ def expected_tags(models: int, versions: int) -> set[str]:
 
 # --- the fast-import stream --------------------------------------------------------------
 
+class TagKey:
+    """The generated registry's tag-signing key: an ed25519 key from a fixed seed (two runs
+    build the same registry), signing in this process in git's SSH signature format, as
+    ``git tag -s`` with ``gpg.format=ssh`` would (ed25519 signatures are deterministic)."""
+
+    SEED = hashlib.sha256(b"modelreg bench tag-signing key").digest()
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        self.key = Ed25519PrivateKey.from_private_bytes(self.SEED)
+        raw = self.key.public_key().public_bytes_raw()
+        self.blob = self._string(b"ssh-ed25519") + self._string(raw)
+
+    @staticmethod
+    def _string(value: bytes) -> bytes:
+        return len(value).to_bytes(4, "big") + value
+
+    @property
+    def public(self) -> str:
+        import base64
+
+        return "ssh-ed25519 " + base64.b64encode(self.blob).decode() + " modelreg-bench"
+
+    def sign(self, payload: bytes) -> bytes:
+        """The armored signature git appends to a tag object over ``payload``."""
+        import base64
+
+        s = self._string
+        signed = (b"SSHSIG" + s(b"git") + s(b"") + s(b"sha512")
+                  + s(hashlib.sha512(payload).digest()))
+        sig = s(b"ssh-ed25519") + s(self.key.sign(signed))
+        blob = (b"SSHSIG" + (1).to_bytes(4, "big") + s(self.blob) + s(b"git") + s(b"")
+                + s(b"sha512") + s(sig))
+        text = base64.b64encode(blob).decode()
+        lines = [text[i:i + 70] for i in range(0, len(text), 70)]
+        return ("-----BEGIN SSH SIGNATURE-----\n" + "\n".join(lines)
+                + "\n-----END SSH SIGNATURE-----\n").encode()
+
+
 class Stream:
-    """Writes a ``git fast-import`` stream: commits on ``main`` and annotated tags."""
+    """Writes a ``git fast-import`` stream: commits on ``main``; the annotated tags are kept
+    until the commits have ids (:meth:`write_tags`), since a signature covers the id."""
 
     def __init__(self, out: Any) -> None:
         self.out = out
         self.marks = 0
         self.commits = 0
         self.tags = 0
+        self.pending: list[tuple[str, int, int, str]] = []
 
     def _data(self, text: str | bytes) -> None:
         raw = text.encode() if isinstance(text, str) else text
@@ -416,9 +458,18 @@ class Stream:
 
     def tag(self, name: str, mark: int, when: int, message: str) -> None:
         self.tags += 1
-        self.out.write(f"tag {name}\nfrom :{mark}\n".encode())
-        self.out.write(f"tagger {BOT[0]} <{BOT[1]}> {when} +0000\n".encode())
-        self._data(message)
+        self.pending.append((name, mark, when, message))
+
+    def write_tags(self, out: Any, commits: dict[int, str], key: TagKey) -> None:
+        """The signed tags, as a second stream: each tag object is the header git writes,
+        the message, then the signature over both."""
+        self.out = out
+        for name, mark, when, message in self.pending:
+            tagger = f"{BOT[0]} <{BOT[1]}> {when} +0000"
+            payload = (f"object {commits[mark]}\ntype commit\ntag {name}\ntagger {tagger}\n\n"
+                       f"{message}").encode()
+            self.out.write(f"tag {name}\nfrom {commits[mark]}\ntagger {tagger}\n".encode())
+            self._data(payload.split(b"\n\n", 1)[1] + key.sign(payload))
 
 
 def _copied_files(root: Path) -> dict[str, bytes]:
@@ -450,6 +501,10 @@ def write_stream(stream: Stream, models: int, versions: int, per_commit: int = 1
     copied = _copied_files(root)
     # no signing keys exist for synthetic weights: production does not ask for signatures
     copied["policies/data/signing.yaml"] = b"keys: {}\nproduction_requires_signature: []\n"
+    # every tag is signed by the generator's key, the one allowed signer
+    copied["policies/data/tag-signing.yaml"] = (
+        "signed_tags: true\nallowed_signers:\n  - id: reconcile\n    format: ssh\n"
+        f"    key: {json.dumps(TagKey().public)}\n").encode()
     setup = {**copied,
              ".dvc/config": "[core]\n    remote = storage\n    verify = true\n"
                             "['remote \"storage\"']\n    url = ../dvc-storage\n",
@@ -556,22 +611,14 @@ def generate(dest: Path, models: int, versions: int, per_commit: int = PER_COMMI
     _git(dest, "init", "-q", "-b", "main")
     _git(dest, "config", "user.name", BOT[0])
     _git(dest, "config", "user.email", BOT[1])
-    with tempfile.TemporaryFile() as errors:   # a file, not a pipe: no deadlock on errors
-        proc = subprocess.Popen(["git", "fast-import", "--quiet", "--date-format=raw"],
-                                cwd=dest, stdin=subprocess.PIPE, stderr=errors, env=_git_env())
-        assert proc.stdin is not None
-        stream = Stream(proc.stdin)
-        try:
-            stream.out.write(b"feature done\n")
-            write_stream(stream, models, versions, per_commit, root)
-            stream.out.write(b"done\n")
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        if proc.wait() != 0:
-            errors.seek(0)
-            raise RuntimeError(f"git fast-import exited {proc.returncode}:\n"
-                               f"{errors.read().decode(errors='replace')}")
+    marks = dest / ".git" / "bench-marks"
+    stream = _fast_import(dest, lambda st: write_stream(st, models, versions, per_commit, root),
+                          None, "--export-marks=" + str(marks))
+    commits = {int(m[1:]): sha for m, sha in
+               (line.split() for line in marks.read_text().splitlines())}
+    marks.unlink()
+    key = TagKey()
+    _fast_import(dest, lambda st: stream.write_tags(st.out, commits, key), stream)
     # as a clone has it: refs in packed-refs, objects in one pack, files checked out
     _git(dest, "pack-refs", "--all", "--prune")
     _git(dest, "repack", "-a", "-d", "-q")
@@ -581,6 +628,29 @@ def generate(dest: Path, models: int, versions: int, per_commit: int = PER_COMMI
     git_bytes = sum(p.stat().st_size for p in (dest / ".git").rglob("*") if p.is_file())
     return Built(dest, models, versions, seconds, stream.commits, stream.tags, git_bytes,
                  per_commit)
+
+
+def _fast_import(dest: Path, write: Callable[[Stream], None], stream: Stream | None,
+                 *options: str) -> Stream:
+    """Run one ``git fast-import`` fed by ``write`` (a new :class:`Stream` unless given)."""
+    with tempfile.TemporaryFile() as errors:   # a file, not a pipe: no deadlock on errors
+        proc = subprocess.Popen(["git", "fast-import", "--quiet", "--date-format=raw", *options],
+                                cwd=dest, stdin=subprocess.PIPE, stderr=errors, env=_git_env())
+        assert proc.stdin is not None
+        stream = stream or Stream(proc.stdin)
+        stream.out = proc.stdin
+        try:
+            proc.stdin.write(b"feature done\n")
+            write(stream)
+            proc.stdin.write(b"done\n")
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        if proc.wait() != 0:
+            errors.seek(0)
+            raise RuntimeError(f"git fast-import exited {proc.returncode}:\n"
+                               f"{errors.read().decode(errors='replace')}")
+    return stream
 
 
 def verify(root: Path, models: int, versions: int, sample: int | None = None) -> list[str]:

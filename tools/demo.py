@@ -34,6 +34,7 @@ def as_user(login: str) -> None:
     for role in ("AUTHOR", "COMMITTER"):
         ENV[f"GIT_{role}_NAME"], ENV[f"GIT_{role}_EMAIL"] = name, email
 MODELREG = [sys.executable, "-m", "modelreg"]
+SIGN: list[str] = []          # --signing-key KEY: the reconcile job's key, made by the demo
 
 
 def say(text: str) -> None:
@@ -107,6 +108,18 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="modelreg-demo-"))
     say(f"A scratch registry in {scratch}")
     reg, inputs = build_scratch(scratch)
+    say("The reconcile job's signing key: every registry tag is signed, and only the keys in "
+        "policies/data/tag-signing.yaml count")
+    key = scratch / "signing" / "reconcile"
+    key.parent.mkdir()
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "modelreg reconcile (demo)",
+         "-f", str(key)], scratch)
+    public = key.with_suffix(".pub").read_text().strip()
+    (reg / "policies/data/tag-signing.yaml").write_text(
+        "signed_tags: true\nallowed_signers:\n  - id: reconcile-demo\n    format: ssh\n"
+        f"    key: {json.dumps(public)}\n    note: the demo's reconcile job\n")
+    print(f"  allowed signer reconcile-demo: {public[:40]}…")
+    SIGN[:] = ["--signing-key", str(key)]
     origin, remote = scratch / "origin.git", scratch / "dvc-remote"
     as_user("ci")
     run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], scratch)
@@ -166,7 +179,7 @@ def main() -> int:
         pr += 1
         say(f"Pull request #{pr} is merged; CI reconciles main into tags, with the evidence")
         merge(reg, f"register/{name}-1.0.0", pr)
-        run(MODELREG + ["reconcile", "--push", "--pr", str(pr), "--reviews", approved,
+        run(MODELREG + ["reconcile", "--push", *SIGN, "--pr", str(pr), "--reviews", approved,
                         "--pr-author", author], reg)
 
     for stage, approver in (("staging", "carol-risk"), ("production", "dave-risk")):
@@ -180,7 +193,7 @@ def main() -> int:
         print(f"  exit 0: {approver}, a model-risk officer who owns stages.yaml, approved")
         pr += 1
         merge(reg, f"promote/iris-classifier-{stage}-1.0.0", pr)
-        run(MODELREG + ["reconcile", "--push", "--pr", str(pr), "--reviews", ok,
+        run(MODELREG + ["reconcile", "--push", *SIGN, "--pr", str(pr), "--reviews", ok,
                         "--pr-author", "alice-ds"], reg)
 
     say("alice-ds registers iris-classifier 1.1.0 while 1.0.0 holds production")
@@ -201,7 +214,7 @@ def main() -> int:
           "its production tag recorded")
     pr += 1
     merge(reg, "register/iris-classifier-1.1.0", pr)
-    run(MODELREG + ["reconcile", "--push", "--pr", str(pr), "--reviews", ok,
+    run(MODELREG + ["reconcile", "--push", *SIGN, "--pr", str(pr), "--reviews", ok,
                     "--pr-author", "alice-ds"], reg)
 
     say("A pull request that approves itself: 1.1.0 to staging, and grace-ds made a "

@@ -1071,8 +1071,8 @@ def sign(obj: dict, target: tuple[str, str], key: str, fmt: str) -> None:
 @_format_option(*_TEXT_JSON, help="text, or json (the versioned report).")
 @click.pass_obj
 def verify_cmd(obj: dict, names: tuple[str, ...], no_weights: bool, fmt: str) -> None:
-    """Tamper detection: changed records, moved or replaced tags, corrupted weights, stages
-    that name unregistered or deprecated versions.
+    """Tamper detection: changed records, moved, replaced or unsigned tags, corrupted
+    weights, stages that name unregistered or deprecated versions.
 
     \b
     Example:

@@ -9,7 +9,7 @@ from modelreg.store.registry import Registry
 
 def verify(registry: Registry, models: list[str] | None = None, *, weights: bool = True
            ) -> Report:
-    """Findings VER-01..04 for ``models`` (every model when None); ``weights=False`` skips
+    """Findings VER-01..05 for ``models`` (every model when None); ``weights=False`` skips
     re-hashing the copies of the weights that are here."""
     return _verify(registry, models, weights=weights)
 

@@ -12,7 +12,10 @@ the gate for the model it gates.)
   ``verify = true`` (docs/architecture.md#pitfalls-of-the-tools-underneath), so we re-hash;
 * ART-05 — a copy of the weights in the work tree that hashes right scans otherwise than
   its record says (policy/rescan.py: a recorded scan is never taken on trust);
-* VER-04 — ``stages.yaml`` asks for a version that was never registered or is deprecated.
+* VER-04 — ``stages.yaml`` asks for a version that was never registered or is deprecated;
+* VER-05 — a registry tag is not signed by an allowed signer of ``tag-signing.yaml``
+  (unsigned, signed by another key, or changed after signing; store/tagsign.py), unless the
+  registry says ``signed_tags: false``.
 
 Findings are data (a :class:`Report`); what cannot be checked at all raises.
 """
@@ -33,6 +36,7 @@ from modelreg.policy.rescan import compare, rescan_file
 from modelreg.store.git import Ref
 from modelreg.store.protected import protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry, build_states, check_name
+from modelreg.store.tagsign import signature_verdicts
 
 
 def _dvc_config(root: Path) -> dict[str, dict[str, str]]:
@@ -164,6 +168,23 @@ class _Verifier:
                              f"at {p.model} {version}'s registration commit {reg.target[:12]}: "
                              "one of them was moved", p.model, version)
 
+    def signatures(self) -> None:
+        """VER-05: every annotated registry tag signed by an allowed signer (lightweight and
+        borrowed tags are VER-02's)."""
+        signing = self.registry.config.tag_signing
+        if not signing.required:
+            return
+        annotated = [r for r in self.refs if r.annotated]
+        verdicts = signature_verdicts(self.registry, annotated, signing=signing)
+        for ref in annotated:
+            verdict = verdicts.get(ref.object)
+            if verdict is None or not verdict.valid:
+                p = tagmod.parse(ref.name)
+                self.add(f"refs/tags/{ref.name}", "VER-05",
+                         f"tag {ref.name} is not signed by an allowed signer: "
+                         f"{verdict.reason if verdict else 'it could not be read'}",
+                         p.model if p else None, p.version if p else None)
+
     def _registration(self, ref: Ref, model: str, version: str) -> None:
         git = self.git
         vrel = f"{MODELS_DIR}/{model}/versions/{version}.yaml"
@@ -291,6 +312,7 @@ def verify(registry: Registry, models: list[str] | None = None, *, weights: bool
     the re-hash of their weights."""
     v = _Verifier(registry, models, weights, versions)
     v.tags()
+    v.signatures()
     for model in v.models:
         v.stages(model)
         if weights:
