@@ -18,6 +18,8 @@ from modelreg import open_registry
 from modelreg.core import tags as tagmod
 from modelreg.core.yamlio import parse_yaml
 from modelreg.store import cards
+from modelreg.store.registry import Registry
+from modelreg.store.tagsign import signature_verdicts
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,6 +65,13 @@ def test_files_are_valid_against_the_copied_schemas(built):
                     # synthetic weights have no signing keys: production asks for none
                     assert parse_yaml(copy.read_text(), "signing.yaml") == {
                         "keys": {}, "production_requires_signature": []}
+                    continue
+                if copy.relative_to(root).as_posix() == "policies/data/tag-signing.yaml":
+                    # the generator's key signs every tag: the one allowed signer
+                    data = parse_yaml(copy.read_text(), "tag-signing.yaml")
+                    assert data["signed_tags"] is True
+                    assert [s["key"] for s in data["allowed_signers"]] == \
+                        [bench.TagKey().public]
                     continue
                 assert copy.read_bytes() == source.read_bytes(), copy
     validators = _validators(root)
@@ -145,6 +154,14 @@ def test_tags_point_at_registration_commits_with_evidence(built):
     # the version from the commit)
     stage_commit = _git(root, "rev-parse", "model-0002#staging#2^{commit}").strip()
     assert stage_commit == commit
+
+
+def test_every_tag_is_signed_by_the_allowed_key(built):
+    registry = Registry(built.root)
+    refs = registry.refs()
+    verdicts = signature_verdicts(registry, refs)
+    assert len(refs) == built.tags
+    assert {(v.valid, v.signer) for v in verdicts.values()} == {(True, "reconcile")}
 
 
 def test_history_has_fixed_increasing_dates_and_a_clean_tree(built):

@@ -36,7 +36,7 @@ from modelreg.policy.rescan import compare, rescan_file
 from modelreg.store.git import Ref
 from modelreg.store.protected import protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry, build_states, check_name
-from modelreg.store.tagsign import signature_verdicts
+from modelreg.store.tagsign import untrusted_signatures
 
 
 def _dvc_config(root: Path) -> dict[str, dict[str, str]]:
@@ -171,18 +171,12 @@ class _Verifier:
     def signatures(self) -> None:
         """VER-05: every annotated registry tag signed by an allowed signer (lightweight and
         borrowed tags are VER-02's)."""
-        signing = self.registry.config.tag_signing
-        if not signing.required:
-            return
-        annotated = [r for r in self.refs if r.annotated]
-        verdicts = signature_verdicts(self.registry, annotated, signing=signing)
-        for ref in annotated:
-            verdict = verdicts.get(ref.object)
-            if verdict is None or not verdict.valid:
+        untrusted = untrusted_signatures(self.registry, self.refs)
+        for ref in self.refs:
+            if ref.name in untrusted:
                 p = tagmod.parse(ref.name)
                 self.add(f"refs/tags/{ref.name}", "VER-05",
-                         f"tag {ref.name} is not signed by an allowed signer: "
-                         f"{verdict.reason if verdict else 'it could not be read'}",
+                         f"tag {ref.name} is {untrusted[ref.name]}",
                          p.model if p else None, p.version if p else None)
 
     def _registration(self, ref: Ref, model: str, version: str) -> None:

@@ -144,6 +144,26 @@ def signature_verdicts(registry: _Registry, refs: Iterable[_HasObject | str], *,
     return out
 
 
+def untrusted_signatures(registry: _Registry, refs: Iterable[Any], *,
+                         signing: TagSigning | None = None) -> dict[str, str]:
+    """Ref name -> why its signature does not make it trusted ("not signed by an allowed
+    signer: it is not signed"), for the annotated ``refs`` (Ref values); empty when the
+    registry runs unsigned (``signed_tags: false``). Lightweight and borrowed refs are left
+    to the caller (they are untrusted for that reason already)."""
+    signing = signing if signing is not None else registry.config.tag_signing
+    if not signing.required:
+        return {}
+    annotated = [r for r in refs if r.annotated]
+    verdicts = signature_verdicts(registry, annotated, signing=signing)
+    out = {}
+    for ref in annotated:
+        verdict = verdicts.get(ref.object)
+        if verdict is None or not verdict.valid:
+            out[ref.name] = ("not signed by an allowed signer: "
+                             + (verdict.reason if verdict else "its tag object is missing"))
+    return out
+
+
 def split_signature(raw: bytes) -> tuple[bytes, bytes, str | None]:
     """(signed payload, signature, format) of a tag object, as git splits it: the
     signature starts at the last line that opens a signature block. An unsigned object gives
@@ -566,5 +586,5 @@ def _openpgp_signer(key: str, source: str) -> TagSigner:
     return TagSigner(OPENPGP, key, fprs[0], source)
 
 
-__all__ = ["SignatureVerdict", "TagSigner", "signature_verdicts", "find_signer",
+__all__ = ["SignatureVerdict", "TagSigner", "signature_verdicts", "untrusted_signatures", "find_signer",
            "split_signature", "signers_digest", "UNSIGNED_NOTE", "ENV_KEY"]
