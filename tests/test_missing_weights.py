@@ -11,13 +11,15 @@ import os
 from pathlib import Path
 
 import boto3
+import jsonschema
 import pytest
 from moto.server import ThreadedMotoServer
 
-from conftest import dvc, git
+from conftest import PROJECT, dvc, git
 from modelreg.core.yamlio import load
 from test_signoff import World, world  # noqa: F401  (the fixture)
 
+REPORT_SCHEMA = json.loads((PROJECT / "schemas/report.schema.json").read_text())
 WEIGHTS = "models/iris-classifier/versions/1.0.0/model.safetensors"
 POINTER = WEIGHTS + ".dvc"
 
@@ -38,6 +40,7 @@ def _findings(w: World, cwd: Path, *args: str) -> tuple[int, list[dict], dict]:
     res = w.cli(cwd, "verify", "--json", *args)
     assert res.code in (0, 1), res.out + res.err
     report = json.loads(res.out)
+    jsonschema.validate(report, REPORT_SCHEMA)
     return res.code, report["findings"], report
 
 

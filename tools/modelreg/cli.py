@@ -1069,8 +1069,7 @@ def verify_cmd(obj: dict, names: tuple[str, ...], no_weights: bool, remote: bool
     stages that name unregistered or deprecated versions.
 
     \b
-    Examples:
-      modelreg verify credit-default --no-weights
+    Example:
       modelreg verify --remote
     """
     from modelreg.app.verify import verify as do_verify
