@@ -331,8 +331,8 @@ def test_verify_reports_every_tag_without_an_allowed_signature(world: World):
     assert w.cli(w.ci, "verify", "--json").code == 0
     _replace_tag(w, "iris-classifier@v1.0.0", _message(w, "iris-classifier@v1.0.0"))
     res = w.cli(w.ci, "verify", "--json")
-    found = [f for f in json.loads(res.out)["findings"] if f["rule"] == "VER-05"]
+    found = [f for f in json.loads(res.out)["findings"] if f["rule"] == "VER-07"]
     assert res.code == 1 and [f["file"] for f in found] == ["refs/tags/iris-classifier@v1.0.0"]
     assert "it is not signed" in found[0]["message"]
     # the gate of the version the unsigned registration tag records refuses too
-    assert "VER-05" in " ".join(_gate(w)["reasons"])
+    assert "VER-07" in " ".join(_gate(w)["reasons"])

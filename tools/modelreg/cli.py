@@ -186,6 +186,8 @@ def _emit_report(report: Report, fmt: str, strict: bool = False) -> int:
     else:
         for f in sorted(report.findings, key=lambda f: f.sort_key()):
             click.echo(str(f))
+        for note in report.notes:
+            click.echo(f"note: {printable(note)}", err=True)
         verdict = "ok" if report.ok(strict) else "FAILED"
         click.echo(f"{report.command}: {report.files} files, {report.errors} errors, "
                    f"{report.warnings} warnings — {verdict}", err=True)
@@ -753,28 +755,16 @@ def deprecate(obj: dict, target: tuple[str, str | None], legacy_version: str | N
 @click.option("--pr-author", "pr_author", metavar="LOGIN", help="The pull request's author.")
 @click.option("--head", "head", metavar="SHA", help="The pull request's head commit "
               "(default: HEAD's second parent, for a merge commit).")
-@click.option("--signing-key", "signing_key", metavar="PATH",
-              help="Sign the tags with this SSH private key file (an OpenPGP key id with "
-                   "--signing-format openpgp). Default: git's user.signingKey, else "
-                   "$MODELREG_SIGNING_KEY.")
-@click.option("--signing-format", "signing_format", type=click.Choice(["ssh", "openpgp"]),
-              help="The kind of --signing-key (default ssh; with git's user.signingKey, "
-                   "git's gpg.format).")
 @click.option("--engine", default="auto", show_default=True, metavar="NAME", help=_ENGINE_HELP)
 @_format_option(*_TEXT_JSON)
 @click.pass_obj
 def reconcile(obj: dict, push: bool, pr: int | None, reviews: str | None,
-              pr_author: str | None, head: str | None, signing_key: str | None,
-              signing_format: str | None, engine: str, fmt: str) -> None:
+              pr_author: str | None, head: str | None, engine: str, fmt: str) -> None:
     """On the protected branch after a merge: tag what was merged, with its evidence.
-
-    Every tag is signed; the key must be an allowed signer in
-    policies/data/tag-signing.yaml (unless it says signed_tags: false).
 
     \b
     Example:
-      modelreg reconcile --push --signing-key "$KEYFILE" --pr 42 \\
-        --reviews reviews.json --pr-author alice-ds
+      modelreg reconcile --push --pr 42 --reviews reviews.json --pr-author alice-ds
     """
     from modelreg.app.reconcile import reconcile as do_reconcile
 
@@ -787,10 +777,9 @@ def reconcile(obj: dict, push: bool, pr: int | None, reviews: str | None,
     # after the merge, the change is what HEAD added to the branch's previous state
     previous = registry.git.run("rev-parse", "-q", "--verify", "HEAD^1", check=False).strip()
     review = _review(registry, reviews, pr_author, head, previous or None, pr)
-    result = do_reconcile(registry, push=push, pr=pr, review=review, engine=engine,
-                          signing_key=signing_key, signing_format=signing_format)
+    result = do_reconcile(registry, push=push, pr=pr, review=review, engine=engine)
     if fmt == "json":
-        _json_out({"head": result.head, "pushed": result.pushed, "signer": result.signer,
+        _json_out({"head": result.head, "pushed": result.pushed,
                    "already_done": result.already_done,
                    "created": [{"tag": p.name, "target": p.target, "event": p.action.value,
                                 "model": p.model, "version": p.version, "stage": p.stage}
@@ -803,8 +792,7 @@ def reconcile(obj: dict, push: bool, pr: int | None, reviews: str | None,
     for p in result.created:
         click.echo(f"created {p.name} → {p.target[:12]}  ({p.title})")
     click.echo(("pushed" if result.pushed else "not pushed (use --push)")
-               + f": {len(result.created)} tag(s)"
-               + (f", signed as {result.signer}" if result.signer else ""))
+               + f": {len(result.created)} tag(s)")
 
 
 @cli.command()
@@ -835,8 +823,6 @@ def gate(obj: dict, name: str, stage: str, artifact: str | None, engine: str, fm
         click.echo(f"PASS {name} {result.version} may run in {stage} "
                    f"(tag {result.tag}, approved by "
                    f"{', '.join(result.evidence.get('approvers') or []) or 'nobody recorded'})")
-        click.echo(f"  tag signed by {result.signer}" if result.signer
-                   else "  " + "; ".join(result.notes or ["tag signer unknown"]))
         for a in result.artifacts:
             click.echo(printable(f"  {a['path']}  sha256 {a['sha256']}  (dvc pull {a['path']})"))
     else:
@@ -1067,20 +1053,31 @@ def sign(obj: dict, target: tuple[str, str], key: str, fmt: str) -> None:
 
 @cli.command(name="verify")
 @click.argument("names", nargs=-1, metavar="[NAME]...")
-@click.option("--no-weights", is_flag=True, help="Skip re-hashing the weights that are here.")
+@click.option("--no-weights", is_flag=True,
+              help="Skip the weights: neither re-hash the copies that are here nor look for "
+                   "registered weights missing from the DVC remote.")
+@click.option("--remote", "remote", is_flag=True,
+              help="Also ask the default DVC remote when it is not a local folder (S3, GCS, "
+                   "SSH…) whether it holds every registered weights file (network, "
+                   "credentials and DVC's plugin for it). Without it, only a local remote is "
+                   "looked at.")
 @_format_option(*_TEXT_JSON, help="text, or json (the versioned report).")
 @click.pass_obj
-def verify_cmd(obj: dict, names: tuple[str, ...], no_weights: bool, fmt: str) -> None:
-    """Tamper detection: changed records, moved, replaced or unsigned tags, corrupted
-    weights, stages that name unregistered or deprecated versions.
+def verify_cmd(obj: dict, names: tuple[str, ...], no_weights: bool, remote: bool,
+               fmt: str) -> None:
+    """Tamper detection: changed records, moved, replaced or unsigned tags, corrupted or
+    missing weights, stages that name unregistered or deprecated versions.
 
     \b
     Example:
-      modelreg verify credit-default --no-weights
+      modelreg verify --remote
     """
     from modelreg.app.verify import verify as do_verify
 
-    report = do_verify(_registry(obj["repo"]), list(names) or None, weights=not no_weights)
+    if remote and no_weights:
+        raise click.UsageError("--remote looks for weights: it cannot go with --no-weights")
+    report = do_verify(_registry(obj["repo"]), list(names) or None, weights=not no_weights,
+                       remote=remote)
     sys.exit(_emit_report(report, fmt))
 
 
