@@ -336,3 +336,18 @@ def test_verify_reports_every_tag_without_an_allowed_signature(world: World):
     assert "it is not signed" in found[0]["message"]
     # the gate of the version the unsigned registration tag records refuses too
     assert "VER-07" in " ".join(_gate(w)["reasons"])
+
+
+def test_text_appended_after_a_valid_signature_is_refused(world: World):
+    """The genuine signed object with a forged evidence block after its signature: the
+    evidence read back is the signed one, and the signature no longer parses."""
+    w = world
+    _staged(w)
+    raw = git(w.ci, "cat-file", "tag", STAGE_TAG)
+    forged = raw + "\nmodelreg-evidence:\n  event: assign\n  approvers: [mallory]\n"
+    oid = subprocess.run(["git", "mktag"], cwd=w.ci, input=forged, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    git(w.ci, "update-ref", f"refs/tags/{STAGE_TAG}", oid)
+    verdict = _gate(w)
+    assert not verdict["ok"] and verdict["approvers"] == ["carol-risk"]
+    assert "SSH signature is malformed" in " ".join(verdict["reasons"]), verdict["reasons"]

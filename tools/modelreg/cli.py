@@ -755,16 +755,28 @@ def deprecate(obj: dict, target: tuple[str, str | None], legacy_version: str | N
 @click.option("--pr-author", "pr_author", metavar="LOGIN", help="The pull request's author.")
 @click.option("--head", "head", metavar="SHA", help="The pull request's head commit "
               "(default: HEAD's second parent, for a merge commit).")
+@click.option("--signing-key", "signing_key", metavar="PATH",
+              help="Sign the tags with this SSH private key file (an OpenPGP key id with "
+                   "--signing-format openpgp). Default: git's user.signingKey, else "
+                   "$MODELREG_SIGNING_KEY.")
+@click.option("--signing-format", "signing_format", type=click.Choice(["ssh", "openpgp"]),
+              help="The kind of --signing-key (default ssh; with git's user.signingKey, "
+                   "git's gpg.format).")
 @click.option("--engine", default="auto", show_default=True, metavar="NAME", help=_ENGINE_HELP)
 @_format_option(*_TEXT_JSON)
 @click.pass_obj
 def reconcile(obj: dict, push: bool, pr: int | None, reviews: str | None,
-              pr_author: str | None, head: str | None, engine: str, fmt: str) -> None:
+              pr_author: str | None, head: str | None, signing_key: str | None,
+              signing_format: str | None, engine: str, fmt: str) -> None:
     """On the protected branch after a merge: tag what was merged, with its evidence.
+
+    Every tag is signed; the key must be an allowed signer in
+    policies/data/tag-signing.yaml (unless it says signed_tags: false).
 
     \b
     Example:
-      modelreg reconcile --push --pr 42 --reviews reviews.json --pr-author alice-ds
+      modelreg reconcile --push --signing-key "$KEYFILE" --pr 42 \\
+        --reviews reviews.json --pr-author alice-ds
     """
     from modelreg.app.reconcile import reconcile as do_reconcile
 
@@ -777,9 +789,10 @@ def reconcile(obj: dict, push: bool, pr: int | None, reviews: str | None,
     # after the merge, the change is what HEAD added to the branch's previous state
     previous = registry.git.run("rev-parse", "-q", "--verify", "HEAD^1", check=False).strip()
     review = _review(registry, reviews, pr_author, head, previous or None, pr)
-    result = do_reconcile(registry, push=push, pr=pr, review=review, engine=engine)
+    result = do_reconcile(registry, push=push, pr=pr, review=review, engine=engine,
+                          signing_key=signing_key, signing_format=signing_format)
     if fmt == "json":
-        _json_out({"head": result.head, "pushed": result.pushed,
+        _json_out({"head": result.head, "pushed": result.pushed, "signer": result.signer,
                    "already_done": result.already_done,
                    "created": [{"tag": p.name, "target": p.target, "event": p.action.value,
                                 "model": p.model, "version": p.version, "stage": p.stage}
@@ -792,7 +805,8 @@ def reconcile(obj: dict, push: bool, pr: int | None, reviews: str | None,
     for p in result.created:
         click.echo(f"created {p.name} → {p.target[:12]}  ({p.title})")
     click.echo(("pushed" if result.pushed else "not pushed (use --push)")
-               + f": {len(result.created)} tag(s)")
+               + f": {len(result.created)} tag(s)"
+               + (f", signed as {result.signer}" if result.signer else ""))
 
 
 @cli.command()
@@ -823,6 +837,8 @@ def gate(obj: dict, name: str, stage: str, artifact: str | None, engine: str, fm
         click.echo(f"PASS {name} {result.version} may run in {stage} "
                    f"(tag {result.tag}, approved by "
                    f"{', '.join(result.evidence.get('approvers') or []) or 'nobody recorded'})")
+        click.echo(f"  tag signed by {result.signer}" if result.signer
+                   else "  " + "; ".join(result.notes or ["tag signer unknown"]))
         for a in result.artifacts:
             click.echo(printable(f"  {a['path']}  sha256 {a['sha256']}  (dvc pull {a['path']})"))
     else:

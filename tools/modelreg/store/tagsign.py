@@ -76,12 +76,6 @@ class SignatureVerdict:
     def to_json(self) -> dict[str, Any]:
         return {"valid": self.valid, "signer": self.signer, "reason": self.reason}
 
-    @classmethod
-    def from_json(cls, data: Any) -> SignatureVerdict | None:
-        if not isinstance(data, dict) or not isinstance(data.get("valid"), bool):
-            return None
-        return cls(data["valid"], data.get("signer"), data.get("reason"))
-
 
 class _HasObject(Protocol):
     @property
@@ -117,19 +111,14 @@ def signature_verdicts(registry: _Registry, refs: Iterable[_HasObject | str], *,
     the caller's decision: ``signing.required`` is False when the registry runs unsigned
     (:data:`UNSIGNED_NOTE`). Raises :class:`CannotRunError` when git cannot be read."""
     signing = signing if signing is not None else registry.config.tag_signing
-    ids = sorted({r if isinstance(r, str) else r.object for r in refs} - {""})
+    ids = {r if isinstance(r, str) else r.object for r in refs}
+    ids.discard("")
     if not ids:
         return {}
-    digest = signers_digest(signing)
-    cache = _VerdictCache(registry.root, digest)
-    out: dict[str, SignatureVerdict] = {}
-    missing = []
-    for oid in ids:
-        hit = cache.get(oid)
-        if hit is not None:
-            out[oid] = hit
-        else:
-            missing.append(oid)
+    cache = _VerdictCache(registry.root, signers_digest(signing))
+    known = cache.known
+    out = {oid: known[oid] for oid in ids if oid in known}
+    missing = sorted(ids - out.keys())
     if missing:
         checker = _Checker(signing)
         try:
@@ -166,17 +155,19 @@ def untrusted_signatures(registry: _Registry, refs: Iterable[Any], *,
 
 def split_signature(raw: bytes) -> tuple[bytes, bytes, str | None]:
     """(signed payload, signature, format) of a tag object, as git splits it: the
-    signature starts at the last line that opens a signature block. An unsigned object gives
+    signature starts at the last line that starts with a signature marker; what a tag's
+    message says (its evidence block) is read from before that line, inside the payload. An unsigned object gives
     ``(raw, b"", None)``."""
-    pos, start, fmt = 0, len(raw), None
-    while pos < len(raw):
-        end = raw.find(b"\n", pos)
-        end = len(raw) if end < 0 else end + 1
-        line = raw[pos:end].rstrip(b"\r\n")
-        if line in _SIGNATURE_STARTS:
-            start, fmt = pos, _SIGNATURE_STARTS[line]
-        pos = end
-    return raw[:start], raw[start:], fmt
+    pos = len(raw)
+    while (i := raw.rfind(b"-----BEGIN ", 0, pos)) >= 0:
+        if i == 0 or raw[i - 1] == 0x0A:                    # at the start of a line
+            # a line that starts with a marker, as git decides (what follows on the line
+            # does not matter; such a signature then fails to parse)
+            fmt = next((f for m, f in _SIGNATURE_STARTS.items() if raw.startswith(m, i)), None)
+            if fmt is not None:
+                return raw[:i], raw[i:], fmt
+        pos = i
+    return raw, b"", None
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -203,28 +194,45 @@ def _read_objects(git: Git, oids: list[str]) -> Iterable[tuple[str, str, bytes]]
 
 
 class _VerdictCache:
-    """Verdicts by tag object id for one set of allowed signers, in ``.git/modelreg/``."""
+    """Verdicts by tag object id for one set of allowed signers, in ``.git/modelreg/``:
+    the valid ones as lists of ids per signer (one shared verdict each, so 100,000 entries
+    load in one pass), the others with their reason."""
 
     def __init__(self, root: Path, digest: str) -> None:
         git_dir = root / ".git"
         self.path = git_dir / "modelreg" / _CACHE_FILE if git_dir.is_dir() else None
         self.digest = digest
-        self.entries: dict[str, Any] = {}
+        self.valid: dict[str, list[str]] = {}
+        self.invalid: dict[str, str] = {}
+        self.known: dict[str, SignatureVerdict] = {}
         self.dirty = False
-        if self.path is not None and self.path.is_file():
-            try:
-                loaded = json.loads(self.path.read_text(encoding="utf-8"))
-                if loaded.get("tool") == __version__ and loaded.get("signers") == digest \
-                        and isinstance(loaded.get("verdicts"), dict):
-                    self.entries = loaded["verdicts"]
-            except (OSError, ValueError):
-                self.entries = {}
+        if self.path is None or not self.path.is_file():
+            return
+        try:
+            loaded = json.loads(self.path.read_text(encoding="utf-8"))
+            if loaded.get("tool") != __version__ or loaded.get("signers") != digest:
+                return
+            valid, invalid = loaded.get("valid"), loaded.get("invalid")
+            if not isinstance(valid, dict) or not isinstance(invalid, dict):
+                return
+            for signer, oids in valid.items():
+                shared = SignatureVerdict(True, str(signer))
+                self.known.update(dict.fromkeys(oids, shared))
+            for oid, reason in invalid.items():
+                self.known[oid] = SignatureVerdict(False, reason=str(reason))
+            self.valid, self.invalid = valid, invalid
+        except (OSError, ValueError, TypeError):
+            self.valid, self.invalid, self.known = {}, {}, {}
 
     def get(self, oid: str) -> SignatureVerdict | None:
-        return SignatureVerdict.from_json(self.entries.get(oid))
+        return self.known.get(oid)
 
     def put(self, oid: str, verdict: SignatureVerdict) -> None:
-        self.entries[oid] = verdict.to_json()
+        self.known[oid] = verdict
+        if verdict.valid and verdict.signer:
+            self.valid.setdefault(verdict.signer, []).append(oid)
+        else:
+            self.invalid[oid] = verdict.reason or ""
         self.dirty = True
 
     def save(self) -> None:
@@ -232,7 +240,8 @@ class _VerdictCache:
             return
         try:
             write_atomic(self.path, json.dumps({"tool": __version__, "signers": self.digest,
-                                                "verdicts": self.entries}))
+                                                "valid": self.valid,
+                                                "invalid": self.invalid}))
         except OSError:
             pass                    # a read-only clone still answers, only slower
 
