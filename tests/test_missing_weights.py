@@ -106,10 +106,9 @@ def test_a_corrupted_remote_copy_with_a_good_one_here_says_to_remove_it_before_p
     w = world
     md5 = _staged(w)
     obj = w.base / "dvc-remote" / "files" / "md5" / md5[:2] / md5[2:]
-    os.chmod(obj, 0o444)                     # read-only: DVC's refusal leaves it in place
     os.chmod(obj, 0o644)
     obj.write_bytes(obj.read_bytes()[:-1] + b"X")
-    obj.chmod(0o444)
+    obj.chmod(0o444)                         # read-only, as DVC writes it: a pull leaves it
     code, found, _ = _findings(w, w.ci)
     assert code == 1 and {f["rule"] for f in found} == {"VER-03", "VER-05"}, found
     _up_to_date(w, w.ds)
@@ -215,3 +214,12 @@ def test_verify_remote_asks_an_s3_remote_and_reports_a_deleted_object(world: Wor
 def test_remote_and_no_weights_together_are_a_usage_error(repo, run_cli):
     res = run_cli(repo.root, "verify", "--remote", "--no-weights")
     assert res.code == 2 and "--no-weights" in res.err
+
+
+def test_verify_remote_without_a_remote_cannot_run_and_plain_verify_says_what_it_saw(
+        repo, run_cli):
+    (repo.root / ".dvc" / "config").write_text("[core]\n    autostage = false\n")
+    res = run_cli(repo.root, "verify", "--remote")
+    assert res.code == 3 and "no default remote" in res.err and "dvc remote add" in res.err
+    res = run_cli(repo.root, "verify")
+    assert res.code == 0 and "note: no default DVC remote is configured" in res.err

@@ -261,6 +261,11 @@ class _Verifier:
         request's check pulls it. When a remote was never pushed to, or lost an object,
         the two look the same here, and the finding says both."""
         store = self.store
+        if (store.remote is None or store.url is None) and self.remote:
+            raise CannotRunError("there is no DVC remote to ask: no default remote (with a url) "
+                                 "is configured in .dvc/config",
+                                 hint="add one with `dvc remote add -d NAME URL`, or run "
+                                      "verify without --remote")
         if store.remote is None or store.url is None:
             self.notes.append("no default DVC remote is configured: the weights were checked "
                               "only in the DVC cache and the work tree")
