@@ -286,7 +286,9 @@ def test_verdicts_are_cached_by_tag_object_and_signers(repo, tmp_path):
     assert first[by_name["b"]].reason == "it is not signed"
     assert "lightweight" in first[by_name["c"]].reason
     cache = repo.root / ".git/modelreg/tag-signatures.json"
-    assert set(json.loads(cache.read_text())["verdicts"]) == set(by_name.values())
+    cached = json.loads(cache.read_text())
+    assert cached["valid"] == {"ci-reconcile": [by_name["a"]]}
+    assert set(cached["invalid"]) == {by_name["b"], by_name["c"]}
     assert signature_verdicts(registry, refs) == first
     # another list of signers judges afresh: the same tag is now from an unknown key
     nobody = TagSigning(True, (), True)
