@@ -283,12 +283,13 @@ def _declares_registrations(registry: Registry, base: Registry | None, files: li
     if not registry.is_file(dvcyaml.PATH) or any(len(v) != 1 for v in added.values()):
         return False
     try:
-        current = base.read_text(dvcyaml.PATH) if base is not None and \
-            base.is_file(dvcyaml.PATH) else None
+        current = base.read_text(dvcyaml.PATH, max_bytes=dvcyaml.MAX_BYTES) \
+            if base is not None and base.is_file(dvcyaml.PATH) else None
         entries = {name: dvcyaml.declaration(
             name, registry.model(name).data, versions[0],
             registry.version(name, versions[0]).data) for name, versions in added.items()}
-        return registry.read_text(dvcyaml.PATH) == dvcyaml.render(current, entries)
+        return registry.read_text(dvcyaml.PATH, max_bytes=dvcyaml.MAX_BYTES) == \
+            dvcyaml.render(current, entries)
     except ModelregError:
         return False
 

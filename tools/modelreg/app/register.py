@@ -617,7 +617,8 @@ def _dvc_yaml_text(registry: Registry, name: str, model_data: dict, version: str
     the registration commit, where the tags point, ``dvc artifacts get`` finds them); None
     when it says so already."""
     path = registry.root / dvcyaml.PATH
-    current = read_text(path, display=dvcyaml.PATH) if path.is_file() else None
+    current = read_text(path, display=dvcyaml.PATH, max_bytes=dvcyaml.MAX_BYTES) \
+        if path.is_file() else None
     record = parse_yaml(record_text, f"models/{name}/versions/{version}.yaml")
     entry = dvcyaml.declaration(name, model_data, version, record if isinstance(record, dict)
                                 else {})
