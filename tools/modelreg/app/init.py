@@ -126,15 +126,15 @@ def init(target: str | os.PathLike, *, org: str, remote: str) -> InitResult:
     root = Path(target).absolute()
     if root.exists() and not root.is_dir():
         raise UsageError(f"{target} exists and is not a folder")
-    new_repo = True
-    if root.is_dir():
-        proc = Git(root).run("rev-parse", "--show-toplevel", check=False).strip()
-        if proc:
-            if Path(proc).resolve() != root.resolve():
-                raise UsageError(f"{target} is inside the git repository {proc}",
-                                 hint="a registry is a repository of its own: pick a folder "
-                                      "outside it, or that repository's top level")
-            new_repo = False
+    probe = root
+    while not probe.exists():
+        probe = probe.parent
+    top = Git(probe).run("rev-parse", "--show-toplevel", check=False).strip()
+    if top and Path(top).resolve() != root.resolve():
+        raise UsageError(f"{target} is inside the git repository {top}",
+                         hint="a registry is a repository of its own: pick a folder outside "
+                              "it, or that repository's top level")
+    new_repo = not top
     files = plan(org)
     files[RECORD] = _record(org, files)
     for rel in sorted({*files, *GENERATED}):
