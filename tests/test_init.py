@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import yaml
 
 from conftest import PROJECT, git
 from modelreg.core.release import __version__
@@ -62,6 +63,13 @@ def test_starters_name_no_real_people_and_mark_every_placeholder(made):
                            for line in handles)
     assert "example-org" not in teams
     assert "datasets: {}" in (made / "policies/data/datasets.yaml").read_text()
+
+
+def test_a_new_registry_trusts_no_key_of_the_reference_registry(made):
+    # whatever keys this registry lists for its own weights, another organisation's starts
+    # with none: its governance adds its own
+    assert "policies/data/signing.yaml" in STARTERS
+    assert yaml.safe_load((made / "policies/data/signing.yaml").read_text())["keys"] == {}
 
 
 def test_workflows_install_this_exact_release(made):

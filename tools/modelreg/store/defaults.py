@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from modelreg.core.errors import CannotRunError
+from modelreg.store.config import DATA_DIR
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
@@ -22,10 +23,11 @@ PACKAGED_DEFAULTS = PACKAGE_DIR / "defaults"
 SOURCE_ROOT = PACKAGE_DIR.parents[1]     # tools/modelreg -> the checkout, in an editable install
 SHIPPED = ("policies", "schemas")        # keep in step with setup.py's build step
 
-# Policy data that names this registry's people, teams and datasets: a new registry starts
-# from the placeholders in templates/registry/policies/data/ instead.
-STARTERS = ("policies/data/people.yaml", "policies/data/teams.yaml",
-            "policies/data/datasets.yaml")
+# Policy data that names this registry's own people, teams, datasets and trusted keys: a new
+# registry starts from templates/registry/policies/data/ instead (placeholders, and no key
+# trusted: another organisation's registry never trusts this one's signers).
+STARTERS = tuple(f"{DATA_DIR}/{stem}.yaml" for stem in ("people", "teams", "datasets",
+                                                        "signing"))
 # How a starter marks what its owners must replace: placeholder logins and team names begin
 # with it, and every placeholder line carries the comment.
 PLACEHOLDER = "placeholder-"
