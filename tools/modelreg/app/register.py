@@ -64,6 +64,7 @@ title: TODO one-line title
 task: TODO-task          # Hugging Face pipeline_tag, e.g. tabular-classification
 library_name: TODO
 license: TODO            # must be in policies/data/licenses.yaml
+# license_link: URL      # needed for a licence that is not a Hugging Face licence id
 owner:
   team: TODO             # a team from policies/data/teams.yaml
 developers: []
