@@ -154,3 +154,63 @@ def test_ls_cache_follows_file_contents(registered, run_cli):
     (registered.root / ".git/modelreg/ls.json").write_text("{not json")
     assert json.loads(run_cli(registered.root, "ls", "--json").out)["models"][1]["owner"] == \
         "credit-analytics"
+
+
+# --- GTO's other tag forms, as ls / show / resolve read them ------------------------------
+
+def test_a_deregistered_version_is_never_latest(registered, run_cli):
+    """GTO: a deregistered version is not active, so never `latest`; its record stays."""
+    repo = registered
+    commit = repo.git("rev-list", "-n1", "iris-classifier@v2.0.0").strip()
+    _tag(repo, "iris-classifier@v2.0.0!#4", commit, "2026-05-10T10:00:00Z")   # counted form
+    rows = {r["name"]: r for r in json.loads(run_cli(repo.root, "ls", "--json").out)["models"]}
+    assert rows["iris-classifier"]["latest"] == "1.1.0"
+    assert rows["iris-classifier"]["registered"] == 2
+    shown = json.loads(run_cli(repo.root, "show", "iris-classifier", "--json").out)
+    entry = next(v for v in shown["versions"] if v["version"] == "2.0.0")
+    assert entry["registered"] is False and entry["deregistered"] is True
+    reg = modelreg.open_registry(repo.root)
+    assert reg.resolve("iris-classifier").version == "1.1.0"
+    # every version deregistered: no latest at all, though the records are still there
+    for v in ("1.0.0", "1.1.0"):
+        _tag(repo, f"iris-classifier@v{v}!",
+             repo.git("rev-list", "-n1", f"iris-classifier@v{v}").strip(),
+             "2026-05-11T10:00:00Z")
+    assert modelreg.open_registry(repo.root).resolve("iris-classifier") is None
+    rows = {r["name"]: r for r in json.loads(run_cli(repo.root, "ls", "--json").out)["models"]}
+    assert rows["iris-classifier"]["latest"] is None
+
+
+def test_counterless_stage_tags_and_unknown_stages_are_shown_and_flagged(registered, run_cli):
+    repo = registered
+    commit_of = {v: repo.git("rev-list", "-n1", f"iris-classifier@v{v}").strip()
+                 for v in ("1.0.0", "1.1.0")}
+    _tag(repo, "iris-classifier#staging", commit_of["1.0.0"], "2026-05-10T10:00:00Z")
+    _tag(repo, "iris-classifier#Prod_EU", commit_of["1.1.0"], "2026-05-11T10:00:00Z")
+    rows = {r["name"]: r for r in json.loads(run_cli(repo.root, "ls", "--json").out)["models"]}
+    iris = rows["iris-classifier"]
+    assert iris["stages"] == {"Prod_EU": "1.1.0", "staging": "1.0.0"}
+    assert iris["unknown_stages"] == ["Prod_EU"]
+    assert "unknown_stages" not in rows["credit-default"]
+    _tag(repo, "iris-classifier#staging!", commit_of["1.0.0"], "2026-05-12T10:00:00Z")
+    assert modelreg.open_registry(repo.root).state("iris-classifier").stages == \
+        {"Prod_EU": "1.1.0"}
+
+
+def test_verify_reports_gto_tags_it_does_not_read(registered, run_cli):
+    """Names GTO accepts and the registry refuses, @created and unknown stages are reported
+    (warnings), never dropped silently."""
+    repo = registered
+    repo.git("push", "-q", "origin", "main")
+    commit = repo.git("rev-list", "-n1", "iris-classifier@v1.0.0").strip()
+    for name in ("Iris@v1.0.0", "team/iris#prod#3", "models/cv=resnet@v1.0.0",
+                 "iris-classifier@created", "iris-classifier#Prod_EU#9"):
+        _tag(repo, name, commit)
+    res = run_cli(repo.root, "verify", "--json", "--no-weights")
+    found = [f for f in json.loads(res.out)["findings"] if f["severity"] == "warning"]
+    text = "\n".join(f"{f['file']}: {f['message']}" for f in found)
+    assert "refs/tags/Iris@v1.0.0: tag Iris@v1.0.0 is not read: GTO artifact 'Iris'" in text
+    assert "refs/tags/team/iris#prod#3: tag team/iris#prod#3 is not read" in text
+    assert "GTO artifact 'models/cv:resnet' is not a registry name" in text
+    assert "iris-classifier@created is not read: GTO parses @created" in text
+    assert "names stage 'Prod_EU', which policies/data/environments.yaml does not list" in text
