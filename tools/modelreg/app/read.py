@@ -47,20 +47,21 @@ def list_models(registry: Registry) -> list[dict[str, Any]]:
         row.update(latest=live[-1] if live else None, versions=len(every),
                    registered=len(state.registered), stages=dict(state.stages),
                    deprecated=state.deprecated)
-        if unknown := sorted(set(state.stages) - known):
+        if known is not None and (unknown := sorted(set(state.stages) - known)):
             row["unknown_stages"] = unknown
         rows.append(row)
     cache.save(keep=used)
     return rows
 
 
-def _known_stages(registry: Registry) -> set[str]:
-    """The stages the registry's configuration lists; a tag may name any stage GTO accepts,
-    and ``ls`` flags the others (``verify`` reports them)."""
+def _known_stages(registry: Registry) -> set[str] | None:
+    """The stages the registry's configuration lists (None when it cannot be read: validate
+    reports why); a tag may name any stage GTO accepts, and ``ls`` flags the others
+    (``verify`` reports them)."""
     try:
         return set(registry.config.stage_names)
     except ModelregError:
-        return set()
+        return None
 
 
 def _key(v: str):
