@@ -217,3 +217,33 @@ def test_the_cases_cover_every_tag_form_gto_writes():
         seen.add((fn, counted or (default_counted and not simple)))
     assert seen >= {(fn, c) for fn in ("register", "deregister", "assign", "unassign",
                                        "deprecate") for c in (False, True)}
+
+
+# --- what reconcile writes next to GTO's tags ------------------------------------------------
+
+def test_reconcile_counts_past_every_counted_form(tmp_path):
+    """Reconcile keeps writing its own forms (plain registration, counted stage tags), and
+    its next counter is one more than the largest on any of the model's tags: a counted
+    registration or GTO's ``@created#N`` included, as ``gto`` itself counts."""
+    from modelreg.app.reconcile import plan
+    from modelreg.store.registry import Registry
+
+    root = tmp_path / "registry"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    for rel, text in (("models/churn/model.yaml", "name: churn\n"),
+                      ("models/churn/versions/1.0.0.yaml", "version: 1.0.0\n")):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "churn 1.0.0")
+    git(root, "tag", "-a", "churn@v1.0.0#7", "-m", "Registering artifact churn version v1.0.0")
+    git(root, "tag", "-a", "churn@created#9", "-m", "not an event")
+    git(root, "tag", "-a", "other@v1.0.0#40", "-m", "another model's counter")
+    (root / "models/churn/versions/1.1.0.yaml").write_text("version: 1.1.0\n")
+    (root / "models/churn/stages.yaml").write_text("stages:\n  staging: 1.0.0\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "churn 1.1.0, staging")
+    head = git(root, "rev-parse", "HEAD").strip()
+    names = sorted(p.name for p in plan(Registry(root), head))
+    assert names == ["churn#staging#10", "churn@v1.1.0"]

@@ -103,10 +103,9 @@ def plan(registry: Registry, head: str) -> list[PlannedTag]:
         if view.is_file(f"{MODELS_DIR}/{model}/stages.yaml"):
             stage_files.append(f"{MODELS_DIR}/{model}/stages.yaml")
     counters: dict[str, int] = {}
-    for r in refs:
-        parsed = tagmod.parse(r.name)
-        if parsed:
-            counters[parsed.model] = max(counters.get(parsed.model, 0), parsed.counter or 0)
+    for r in refs:           # every counted form, GTO's included (next = largest + 1)
+        if numbered := tagmod.counter(r.name):
+            counters[numbered[0]] = max(counters.get(numbered[0], 0), numbered[1])
     reg_commit = {(e.model, e.version): e.commit for s in states.values() for e in s.events
                   if e.action is Action.REGISTER}
     planned: list[PlannedTag] = []
@@ -114,7 +113,7 @@ def plan(registry: Registry, head: str) -> list[PlannedTag]:
     for model in sorted(versions):
         for v in sorted(versions[model], key=semver_key):
             tag = tagmod.registration(model, v)
-            if tag in existing:
+            if tag in existing or (model, v) in reg_commit:   # registered in any form
                 continue
             path = f"{MODELS_DIR}/{model}/versions/{v}.yaml"
             target = git.run("log", "--first-parent", "--diff-filter=A", "--format=%H", "-1",

@@ -130,6 +130,16 @@ def unread(name: str) -> str | None:
     return None
 
 
+def counter(name: str) -> tuple[str, int] | None:
+    """(model, counter) of any tag in GTO's grammar that has a counter, read or not (GTO's
+    next counter is one more than the largest on any of the artifact's tags, whatever the
+    form). The model is the name as the tag spells it."""
+    m = _match(name)
+    if not m or m.group("counter") is None or len(m.group("counter")) > MAX_COUNTER_DIGITS:
+        return None
+    return m.group("artifact"), int(m.group("counter"))
+
+
 def _numbered(tag: str, counter: int | None) -> str:
     return tag + (f"#{counter}" if counter is not None else "")
 
