@@ -106,10 +106,9 @@ def test_a_corrupted_remote_copy_with_a_good_one_here_says_to_remove_it_before_p
     w = world
     md5 = _staged(w)
     obj = w.base / "dvc-remote" / "files" / "md5" / md5[:2] / md5[2:]
-    os.chmod(obj, 0o444)                     # read-only: DVC's refusal leaves it in place
     os.chmod(obj, 0o644)
     obj.write_bytes(obj.read_bytes()[:-1] + b"X")
-    obj.chmod(0o444)
+    obj.chmod(0o444)                         # read-only, as DVC writes it: a pull leaves it
     code, found, _ = _findings(w, w.ci)
     assert code == 1 and {f["rule"] for f in found} == {"VER-03", "VER-05"}, found
     _up_to_date(w, w.ds)
@@ -215,3 +214,44 @@ def test_verify_remote_asks_an_s3_remote_and_reports_a_deleted_object(world: Wor
 def test_remote_and_no_weights_together_are_a_usage_error(repo, run_cli):
     res = run_cli(repo.root, "verify", "--remote", "--no-weights")
     assert res.code == 2 and "--no-weights" in res.err
+
+
+def test_verify_remote_without_a_remote_cannot_run_and_plain_verify_says_what_it_saw(
+        repo, run_cli):
+    (repo.root / ".dvc" / "config").write_text("[core]\n    autostage = false\n")
+    res = run_cli(repo.root, "verify", "--remote")
+    assert res.code == 3 and "no default remote" in res.err and "dvc remote add" in res.err
+    res = run_cli(repo.root, "verify")
+    assert res.code == 0 and "note: no default DVC remote is configured" in res.err
+
+
+# --- where the objects are, read from .dvc/config without DVC -------------------------------
+@pytest.mark.parametrize("config,local,expect", [
+    ("[core]\n    remote = a\n['remote \"a\"']\n    url = ../../store\n", "",
+     ("a", "../../store", ".dvc/../../store")),
+    ("[core]\n    remote = a\n['remote \"a\"']\n    url = file:///srv/dvc\n", "",
+     ("a", "file:///srv/dvc", "/srv/dvc")),
+    ("[core]\n    remote = a\n['remote \"a\"']\n    url = s3://bucket/path\n", "",
+     ("a", "s3://bucket/path", None)),
+    # config.local wins, as in DVC: a clone pointed at its own remote
+    ("[core]\n    remote = a\n['remote \"a\"']\n    url = /srv/dvc\n",
+     "[core]\n    remote = b\n['remote \"b\"']\n    url = gs://bucket\n", ("b", "gs://bucket", None)),
+    ("[core]\n    autostage = true\n", "", (None, None, None)),
+])
+def test_storage_reads_the_default_remote_as_dvc_does(tmp_path, config, local, expect):
+    from modelreg.store.dvc import storage
+
+    (tmp_path / ".dvc").mkdir()
+    (tmp_path / ".dvc" / "config").write_text(config)
+    if local:
+        (tmp_path / ".dvc" / "config.local").write_text(local)
+    got = storage(tmp_path)
+    name, url, folder = expect
+    assert (got.remote, got.url) == (name, url)
+    if folder is None:
+        assert got.folder is None
+    else:
+        assert got.folder == (Path(folder) if folder.startswith("/") else tmp_path / folder)
+    assert got.cache == tmp_path / ".dvc" / "cache"
+    (tmp_path / ".dvc" / "config").write_text(config + "[cache]\n    dir = ../../shared-cache\n")
+    assert storage(tmp_path).cache == tmp_path / ".dvc" / "../../shared-cache"
