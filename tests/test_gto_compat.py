@@ -24,7 +24,8 @@ import pytest
 from conftest import IDENTITY, git
 from modelreg.core import tags as tagmod
 from modelreg.store.git import Git
-from modelreg.store.registry import build_states
+from modelreg.store.registry import Registry, build_states
+from test_signoff import World, world  # noqa: F401  (the fixture)
 
 # Runs in one child process over every case's repository: GTO's steps, then what GTO shows.
 # GTO creates tags through dulwich, whose tagger time is ``time.time()``; a fixed clock per
@@ -226,7 +227,6 @@ def test_reconcile_counts_past_every_counted_form(tmp_path):
     its next counter is one more than the largest on any of the model's tags: a counted
     registration or GTO's ``@created#N`` included, as ``gto`` itself counts."""
     from modelreg.app.reconcile import plan
-    from modelreg.store.registry import Registry
 
     root = tmp_path / "registry"
     root.mkdir()
@@ -247,3 +247,56 @@ def test_reconcile_counts_past_every_counted_form(tmp_path):
     head = git(root, "rev-parse", "HEAD").strip()
     names = sorted(p.name for p in plan(Registry(root), head))
     assert names == ["churn#staging#10", "churn@v1.1.0"]
+
+
+# --- a deregistered version, through the commands --------------------------------------------
+
+def test_a_deregistered_version_is_never_latest(world: World):  # noqa: F811
+    """GTO: a deregistered version is not active, so never the latest; here too, in ``ls``,
+    ``show`` and the library's ``resolve``, though its record stays in the tree."""
+    w = world
+    for version in ("1.0.0", "1.1.0"):
+        branch, head = w.register(version, f"weights-{version}".encode() * 20)
+        w.merge(branch)
+        w.reconcile(w.reviews(("grace-ds", head)))
+    branch, head = w.promote("deprecate", "iris-classifier@1.1.0", "--reason", "leaks labels")
+    w.merge(branch)
+    created = w.reconcile(w.reviews(("carol-risk", head)))["created"]
+    assert [c["tag"] for c in created] == ["iris-classifier@v1.1.0!"]
+    rows = {r["name"]: r for r in json.loads(w.cli(w.ci, "ls", "--json").out)["models"]}
+    assert rows["iris-classifier"]["latest"] == "1.0.0"
+    assert rows["iris-classifier"]["registered"] == 1
+    shown = json.loads(w.cli(w.ci, "show", "iris-classifier", "--json").out)
+    entry = next(v for v in shown["versions"] if v["version"] == "1.1.0")
+    assert entry["registered"] is False and entry["deregistered"] is True
+    assert entry["record"] is not None
+    with Registry(w.ci) as reg:
+        assert reg.resolve("iris-classifier").version == "1.0.0"
+
+
+# --- forms GTO reads and the registry does not: reported, never dropped ----------------------
+
+def test_verify_reports_gto_tags_it_does_not_read(world: World):  # noqa: F811
+    """Names GTO accepts and the registry refuses, ``@created`` and stages the configuration
+    does not list are ``verify`` warnings with the reason."""
+    w = world
+    branch, head = w.register("1.0.0", b"weights" * 20)
+    w.merge(branch)
+    w.reconcile(w.reviews(("grace-ds", head)))
+    commit = git(w.ci, "rev-list", "-n1", "iris-classifier@v1.0.0").strip()
+    for name in ("Iris@v1.0.0", "team/iris#prod#3", "models/cv=resnet@v1.0.0",
+                 "iris-classifier@created", "iris-classifier#Prod_EU#9"):
+        git(w.ci, "tag", "-a", name, commit, "-m", f"made with gto: {name}")
+    res = w.cli(w.ci, "verify", "--json", "--no-weights")
+    found = [f for f in json.loads(res.out)["findings"] if f["severity"] == "warning"]
+    text = "\n".join(f"{f['file']}: {f['message']}" for f in found)
+    assert "refs/tags/Iris@v1.0.0: tag Iris@v1.0.0 is not read: GTO artifact 'Iris'" in text
+    assert "refs/tags/team/iris#prod#3: tag team/iris#prod#3 is not read" in text
+    assert "GTO artifact 'models/cv:resnet' is not a registry name" in text
+    assert "iris-classifier@created is not read: GTO parses @created" in text
+    assert "names stage 'Prod_EU', which policies/data/environments.yaml does not list" in text
+    # the replay reads the counterless and unknown-stage forms as GTO does
+    git(w.ci, "tag", "-a", "iris-classifier#staging", commit, "-m", "gto assign --simple true",
+        env={"GIT_COMMITTER_DATE": "2026-12-01T10:00:00Z"})
+    state = build_states(Git(w.ci).refs(tagmod.patterns()))["iris-classifier"]
+    assert state.stages == {"Prod_EU": "1.0.0", "staging": "1.0.0"}
