@@ -222,6 +222,37 @@ def cli(ctx: click.Context, repo: str) -> None:
     ctx.obj = {"repo": repo}
 
 
+# --- init -------------------------------------------------------------------------------
+@cli.command()
+@click.argument("directory", metavar="[DIR]", default=".")
+@click.option("--org", required=True, metavar="NAME",
+              help="The GitHub organisation (as in github.com/NAME): team handles are @NAME/….")
+@click.option("--remote", required=True, metavar="URL",
+              help="The DVC storage for the weights (s3://…, gs://…, azure://…, or a path).")
+@click.pass_obj
+def init(obj: dict, directory: str, org: str, remote: str) -> None:
+    """Start a new registry in DIR from this release's defaults; never overwrites.
+
+    Writes models/, policies/ (default rules and their tests), policies/data/ (starters:
+    replace the placeholder people and teams), schemas/, .github/ (workflows that install
+    this exact modelreg release, CODEOWNERS), .dvc/ (the remote, verify = true),
+    .pre-commit-config.yaml, a README and .modelreg.yaml (the release it came from).
+
+    \b
+    Example:
+      modelreg init northwind-registry --org Northwind --remote s3://northwind-models/dvc
+    """
+    from modelreg.app.init import init as scaffold
+
+    result = scaffold(Path(obj["repo"]) / directory, org=org, remote=remote)
+    made = "new git repository" if result.new_git_repository else "git repository"
+    click.echo(printable(f"created the {result.org} registry in {result.root} ({made}, "
+                         f"{len(result.files)} files, modelreg {result.version})"))
+    click.echo("next: replace the placeholder people and teams in policies/data/people.yaml "
+               "and teams.yaml, run `modelreg codeowners --write`, commit and push "
+               "(docs/start.md)")
+
+
 # --- register ---------------------------------------------------------------------------
 @cli.command()
 @click.argument("name")
@@ -1032,6 +1063,50 @@ def site(obj: dict, out_dir: str, engine: str) -> None:
     result = build_site(_registry(obj["repo"]), out_dir, engine=engine)
     click.echo(f"wrote {len(result.pages)} pages for {len(result.models)} models to "
                f"{result.out_dir}/index.html", err=True)
+
+
+# --- export ----------------------------------------------------------------------------------
+@cli.group(name="export")
+def export_group() -> None:
+    """Write a registered version in another tool's own format.
+
+    \b
+    Example:
+      modelreg export hf credit-default@1.1.0 out/credit-default
+    """
+
+
+@export_group.command(name="hf")
+@click.argument("target", metavar="NAME@VERSION", type=_Target())
+@click.argument("out_dir", metavar="OUT_DIR")
+@click.option("--no-pull", is_flag=True, help="Refuse instead of pulling weights that are not "
+              "in the work tree with DVC.")
+@_format_option(*_TEXT_JSON)
+@click.pass_obj
+def export_hf(obj: dict, target: tuple[str, str], out_dir: str, no_pull: bool,
+              fmt: str) -> None:
+    """A folder the Hugging Face Hub takes as it is: README.md (the card for that version,
+    with the Hub's front matter), the weights (checked against their recorded sha256;
+    pulled with DVC when absent) and config.json. OUT_DIR must be new or empty.
+
+    \b
+    Example:
+      modelreg export hf credit-default@1.1.0 out/credit-default
+      huggingface-cli upload example-org/credit-default out/credit-default
+    """
+    from modelreg.app.export import export_hf as do_export
+
+    name, version = target
+    result = do_export(_registry(obj["repo"]), name, version, out_dir, pull=not no_pull)
+    if fmt == "json":
+        _json_out({"model": result.model, "version": result.version,
+                   "out_dir": result.out_dir, "files": list(result.files),
+                   "pulled": list(result.pulled)})
+        return
+    for path in result.pulled:
+        click.echo(f"pulled {printable(path)} with DVC", err=True)
+    click.echo(f"Exported {result.model} {result.version} to {printable(result.out_dir)}: "
+               + ", ".join(printable(f) for f in result.files))
 
 
 # --- integrity: sign, verify ---------------------------------------------------------------

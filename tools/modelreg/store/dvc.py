@@ -237,6 +237,19 @@ class Dvc:
             if not done:
                 _remove_new(started)
 
+    def pull(self, pointers: list[Path]) -> None:
+        """Fetch the outputs of the given ``.dvc`` files from the default remote and check
+        them out in the work tree (with ``verify = true`` a corrupted object is refused)."""
+        remote = self.default_remote()
+        try:
+            with _quiet():
+                self._repo.pull(targets=[str(p.resolve()) for p in pointers], remote=remote)
+        except Exception as exc:  # DVC raises many types; all mean "could not pull"
+            raise CannotRunError(f"dvc pull from remote {remote!r} failed: {exc}",
+                                 hint="check that the remote is reachable and holds the "
+                                      "version's objects (`dvc pull` by hand shows details)"
+                                 ) from exc
+
     def _partial_uploads(self, remote: str, pointers: list[Path]) -> dict[Path, set[str]]:
         """For a local remote: each object folder the push writes to, with the temporary
         files already in it (another upload's, not ours to remove)."""
@@ -272,3 +285,27 @@ def _remove_new(started: dict[Path, set[str]]) -> int:
                 folder.rmdir()            # only when empty: it was made for our object
     return removed
 
+
+
+REMOTE_NAME = "storage"
+
+
+def init_project(root: Path, remote_url: str) -> None:
+    """``dvc init`` in the git work tree ``root``, with ``remote_url`` as the default remote
+    and ``verify = true`` (DVC re-hashes what it pulls, so a corrupted object is never checked
+    out). A local path is written as given; a relative one is read from ``.dvc/``."""
+    _quiet_env()
+    from dvc.repo import Repo  # heavy import, only for commands that need it  # noqa: PLC0415
+
+    try:
+        with _quiet():
+            repo = Repo.init(str(root))
+            try:
+                with repo.config.edit("repo") as conf:
+                    conf["remote"][REMOTE_NAME] = {"url": remote_url, "verify": True}
+                    conf["core"]["remote"] = REMOTE_NAME
+            finally:
+                repo.close()
+    except Exception as exc:  # DVC raises many types; all mean "could not initialise"
+        raise CannotRunError(f"dvc init failed: {exc}",
+                             hint="check the --remote URL and `dvc doctor`") from exc
