@@ -343,3 +343,16 @@ def test_the_client_follows_every_page_and_only_to_the_api(github: FakeGitHub):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_workflows_read_reviews_through_modelreg():
+    """The workflows let modelreg read GitHub (every page), not a one-page `gh api` call."""
+    from conftest import PROJECT
+
+    folder = PROJECT / ".github" / "workflows"
+    reconcile_yml = (folder / "reconcile.yml").read_text()
+    check_yml = (folder / "check.yml").read_text()
+    assert "gh api" not in reconcile_yml and "gh api" not in check_yml
+    assert "modelreg reconcile --push --github" in reconcile_yml
+    assert "--github --pr" in check_yml
+    assert "cancel-in-progress: false" in reconcile_yml

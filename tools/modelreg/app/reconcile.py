@@ -280,10 +280,12 @@ class Planner:
         events = list(self.state(model).events)
         for p in planned:
             parsed = tagmod.parse(p.name)
+            # the message as it will be, so a later commit of this run reads its evidence
             events.append(Event(action=p.action, model=model, tag=p.name, commit=p.target,
                                 time=self.time, actor="", actor_email="", annotated=True,
                                 version=p.version, stage=p.stage,
-                                counter=(parsed.counter or 0) if parsed else 0))
+                                counter=(parsed.counter or 0) if parsed else 0,
+                                message=tagmod.format_message(p.title, p.evidence)))
         events.sort(key=Event.sort_key)
         return events
 
@@ -338,6 +340,7 @@ def plan(registry: Registry, head: str) -> list[PlannedTag]:
 
 
 def _as_planned(commit: str, tags: list[PlannedTag]) -> list[PlannedTag]:
+    tags = [p for p in tags if not p.rerecord]       # only a reviewed pull request does
     for p in tags:
         p.evidence = {**p.event(), **p.evidence, "merge_commit": commit}
     return tags
