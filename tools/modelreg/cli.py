@@ -852,7 +852,9 @@ def reconcile(obj: dict, push: bool, github: bool, reviews_dir: str | None, pr: 
         _json_out({"head": result.head, "pushed": result.pushed,
                    "already_done": result.already_done,
                    "created": [{"tag": p.name, "target": p.target, "event": p.action.value,
-                                "model": p.model, "version": p.version, "stage": p.stage}
+                                "model": p.model, "version": p.version, "stage": p.stage,
+                                "merge_commit": p.merge, "via": p.evidence.get("via"),
+                                "pr": p.evidence.get("pr")}
                                for p in result.created]})
         return
     if not result.created:
@@ -860,7 +862,10 @@ def reconcile(obj: dict, push: bool, github: bool, reviews_dir: str | None, pr: 
                    + (" (another reconcile recorded it first)" if result.already_done else ""))
         return
     for p in result.created:
-        click.echo(f"created {p.name} → {p.target[:12]}  ({p.title})")
+        via = (f"pull request #{p.evidence['pr']}" if p.evidence.get("pr") is not None
+               else "no pull request: direct push")
+        click.echo(f"created {p.name} → {p.target[:12]}  ({p.title}; merge "
+                   f"{p.merge[:12]}, {via})")
     click.echo(("pushed" if result.pushed else "not pushed (use --push)")
                + f": {len(result.created)} tag(s)")
 
