@@ -461,7 +461,6 @@ class _Judge:
         self.registry, self.pulls, self.engine, self.now = registry, pulls, engine, now
         self.git = registry.git
         self.stamp = timefmt.stamp(now)
-        self.evidence: dict[str, dict[str, Any]] = {}
         self.errors: list[Finding] = []
 
     def _parents(self, commit: str) -> list[str]:
