@@ -66,6 +66,7 @@ class PlannedTag:
     title: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
     merge: str = ""              # the first-parent commit whose change this tag records
+    step: int = 0                # the order of that commit's change in this run
     rerecord: bool = False       # records again a stage held without a reviewed pull request
 
     def event(self) -> dict[str, Any]:
@@ -173,17 +174,17 @@ class Planner:
         self.existing = {r.name for r in self.refs}
         self.states = build_states(self.refs)
         self.counters: dict[str, int] = {}
-        for r in self.refs:
-            parsed = tagmod.parse(r.name)
-            if parsed:
-                self.counters[parsed.model] = max(self.counters.get(parsed.model, 0),
-                                                  parsed.counter or 0)
+        for r in self.refs:      # every counted form, GTO's included (next = largest + 1)
+            if numbered := tagmod.counter(r.name):
+                self.counters[numbered[0]] = max(self.counters.get(numbered[0], 0),
+                                                 numbered[1])
         self.reg_commit = {(e.model, e.version): e.commit for s in self.states.values()
                            for e in s.events if e.action is Action.REGISTER}
-        # every tag of this run carries the same date: the counters order them, so the
-        # planned states are the ones the tags will give
+        # events are ordered by their tag's time alone: each commit's change of this run is
+        # dated after the one before it (``_tag_times`` gives the tags the same order)
         self.time = max((e.time for s in self.states.values() for e in s.events),
                         default=0) + 1
+        self.step = 0
         self.accepted: list[PlannedTag] = []
 
     def state(self, model: str) -> ModelState:
@@ -200,14 +201,15 @@ class Planner:
         reg_commit = dict(self.reg_commit)
         for v in sorted(view.version_names(model), key=semver_key):
             tag = tagmod.registration(model, v)
-            if tag in self.existing:
+            if tag in self.existing or (model, v) in self.reg_commit:   # in any form
                 continue
             path = f"{MODELS_DIR}/{model}/versions/{v}.yaml"
             target = git.run("log", "--first-parent", "--diff-filter=A", "--format=%H", "-1",
                              commit, "--", path).strip() or commit
             reg_commit[(model, v)] = target
             planned.append(PlannedTag(tag, target, Action.REGISTER, model, v,
-                                      title=f"Register {model} {v}", merge=merge))
+                                      title=f"Register {model} {v}", merge=merge,
+                                      step=self.step))
         path = f"{MODELS_DIR}/{model}/stages.yaml"
         if not view.is_file(path):
             return planned
@@ -230,7 +232,7 @@ class Planner:
                 planned.append(PlannedTag(tagmod.deregistration(model, v),
                                           reg_commit.get((model, v), commit), Action.DEREGISTER,
                                           model, v, title=f"Deprecate {model} {v}",
-                                          merge=merge))
+                                          merge=merge, step=self.step))
         active = active_pairs(state)
         for stage in sorted(set(desired) | set(state.stages) | set(active)):
             want = desired.get(stage)
@@ -245,7 +247,7 @@ class Planner:
                         Action.ASSIGN, model, v, stage,
                         title=f"Record {model} {v} in {stage} through a reviewed pull request",
                         evidence={"rollback": rollback, **({"reason": reason} if reason else {})},
-                        merge=merge, rerecord=True))
+                        merge=merge, rerecord=True, step=self.step))
                 continue            # the derived holder is already the wanted one
             if want and (want[0] not in registered or (model, want[0]) not in reg_commit):
                 raise RefusedError(
@@ -258,7 +260,8 @@ class Planner:
                     planned.append(PlannedTag(
                         tagmod.unassignment(model, stage, next_counter()),
                         reg_commit.get((model, v), commit), Action.UNASSIGN, model, v, stage,
-                        title=f"Remove {model} {v} from {stage}", merge=merge))
+                        title=f"Remove {model} {v} from {stage}", merge=merge,
+                        step=self.step))
             else:
                 # the newest assignment holds the stage (the greatest sort key): one is enough
                 v, rollback, reason = want
@@ -267,22 +270,25 @@ class Planner:
                     tagmod.assignment(model, stage, next_counter()), reg_commit[(model, v)],
                     Action.ASSIGN, model, v, stage, title=f"{what} {model} {v} to {stage}",
                     evidence={"rollback": rollback, **({"reason": reason} if reason else {})},
-                    merge=merge))
+                    merge=merge, step=self.step))
         after = self._check_converges(model, planned, desired, path)
         if deprecated and not after.deprecated:
             # always numbered: the counter orders it after the unassignments made with it
             name = tagmod.deprecation(model, next_counter())
             planned.append(PlannedTag(name, merge, Action.DEPRECATE, model,
-                                      title=f"Deprecate {model}", merge=merge))
+                                      title=f"Deprecate {model}", merge=merge,
+                                      step=self.step))
         return planned
 
     def _events(self, model: str, planned: list[PlannedTag]) -> list[Event]:
         events = list(self.state(model).events)
+        offsets = _offsets(planned, compact=False)
         for p in planned:
             parsed = tagmod.parse(p.name)
             # the message as it will be, so a later commit of this run reads its evidence
             events.append(Event(action=p.action, model=model, tag=p.name, commit=p.target,
-                                time=self.time, actor="", actor_email="", annotated=True,
+                                time=self.time + offsets[p.name], actor="", actor_email="",
+                                annotated=True,
                                 version=p.version, stage=p.stage,
                                 counter=(parsed.counter or 0) if parsed else 0,
                                 message=tagmod.format_message(p.title, p.evidence)))
@@ -357,6 +363,7 @@ def _walk(planner: Planner, registry: Registry, head: str,
         # to start, so only the rest, below, is recorded
         return
     for step in history(git, head, since):
+        planner.step += 1
         tags: list[PlannedTag] = []
         with registry.at(step.commit) as view:
             for model in step.models:
@@ -380,6 +387,7 @@ def _settle(planner: Planner, registry: Registry, head: str,
     hand, a change a failed verdict held back), recorded with the evidence of the commit that
     last changed the file in question. ``judge`` raises on a failed verdict."""
     git = registry.git
+    planner.step += 1
     with registry.at(head) as view:
         view.tree.index_all()                    # one listing of the whole tree
         found: list[PlannedTag] = []
@@ -558,10 +566,11 @@ def reconcile(registry: Registry, *, push: bool = False, pulls: PullRequests | N
         if not planned:
             return ReconcileResult((), False, attempt > 0, head)
         created: list[PlannedTag] = []
+        dates = _tag_times(git, planned)
         try:
             for p in planned:
                 hooks.get("tag", lambda: None)()
-                make_tag(git, p)
+                make_tag(git, p, dates[p.name])
                 created.append(p)
         except CommandError as exc:
             _delete(git, created)
@@ -594,9 +603,55 @@ def reconcile(registry: Registry, *, push: bool = False, pulls: PullRequests | N
                          hint="run it again once the other runs have finished")
 
 
-def make_tag(git: Git, p: PlannedTag) -> None:
-    """Create one annotated tag: ``p``'s name on its target, its title and evidence."""
-    git.run("tag", "-a", p.name, p.target, "-m", tagmod.format_message(p.title, p.evidence))
+def make_tag(git: Git, p: PlannedTag, when: int) -> None:
+    """Create one annotated tag: ``p``'s name on its target, its title and evidence, dated
+    ``when`` (unix seconds)."""
+    git.run("tag", "-a", p.name, p.target, "-m", tagmod.format_message(p.title, p.evidence),
+            env={"GIT_COMMITTER_DATE": f"{when} +0000"})
+
+
+def _offsets(planned: list[PlannedTag], compact: bool = True) -> dict[str, int]:
+    """Seconds after the run's first date, per tag of one model: two per change of the run,
+    in order (``compact``: counting only the changes among ``planned``; else by the run's
+    step numbers), so each change comes after the one before it; a deprecation one more than
+    the other tags of its change (in the same second, any other event would keep it
+    active)."""
+    steps = sorted({p.step for p in planned})
+    others = {p.step for p in planned if p.action is not Action.DEPRECATE}
+    return {p.name: 2 * (steps.index(p.step) if compact else p.step)
+            + (1 if p.action is Action.DEPRECATE and p.step in others else 0)
+            for p in planned}
+
+
+# How far ahead of this clock an existing tag may be and still be followed (clock skew
+# between machines); a tag dated further ahead is not waited for.
+SKEW = 300
+
+
+def _tag_times(git: Git, planned: list[PlannedTag]) -> dict[str, int]:
+    """The tagger time (unix seconds) of each planned tag. Events are ordered by their
+    tag's time alone (as GTO orders them; the counter does not count), so a model's tags
+    are dated after every event it already has, each change of the run after the one
+    before it, and a deprecation after its change's other tags (``_offsets``)."""
+    ident = git.run("var", "GIT_COMMITTER_IDENT").split()
+    now = int(ident[-2])
+    models = {p.model for p in planned}
+    last: dict[str, int] = {}
+    # a few models: their tags only; many: one listing of all (one pattern per model costs
+    # more than reading every tag)
+    patterns = [p for m in sorted(models) for p in tagmod.patterns(m)] \
+        if len(models) <= 20 else tagmod.patterns()
+    for r in git.refs(patterns, contents=False):
+        parsed = tagmod.parse(r.name)
+        if parsed and parsed.model in models and r.time <= now + SKEW:
+            last[parsed.model] = max(last.get(parsed.model, 0), r.time)
+    times: dict[str, int] = {}
+    for model in models:
+        base = max(now, last.get(model, 0) + 1)
+        mine = [p for p in planned if p.model == model]
+        for name, offset in _offsets(mine).items():
+            times[name] = base + offset
+    return times
 
 
 def _delete(git: Git, created: list[PlannedTag]) -> None:
