@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import git
-from modelreg.app.reconcile import plan
+from modelreg.app.reconcile import _offsets, plan
 from modelreg.core import tags as tagmod
 from modelreg.core.tags import Action
 from modelreg.store.registry import Registry
@@ -102,10 +102,13 @@ def _apply(root: Path, clock: list[int]) -> list:
     head = git(root, "rev-parse", "HEAD").strip()
     planned = plan(reg, head)
     clock[0] += 60
-    env = {"GIT_COMMITTER_DATE": f"{clock[0]} +0000"}
+    # dated as reconcile dates them: each change of the run a step after the one before
+    offsets = _offsets(planned)
     for p in planned:
+        env = {"GIT_COMMITTER_DATE": f"{clock[0] + offsets[p.name]} +0000"}
         git(root, "tag", "-a", p.name, p.target, "-m", tagmod.format_message(p.title, p.evidence),
             env=env)
+    clock[0] += 2 * len(planned)
     return planned
 
 
