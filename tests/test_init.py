@@ -70,6 +70,10 @@ def test_a_new_registry_trusts_no_key_of_the_reference_registry(made):
     # with none: its governance adds its own
     assert "policies/data/signing.yaml" in STARTERS
     assert yaml.safe_load((made / "policies/data/signing.yaml").read_text())["keys"] == {}
+    # nor its tag signers; and its tags must be signed all the same
+    assert "policies/data/tag-signing.yaml" in STARTERS
+    assert yaml.safe_load((made / "policies/data/tag-signing.yaml").read_text()) == {
+        "signed_tags": True, "allowed_signers": []}
 
 
 def test_workflows_install_this_exact_release(made):

@@ -27,7 +27,7 @@ SHIPPED = ("policies", "schemas")        # keep in step with setup.py's build st
 # registry starts from templates/registry/policies/data/ instead (placeholders, and no key
 # trusted: another organisation's registry never trusts this one's signers).
 STARTERS = tuple(f"{DATA_DIR}/{stem}.yaml" for stem in ("people", "teams", "datasets",
-                                                        "signing"))
+                                                        "signing", "tag-signing"))
 # How a starter marks what its owners must replace: placeholder logins and team names begin
 # with it, and every placeholder line carries the comment.
 PLACEHOLDER = "placeholder-"
