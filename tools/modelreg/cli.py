@@ -365,17 +365,24 @@ def ls(obj: dict, fmt: str) -> None:
     """Every model: owner, risk tier, latest version, versions per stage.
 
     A model whose model.yaml cannot be read is listed with its error (file:line: message).
+    Tags GTO reads but the registry does not (an artifact name that is not a registry
+    name, GTO's @created) are listed as notes, with the reason.
 
     \b
     Example:
       modelreg ls --format json
     """
-    from modelreg.app.read import list_models
+    from modelreg.app.read import list_models, unread_tags
 
-    rows = list_models(_registry(obj["repo"]))
+    registry = _registry(obj["repo"])
+    rows = list_models(registry)
+    unread = unread_tags(registry)
     if fmt == "json":
-        _json_out({"models": rows})
+        _json_out({"models": rows, **({"unread_tags": unread} if unread else {})})
         return
+    for u in unread:
+        click.echo(f"note: tag {printable(u['tag'])} is not read: {printable(u['reason'])}",
+                   err=True)
     if not rows:
         click.echo("no models yet — `modelreg register NAME --version 1.0.0 --weights PATH`")
         return

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelreg.core import tags as tagmod
 from modelreg.core.errors import ModelregError, UsageError
 from modelreg.core.records import ModelState
 from modelreg.core.timefmt import When, parse_when, rfc3339
@@ -52,6 +53,14 @@ def list_models(registry: Registry) -> list[dict[str, Any]]:
         rows.append(row)
     cache.save(keep=used)
     return rows
+
+
+def unread_tags(registry: Registry) -> list[dict[str, str]]:
+    """Tags in GTO's grammar that the registry does not read (a name that is not a registry
+    name, GTO's ``@created``…), each with the reason: ``ls`` lists them, ``verify`` warns."""
+    names = registry.git.run("for-each-ref", "--format=%(refname:lstrip=2)", "refs/tags/")
+    return [{"tag": n, "reason": why} for n in names.splitlines()
+            if (why := tagmod.unread(n))]
 
 
 def _known_stages(registry: Registry) -> set[str] | None:
