@@ -15,7 +15,7 @@ from modelreg.core.files import hash_file
 from modelreg.policy.evaluate import evaluate
 from modelreg.policy.integrity import NOT_IN_REMOTE, verify
 from modelreg.policy.rescan import Rescan, rescan_file
-from modelreg.policy.reviews import review_from_evidence
+from modelreg.policy.reviews import reached_without_review, review_from_evidence
 from modelreg.store.protected import on_protected, protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry, check_name
 from modelreg.store.signatures import fact_for
@@ -131,6 +131,11 @@ def gate(registry: Registry, name: str, stage: str, *, artifact: str | None = No
     except ModelregError as exc:
         reasons.append(str(exc))
         ref = None
+    if evidence and reached_without_review(evidence):
+        # a direct push records no review: a later reviewed pull request that changes the
+        # stage's entry records it again (docs/guide.md, "Changes that skip review")
+        reasons.append(f"tag {ev.tag}: {name} {version} reached {branch} without a reviewed "
+                       "pull request")
     merge = evidence.get("merge_commit") if isinstance(evidence.get("merge_commit"), str) else None
     if ref:
         if not on_protected(git, ev.commit, ref):
