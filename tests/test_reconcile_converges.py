@@ -72,7 +72,8 @@ def _apply(root: Path, clock: list[int]) -> int:
     clock[0] += 60
     env = {"GIT_COMMITTER_DATE": f"{clock[0]} +0000"}
     for p in planned:
-        git(root, "tag", "-a", p.name, p.target, "-m", tagmod.format_message(p.title, p.event()),
+        git(root, "tag", "-a", p.name, p.target, "-m", tagmod.format_message(p.title, {**p.event(),
+                                                                        "merge_commit": head}),
             env=env)
     return len(planned)
 

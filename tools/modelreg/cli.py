@@ -820,7 +820,7 @@ def gate(obj: dict, name: str, stage: str, artifact: str | None, engine: str, fm
     elif result.ok:
         click.echo(f"PASS {name} {result.version} may run in {stage} "
                    f"(tag {result.tag}, approved by "
-                   f"{', '.join(result.evidence.get('approvers') or []) or 'nobody recorded'})")
+                   f"{', '.join(result.approvers) or 'nobody'})")
         for a in result.artifacts:
             click.echo(printable(f"  {a['path']}  sha256 {a['sha256']}  (dvc pull {a['path']})"))
     else:

@@ -32,6 +32,7 @@ from modelreg.policy.reviews import approvers
 from modelreg.store.git import Git
 from modelreg.store.protected import on_protected, protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry, _replay, build_states, semver_key
+from modelreg.store.trust import record_tags
 
 TOOL = f"modelreg {__version__}"
 
@@ -90,7 +91,8 @@ def plan(registry: Registry, head: str) -> list[PlannedTag]:
     git = registry.git
     refs = registry.refs()
     existing = {r.name for r in refs}
-    states = build_states(refs)
+    # only tags that count say what is recorded (an untrusted one is shown by verify)
+    states = build_states(registry.classify(refs).trusted(refs))
     view = registry.at(head)
     view.tree.index_all()                    # one listing of the whole tree
     versions: dict[str, list[str]] = {}
@@ -292,6 +294,7 @@ def reconcile(registry: Registry, *, push: bool = False, pr: int | None = None,
             _delete(git, created)
             raise
         if not push:
+            _remember(git, created)
             return ReconcileResult(tuple(created), False, False, head)
         try:
             hooks.get("push", lambda: None)()
@@ -302,6 +305,7 @@ def reconcile(registry: Registry, *, push: bool = False, pr: int | None = None,
             same = {line.split("\t")[1].split(":")[0][len("refs/tags/"):]
                     for line in out.splitlines() if line.startswith("=\t")}
             mine = tuple(p for p in created if p.name not in same)
+            _remember(git, created)
             return ReconcileResult(mine, True, not mine, head)
         except CommandError as exc:
             _delete(git, created)
@@ -312,6 +316,13 @@ def reconcile(registry: Registry, *, push: bool = False, pr: int | None = None,
             git.run("fetch", "-q", remote, "+refs/tags/*:refs/tags/*")
     raise CannotRunError("reconcile kept colliding with concurrent runs",
                          hint="run it again once the other runs have finished")
+
+
+def _remember(git: Git, created: list[PlannedTag]) -> None:
+    """The ledger of tag objects (store/trust.py): these tags, as made here, are the real
+    ones; one moved or made again later does not count."""
+    if created:
+        record_tags(git, git.refs([f"refs/tags/{p.name}" for p in created], contents=False))
 
 
 def _delete(git: Git, created: list[PlannedTag]) -> None:
