@@ -356,6 +356,14 @@ def ls(obj: dict, fmt: str) -> None:
     for r in rows:
         if r.get("error"):
             click.echo(f"{r['name']}: error: {printable(r['error'])}")
+    _flag_untrusted([t for r in rows for t in r.get("untrusted_tags") or []])
+
+
+def _flag_untrusted(flagged: list[dict]) -> None:
+    """One line per registry tag that counts nowhere (store/trust.py), before the answer."""
+    for t in flagged:
+        click.echo(printable(f"UNTRUSTED tag {t['tag']} (counts nowhere): "
+                             + "; ".join(t["reasons"])))
 
 
 def _print_table(table: list[list[str]]) -> None:
@@ -390,6 +398,7 @@ def show(obj: dict, target: tuple[str, str | None], at: str | None, fmt: str) ->
         sys.exit(EXIT_FINDINGS if broken else EXIT_OK)
     m = data["model"]
     risk = m.get("risk") or {}
+    _flag_untrusted(data.get("untrusted_tags") or [])
     click.echo(printable(f"{data['name']} — {m.get('title', '')}"))
     click.echo(printable(f"  owner: {(m.get('owner') or {}).get('team')}   risk tier: "
                          f"{risk.get('tier')}   EU AI Act: "
@@ -844,12 +853,15 @@ def history(obj: dict, name: str | None, stage: str | None, fmt: str) -> None:
       modelreg history credit-default --stage production
     """
     from modelreg.app.read import history as do_history
+    from modelreg.app.read import untrusted_tags
 
     registry = _registry(obj["repo"])
     rows = do_history(registry, name, stage=_stage(registry, stage))
+    flagged = untrusted_tags(registry, name)
     if fmt == "json":
-        _json_out({"events": rows})
+        _json_out({"events": rows, "untrusted_tags": flagged})
         return
+    _flag_untrusted(flagged)
     if not rows:
         click.echo("no events yet")
     for r in rows:

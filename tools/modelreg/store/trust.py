@@ -89,6 +89,12 @@ class Trust:
                        if not v.trusted and (model is None or v.model == model)),
                       key=lambda v: v.tag)
 
+    def untrusted_by_model(self) -> dict[str, list[Verdict]]:
+        out: dict[str, list[Verdict]] = {}
+        for v in self.untrusted():
+            out.setdefault(v.model, []).append(v)
+        return out
+
     def get(self, tag: str) -> Verdict | None:
         return self.verdicts.get(tag)
 
