@@ -274,14 +274,13 @@ class Registry:
 
     # --- which tags count (store/trust.py) ---------------------------------------------
     def protected_branch(self) -> str:
-        """The branch stage tags are made on (``environments.yaml``; ``main`` when the
-        configuration does not load: a broken configuration must not hide the tags)."""
-        try:
+        """The branch stage tags are made on (``environments.yaml``, read alone: listing the
+        tags must not wait for the whole configuration to load)."""
+        if "config" in self.__dict__:
             return self.config.protected_branch
-        except ModelregError:
-            from modelreg.store.config import DEFAULT_PROTECTED_BRANCH  # noqa: PLC0415
+        from modelreg.store.config import protected_branch_of  # config reads through Registry  # noqa: PLC0415
 
-            return DEFAULT_PROTECTED_BRANCH
+        return protected_branch_of(self)
 
     def classify(self, refs: list[Ref], *, full: bool = True) -> Trust:
         """The trust verdict on every registry tag among ``refs`` (``full=False``: some

@@ -9,7 +9,8 @@ makes, bound to the protected branch:
   the one ``verify`` or ``reconcile`` last recorded for that name (the ledger), with an
   evidence block that describes the event its name says;
 * a registration ``NAME@vX.Y.Z`` points at a commit on the first-parent history of the
-  protected branch that adds ``models/NAME/versions/X.Y.Z.yaml``;
+  protected branch that adds ``models/NAME/versions/X.Y.Z.yaml`` (that commit binds it: an
+  evidence block, when there is one, must describe it, but none is needed);
 * every other event tag (stage assignment and removal, deprecation) records a
   ``merge_commit`` on that first-parent history whose ``models/NAME/stages.yaml`` asks for
   exactly that event; when the evidence records a pull request, the merge's second parent
@@ -216,19 +217,28 @@ class _Classifier:
         (asked only when a verdict is not cached)."""
         trust = Trust()
         pending: list[tuple[Ref, tagmod.TagName, str]] = []
+        get = self.cache.get
         for ref in refs:
+            cached = get(ref.object) if ref.tag_name == ref.name else None
+            if cached is not None:
+                # only registry tags are cached (and the object names this tag): the model
+                # is what comes before the first '@' or '#', no need to parse the name again
+                model = ref.name.split("@", 1)[0].split("#", 1)[0]
+                live = self._live(ref)
+                if live or cached["r"]:
+                    trust.verdicts[ref.name] = Verdict(
+                        ref.name, model, (*live, *cached["r"]), bool(cached.get("u")),
+                        cached.get("m"))
+                else:
+                    trust.verdicts[ref.name] = Verdict(ref.name, model, (),
+                                                       bool(cached.get("u")), cached.get("m"))
+                continue
             parsed = tagmod.parse(ref.name)
             if parsed is None:
                 continue
-            live = self._live(ref)
             if ref.object_type != "tag" or ref.tag_name != ref.name:
-                trust.verdicts[ref.name] = Verdict(ref.name, parsed.model, tuple(live))
-                continue
-            cached = self.cache.get(ref.object)
-            if cached is not None:
-                trust.verdicts[ref.name] = Verdict(
-                    ref.name, parsed.model, (*live, *cached["r"]), bool(cached.get("u")),
-                    cached.get("m"))
+                trust.verdicts[ref.name] = Verdict(ref.name, parsed.model,
+                                                   tuple(self._live(ref)))
                 continue
             pending.append((ref, parsed, ref.message))
         if pending and messages is not None:
@@ -263,8 +273,11 @@ class _Classifier:
             merge = None
             asks: list[tuple[str, str]] = []
             if tagmod.EVIDENCE_MARKER not in message:
-                reasons.append("has no modelreg-evidence block: it was not made by reconcile")
+                # a registration is bound by its commit alone (a GTO-made one has no
+                # evidence); every other event is bound through its evidence
                 if p.action is not Action.REGISTER:
+                    reasons.append("has no modelreg-evidence block: it was not made by "
+                                   "reconcile")
                     plans.append((ref, p, message, reasons, merge, []))
                     continue
             else:
