@@ -7,8 +7,8 @@ import pytest
 
 import modelreg
 from conftest import stage_on_main, write_weights
-from modelreg.store.registry import build_states
 from modelreg.core.tags import format_message
+from modelreg.store.registry import build_states
 
 
 def _tag(repo, name, target="HEAD", date="2026-05-02T10:00:00Z", message=None, light=False):
