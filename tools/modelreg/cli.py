@@ -186,6 +186,8 @@ def _emit_report(report: Report, fmt: str, strict: bool = False) -> int:
     else:
         for f in sorted(report.findings, key=lambda f: f.sort_key()):
             click.echo(str(f))
+        for note in report.notes:
+            click.echo(f"note: {printable(note)}", err=True)
         verdict = "ok" if report.ok(strict) else "FAILED"
         click.echo(f"{report.command}: {report.files} files, {report.errors} errors, "
                    f"{report.warnings} warnings — {verdict}", err=True)
@@ -1063,20 +1065,31 @@ def sign(obj: dict, target: tuple[str, str], key: str, fmt: str) -> None:
 
 @cli.command(name="verify")
 @click.argument("names", nargs=-1, metavar="[NAME]...")
-@click.option("--no-weights", is_flag=True, help="Skip re-hashing the weights that are here.")
+@click.option("--no-weights", is_flag=True,
+              help="Skip the weights: neither re-hash the copies that are here nor look for "
+                   "registered weights missing from the DVC remote.")
+@click.option("--remote", "remote", is_flag=True,
+              help="Also ask the default DVC remote when it is not a local folder (S3, GCS, "
+                   "SSH…) whether it holds every registered weights file (network, "
+                   "credentials and DVC's plugin for it). Without it, only a local remote is "
+                   "looked at.")
 @_format_option(*_TEXT_JSON, help="text, or json (the versioned report).")
 @click.pass_obj
-def verify_cmd(obj: dict, names: tuple[str, ...], no_weights: bool, fmt: str) -> None:
-    """Tamper detection: changed records, moved or replaced tags, corrupted weights, stages
-    that name unregistered or deprecated versions.
+def verify_cmd(obj: dict, names: tuple[str, ...], no_weights: bool, remote: bool,
+               fmt: str) -> None:
+    """Tamper detection: changed records, moved or replaced tags, corrupted or missing weights,
+    stages that name unregistered or deprecated versions.
 
     \b
     Example:
-      modelreg verify credit-default --no-weights
+      modelreg verify --remote
     """
     from modelreg.app.verify import verify as do_verify
 
-    report = do_verify(_registry(obj["repo"]), list(names) or None, weights=not no_weights)
+    if remote and no_weights:
+        raise click.UsageError("--remote looks for weights: it cannot go with --no-weights")
+    report = do_verify(_registry(obj["repo"]), list(names) or None, weights=not no_weights,
+                       remote=remote)
     sys.exit(_emit_report(report, fmt))
 
 

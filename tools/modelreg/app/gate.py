@@ -14,7 +14,7 @@ from modelreg.core.errors import ModelregError
 from modelreg.core.files import hash_file
 from modelreg.core.stages import requested_stages
 from modelreg.policy.evaluate import evaluate
-from modelreg.policy.integrity import verify
+from modelreg.policy.integrity import NOT_IN_REMOTE, verify
 from modelreg.policy.rescan import Rescan, rescan_file
 from modelreg.policy.reviews import review_at_merge, vouched
 from modelreg.store.protected import protected_branch, protected_ref
@@ -48,13 +48,20 @@ class GateResult:
 def _integrity(registry: Registry, result: GateResult, record: dict | None, at: str,
                artifact: str | None, digest: str | None) -> None:
     """Tamper detection for the gated model (modelreg verify: records, tags, stages.yaml,
-    the weights of this version that are here; every tag of the model) and its weights
-    signature."""
+    the weights of this version that are here or in a local DVC remote; every tag of the
+    model) and its weights signature.
+
+    Weights with no good copy anywhere the gate can see (LOST: not in a local remote, the
+    cache or the work tree) are a reason: the deploy job's ``dvc pull`` could only fail.
+    A remote that lacks weights of which a good copy is here (NOT_IN_REMOTE) is not: what
+    this deploy runs is here and hashes right; ``verify`` reports the remote. A remote that
+    is not a local folder is not contacted: the deploy job's ``dvc pull`` asks it."""
     name, version, reasons = result.model, result.version or "", result.reasons
     try:
         report = verify(registry, [name], versions={name: [version]})
         for f in report.findings:
-            reasons.append(f"verify: {f}")
+            if f.rule != NOT_IN_REMOTE:
+                reasons.append(f"verify: {f}")
     except ModelregError as exc:
         reasons.append(f"tamper detection could not run: {exc}")
     if record is None:

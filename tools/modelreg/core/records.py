@@ -160,6 +160,7 @@ class Report:
     command: str
     files: int
     findings: tuple[Finding, ...]
+    notes: tuple[str, ...] = ()       # what was not checked, and why (stderr in text output)
 
     @property
     def errors(self) -> int:
@@ -173,8 +174,7 @@ class Report:
         return self.errors == 0 and (not strict or self.warnings == 0)
 
     def to_json(self, strict: bool = False) -> dict[str, Any]:
-
-        return {
+        out: dict[str, Any] = {
             "report_version": REPORT_VERSION,
             "tool": {"name": "modelreg", "version": __version__},
             "command": self.command,
@@ -182,3 +182,6 @@ class Report:
             "summary": {"files": self.files, "errors": self.errors, "warnings": self.warnings},
             "findings": [f.to_json() for f in sorted(self.findings, key=Finding.sort_key)],
         }
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out

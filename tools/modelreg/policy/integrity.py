@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from modelreg.core import tags as tagmod
@@ -30,59 +31,43 @@ from modelreg.core.tags import Action
 from modelreg.core.yamlio import locate
 from modelreg.policy.inputs import requested_stages
 from modelreg.policy.rescan import compare, rescan_file
+from modelreg.store.dvc import object_path, remote_holds, storage
 from modelreg.store.git import Ref
 from modelreg.store.protected import protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry, build_states, check_name
 from modelreg.store.trust import record_tags
 
-
-def _dvc_config(root: Path) -> dict[str, dict[str, str]]:
-    """``.dvc/config`` (+ ``config.local``) as section -> key -> value, without DVC."""
-    sections: dict[str, dict[str, str]] = {}
-    for name in ("config", "config.local"):
-        path = root / ".dvc" / name
-        if not path.is_file():
-            continue
-        current = None
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            head = re.match(r"^\s*\[\s*'?(.*?)'?\s*\]\s*$", line)
-            if head:
-                current = sections.setdefault(head.group(1), {})
-                continue
-            kv = re.match(r"^\s*([A-Za-z_][\w-]*)\s*=\s*(.*?)\s*$", line)
-            if kv and current is not None:
-                current[kv.group(1)] = kv.group(2)
-    return sections
-
-
-def storage_dirs(root: Path) -> list[tuple[str, Path]]:
-    """(label, folder) of each place here that holds DVC objects by md5: the cache and the
-    default remote when it is a local path."""
-    out = [("DVC cache", root / ".dvc" / "cache")]
-    config = _dvc_config(root)
-    remote = config.get("core", {}).get("remote")
-    url = config.get(f'remote "{remote}"', {}).get("url") if remote else None
-    if url and ("://" not in url or url.startswith("file://")):
-        url = url[len("file://"):] if url.startswith("file://") else url
-        path = Path(url) if os.path.isabs(url) else root / ".dvc" / url
-        out.append((f"DVC remote {remote!r}", path))
-    return out
-
-
 WORK_TREE = "the work tree"
+LOST = "VER-05"             # a registered artifact with no good copy anywhere it can be seen
+NOT_IN_REMOTE = "VER-06"    # the remote lacks it, a good copy is here: `dvc push`
 
 
-def _object(folder: Path, md5: str) -> Path:
-    return folder / "files" / "md5" / md5[:2] / md5[2:]
+@dataclass(frozen=True)
+class _Stored:
+    """An artifact of a registered version: is a good copy here, and does the remote hold
+    one?"""
+
+    vrel: str
+    model: str
+    version: str
+    path: str
+    pointer: str
+    md5: str
+    good_here: str | None           # where a copy that hashes right is here, if anywhere
+    corrupted_in_remote: bool = False
 
 
 class _Verifier:
     def __init__(self, registry: Registry, models: list[str] | None, weights: bool,
-                 versions: dict[str, list[str]] | None = None) -> None:
+                 versions: dict[str, list[str]] | None = None, remote: bool = False) -> None:
         self.registry = registry
         self.git = registry.git
         self.weights = weights
+        self.remote = remote
         self.findings: list[Finding] = []
+        self.notes: list[str] = []
+        self.stored: list[_Stored] = []
+        self.store = storage(registry.root)
         self.files = 0
         names = models if models is not None else registry.model_names()
         self.models = [check_name(n) for n in names]
@@ -186,8 +171,15 @@ class _Verifier:
 
     # --- (c): the weights ------------------------------------------------------------------
     def weights_of(self, model: str, versions: list[str] | None = None) -> None:
+        """Re-hash every copy of the weights that is here (VER-03, ART-05), and remember the
+        artifacts of registered versions for :meth:`stored_weights`."""
         registry = self.registry
-        stores = storage_dirs(registry.root)
+        store = self.store
+        stores = [("DVC cache", store.cache)]
+        if store.folder is not None:
+            stores.append((f"DVC remote {store.remote!r}", store.folder))
+        state = self.states.get(model)
+        registered = set(state.registered) if state else set()
         for version in versions if versions is not None else registry.version_names(model):
             vrel = f"{MODELS_DIR}/{model}/versions/{version}.yaml"
             try:
@@ -205,7 +197,8 @@ class _Verifier:
                 if path.startswith(f"{MODELS_DIR}/{model}/versions/{version}/") and \
                         ".." not in path.split("/"):
                     copies.append((WORK_TREE, registry.root / path))
-                copies += [(label, _object(folder, md5)) for label, folder in stores]
+                copies += [(label, object_path(folder, md5)) for label, folder in stores]
+                good_here, corrupted_in_remote = None, False
                 for label, copy in copies:
                     if not copy.is_file():
                         continue
@@ -216,11 +209,78 @@ class _Verifier:
                         self.add(vrel, "VER-03", f"{label} holds {path} ({shown}) with sha256 "
                                  f"{got.sha256[:16]}…, not the recorded {sha[:16]}…: the weights "
                                  "were corrupted or replaced; do not deploy them", model, version)
-                    elif label == WORK_TREE:
+                        corrupted_in_remote |= label.startswith("DVC remote")
+                        continue
+                    if not label.startswith("DVC remote"):
+                        good_here = good_here or label
+                    if label == WORK_TREE:
                         # the recorded scan is not taken on trust (ART-05)
                         now = rescan_file(copy, copy.name, sha256=got.sha256)
                         self.findings.extend(compare(vrel, art, now, name=model,
                                                      version=version))
+                if version in registered:
+                    pointer = str(art.get("dvc_file") or f"{path}.dvc")
+                    self.stored.append(_Stored(vrel, model, version, path, pointer, md5,
+                                               good_here, corrupted_in_remote))
+
+    def stored_weights(self) -> None:
+        """Does the default DVC remote hold every artifact of every registered version?
+        A local remote is looked at (its copies were re-hashed above); another (S3, …) is
+        asked through DVC with ``remote``, and not contacted otherwise. An artifact of a
+        version that is not registered yet (a pull request's) is not asked for: its pull
+        request's check pulls it. When a remote was never pushed to, or lost an object,
+        the two look the same here, and the finding says both."""
+        store = self.store
+        if (store.remote is None or store.url is None) and self.remote:
+            raise CannotRunError("there is no DVC remote to ask: no default remote (with a url) "
+                                 "is configured in .dvc/config",
+                                 hint="add one with `dvc remote add -d NAME URL`, or run "
+                                      "verify without --remote")
+        if store.remote is None or store.url is None:
+            self.notes.append("no default DVC remote is configured: the weights were checked "
+                              "only in the DVC cache and the work tree")
+            return
+        where = f"the DVC remote {store.remote!r} ({store.url})"
+        if not self.stored:
+            return
+        if store.folder is not None:
+            if not store.folder.is_dir():
+                raise CannotRunError(
+                    f"{where} is not here: its folder {store.folder} does not exist, so the "
+                    "registered weights in it cannot be checked",
+                    hint="mount the remote or fix its url in .dvc/config (`dvc remote list`), "
+                         "or leave the weights out with --no-weights")
+            held = {s.md5 for s in self.stored
+                    if object_path(store.folder, s.md5).is_file() and not s.corrupted_in_remote}
+        elif self.remote:
+            held = remote_holds(self.registry.root, (s.md5 for s in self.stored))
+            self.notes.append(f"{where} was asked whether it holds the "
+                              f"{len({s.md5 for s in self.stored})} registered weights file(s); "
+                              "it was not downloaded from, so its copies were not re-hashed "
+                              "(`dvc pull` re-hashes what it downloads, verify = true)")
+        else:
+            self.notes.append(f"{where} was not contacted (verify works offline unless asked): "
+                              "registered weights missing from it are not reported; run "
+                              "`modelreg verify --remote` to ask it")
+            return
+        for s in self.stored:
+            if s.md5 in held:
+                continue
+            lacks = (f"the DVC remote {store.remote!r} holds a corrupted copy of {s.path} (md5 "
+                     f"{s.md5})" if s.corrupted_in_remote else
+                     f"the DVC remote {store.remote!r} does not hold {s.path} (md5 {s.md5})")
+            if s.good_here:
+                fix = (f"remove the corrupted object from the remote, then run `dvc push "
+                       f"{s.pointer}`" if s.corrupted_in_remote else f"run `dvc push {s.pointer}`")
+                self.add(s.vrel, NOT_IN_REMOTE, f"{lacks}, so nobody else can pull it; "
+                         f"{s.good_here} here holds a good copy: {fix}", s.model, s.version)
+            else:
+                self.add(s.vrel, LOST, f"{lacks}, and no good copy is here either (DVC cache, "
+                         "work tree): it was never pushed or the remote lost it (a `dvc pull` "
+                         "with verify = true deletes a corrupted object from a local remote); "
+                         f"from a clone that still has a good copy run `dvc push {s.pointer}`, "
+                         "or register the weights again as a new version",
+                         s.model, s.version)
 
     # --- (d): stages.yaml --------------------------------------------------------------------
     def stages(self, model: str) -> None:
@@ -254,20 +314,25 @@ class _Verifier:
 
 
 def verify(registry: Registry, models: list[str] | None = None, *, weights: bool = True,
-           versions: dict[str, list[str]] | None = None) -> Report:
+           versions: dict[str, list[str]] | None = None, remote: bool = False) -> Report:
     """Tamper detection over ``models`` (all by default); see the module docstring.
 
     ``versions`` limits the re-hash of the weights to some versions per model (the gate's);
-    every tag of the models is judged all the same."""
-    v = _Verifier(registry, models, weights, versions)
+    every tag of the models is judged all the same. ``remote`` asks a default DVC remote that is not a local
+    folder (S3, …) whether it holds the registered weights; without it that remote is not
+    contacted, and the report's notes say so."""
+    v = _Verifier(registry, models, weights, versions, remote)
     v.tags()
     v.remember()
     for model in v.models:
         v.stages(model)
         if weights:
             v.weights_of(model, (versions or {}).get(model))
+    if weights:
+        v.stored_weights()
     unique = {(f.file, f.line, f.rule, f.message): f for f in v.findings}
-    return Report("verify", v.files, tuple(sorted(unique.values(), key=Finding.sort_key)))
+    return Report("verify", v.files, tuple(sorted(unique.values(), key=Finding.sort_key)),
+                  notes=tuple(v.notes))
 
 
-__all__ = ["verify", "storage_dirs"]
+__all__ = ["LOST", "NOT_IN_REMOTE", "verify"]

@@ -1,6 +1,8 @@
-"""DVC, in process: add weights, push them, read ``.dvc`` pointers.
+"""DVC, in process: add weights, push them, read ``.dvc`` pointers, and where this clone's
+DVC objects are (the cache, the default remote) and whether a remote holds some.
 
-``dvc.repo`` costs about 0.25 s to import, so only commands that write weights import it.
+``dvc.repo`` costs about 0.25 s to import, so only commands that write weights or ask a
+remote import it; :func:`storage` reads ``.dvc/config`` without DVC.
 DVC resolves relative targets against the current directory, not the repository: we pass
 absolute paths (docs/architecture.md#pitfalls-of-the-tools-underneath).
 """
@@ -11,6 +13,7 @@ import io
 import logging
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +72,74 @@ def parse_pointer(text: str, name: str) -> list[Pointer]:
     return pointers
 
 
+def _config(root: Path) -> dict[str, dict[str, str]]:
+    """``.dvc/config`` (+ ``config.local``) as section -> key -> value, without DVC."""
+    sections: dict[str, dict[str, str]] = {}
+    for name in ("config", "config.local"):
+        path = root / ".dvc" / name
+        if not path.is_file():
+            continue
+        current = None
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            head = re.match(r"^\s*\[\s*'?(.*?)'?\s*\]\s*$", line)
+            if head:
+                current = sections.setdefault(head.group(1), {})
+                continue
+            kv = re.match(r"^\s*([A-Za-z_][\w-]*)\s*=\s*(.*?)\s*$", line)
+            if kv and current is not None:
+                current[kv.group(1)] = kv.group(2)
+    return sections
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Where this clone's DVC objects are: its cache, and the default remote that
+    ``dvc pull`` reads (``folder`` when that remote is a local path, a folder or a mounted
+    share that can be read here without DVC)."""
+
+    cache: Path
+    remote: str | None = None
+    url: str | None = None
+    folder: Path | None = None
+
+
+def object_path(store: Path, md5: str) -> Path:
+    """Where a DVC 3 cache or local remote keeps the object named ``md5``."""
+    return store / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def storage(root: Path) -> Storage:
+    """The cache (``cache.dir``, else ``.dvc/cache``) and the default remote of the DVC
+    project at ``root``, from ``.dvc/config`` and ``config.local``; relative paths there
+    are relative to ``.dvc/``, as DVC reads them."""
+    config = _config(root)
+
+    def value(section: str, key: str) -> str:
+        return config.get(section, {}).get(key, "").strip("'\"")
+
+    def local(url: str) -> Path | None:
+        if url.startswith("file://"):
+            url = url[len("file://"):]
+        elif "://" in url:
+            return None                   # s3://, gs://, ssh://…: only DVC can read it
+        return Path(url) if os.path.isabs(url) else root / ".dvc" / url
+
+    cache = local(value("cache", "dir")) if value("cache", "dir") else None
+    name = value("core", "remote") or None
+    url = value(f'remote "{name}"', "url") or None if name else None
+    return Storage(cache or root / ".dvc" / "cache", name, url, local(url) if url else None)
+
+
+def remote_holds(root: Path, md5s: Iterable[str]) -> set[str]:
+    """Which of ``md5s`` the default remote of the DVC project at ``root`` holds
+    (:meth:`Dvc.holds`)."""
+    dvc = Dvc(root)
+    try:
+        return dvc.holds(md5s)
+    finally:
+        dvc.close()
+
+
 def _quiet_env() -> None:
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
@@ -98,8 +169,12 @@ class Dvc:
         _quiet_env()
         from dvc.repo import Repo  # heavy import, only for commands that need it  # noqa: PLC0415
 
-        with _quiet():
-            self._repo = Repo(str(root))
+        try:
+            with _quiet():
+                self._repo = Repo(str(root))
+        except Exception as exc:  # a broken .dvc/config, an unreadable project
+            raise CannotRunError(f"DVC cannot open the project: {exc}",
+                                 hint="run `dvc doctor` and fix .dvc/config") from exc
 
     def default_remote(self) -> str:
         name = self._repo.config.get("core", {}).get("remote")
@@ -107,6 +182,25 @@ class Dvc:
             raise CannotRunError("no default DVC remote is configured",
                                  hint="run `dvc remote add -d NAME URL`")
         return name
+
+    def holds(self, md5s: Iterable[str]) -> set[str]:
+        """Which of ``md5s`` the default remote holds, asked in one batch (DVC lists or
+        probes the remote as it judges cheaper). Any failure to ask (no remote, a missing
+        plugin such as ``dvc[s3]``, credentials, network) raises: an unanswered question is
+        never an empty remote."""
+        wanted = sorted(set(md5s))
+        remote = self.default_remote()
+        try:
+            with _quiet():
+                odb = self._repo.cloud.get_remote_odb(remote)
+                return set(odb.oids_exist(wanted)) if wanted else set()
+        except Exception as exc:  # DVC, fsspec and the cloud SDKs raise many types
+            raise CannotRunError(
+                f"could not ask the DVC remote {remote!r} which weights it holds: "
+                f"{type(exc).__name__}: {exc}",
+                hint="check the remote's URL, credentials and network (`dvc remote list`, "
+                     "`dvc doctor`; a cloud remote needs its DVC plugin, e.g. "
+                     "`pip install 'dvc[s3]'`), then run again") from exc
 
     def add(self, paths: list[Path]) -> None:
         try:
