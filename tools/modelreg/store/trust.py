@@ -29,7 +29,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from modelreg.core import tags as tagmod
@@ -70,24 +70,28 @@ class Verdict:
         return {"tag": self.tag, "reasons": list(self.reasons)}
 
 
-@dataclass
 class Trust:
-    """The verdicts on a set of refs."""
+    """The verdicts on a set of refs. A trusted tag read from the cache keeps its cached
+    entry and becomes a :class:`Verdict` only when asked for (a registry lists tens of
+    thousands of them)."""
 
-    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.bad: dict[str, Verdict] = {}                     # untrusted, by tag name
+        self.good: dict[str, tuple[str, bool, str | None]] = {}   # tag -> model, unreviewed, merge
+
+    def add(self, verdict: Verdict) -> None:
+        if verdict.trusted:
+            self.good[verdict.tag] = (verdict.model, verdict.unreviewed, verdict.merge)
+        else:
+            self.bad[verdict.tag] = verdict
 
     def trusted(self, refs: Iterable[Ref]) -> list[Ref]:
         """``refs`` without the untrusted registry tags (other refs pass through)."""
-        out = []
-        for ref in refs:
-            v = self.verdicts.get(ref.name)
-            if v is None or v.trusted:
-                out.append(ref)
-        return out
+        bad = self.bad
+        return [ref for ref in refs if ref.name not in bad] if bad else list(refs)
 
     def untrusted(self, model: str | None = None) -> list[Verdict]:
-        return sorted((v for v in self.verdicts.values()
-                       if not v.trusted and (model is None or v.model == model)),
+        return sorted((v for v in self.bad.values() if model is None or v.model == model),
                       key=lambda v: v.tag)
 
     def untrusted_by_model(self) -> dict[str, list[Verdict]]:
@@ -97,7 +101,12 @@ class Trust:
         return out
 
     def get(self, tag: str) -> Verdict | None:
-        return self.verdicts.get(tag)
+        if tag in self.bad:
+            return self.bad[tag]
+        if tag in self.good:
+            model, unreviewed, merge = self.good[tag]
+            return Verdict(tag, model, (), unreviewed, merge)
+        return None
 
 
 def _state_dir(git: Git) -> Path | None:
@@ -218,6 +227,7 @@ class _Classifier:
         trust = Trust()
         pending: list[tuple[Ref, tagmod.TagName, str]] = []
         get = self.cache.get
+        good = trust.good
         for ref in refs:
             cached = get(ref.object) if ref.tag_name == ref.name else None
             if cached is not None:
@@ -226,19 +236,16 @@ class _Classifier:
                 model = ref.name.split("@", 1)[0].split("#", 1)[0]
                 live = self._live(ref)
                 if live or cached["r"]:
-                    trust.verdicts[ref.name] = Verdict(
-                        ref.name, model, (*live, *cached["r"]), bool(cached.get("u")),
-                        cached.get("m"))
+                    trust.add(Verdict(ref.name, model, (*live, *cached["r"]),
+                                      bool(cached.get("u")), cached.get("m")))
                 else:
-                    trust.verdicts[ref.name] = Verdict(ref.name, model, (),
-                                                       bool(cached.get("u")), cached.get("m"))
+                    good[ref.name] = (model, bool(cached.get("u")), cached.get("m"))
                 continue
             parsed = tagmod.parse(ref.name)
             if parsed is None:
                 continue
             if ref.object_type != "tag" or ref.tag_name != ref.name:
-                trust.verdicts[ref.name] = Verdict(ref.name, parsed.model,
-                                                   tuple(self._live(ref)))
+                trust.add(Verdict(ref.name, parsed.model, tuple(self._live(ref))))
                 continue
             pending.append((ref, parsed, ref.message))
         if pending and messages is not None:
@@ -341,8 +348,8 @@ class _Classifier:
             if positive:
                 self.cache.put(ref.object, {"r": list(reasons), "u": unreviewed, "m": merge})
             live = self._live(ref)
-            trust.verdicts[ref.name] = Verdict(ref.name, p.model, (*live, *verdict.reasons),
-                                               unreviewed, merge) if live else verdict
+            trust.add(Verdict(ref.name, p.model, (*live, *verdict.reasons), unreviewed, merge)
+                      if live else verdict)
 
     @staticmethod
     def _describes(p: tagmod.TagName, message: str, reasons: list[str]) -> None:
