@@ -223,3 +223,35 @@ def test_verify_remote_without_a_remote_cannot_run_and_plain_verify_says_what_it
     assert res.code == 3 and "no default remote" in res.err and "dvc remote add" in res.err
     res = run_cli(repo.root, "verify")
     assert res.code == 0 and "note: no default DVC remote is configured" in res.err
+
+
+# --- where the objects are, read from .dvc/config without DVC -------------------------------
+@pytest.mark.parametrize("config,local,expect", [
+    ("[core]\n    remote = a\n['remote \"a\"']\n    url = ../../store\n", "",
+     ("a", "../../store", ".dvc/../../store")),
+    ("[core]\n    remote = a\n['remote \"a\"']\n    url = file:///srv/dvc\n", "",
+     ("a", "file:///srv/dvc", "/srv/dvc")),
+    ("[core]\n    remote = a\n['remote \"a\"']\n    url = s3://bucket/path\n", "",
+     ("a", "s3://bucket/path", None)),
+    # config.local wins, as in DVC: a clone pointed at its own remote
+    ("[core]\n    remote = a\n['remote \"a\"']\n    url = /srv/dvc\n",
+     "[core]\n    remote = b\n['remote \"b\"']\n    url = gs://bucket\n", ("b", "gs://bucket", None)),
+    ("[core]\n    autostage = true\n", "", (None, None, None)),
+])
+def test_storage_reads_the_default_remote_as_dvc_does(tmp_path, config, local, expect):
+    from modelreg.store.dvc import storage
+
+    (tmp_path / ".dvc").mkdir()
+    (tmp_path / ".dvc" / "config").write_text(config)
+    if local:
+        (tmp_path / ".dvc" / "config.local").write_text(local)
+    got = storage(tmp_path)
+    name, url, folder = expect
+    assert (got.remote, got.url) == (name, url)
+    if folder is None:
+        assert got.folder is None
+    else:
+        assert got.folder == (Path(folder) if folder.startswith("/") else tmp_path / folder)
+    assert got.cache == tmp_path / ".dvc" / "cache"
+    (tmp_path / ".dvc" / "config").write_text(config + "[cache]\n    dir = ../../shared-cache\n")
+    assert storage(tmp_path).cache == tmp_path / ".dvc" / "../../shared-cache"

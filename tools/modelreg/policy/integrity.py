@@ -263,23 +263,27 @@ class _Verifier:
                               "registered weights missing from it are not reported; run "
                               "`modelreg verify --remote` to ask it")
             return
+        name = store.remote
         for s in self.stored:
             if s.md5 in held:
                 continue
-            lacks = (f"the DVC remote {store.remote!r} holds a corrupted copy of {s.path} (md5 "
-                     f"{s.md5})" if s.corrupted_in_remote else
-                     f"the DVC remote {store.remote!r} does not hold {s.path} (md5 {s.md5})")
+            if s.corrupted_in_remote:
+                # `dvc push` skips an object the remote has by name: the bad one goes first
+                lacks = f"the DVC remote {name!r} holds a corrupted copy of {s.path} (md5 {s.md5})"
+                push = f"remove the corrupted object from the remote, then run `dvc push {s.pointer}`"
+                cause = "its copy was corrupted or replaced"
+            else:
+                lacks = f"the DVC remote {name!r} does not hold {s.path} (md5 {s.md5})"
+                push = f"run `dvc push {s.pointer}`"
+                cause = ("it was never pushed or the remote lost it (a `dvc pull` with verify = "
+                         "true deletes a corrupted object from a local remote)")
             if s.good_here:
-                fix = (f"remove the corrupted object from the remote, then run `dvc push "
-                       f"{s.pointer}`" if s.corrupted_in_remote else f"run `dvc push {s.pointer}`")
                 self.add(s.vrel, NOT_IN_REMOTE, f"{lacks}, so nobody else can pull it; "
-                         f"{s.good_here} here holds a good copy: {fix}", s.model, s.version)
+                         f"{s.good_here} here holds a good copy: {push}", s.model, s.version)
             else:
                 self.add(s.vrel, LOST, f"{lacks}, and no good copy is here either (DVC cache, "
-                         "work tree): it was never pushed or the remote lost it (a `dvc pull` "
-                         "with verify = true deletes a corrupted object from a local remote); "
-                         f"from a clone that still has a good copy run `dvc push {s.pointer}`, "
-                         "or register the weights again as a new version",
+                         f"work tree): {cause}; from a clone that still has a good copy "
+                         f"{push}, or register the weights again as a new version",
                          s.model, s.version)
 
     # --- (d): stages.yaml --------------------------------------------------------------------
