@@ -431,7 +431,7 @@ class Stream:
             self.main = self._commit("refs/heads/main", message, when, author, files,
                                      [self.main] if self.main else [])
             return self.main
-        head = self._commit("refs/heads/pull", message, when, author, files, [self.main])
+        head = self._commit("refs/heads/pull", message, when - 1, author, files, [self.main])
         self.main = self._commit("refs/heads/main", f"Merge pull request\n\n{message}", when,
                                  BOT, files, [self.main, head])
         self.heads[self.main] = head
