@@ -292,6 +292,11 @@ def test_deploy_judges_main_whatever_ref_it_is_dispatched_on():
     creds = next(s for s in job["steps"] if "configure-aws-credentials" in str(s.get("uses")))
     assert creds["with"]["role-to-assume"].startswith("${{ vars.")
     assert not any(k in creds["with"] for k in ("aws-access-key-id", "aws-secret-access-key"))
+    # the cloud credentials come only after the gate passed, and before the pull needs them
+    order = [s.get("name", "") for s in job["steps"]]
+    gate = next(i for i, n in enumerate(order) if n.startswith("Gate ("))
+    pull = next(i for i, n in enumerate(order) if n.startswith("Pull every file"))
+    assert gate < order.index(FILES_STEP) < job["steps"].index(creds) < pull
 
 
 # --- deploy.yml, run step by step against a real registry -----------------------------------
