@@ -118,8 +118,8 @@ def helps() -> dict[str, str]:
     return {key: gen.help_text(tuple(key.split()[1:])) for key in COMMANDS}
 
 
-@pytest.mark.parametrize("page", ["README.md", "docs/guide.md", "docs/commands.md",
-                                  "docs/policies.md", "docs/architecture.md"])
+@pytest.mark.parametrize("page", ["README.md", "docs/start.md", "docs/guide.md",
+                                  "docs/commands.md", "docs/policies.md", "docs/architecture.md"])
 def test_examples_use_options_the_commands_have(helps, page):
     """`modelreg CMD … --option` in the docs: CMD has --option (or it is a global one)."""
     global_options = _options(helps["modelreg"])

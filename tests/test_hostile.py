@@ -55,16 +55,47 @@ def test_fuzz_json_loader(text):
 
 @FUZZ
 @given(st.one_of(st.text(max_size=120),
-                 st.lists(st.sampled_from(list("abz09-@#!v.+") + ["deprecated", "@v1.2.3",
-                                                                   "#prod#", "#staging!#"]),
+                 st.lists(st.sampled_from(list("abzAZ09-_/=@#!v.+") + [
+                     "deprecated", "created", "@v1.2.3", "@v1.2.3-rc.1+b", "#prod#", "#staging!#",
+                     "#prod", "#Prod_EU/1", "!#", "#" + "9" * 19]),
                           max_size=20).map("".join)))
 def test_fuzz_tag_parser(name):
     TRIED["tag"] += 1
     parsed = tags.parse(name)
+    why = tags.unread(name)
     if parsed is not None:                     # what it accepts, it can format back
         assert tags.NAME_RE.match(parsed.model)
+        assert tags.parse(tags.format_tag(parsed)) == parsed
+        assert why is None                     # read, or explained: never both
+    elif why is not None:
+        assert isinstance(why, str) and why
     tags.parse_message(name)
     tags.evidence_field(name, "version")
+
+
+_counter = st.none() | st.integers(min_value=0, max_value=10**18 - 1)
+_stage = st.from_regex(tags.STAGE_PATTERN, fullmatch=True)
+_name = st.from_regex(tags.NAME_PATTERN, fullmatch=True)
+_version = st.sampled_from(["0.0.0", "1.2.3", "10.0.0-rc.1", "1.0.0+build.7", "2.0.0-0.a-b+x"])
+
+
+@FUZZ
+@given(st.one_of(
+    st.builds(lambda m, v, n: tags.TagName(m, tags.Action.REGISTER, version=v, counter=n),
+              _name, _version, _counter),
+    st.builds(lambda m, v, n: tags.TagName(m, tags.Action.DEREGISTER, version=v, counter=n),
+              _name, _version, _counter),
+    st.builds(lambda m, s, n: tags.TagName(m, tags.Action.ASSIGN, stage=s, counter=n),
+              _name, _stage, _counter),
+    st.builds(lambda m, s, n: tags.TagName(m, tags.Action.UNASSIGN, stage=s, counter=n),
+              _name, _stage, _counter),
+    st.builds(lambda m, n: tags.TagName(m, tags.Action.DEPRECATE, counter=n), _name, _counter)))
+def test_fuzz_every_tag_form_round_trips(event):
+    """format -> parse is the identity for every form GTO writes (counted or not)."""
+    TRIED["tag"] += 1
+    name = tags.format_tag(event)
+    assert tags.parse(name) == event
+    assert tags.unread(name) is None
 
 
 @FUZZ

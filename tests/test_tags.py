@@ -1,7 +1,8 @@
 """The tag grammar (modelreg.core.tags), compatible with GTO (docs/architecture.md#the-tag-grammar).
 
 ``name@vX.Y.Z`` registration · ``name@vX.Y.Z!`` deregistration · ``name#stage#N`` assignment ·
-``name#stage!#N`` unassignment · ``name@deprecated`` deprecation.
+``name#stage!#N`` unassignment · ``name@deprecated`` deprecation, and every other form GTO
+writes: stage tags without a counter, registrations with one.
 """
 from __future__ import annotations
 
@@ -34,8 +35,23 @@ EVENTS = [
     ("credit-default@deprecated#13",
      TagName("credit-default", Action.DEPRECATE, counter=13),
      lambda: tags.deprecation("credit-default", 13)),
+    # the other forms GTO writes
+    ("churn#prod", TagName("churn", Action.ASSIGN, stage="prod"),
+     lambda: tags.assignment("churn", "prod", None)),
+    ("churn#prod!", TagName("churn", Action.UNASSIGN, stage="prod"),
+     lambda: tags.unassignment("churn", "prod", None)),
+    ("churn@v3.1.1#4", TagName("churn", Action.REGISTER, version="3.1.1", counter=4),
+     lambda: tags.registration("churn", "3.1.1", 4)),
+    ("churn@v3.1.1!#5", TagName("churn", Action.DEREGISTER, version="3.1.1", counter=5),
+     lambda: tags.deregistration("churn", "3.1.1", 5)),
+    ("churn#Prod_EU/1#2", TagName("churn", Action.ASSIGN, stage="Prod_EU/1", counter=2),
+     lambda: tags.assignment("churn", "Prod_EU/1", 2)),
+    ("churn#7#3", TagName("churn", Action.ASSIGN, stage="7", counter=3),
+     lambda: tags.assignment("churn", "7", 3)),
 ]
-EVENT_IDS = ["register", "deregister", "assign", "unassign", "deprecate", "deprecate-counter"]
+EVENT_IDS = ["register", "deregister", "assign", "unassign", "deprecate", "deprecate-counter",
+             "gto-assign-simple", "gto-unassign-simple", "gto-register-counter",
+             "gto-deregister-counter", "gto-stage-name", "gto-stage-digit"]
 
 
 @pytest.mark.parametrize("tag,parsed,fmt", EVENTS, ids=EVENT_IDS)
@@ -48,17 +64,7 @@ def test_format_writes_each_event_kind(tag: str, parsed: TagName, fmt) -> None:
     assert fmt() == tag
 
 
-def format_tag(t: TagName) -> str:
-    """Write a parsed tag back with the module's formatters."""
-    if t.action is Action.REGISTER:
-        return tags.registration(t.model, t.version)
-    if t.action is Action.DEREGISTER:
-        return tags.deregistration(t.model, t.version)
-    if t.action is Action.ASSIGN:
-        return tags.assignment(t.model, t.stage, t.counter)
-    if t.action is Action.UNASSIGN:
-        return tags.unassignment(t.model, t.stage, t.counter)
-    return tags.deprecation(t.model, t.counter)
+format_tag = tags.format_tag
 
 
 @pytest.mark.parametrize("tag", [e[0] for e in EVENTS], ids=EVENT_IDS)
@@ -91,12 +97,13 @@ def test_semver_with_prerelease_and_build_metadata(version: str) -> None:
 
 @pytest.mark.parametrize("tag", [
     "v1.0", "v1.0.0", "1.0.0", "release-2026", "latest", "",
-    "Iris@v1.0.0", "IRIS#production#1", "iris#Production#1",     # upper case
+    "Iris@v1.0.0", "IRIS#production#1",                         # upper case
     "team/iris@v1.0.0", "../iris@v1.0.0", "iris..x@v1.0.0", "..@v1.0.0",  # path-like names
     "i@v1.0.0", "-iris@v1.0.0", "a" * 64 + "@v1.0.0", "my model@v1.0.0",  # name rules
-    "iris#production", "iris#production!", "iris#production#", "iris#production#x",  # counter
-    "iris#production#1234567890",                               # counter over 9 digits
-    "iris#-prod#1", "iris#1prod#1",                             # stage must start with a letter
+    "iris#production#", "iris#production#x", "iris#production##1",  # counter
+    "iris#production#" + "1" * 19,                              # counter over 18 digits
+    "iris#-prod#1", "iris#Prod-#1", "iris#pr od#1", "iris#prod..x#1",  # GTO's stage rule
+    "iris#prod!!#1", "iris#prod#1#2", "iris@latest", "iris@greatest",  # shortcuts, not tags
     "iris@v1.0", "iris@v01.2.3", "iris@v1.02.3", "iris@v1.2", "iris@v1.2.3.4",  # bad semver
     "iris@v1.2.3-01", "iris@v1.2.3-", "iris@v1.2.3+", "iris@v1.2.3-a..b",
     "iris@1.2.3", "iris@V1.2.3", "iris@v1.2.3!!", "iris@deprecated!", "iris@deprecated#",
@@ -104,6 +111,28 @@ def test_semver_with_prerelease_and_build_metadata(version: str) -> None:
 ])
 def test_non_registry_tags_parse_to_none(tag: str) -> None:
     assert tags.parse(tag) is None
+
+
+@pytest.mark.parametrize("tag,why", [
+    ("Churn@v1.0.0", "'Churn' is not a registry name"),
+    ("team/churn#prod#3", "'team/churn' is not a registry name"),
+    ("churn_v2@deprecated", "'churn_v2' is not a registry name"),
+    ("models/cv=resnet@v1.0.0", "'models/cv:resnet' is not a registry name"),
+    ("x#prod", "'x' is not a registry name"),
+    ("churn@created", "never writes it"),
+    ("churn@created#4", "never writes it"),
+    ("churn#prod#" + "9" * 19, "more than 18 digits"),
+], ids=["upper-case", "slash", "underscore", "monorepo", "one-letter", "created",
+        "created-counter", "long-counter"])
+def test_gto_tags_modelreg_does_not_read_are_explained(tag: str, why: str) -> None:
+    assert tags.parse(tag) is None
+    assert why in tags.unread(tag)
+
+
+@pytest.mark.parametrize("tag", [e[0] for e in EVENTS] + ["v1.0", "release-2026", "iris@latest",
+                                                         "iris#-prod#1", ""])
+def test_unread_is_silent_on_read_and_foreign_tags(tag: str) -> None:
+    assert tags.unread(tag) is None
 
 
 def test_name_pattern_refuses_trailing_newline() -> None:
@@ -175,7 +204,7 @@ def test_malformed_evidence_block_parses_to_empty(message: str) -> None:
 
 names = st.from_regex(tags.NAME_PATTERN, fullmatch=True)
 stages = st.from_regex(tags.STAGE_PATTERN, fullmatch=True)
-counters = st.integers(min_value=1, max_value=999_999_999)
+counters = st.integers(min_value=0, max_value=10**18 - 1)
 numeric = st.integers(min_value=0, max_value=10**6).map(str)
 alnum_id = st.from_regex(r"[0-9A-Za-z-]*[A-Za-z-][0-9A-Za-z-]*", fullmatch=True)
 prerelease = st.lists(numeric | alnum_id, min_size=1, max_size=3).map(".".join)
@@ -186,11 +215,14 @@ versions = st.builds(
     st.tuples(numeric, numeric, numeric), st.none() | prerelease, st.none() | build)
 
 events = st.one_of(
-    st.builds(lambda m, v: TagName(m, Action.REGISTER, version=v), names, versions),
-    st.builds(lambda m, v: TagName(m, Action.DEREGISTER, version=v), names, versions),
-    st.builds(lambda m, s, n: TagName(m, Action.ASSIGN, stage=s, counter=n), names, stages, counters),
+    st.builds(lambda m, v, n: TagName(m, Action.REGISTER, version=v, counter=n), names, versions,
+              st.none() | counters),
+    st.builds(lambda m, v, n: TagName(m, Action.DEREGISTER, version=v, counter=n), names,
+              versions, st.none() | counters),
+    st.builds(lambda m, s, n: TagName(m, Action.ASSIGN, stage=s, counter=n), names, stages,
+              st.none() | counters),
     st.builds(lambda m, s, n: TagName(m, Action.UNASSIGN, stage=s, counter=n), names, stages,
-              counters),
+              st.none() | counters),
     st.builds(lambda m, n: TagName(m, Action.DEPRECATE, counter=n), names, st.none() | counters),
 )
 

@@ -222,6 +222,37 @@ def cli(ctx: click.Context, repo: str) -> None:
     ctx.obj = {"repo": repo}
 
 
+# --- init -------------------------------------------------------------------------------
+@cli.command()
+@click.argument("directory", metavar="[DIR]", default=".")
+@click.option("--org", required=True, metavar="NAME",
+              help="The GitHub organisation (as in github.com/NAME): team handles are @NAME/….")
+@click.option("--remote", required=True, metavar="URL",
+              help="The DVC storage for the weights (s3://…, gs://…, azure://…, or a path).")
+@click.pass_obj
+def init(obj: dict, directory: str, org: str, remote: str) -> None:
+    """Start a new registry in DIR from this release's defaults; never overwrites.
+
+    Writes models/, policies/ (default rules and their tests), policies/data/ (starters:
+    replace the placeholder people and teams), schemas/, .github/ (workflows that install
+    this exact modelreg release, CODEOWNERS), .dvc/ (the remote, verify = true),
+    .pre-commit-config.yaml, a README and .modelreg.yaml (the release it came from).
+
+    \b
+    Example:
+      modelreg init northwind-registry --org Northwind --remote s3://northwind-models/dvc
+    """
+    from modelreg.app.init import init as scaffold
+
+    result = scaffold(Path(obj["repo"]) / directory, org=org, remote=remote)
+    made = "new git repository" if result.new_git_repository else "git repository"
+    click.echo(printable(f"created the {result.org} registry in {result.root} ({made}, "
+                         f"{len(result.files)} files, modelreg {result.version})"))
+    click.echo("next: replace the placeholder people and teams in policies/data/people.yaml "
+               "and teams.yaml, run `modelreg codeowners --write`, commit and push "
+               "(docs/start.md)")
+
+
 # --- register ---------------------------------------------------------------------------
 @cli.command()
 @click.argument("name")

@@ -25,6 +25,7 @@ def list_models(registry: Registry) -> list[dict[str, Any]]:
     untrusted = registry.trust.untrusted_by_model() if registry.trust is not None else {}
     cache = ContentCache(registry.root, "ls")
     used: set[str] = set()
+    known = _known_stages(registry)
     rows = []
     for name in registry.model_names():
         state = states.get(name, ModelState(name, (), {}, False, ()))
@@ -42,13 +43,27 @@ def list_models(registry: Registry) -> list[dict[str, Any]]:
             row.update(title=None, owner=None, risk_tier=None, eu_ai_act_class=None,
                        error=str(exc))
         every = sorted(set(files) | set(state.registered), key=_key)
-        row.update(latest=every[-1] if every else None, versions=len(every),
+        # a deregistered version is never the latest, even while its record stays
+        live = [v for v in every if v not in state.deregistered]
+        row.update(latest=live[-1] if live else None, versions=len(every),
                    registered=len(state.registered), stages=dict(state.stages),
                    deprecated=state.deprecated,
                    untrusted_tags=[v.to_json() for v in untrusted.get(name, [])])
+        if known is not None and (unknown := sorted(set(state.stages) - known)):
+            row["unknown_stages"] = unknown
         rows.append(row)
     cache.save(keep=used)
     return rows
+
+
+def _known_stages(registry: Registry) -> set[str] | None:
+    """The stages the registry's configuration lists (None when it cannot be read: validate
+    reports why); a tag may name any stage GTO accepts, and ``ls`` flags the others
+    (``verify`` reports them)."""
+    try:
+        return set(registry.config.stage_names)
+    except ModelregError:
+        return None
 
 
 def _key(v: str):
@@ -59,6 +74,7 @@ def _key(v: str):
 def _version_entry(registry: Registry, name: str, version: str, state: ModelState) -> dict:
     entry: dict[str, Any] = {"version": version,
                              "registered": version in state.registered,
+                             "deregistered": version in state.deregistered,
                              "stages": sorted(s for s, v in state.stages.items() if v == version)}
     reg = next((e for e in state.events if e.action.value == "register"
                 and e.version == version), None)

@@ -105,10 +105,9 @@ def plan(registry: Registry, head: str) -> list[PlannedTag]:
         if view.is_file(f"{MODELS_DIR}/{model}/stages.yaml"):
             stage_files.append(f"{MODELS_DIR}/{model}/stages.yaml")
     counters: dict[str, int] = {}
-    for r in refs:
-        parsed = tagmod.parse(r.name)
-        if parsed:
-            counters[parsed.model] = max(counters.get(parsed.model, 0), parsed.counter or 0)
+    for r in refs:           # every counted form, GTO's included (next = largest + 1)
+        if numbered := tagmod.counter(r.name):
+            counters[numbered[0]] = max(counters.get(numbered[0], 0), numbered[1])
     reg_commit = {(e.model, e.version): e.commit for s in states.values() for e in s.events
                   if e.action is Action.REGISTER}
     planned: list[PlannedTag] = []
@@ -116,7 +115,7 @@ def plan(registry: Registry, head: str) -> list[PlannedTag]:
     for model in sorted(versions):
         for v in sorted(versions[model], key=semver_key):
             tag = tagmod.registration(model, v)
-            if tag in existing:
+            if tag in existing or (model, v) in reg_commit:   # registered in any form
                 continue
             path = f"{MODELS_DIR}/{model}/versions/{v}.yaml"
             target = git.run("log", "--first-parent", "--diff-filter=A", "--format=%H", "-1",
@@ -275,6 +274,7 @@ def reconcile(registry: Registry, *, push: bool = False, pr: int | None = None,
         elif pr is not None:
             base["pr"] = pr
         created: list[PlannedTag] = []
+        dates = _tag_times(git, planned)
         try:
             for p in planned:
                 evidence = p.event()
@@ -283,7 +283,8 @@ def reconcile(registry: Registry, *, push: bool = False, pr: int | None = None,
                 p.evidence = evidence
                 hooks.get("tag", lambda: None)()
                 git.run("tag", "-a", p.name, p.target, "-m",
-                        tagmod.format_message(p.title, evidence))
+                        tagmod.format_message(p.title, evidence),
+                        env={"GIT_COMMITTER_DATE": f"{dates[p.name]} +0000"})
                 created.append(p)
         except CommandError as exc:
             _delete(git, created)
@@ -323,6 +324,38 @@ def _remember(git: Git, created: list[PlannedTag]) -> None:
     ones; one moved or made again later does not count."""
     if created:
         record_tags(git, git.refs([f"refs/tags/{p.name}" for p in created], contents=False))
+
+
+# How far ahead of this clock an existing tag may be and still be followed (clock skew
+# between machines); a tag dated further ahead is not waited for.
+SKEW = 300
+
+
+def _tag_times(git: Git, planned: list[PlannedTag]) -> dict[str, int]:
+    """The tagger time (unix seconds) of each planned tag. Events are ordered by their
+    tag's time alone (as GTO orders them; the counter does not count), so a tag must be
+    dated after every event its model already has, and a deprecation after the run's
+    other tags of that model (in one second, any other event would keep it active)."""
+    ident = git.run("var", "GIT_COMMITTER_IDENT").split()
+    now = int(ident[-2])
+    models = {p.model for p in planned}
+    last: dict[str, int] = {}
+    # a few models: their tags only; many: one listing of all (one pattern per model costs
+    # more than reading every tag)
+    patterns = [p for m in sorted(models) for p in tagmod.patterns(m)] \
+        if len(models) <= 20 else tagmod.patterns()
+    for r in git.refs(patterns, contents=False):
+        parsed = tagmod.parse(r.name)
+        if parsed and parsed.model in models and r.time <= now + SKEW:
+            last[parsed.model] = max(last.get(parsed.model, 0), r.time)
+    times: dict[str, int] = {}
+    for model in models:
+        base = max(now, last.get(model, 0) + 1)
+        mine = [p for p in planned if p.model == model]
+        others = any(p.action is not Action.DEPRECATE for p in mine)
+        for p in mine:
+            times[p.name] = base + 1 if p.action is Action.DEPRECATE and others else base
+    return times
 
 
 def _delete(git: Git, created: list[PlannedTag]) -> None:

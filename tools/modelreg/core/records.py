@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 from modelreg.core.errors import location, printable
 from modelreg.core.release import __version__
-from modelreg.core.tags import Action, parse_message
+from modelreg.core.tags import PRIORITY, Action, parse_message
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,10 @@ class Event(NamedTuple):
         return parse_message(self.message) if self.annotated else {}
 
     def sort_key(self) -> tuple:
-        return (self.time, self.counter, self.tag)
+        """The order GTO replays events in: by the tag's time (seconds); within one second
+        a deprecation first and a cancellation after what it cancels (GTO's priorities).
+        The counter and the name only make the order total: GTO never reads the counter."""
+        return (self.time, PRIORITY[self.action], self.counter, self.tag)
 
     def sentence(self) -> str:
         """A readable line for ``history``."""
@@ -99,6 +102,7 @@ class ModelState:
     stages: dict[str, str]                 # stage -> version holding it
     deprecated: bool
     events: tuple[Event, ...]
+    deregistered: tuple[str, ...] = ()     # versions whose registration was cancelled
 
     def assignment(self, stage: str, version: str) -> Event | None:
         """The latest tag that assigned ``version`` to ``stage`` (the evidence of its hold)."""

@@ -1,12 +1,23 @@
 """The tag grammar: the one place that parses and formats registry tags.
 
-Compatible with GTO, so ``gto show`` reads the same registry:
+It reads every form GTO 1.10 writes, so a registry made with ``gto`` reads the same here:
 
-* ``name@vX.Y.Z``     registration          * ``name@vX.Y.Z!``   deregistration
-* ``name#stage#N``    stage assignment      * ``name#stage!#N``  stage unassignment
-* ``name@deprecated`` deprecation (``name@deprecated#N`` when repeated)
+* ``name@vX.Y.Z``     registration          * ``name@vX.Y.Z!``    deregistration
+* ``name#stage#N``    stage assignment      * ``name#stage!#N``   stage unassignment
+* ``name#stage``      assignment, GTO's "simple" form; ``name#stage!`` its unassignment
+* ``name@vX.Y.Z#N``   registration with a counter (``gto register --simple false``), and
+  ``name@vX.Y.Z!#N`` its deregistration
+* ``name@deprecated`` deprecation (``name@deprecated#N`` when numbered)
 
-``N`` is one counter per model, over all of its tags.
+``N`` is one counter per model, over all of its tags. modelreg writes registrations without
+a counter and stage tags with one; the counter only makes names unique: events are ordered by
+their tag's time (see ``Event.sort_key``), as GTO orders them.
+
+GTO's grammar is wider than the names this registry serves. :func:`parse` returns the tags
+modelreg reads into a model's state; :func:`unread` says why a tag that GTO would read is
+left out (an artifact name that is not a registry name, such as ``Churn``, ``team/churn``,
+``churn_v2`` or a monorepo ``dir=name``; GTO's ``name@created``, which GTO parses but never
+writes and cannot read back; a counter over 18 digits), so callers can report it.
 """
 from __future__ import annotations
 
@@ -28,14 +39,20 @@ SEMVER_PATTERN = (
     r"(?:\+(?:[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
 )
 SEMVER_RE = re.compile(rf"^{SEMVER_PATTERN}\Z")
-STAGE_PATTERN = r"[a-z][a-z0-9-]{0,30}"
+# GTO's name rule, for artifacts and stages alike: letters (either case), digits, '-', '_'
+# and '/', starting and ending with a letter or digit. A monorepo artifact adds ``dir=``.
+GTO_NAME_PATTERN = r"[a-zA-Z0-9](?:[a-zA-Z0-9\-/_]*[a-zA-Z0-9])?"
+GTO_DIR_PATTERN = r"[a-zA-Z0-9\-_./]+"
+# modelreg's own names may end in '-', which GTO refuses: its tags still read here.
+STAGE_PATTERN = rf"(?:{GTO_NAME_PATTERN}|[a-z][a-z0-9-]{{0,30}})"
 STAGE_RE = re.compile(rf"^{STAGE_PATTERN}\Z")
+MAX_COUNTER_DIGITS = 18
 
-TAG_RE = re.compile(
-    rf"^(?P<model>{NAME_PATTERN})"
-    rf"(?:(?:@v(?P<version>{SEMVER_PATTERN})(?P<dereg>!)?)"
-    rf"|(?:#(?P<stage>{STAGE_PATTERN})(?P<unassign>!)?#(?P<counter>[0-9]{{1,9}}))"
-    rf"|(?:@deprecated(?:#(?P<dcounter>[0-9]{{1,9}}))?))\Z"
+GTO_TAG_RE = re.compile(
+    rf"^(?P<artifact>(?:{GTO_DIR_PATTERN}=)?{GTO_NAME_PATTERN}|{NAME_PATTERN})"
+    rf"(?:(?:#(?P<stage>{STAGE_PATTERN})|@v(?P<version>{SEMVER_PATTERN}))(?P<cancel>!?)"
+    rf"|@(?:(?P<deprecated>deprecated)|(?P<created>created)))"
+    rf"(?:#(?P<counter>[0-9]+))?\Z"
 )
 
 
@@ -45,6 +62,13 @@ class Action(str, Enum):
     ASSIGN = "assign"
     UNASSIGN = "unassign"
     DEPRECATE = "deprecate"
+
+
+# GTO's order for events in the same second (its events' ``priority``): a deprecation
+# first, so any other event of that second keeps the model active; a cancellation after
+# what it cancels, so it wins the tie.
+PRIORITY = {Action.DEPRECATE: 2, Action.REGISTER: 3, Action.DEREGISTER: 4,
+            Action.ASSIGN: 5, Action.UNASSIGN: 6}
 
 
 @dataclass(frozen=True)
@@ -58,36 +82,95 @@ class TagName:
     counter: int | None = None
 
 
+def _match(name: str) -> re.Match | None:
+    # git refuses such ref names; checking first keeps the regex off arbitrary text
+    if not name or len(name) > 1024 or "#" not in name and "@" not in name:
+        return None
+    return GTO_TAG_RE.match(name)
+
+
 def parse(name: str) -> TagName | None:
-    """Parse a tag name; ``None`` when it is not a registry tag (e.g. a release ``v1.0``)."""
-    m = TAG_RE.match(name)
+    """Parse a tag name; ``None`` when modelreg does not read it into a model's state: not a
+    registry tag at all (e.g. a release ``v1.0``), or one :func:`unread` explains."""
+    m = _match(name)
+    if not m or m.group("created") or not NAME_RE.match(m.group("artifact")):
+        return None
+    digits = m.group("counter")
+    if digits is not None and len(digits) > MAX_COUNTER_DIGITS:
+        return None
+    model = m.group("artifact")
+    counter = int(digits) if digits is not None else None
+    cancel = bool(m.group("cancel"))
+    if m.group("version"):
+        action = Action.DEREGISTER if cancel else Action.REGISTER
+        return TagName(model, action, version=m.group("version"), counter=counter)
+    if m.group("stage"):
+        action = Action.UNASSIGN if cancel else Action.ASSIGN
+        return TagName(model, action, stage=m.group("stage"), counter=counter)
+    return TagName(model, Action.DEPRECATE, counter=counter)
+
+
+def unread(name: str) -> str | None:
+    """Why a tag that GTO reads is not read here (``None`` for tags :func:`parse` reads and
+    for tags that are no registry tag at all)."""
+    m = _match(name)
     if not m:
         return None
-    model = m.group("model")
-    if m.group("version"):
-        action = Action.DEREGISTER if m.group("dereg") else Action.REGISTER
-        return TagName(model, action, version=m.group("version"))
-    if m.group("stage"):
-        action = Action.UNASSIGN if m.group("unassign") else Action.ASSIGN
-        return TagName(model, action, stage=m.group("stage"), counter=int(m.group("counter")))
-    counter = m.group("dcounter")
-    return TagName(model, Action.DEPRECATE, counter=int(counter) if counter else None)
+    artifact = m.group("artifact")
+    if not NAME_RE.match(artifact):
+        shown = artifact.replace("=", ":", 1) if "=" in artifact else artifact
+        return (f"GTO artifact {shown!r} is not a registry name (2-63 lower-case letters, "
+                "digits and dashes)")
+    if m.group("created"):
+        return "GTO parses @created but never writes it, and GTO 1.10 fails to read a " \
+               "registry that holds one"
+    digits = m.group("counter")
+    if digits is not None and len(digits) > MAX_COUNTER_DIGITS:
+        return f"its counter has more than {MAX_COUNTER_DIGITS} digits"
+    return None
 
 
-def registration(model: str, version: str) -> str:
-    return f"{model}@v{version}"
+def counter(name: str) -> tuple[str, int] | None:
+    """(model, counter) of any tag in GTO's grammar that has a counter, read or not (GTO's
+    next counter is one more than the largest on any of the artifact's tags, whatever the
+    form). The model is the name as the tag spells it."""
+    m = _match(name)
+    if not m or m.group("counter") is None or len(m.group("counter")) > MAX_COUNTER_DIGITS:
+        return None
+    return m.group("artifact"), int(m.group("counter"))
 
 
-def deregistration(model: str, version: str) -> str:
-    return f"{model}@v{version}!"
+def _numbered(tag: str, counter: int | None) -> str:
+    return tag + (f"#{counter}" if counter is not None else "")
 
 
-def assignment(model: str, stage: str, counter: int) -> str:
-    return f"{model}#{stage}#{counter}"
+def registration(model: str, version: str, counter: int | None = None) -> str:
+    return _numbered(f"{model}@v{version}", counter)
 
 
-def unassignment(model: str, stage: str, counter: int) -> str:
-    return f"{model}#{stage}!#{counter}"
+def deregistration(model: str, version: str, counter: int | None = None) -> str:
+    return _numbered(f"{model}@v{version}!", counter)
+
+
+def assignment(model: str, stage: str, counter: int | None) -> str:
+    return _numbered(f"{model}#{stage}", counter)
+
+
+def unassignment(model: str, stage: str, counter: int | None) -> str:
+    return _numbered(f"{model}#{stage}!", counter)
+
+
+def format_tag(tag: TagName) -> str:
+    """The tag name for ``tag`` (``parse(format_tag(t)) == t`` for every readable form)."""
+    if tag.action is Action.REGISTER:
+        return registration(tag.model, tag.version or "", tag.counter)
+    if tag.action is Action.DEREGISTER:
+        return deregistration(tag.model, tag.version or "", tag.counter)
+    if tag.action is Action.ASSIGN:
+        return assignment(tag.model, tag.stage or "", tag.counter)
+    if tag.action is Action.UNASSIGN:
+        return unassignment(tag.model, tag.stage or "", tag.counter)
+    return deprecation(tag.model, tag.counter)
 
 
 def deprecation(model: str, counter: int | None = None) -> str:

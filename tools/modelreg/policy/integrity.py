@@ -31,6 +31,7 @@ from modelreg.core.tags import Action
 from modelreg.core.yamlio import locate
 from modelreg.policy.inputs import requested_stages
 from modelreg.policy.rescan import compare, rescan_file
+from modelreg.store.config import DATA_DIR
 from modelreg.store.dvc import object_path, remote_holds, storage
 from modelreg.store.git import Ref
 from modelreg.store.protected import protected_branch, protected_ref
@@ -88,6 +89,17 @@ class _Verifier:
                                  ) from exc
         self.branch = branch
 
+    def warn(self, file: str, rule: str, message: str, model: str | None = None) -> None:
+        self.findings.append(Finding(file, rule, message, severity="warning", model=model))
+
+    def unread(self) -> None:
+        """Tags GTO reads that this registry does not (core/tags.py says why): reported,
+        never silently dropped."""
+        for name in self.git.run("for-each-ref", "--format=%(refname:lstrip=2)",
+                                 "refs/tags/").splitlines():
+            if why := tagmod.unread(name):
+                self.warn(f"refs/tags/{name}", "VER-02", f"tag {name} is not read: {why}")
+
     def add(self, file: str, rule: str, message: str, model: str | None = None,
             version: str | None = None, line: int | None = None) -> None:
         self.findings.append(Finding(file, rule, message, line=line, model=model,
@@ -100,8 +112,16 @@ class _Verifier:
         for ref, p in parsed:
             if p.action is Action.REGISTER:
                 reg_tags[(p.model, p.version)] = ref
+        try:
+            known: set[str] | None = set(self.registry.config.stage_names)
+        except ModelregError:
+            known = None                              # validate reports the configuration
         for ref, p in parsed:
             where = f"refs/tags/{ref.name}"
+            if p.stage and known is not None and p.stage not in known:
+                self.warn(where, "VER-02", f"tag {ref.name} names stage {p.stage!r}, which "
+                          f"{DATA_DIR}/environments.yaml does not list: no stage policy "
+                          "or gate applies to it", p.model)
             verdict = self.trust.get(ref.name)
             if verdict is not None and not verdict.trusted:
                 self.add(where, "VER-02", f"tag {ref.name} does not count: "
@@ -328,6 +348,8 @@ def verify(registry: Registry, models: list[str] | None = None, *, weights: bool
     v = _Verifier(registry, models, weights, versions, remote)
     v.tags()
     v.remember()
+    if models is None:
+        v.unread()
     for model in v.models:
         v.stages(model)
         if weights:

@@ -272,3 +272,27 @@ def _remove_new(started: dict[Path, set[str]]) -> int:
                 folder.rmdir()            # only when empty: it was made for our object
     return removed
 
+
+
+REMOTE_NAME = "storage"
+
+
+def init_project(root: Path, remote_url: str) -> None:
+    """``dvc init`` in the git work tree ``root``, with ``remote_url`` as the default remote
+    and ``verify = true`` (DVC re-hashes what it pulls, so a corrupted object is never checked
+    out). A local path is written as given; a relative one is read from ``.dvc/``."""
+    _quiet_env()
+    from dvc.repo import Repo  # heavy import, only for commands that need it  # noqa: PLC0415
+
+    try:
+        with _quiet():
+            repo = Repo.init(str(root))
+            try:
+                with repo.config.edit("repo") as conf:
+                    conf["remote"][REMOTE_NAME] = {"url": remote_url, "verify": True}
+                    conf["core"]["remote"] = REMOTE_NAME
+            finally:
+                repo.close()
+    except Exception as exc:  # DVC raises many types; all mean "could not initialise"
+        raise CannotRunError(f"dvc init failed: {exc}",
+                             hint="check the --remote URL and `dvc doctor`") from exc

@@ -6,6 +6,7 @@ process. GitPython's per-tag loop is quadratic on packed refs (docs/architecture
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from pathlib import Path
@@ -47,6 +48,11 @@ def _env() -> dict[str, str]:
     env.setdefault("GIT_TERMINAL_PROMPT", "0")
     env["LC_ALL"] = "C"
     return env
+
+
+def blob_id(data: bytes) -> str:
+    """The id git gives a file holding ``data`` (``git hash-object``, SHA-1 repositories)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
 class Git:

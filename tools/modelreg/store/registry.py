@@ -84,7 +84,10 @@ class Version:
 
 
 def build_states(refs: list[Ref], at: int | None = None) -> dict[str, ModelState]:
-    """Replay registry tags into per-model states (GTO's semantics), up to time ``at``."""
+    """Replay registry tags into per-model states with GTO's semantics, up to time ``at``.
+
+    Every tag form GTO writes is read (``core/tags.py``). A stage tag names its version in
+    its evidence, or else (GTO's way) by its commit: the version registered there."""
     events_by_model: dict[str, list[Event]] = {}
     version_at_commit: dict[tuple[str, str], str] = {}
     parsed_refs = []
@@ -95,6 +98,8 @@ def build_states(refs: list[Ref], at: int | None = None) -> dict[str, ModelState
         parsed_refs.append((ref, parsed))
         if parsed.action is Action.REGISTER:
             version_at_commit[(parsed.model, ref.target)] = parsed.version  # type: ignore[assignment]
+        elif parsed.action is Action.DEREGISTER:
+            version_at_commit.setdefault((parsed.model, ref.target), parsed.version)  # type: ignore[arg-type]
     for ref, parsed in parsed_refs:
         if at is not None and ref.time > at:
             continue
@@ -109,35 +114,53 @@ def build_states(refs: list[Ref], at: int | None = None) -> dict[str, ModelState
             counter=parsed.counter or 0, message=ref.message, object=ref.object))
     states = {}
     for model, events in events_by_model.items():
-        events.sort(key=Event.sort_key)
         states[model] = _replay(model, events)
     return states
 
 
 def _replay(model: str, events: list[Event]) -> ModelState:
+    """One model's state from its events, as GTO 1.10 derives it:
+
+    * a version is registered while its last registration event (in ``Event.sort_key``
+      order) is a registration; a deregistered version holds no stage and is never latest;
+    * a (stage, version) pair is active while its last stage event is an assignment;
+    * a stage is held by the registered version of an active pair whose latest assignment
+      is the newest; in a tie (the same second) GTO keeps the version registered earlier,
+      then the one it met first;
+    * a model is deprecated while a deprecation is its last event.
+    """
+    events.sort(key=Event.sort_key)
     registered: dict[str, bool] = {}
-    last: dict[tuple[str, str], tuple[bool, tuple]] = {}   # (stage, version) -> (active, key)
+    reg_time: dict[str, int] = {}                 # latest registration of each version
+    met: dict[str, int] = {}       # the order GTO meets versions in: by time, then tag name
+    for ev in sorted((e for e in events if e.action in (Action.REGISTER, Action.DEREGISTER)),
+                     key=lambda e: (e.time, e.tag)):
+        if ev.version:
+            met.setdefault(ev.version, len(met))
+    last: dict[tuple[str, str], tuple[bool, int]] = {}   # (stage, version) -> (active, time)
     deprecated = False
     for ev in events:
-        if ev.action is Action.REGISTER and ev.version:
-            registered[ev.version] = True
-        elif ev.action is Action.DEREGISTER and ev.version:
-            registered[ev.version] = False
-        elif ev.action in (Action.ASSIGN, Action.UNASSIGN) and ev.version and ev.stage:
-            last[(ev.stage, ev.version)] = (ev.action is Action.ASSIGN, ev.sort_key())
-        if ev.action is Action.DEPRECATE:
-            deprecated = True
-        elif ev.action in (Action.REGISTER, Action.ASSIGN):
-            deprecated = False      # GTO: deprecation counts only while it is the latest event
+        version = ev.version
+        if ev.action in (Action.REGISTER, Action.DEREGISTER) and version:
+            registered[version] = ev.action is Action.REGISTER
+            if ev.action is Action.REGISTER:
+                reg_time[version] = ev.time
+        elif ev.action in (Action.ASSIGN, Action.UNASSIGN) and version and ev.stage:
+            last[(ev.stage, version)] = (ev.action is Action.ASSIGN, ev.time)
+        deprecated = ev.action is Action.DEPRECATE
     stages: dict[str, tuple[tuple, str]] = {}
-    for (stage, version), (active, key) in last.items():
-        if active and registered.get(version, False) and (
-                stage not in stages or key > stages[stage][0]):
+    for (stage, version), (active, when) in last.items():
+        if not (active and registered.get(version, False)):
+            continue
+        key = (when, -reg_time.get(version, 0), -met.get(version, 0))
+        if stage not in stages or key > stages[stage][0]:
             stages[stage] = (key, version)
     live = [v for v, ok in registered.items() if ok and tagmod.SEMVER_RE.match(v)]
+    gone = [v for v, ok in registered.items() if not ok and tagmod.SEMVER_RE.match(v)]
     return ModelState(model=model, registered=tuple(sort_versions(live)),
                       stages={s: v for s, (_, v) in sorted(stages.items())},
-                      deprecated=deprecated, events=tuple(events))
+                      deprecated=deprecated, events=tuple(events),
+                      deregistered=tuple(sort_versions(gone)))
 
 
 class Registry:
@@ -358,7 +381,9 @@ class Registry:
                               ev.commit if ev else None,
                               self.artifacts(name, held, reg.commit if reg else None))
         if version is None:
-            candidates = list(state.registered) or self.version_names(name)
+            # a deregistered version is never the latest, even while its record stays
+            candidates = list(state.registered) or [
+                v for v in self.version_names(name) if v not in state.deregistered]
             if not candidates:
                 return None
             version = candidates[-1]
