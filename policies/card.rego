@@ -88,7 +88,27 @@ license_agrees(fm, want) if {
 
 license_agrees(fm, want) if {
 	fm.license == "other"
-	fm.license_name == want
+	fm.license_name == lower(want)
+}
+
+# The Hub takes `license: other` only with `license_name` and `license_link` (hub-docs
+# model-cards): a licence that is not one of its ids needs model.yaml's license_link.
+deny contains f if {
+	some doc in input.models
+	lib.active(doc, "CARD-02")
+	is_object(doc.card)
+	doc.card.front_matter.license == "other"
+	some key in ["license_name", "license_link"]
+	not filled_string(object.get(doc.card.front_matter, key, null))
+	f := lib.finding(doc, "CARD-02", "card", ["front_matter", key], sprintf(
+		"card front matter says license: other without %s; the Hub needs license_name and license_link with it: set license_link (and, for `other`, license_name) in model.yaml and regenerate the card (modelreg card NAME --write)",
+		[key],
+	))
+}
+
+filled_string(x) if {
+	is_string(x)
+	trim_space(x) != ""
 }
 
 deny contains f if {

@@ -39,7 +39,15 @@ test_front_matter_licence_in_hub_spelling if {
 }
 
 test_front_matter_other_licence_named if {
-	count([f | some f in deny(fx.with_({"card": {"front_matter": {"license": "other", "license_name": "proprietary-internal"}}})); f.id == "CARD-02"]) == 0
+	count([f | some f in deny(fx.with_({"card": {"front_matter": {"license": "other", "license_name": "proprietary-internal", "license_link": "https://example.com/licence"}}})); f.id == "CARD-02"]) == 0
+}
+
+test_front_matter_other_licence_without_link if {
+	"CARD-02" in fx.ids(deny(fx.with_({"card": {"front_matter": {"license": "other", "license_name": "proprietary-internal"}}})))
+}
+
+test_front_matter_other_licence_without_name if {
+	"CARD-02" in fx.ids(deny(fx.with_({"card": {"front_matter": {"license": "other", "license_link": "https://example.com/licence"}}})))
 }
 
 test_front_matter_other_licence_misnamed if {

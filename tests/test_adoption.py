@@ -173,6 +173,7 @@ task: tabular-regression
 model_type: gradient boosted trees
 library_name: sklearn
 license: proprietary-internal
+license_link: https://northwind.example/legal/internal-models
 owner:
   team: forecasting
   business_owner: nora-ds

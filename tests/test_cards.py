@@ -79,13 +79,39 @@ def test_front_matter_in_hugging_face_format(repo):
     _add_version(repo, "credit-default")
     front = cards.render(modelreg.open_registry(repo.root), "credit-default").front_matter
     assert front["license"] == "other" and front["license_name"] == "proprietary-internal"
+    assert front["license_link"] == "https://example.com/legal/proprietary-internal"
     assert front["pipeline_tag"] == "tabular-classification"
     assert front["datasets"] == ["credit-applications-train", "credit-applications-test"]
-    (result,) = front["model-index"][0]["results"]
-    assert result["dataset"] == {"type": "credit-applications-test",
-                                 "name": "credit-applications-test", "split": "test",
-                                 "revision": "2026.11"}
-    assert {"type": "auc", "value": 0.6651, "name": "auc (age_band=51+)"} in result["metrics"]
+    overall, *slices = front["model-index"][0]["results"]
+    assert overall["dataset"] == {"type": "credit-applications-test",
+                                  "name": "credit-applications-test", "split": "test",
+                                  "revision": "2026.11"}
+    # the Hub's metric id; the slice is the dataset's config, never in the metric's name
+    assert {"type": "roc_auc", "value": 0.7241, "name": "auc"} in overall["metrics"]
+    old = [r for r in slices if r["dataset"].get("config") == "age_band=51+"]
+    assert old and old[0]["metrics"] == [{"type": "roc_auc", "value": 0.6651, "name": "auc"}]
+    assert all("(" not in m["name"] for r in slices for m in r["metrics"])
+
+
+@pytest.mark.parametrize(("name", "hub", "args"), [
+    ("f1_macro", "f1", {"average": "macro"}), ("recall_weighted", "recall", {"average": "weighted"}),
+    ("auc", "roc_auc", {}), ("roc_auc", "roc_auc", {}), ("accuracy", "accuracy", {}),
+    ("rmse", "mse", {"squared": False}), ("ks_statistic", "ks_statistic", {}),
+])
+def test_metric_names_become_hub_metric_ids(name, hub, args):
+    assert cards.hub_metric(name) == (hub, args)
+
+
+@pytest.mark.parametrize(("model", "front"), [
+    ({"license": "MIT"}, {"license": "mit"}),
+    ({"license": "LGPL-2.1-only", "license_link": "https://spdx.org/licenses/LGPL-2.1-only"},
+     {"license": "other", "license_name": "lgpl-2.1-only",
+      "license_link": "https://spdx.org/licenses/LGPL-2.1-only"}),
+    ({"license": "other", "license_name": "Vendor model licence", "license_link": "LICENSE"},
+     {"license": "other", "license_name": "vendor-model-licence", "license_link": "LICENSE"}),
+])
+def test_licences_the_hub_does_not_know_are_other_with_name_and_link(model, front):
+    assert cards.front_matter("m", model, []) == front
 
 
 def test_base_model_is_declared_when_the_model_has_one(repo):
@@ -105,6 +131,16 @@ def test_hugging_face_model_card_loads_and_round_trips(repo, tmp_path, monkeypat
     card = hub.ModelCard.load(repo.root / rendered.path)
     assert card.data.to_dict() == rendered.front_matter
     assert card.data.eval_results and card.data.eval_results[0].metric_value == 0.7241
+    assert card.data.license_name and card.data.license_link        # `other` needs both
+    # the Hub's own reading of model-index: metric ids, slices as dataset configs
+    meta = hub.metadata_load(repo.root / rendered.path)
+    name, results = hub.repocard_data.model_index_to_eval_results(meta["model-index"])
+    assert name == "credit-default"
+    got = {(r.dataset_type, r.dataset_config, r.dataset_split, r.metric_type, r.metric_value)
+           for r in results}
+    assert ("credit-applications-test", None, "test", "roc_auc", 0.7241) in got
+    assert ("credit-applications-test", "sex=F", "test", "roc_auc", 0.7437) in got
+    assert all(r.metric_name in ("auc", "accuracy") for r in results)
     assert "## Quantitative Analyses" in card.text
 
 
@@ -354,3 +390,15 @@ def test_failed_register_restores_the_card(repo, tmp_path):
         modelreg.register(modelreg.open_registry(repo.root), _request(tmp_path),
                           hooks={"git_commit": fail})
     assert repo.snapshot() == before
+
+
+def test_averaged_metrics_reach_the_hub_with_their_args(repo, monkeypatch):
+    """f1_macro is the Hub's `f1` with `args: {average: macro}`, as huggingface_hub reads it."""
+    import huggingface_hub as hub
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _add_version(repo, "iris-classifier")
+    rendered = cards.write(modelreg.open_registry(repo.root), "iris-classifier")
+    card = hub.ModelCard.load(repo.root / rendered.path)
+    f1 = [r for r in card.data.eval_results if r.metric_name == "f1_macro"]
+    assert len(f1) == 1 and f1[0].metric_type == "f1" and f1[0].metric_args == {"average": "macro"}
+    assert f1[0].dataset_type == "iris-test" and f1[0].dataset_revision == "2026.11"

@@ -26,6 +26,7 @@ _WHERE = {
     "DatasetSpec": "app.register",
     "check": "app.check", "CheckResult": "app.check", "gate": "app.gate",
     "GateResult": "app.gate",
+    "export_hf": "app.export", "ExportResult": "app.export",
     "Finding": "core.records", "Report": "core.records", "Event": "core.records",
     "ModelState": "core.records", "Resolution": "core.records", "Artifact": "core.records",
     "ModelregError": "core.errors", "UsageError": "core.errors", "InputError": "core.errors",

@@ -1061,6 +1061,50 @@ def site(obj: dict, out_dir: str, engine: str) -> None:
                f"{result.out_dir}/index.html", err=True)
 
 
+# --- export ----------------------------------------------------------------------------------
+@cli.group(name="export")
+def export_group() -> None:
+    """Write a registered version in another tool's own format.
+
+    \b
+    Example:
+      modelreg export hf credit-default@1.1.0 out/credit-default
+    """
+
+
+@export_group.command(name="hf")
+@click.argument("target", metavar="NAME@VERSION", type=_Target())
+@click.argument("out_dir", metavar="OUT_DIR")
+@click.option("--no-pull", is_flag=True, help="Refuse instead of pulling weights that are not "
+              "in the work tree with DVC.")
+@_format_option(*_TEXT_JSON)
+@click.pass_obj
+def export_hf(obj: dict, target: tuple[str, str], out_dir: str, no_pull: bool,
+              fmt: str) -> None:
+    """A folder the Hugging Face Hub takes as it is: README.md (the card for that version,
+    with the Hub's front matter), the weights (checked against their recorded sha256;
+    pulled with DVC when absent) and config.json. OUT_DIR must be new or empty.
+
+    \b
+    Example:
+      modelreg export hf credit-default@1.1.0 out/credit-default
+      huggingface-cli upload example-org/credit-default out/credit-default
+    """
+    from modelreg.app.export import export_hf as do_export
+
+    name, version = target
+    result = do_export(_registry(obj["repo"]), name, version, out_dir, pull=not no_pull)
+    if fmt == "json":
+        _json_out({"model": result.model, "version": result.version,
+                   "out_dir": result.out_dir, "files": list(result.files),
+                   "pulled": list(result.pulled)})
+        return
+    for path in result.pulled:
+        click.echo(f"pulled {printable(path)} with DVC", err=True)
+    click.echo(f"Exported {result.model} {result.version} to {printable(result.out_dir)}: "
+               + ", ".join(printable(f) for f in result.files))
+
+
 # --- integrity: sign, verify ---------------------------------------------------------------
 @cli.command()
 @click.argument("target", metavar="NAME@VERSION", type=_Target())

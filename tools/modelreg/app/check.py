@@ -26,7 +26,7 @@ from modelreg.policy.engines import Engine, PolicySet, load_policy_set
 from modelreg.policy.evaluate import Waiver, dedupe, evaluate
 from modelreg.policy.rescan import rescan_findings
 from modelreg.policy.scope import change_document, changed_versions, merge_base
-from modelreg.store import cards
+from modelreg.store import cards, dvcyaml
 from modelreg.store.codeowners import PATH as CODEOWNERS
 from modelreg.store.codeowners import generate as generate_codeowners
 from modelreg.store.config import DATA_DIR, ConfigError, RegistryConfig
@@ -249,20 +249,49 @@ def _pull_request(registry: Registry, names: list[str], changed_since: str | Non
     scope = {name: changed_versions(base, registry, name, files) if name in folders else set()
              for name in names}
     return scope, change_document(base, registry, base_ref=changed_since, files=files,
-                                  review=review, generated=_generated(registry, files))
+                                  review=review, generated=_generated(registry, base, files))
 
 
-def _generated(registry: Registry, files: list[str]) -> list[str]:
+def _generated(registry: Registry, base: Registry | None, files: list[str]) -> list[str]:
     """Changed files that are exactly what modelreg generates from the registry: CODEOWNERS
-    rewritten by ``register`` for a new model. Its inputs (policy data, each model's
-    owner.team) have owners of their own; a hand edit is not generated and needs governance."""
-    if CODEOWNERS not in files or not registry.is_file(CODEOWNERS):
-        return []
+    rewritten by ``register`` for a new model, and ``dvc.yaml`` declaring the versions the
+    pull request registers. Their inputs (policy data, each model's owner.team, the version
+    records) have owners of their own; a hand edit is not generated and needs governance."""
+    out = []
+    if CODEOWNERS in files and registry.is_file(CODEOWNERS):
+        try:
+            if registry.read_text(CODEOWNERS) == generate_codeowners(registry).text:
+                out.append(CODEOWNERS)
+        except ModelregError:
+            pass
+    if dvcyaml.PATH in files and _declares_registrations(registry, base, files):
+        out.append(dvcyaml.PATH)
+    return out
+
+
+def _declares_registrations(registry: Registry, base: Registry | None, files: list[str]
+                            ) -> bool:
+    """``dvc.yaml`` is the base's with exactly the entries ``register`` writes for the
+    versions this pull request adds (one per model), and nothing else changed."""
+    added: dict[str, list[str]] = {}
+    for path in files:
+        parts = path.split("/")
+        if (len(parts) == 4 and parts[0] == MODELS_DIR and parts[2] == "versions"
+                and parts[3].endswith(".yaml") and registry.is_file(path)
+                and not (base is not None and base.is_file(path))):
+            added.setdefault(parts[1], []).append(parts[3][:-len(".yaml")])
+    if not registry.is_file(dvcyaml.PATH) or any(len(v) != 1 for v in added.values()):
+        return False
     try:
-        ok = registry.read_text(CODEOWNERS) == generate_codeowners(registry).text
+        current = base.read_text(dvcyaml.PATH, max_bytes=dvcyaml.MAX_BYTES) \
+            if base is not None and base.is_file(dvcyaml.PATH) else None
+        entries = {name: dvcyaml.declaration(
+            name, registry.model(name).data, versions[0],
+            registry.version(name, versions[0]).data) for name, versions in added.items()}
+        return registry.read_text(dvcyaml.PATH, max_bytes=dvcyaml.MAX_BYTES) == \
+            dvcyaml.render(current, entries)
     except ModelregError:
-        return []
-    return [CODEOWNERS] if ok else []
+        return False
 
 
 PARALLEL_FROM = 200    # models; below this one process is faster than a pool

@@ -4,10 +4,10 @@ Two steps. :func:`plan` decides everything and writes nothing: every refusal (an
 or lower version, missing or git-tracked weights, a stale ``.dvc`` pointer, a dangerous
 pickle, a secret in the metadata, NaN metrics, control characters in names, no metrics for a
 model with thresholds, an invalid record…), the hashes of each weights file (read once), the
-record, card and CODEOWNERS texts, the branch. :func:`apply` carries the plan out under an
-undo log: branch, copy, ``dvc add``, record and card, the registered-stage policies on the
-files as written (:func:`judge`: register says what ``check`` will say), ``dvc push``,
-commit. If anything fails there, the work tree, the index and the branch are put back byte
+record, card, ``dvc.yaml`` and CODEOWNERS texts, the branch. :func:`apply` carries the plan
+out under an undo log: branch, copy, ``dvc add``, record, card and the version's DVC artifact
+declaration (``dvc.yaml``), the registered-stage policies on the files as written
+(:func:`judge`: register says what ``check`` will say), ``dvc push``, commit. If anything fails there, the work tree, the index and the branch are put back byte
 for byte. :func:`register` is the two in a row, holding the clone's lock, after
 :func:`refuse_interrupted` has looked for a run killed before its commit.
 """
@@ -37,7 +37,7 @@ from modelreg.core.tags import Action
 from modelreg.core.yamlio import Document, dump_yaml, load, locate, parse_yaml, read_text
 from modelreg.policy.evaluate import evaluate
 from modelreg.policy.inputs import REGISTERED
-from modelreg.store import cards, codeowners, lock
+from modelreg.store import cards, codeowners, dvcyaml, lock
 from modelreg.store.codeowners import PATH as CODEOWNERS
 from modelreg.store.credentials import find
 from modelreg.store.dvc import Dvc, read_pointer
@@ -66,6 +66,7 @@ title: TODO one-line title
 task: TODO-task          # Hugging Face pipeline_tag, e.g. tabular-classification
 library_name: TODO
 license: TODO            # must be in policies/data/licenses.yaml
+# license_link: URL      # needed for a licence that is not a Hugging Face licence id
 owner:
   team: TODO             # a team from policies/data/teams.yaml
 developers: []
@@ -212,6 +213,7 @@ class RegisterPlan:
     refuse_findings: bool = False
     engine: str = "auto"
     dataset_entries: tuple[str, ...] = ()
+    dvc_yaml_text: str | None = None   # None: dvc.yaml declares this version already
 
     @property
     def version_dir(self) -> Path:
@@ -616,6 +618,21 @@ def _card_text(registry: Registry, name: str, model_data: dict, version: str,
     return None if text == current else text
 
 
+def _dvc_yaml_text(registry: Registry, name: str, model_data: dict, version: str,
+                   record_text: str) -> str | None:
+    """``dvc.yaml`` declaring this version's weights as ``name``'s DVC artifact (so that at
+    the registration commit, where the tags point, ``dvc artifacts get`` finds them); None
+    when it says so already."""
+    path = registry.root / dvcyaml.PATH
+    current = read_text(path, display=dvcyaml.PATH, max_bytes=dvcyaml.MAX_BYTES) \
+        if path.is_file() else None
+    record = parse_yaml(record_text, f"models/{name}/versions/{version}.yaml")
+    entry = dvcyaml.declaration(name, model_data, version, record if isinstance(record, dict)
+                                else {})
+    text = dvcyaml.render(current, {name: entry})
+    return None if text == current else text
+
+
 def _codeowners_text(registry: Registry, name: str, model_data: dict) -> str | None:
     """CODEOWNERS with the new model's owners (for its next changes), when it changes."""
     path = registry.root / CODEOWNERS
@@ -694,6 +711,7 @@ def plan(registry: Registry, request: RegisterRequest,
         parsed = parse_yaml(model_text or "", registry.rel(mdir / "model.yaml"))
         model_data = parsed if isinstance(parsed, dict) else {}
     card_text = _card_text(registry, name, model_data, version, record_text)
+    dvc_yaml_text = _dvc_yaml_text(registry, name, model_data, version, record_text)
     codeowners_text = None
     if new_model and not starter and (registry.root / CODEOWNERS).exists():
         codeowners_text = _codeowners_text(registry, name, model_data)
@@ -704,7 +722,8 @@ def plan(registry: Registry, request: RegisterRequest,
         card_text=card_text, codeowners_text=codeowners_text,
         commit_message=title + (f"\n\n{req.message}" if req.message else ""),
         new_model=new_model, starter=starter, warnings=tuple(warnings),
-        refuse_findings=req.refuse_findings, engine=req.engine, dataset_entries=tuple(entries))
+        refuse_findings=req.refuse_findings, engine=req.engine, dataset_entries=tuple(entries),
+        dvc_yaml_text=dvc_yaml_text)
 
 
 def _no_metrics(req: RegisterRequest, name: str, model: dict, metrics: list[dict],
@@ -751,12 +770,14 @@ def apply(registry: Registry, plan: RegisterPlan,
     root, git = registry.root, registry.git
     model_file = plan.model_dir / "model.yaml"
     card_file = root / cards.card_path(plan.name)
+    dvc_yaml = root / dvcyaml.PATH
     ignores = (plan.version_dir / ".gitignore", root / ".gitignore")   # dvc add edits them
     dvc: Dvc | None = None
     undo = Undo(registry)
     journal = Journal(registry)
     journal.start(plan, undo, [model_file] if plan.model_text is not None else [],
-                  [card_file, *ignores] + ([root / CODEOWNERS] if plan.codeowners_text else []))
+                  [card_file, *ignores] + ([root / CODEOWNERS] if plan.codeowners_text else [])
+                  + ([dvc_yaml] if plan.dvc_yaml_text is not None else []))
     try:
         with undo.guard("register"):
             if plan.branch:
@@ -783,11 +804,14 @@ def apply(registry: Registry, plan: RegisterPlan,
             hooks("card")
             if plan.card_text is not None:
                 undo.write(card_file, plan.card_text)
+            if plan.dvc_yaml_text is not None:
+                undo.write(dvc_yaml, plan.dvc_yaml_text)
             paths = [registry.rel(p) for p in (
                 ([model_file] if plan.model_text is not None else []) + [plan.version_file]
                 + [w.pointer for w in plan.weights] + [card_file]
                 + [p for p in ignores if undo.changed(p)]
-                + ([root / CODEOWNERS] if plan.codeowners_text is not None else []))]
+                + ([root / CODEOWNERS] if plan.codeowners_text is not None else [])
+                + ([dvc_yaml] if plan.dvc_yaml_text is not None else []))]
             hooks("policies")
             findings = judge(registry, plan, paths)
             journal.step("pushing")

@@ -74,8 +74,30 @@ SECTIONS = (
 # Front matter keys the renderer owns: regenerated (or dropped) on every render.
 MANAGED_KEYS = ("license", "license_name", "license_link", "library_name", "pipeline_tag",
                 "tags", "datasets", "base_model", "base_model_relation", "model-index")
-# Licences that are not Hugging Face licence ids: the card says `other` and names them.
-_OTHER_LICENSES = {"other", "proprietary-internal"}
+# The Hub's licence ids (hub-docs, "Licenses"); any other licence is `license: other` with
+# `license_name` (a lower-case slug) and `license_link`.
+HUB_LICENSES = frozenset("""
+    apache-2.0 mit openrail bigscience-openrail-m creativeml-openrail-m bigscience-bloom-rail-1.0
+    bigcode-openrail-m afl-3.0 artistic-2.0 bsl-1.0 bsd bsd-2-clause bsd-3-clause
+    bsd-3-clause-clear c-uda cc cc0-1.0 cc-by-2.0 cc-by-2.5 cc-by-3.0 cc-by-4.0 cc-by-sa-3.0
+    cc-by-sa-4.0 cc-by-nc-2.0 cc-by-nc-3.0 cc-by-nc-4.0 cc-by-nd-4.0 cc-by-nc-nd-3.0
+    cc-by-nc-nd-4.0 cc-by-nc-sa-2.0 cc-by-nc-sa-3.0 cc-by-nc-sa-4.0 cdla-sharing-1.0
+    cdla-permissive-1.0 cdla-permissive-2.0 wtfpl ecl-2.0 epl-1.0 epl-2.0 etalab-2.0 eupl-1.1
+    eupl-1.2 agpl-3.0 gfdl gpl gpl-2.0 gpl-3.0 lgpl lgpl-2.1 lgpl-3.0 isc h-research
+    intel-research lppl-1.3c ms-pl apple-ascl apple-amlr mpl-2.0 odc-by odbl openrail++ osl-3.0
+    postgresql ofl-1.1 ncsa unlicense zlib pddl lgpl-lr deepfloyd-if-license llama2 llama3
+    llama3.1 llama3.2 llama3.3 llama4 gemma unknown
+    """.split())
+# Registry metric names whose Hub metric id (the `evaluate` library's) is another, with the
+# arguments that make them the same measurement; other names are Hub ids already (accuracy,
+# roc_auc, f1, mse…) or are kept as they are.
+HUB_METRICS: dict[str, tuple[str, dict[str, Any]]] = {
+    "auc": ("roc_auc", {}), "auroc": ("roc_auc", {}), "roc_auc_ovr": ("roc_auc", {"multi_class": "ovr"}),
+    "roc_auc_ovo": ("roc_auc", {"multi_class": "ovo"}), "rmse": ("mse", {"squared": False}),
+    "r2": ("r_squared", {}), "mcc": ("matthews_correlation", {}), "brier": ("brier_score", {}),
+}
+_AVERAGED = re.compile(r"^(f1|precision|recall)_(macro|micro|weighted|binary|samples)$")
+_SLUG = re.compile(r"[^a-z0-9.-]+")
 _ENTITY_RE = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
 
 
@@ -198,17 +220,17 @@ def front_matter(name: str, model: dict[str, Any], records: list[dict[str, Any]]
     out: dict[str, Any] = {}
     lic = model.get("license")
     if isinstance(lic, str) and lic:
-        if lic.lower() in _OTHER_LICENSES:
-            out["license"] = "other"
-            named = model.get("license_name")
-            if isinstance(named, str) and named:
-                out["license_name"] = named
-            elif lic.lower() != "other":
-                out["license_name"] = lic
-            if isinstance(model.get("license_link"), str):
-                out["license_link"] = model["license_link"]
-        else:
+        if lic.lower() in HUB_LICENSES:
             out["license"] = lic.lower()        # the Hub's licence ids are lower case SPDX
+        else:
+            out["license"] = "other"
+            # a licence id that is not the Hub's is its own name; `other` is named in model.yaml
+            named = model.get("license_name") if lic.lower() == "other" else lic
+            slug = _SLUG.sub("-", named.lower()).strip("-.") if isinstance(named, str) else ""
+            if slug:
+                out["license_name"] = slug
+            if isinstance(model.get("license_link"), str) and model["license_link"]:
+                out["license_link"] = model["license_link"]
     for key, source in (("library_name", "library_name"), ("pipeline_tag", "task")):
         if isinstance(model.get(source), str) and model[source]:
             out[key] = model[source]
@@ -573,28 +595,48 @@ def _results(metrics: list[dict[str, Any]], datasets: list[dict[str, Any]]) -> l
     return out
 
 
+def hub_metric(name: str) -> tuple[str, dict[str, Any]]:
+    """The Hub's metric id for a registry metric name, and its ``args``
+    (``f1_macro`` → ``f1`` with ``{average: macro}``, ``auc`` → ``roc_auc``)."""
+    if name in HUB_METRICS:
+        hub, args = HUB_METRICS[name]
+        return hub, dict(args)
+    m = _AVERAGED.match(name)
+    if m:
+        return m.group(1), {"average": m.group(2)}
+    return name, {}
+
+
 def _model_index_results(task: str, record: dict[str, Any]) -> list[dict[str, Any]]:
-    """``model-index`` results: one per dataset and split, a metric per row; slices are
-    named ``metric (slice)`` (the Hub has no slice field)."""
+    """``model-index`` results: one per dataset, split and slice. ``dataset.type`` is the
+    dataset's id, a slice is the dataset's ``config`` (a subset of that split), each metric's
+    ``type`` is the Hub's metric id with its ``args``, and ``name`` the registry's name."""
     datasets = [d for d in _list(record.get("datasets")) if isinstance(d, dict)]
     metrics = [m for m in _list(record.get("metrics")) if isinstance(m, dict)
                and isinstance(m.get("name"), str) and isinstance(m.get("value"), (int, float))
-               and isinstance(m.get("dataset"), str)]
+               and not isinstance(m.get("value"), bool) and isinstance(m.get("dataset"), str)]
+    groups: dict[tuple[Any, Any, Any], list[dict[str, Any]]] = {}
+    for m in metrics:
+        piece = m.get("slice") if isinstance(m.get("slice"), str) else "overall"
+        groups.setdefault((m["dataset"], m.get("split"), piece), []).append(m)
     results = []
-    for (dataset, split), rows in _groups(metrics):
+    for (dataset, split, piece), rows in groups.items():
         ds: dict[str, Any] = {"type": dataset, "name": dataset}
+        if piece != "overall":
+            ds["config"] = piece
         if isinstance(split, str):
             ds["split"] = split
         revision = _revision(rows[0], datasets)
         if revision is not None:
             ds["revision"] = str(revision)
-        results.append({
-            "task": {"type": task},
-            "dataset": ds,
-            "metrics": [{"type": m["name"], "value": m["value"],
-                         "name": m["name"] if m.get("slice") in (None, "overall")
-                         else f"{m['name']} ({m['slice']})"} for m in rows],
-        })
+        entries = []
+        for m in rows:
+            hub, args = hub_metric(m["name"])
+            entry: dict[str, Any] = {"type": hub, "value": m["value"], "name": m["name"]}
+            if args:
+                entry["args"] = args
+            entries.append(entry)
+        results.append({"task": {"type": task}, "dataset": ds, "metrics": entries})
     return results
 
 

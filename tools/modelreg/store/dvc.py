@@ -237,6 +237,19 @@ class Dvc:
             if not done:
                 _remove_new(started)
 
+    def pull(self, pointers: list[Path]) -> None:
+        """Fetch the outputs of the given ``.dvc`` files from the default remote and check
+        them out in the work tree (with ``verify = true`` a corrupted object is refused)."""
+        remote = self.default_remote()
+        try:
+            with _quiet():
+                self._repo.pull(targets=[str(p.resolve()) for p in pointers], remote=remote)
+        except Exception as exc:  # DVC raises many types; all mean "could not pull"
+            raise CannotRunError(f"dvc pull from remote {remote!r} failed: {exc}",
+                                 hint="check that the remote is reachable and holds the "
+                                      "version's objects (`dvc pull` by hand shows details)"
+                                 ) from exc
+
     def _partial_uploads(self, remote: str, pointers: list[Path]) -> dict[Path, set[str]]:
         """For a local remote: each object folder the push writes to, with the temporary
         files already in it (another upload's, not ours to remove)."""
