@@ -518,10 +518,15 @@ def validate(obj: dict, paths: tuple[str, ...], fmt: str) -> None:
 @click.option("--head", "head", metavar="SHA", help="The pull request's head commit "
               "(approvals on older commits are stale).")
 @click.option("--pr", "pr", type=int, metavar="N", help="The pull request's number.")
+@click.option("--github", "github", is_flag=True,
+              help="Fetch the reviews of pull request --pr N from GitHub (every page), and "
+                   "its author and head unless given: $GITHUB_REPOSITORY, $GITHUB_TOKEN or "
+                   "$GH_TOKEN, $GITHUB_API_URL.")
 @click.pass_obj
 def check(obj: dict, stage: str | None, base: str | None, changed_since: str | None,
           engine: str, opa_url: str | None, fmt: str, strict: bool,
-          reviews: str | None, pr_author: str | None, head: str | None, pr: int | None) -> None:
+          reviews: str | None, pr_author: str | None, head: str | None, pr: int | None,
+          github: bool) -> None:
     """Schema and policy check of the registry (the pull-request status check).
 
     The records are the work tree's; the rules are the base revision's, so a pull request
@@ -531,6 +536,7 @@ def check(obj: dict, stage: str | None, base: str | None, changed_since: str | N
     Example:
       modelreg check --base "$BASE_SHA" --format github \\
         --reviews reviews.json --pr-author alice-ds --head "$HEAD_SHA" --pr 42
+      modelreg check --base "$BASE_SHA" --format github --github --pr 42 --head "$HEAD_SHA"
     """
     from modelreg.app.check import check as do_check
     from modelreg.app.check import default_base
@@ -544,7 +550,7 @@ def check(obj: dict, stage: str | None, base: str | None, changed_since: str | N
     judge = registry.at(base) if base else registry
     stage = _stage(judge, stage, registered=True)
     review = _review(registry, reviews, pr_author, head, changed_since or base, pr,
-                     judge=judge)
+                     judge=judge, github=github)
     result = do_check(registry, stage=stage, changed_since=changed_since, base=judge.rev,
                       engine=engine, opa_url=opa_url, review=review)
     click.echo(reporter(fmt)(result, strict), nl=False)
@@ -643,18 +649,31 @@ def policy_explain(obj: dict, rule_id: str, fmt: str) -> None:
 
 # --- sign-off and promotion -------------------------------------------------------------
 def _review(registry: Registry, reviews: str | None, pr_author: str | None, head: str | None,
-            base: str | None, pr: int | None, judge: Registry | None = None) -> dict | None:
-    """The sign-off evidence from --reviews/--pr-author/--head (all three, or none).
+            base: str | None, pr: int | None, judge: Registry | None = None,
+            github: bool = False) -> dict | None:
+    """The sign-off evidence from --reviews/--pr-author/--head (all three, or none), or with
+    --github from GitHub's pull request --pr (--pr-author and --head default to its own).
 
     Who is who (people and teams in the configuration) comes from ``judge``, the revision
     whose rules judge the change: a pull request cannot make its author's teammate a code
     owner."""
-    given = [x is not None for x in (reviews, pr_author, head)]
+    from modelreg.policy.reviews import review_input
+
+    fetched = None
+    if github:
+        if pr is None or reviews is not None:
+            raise click.UsageError("--github needs --pr N and no --reviews")
+        from modelreg.policy.reviews import open_pull_request
+        from modelreg.store.github import GitHub
+
+        author, pr_head, fetched = open_pull_request(GitHub.from_env(os.environ), pr)
+        pr_author = pr_author or author
+        head = head or pr_head
+    given = [x is not None for x in (reviews if fetched is None else fetched, pr_author, head)]
     if not any(given):
         return None
     if not all(given):
         raise click.UsageError("--reviews, --pr-author and --head go together")
-    from modelreg.policy.reviews import review_input
 
     judge = judge or registry
     if base is None:
@@ -662,8 +681,9 @@ def _review(registry: Registry, reviews: str | None, pr_author: str | None, head
         from modelreg.store.protected import protected_branch, protected_ref
 
         base = protected_ref(registry.git, protected_branch(registry))
-    return review_input(registry.git, reviews_file=reviews, pr_author=pr_author,
-                        head=head, base=base, config=judge.config, pr=pr, rules=judge.rev)
+    return review_input(registry.git, reviews_file=reviews, reviews=fetched,
+                        pr_author=pr_author, head=head, base=base, config=judge.config, pr=pr,
+                        rules=judge.rev)
 
 
 def _emit_change(change: Any, fmt: str) -> None:
@@ -785,44 +805,98 @@ def deprecate(obj: dict, target: tuple[str, str | None], legacy_version: str | N
                               branch=not no_branch), fmt)
 
 
+def _pulls(registry: Registry, github: bool, reviews_dir: str | None, pr: int | None,
+           reviews: str | None, pr_author: str | None, head: str | None) -> Callable | None:
+    """Where reconcile learns which pull request merged a commit: GitHub, recorded files,
+    or the options describing the one HEAD merged."""
+    from modelreg.policy import reviews as revs
+
+    if github:
+        if reviews_dir or reviews or pr is not None or pr_author or head:
+            raise click.UsageError("--github asks GitHub for every merge: leave out --pr, "
+                                   "--reviews, --reviews-dir, --pr-author and --head")
+        from modelreg.store.github import GitHub
+
+        client = GitHub.from_env(os.environ)
+        return lambda commit: revs.merged_by(client, commit)
+    merged: dict[str, Any] = {}
+    if reviews or pr is not None or pr_author or head:
+        if reviews and pr_author is None:
+            raise click.UsageError("--reviews needs --pr-author (the author cannot approve)")
+        if (pr_author or head) and not reviews:
+            raise click.UsageError("--pr-author and --head go with --reviews")
+        git = registry.git
+        tip = git.head() or ""
+        second = git.run("rev-parse", "-q", "--verify", "HEAD^2", check=False).strip()
+        if not second:
+            raise click.UsageError("HEAD is not a merge commit, so no pull request merged it: "
+                                   "leave out --pr and --reviews (it is recorded as a direct "
+                                   "push)")
+        if head is not None:
+            given = git.run("rev-parse", "-q", "--verify", f"{head}^{{commit}}",
+                            check=False).strip()
+            if given != second:
+                raise click.UsageError(f"--head {head} is not HEAD's second parent "
+                                       f"{second[:12]}: the merged head is what was reviewed")
+        merged[tip] = revs.PullRequest(pr, pr_author,
+                                       revs.load_reviews(reviews) if reviews else None)
+    if not merged and not reviews_dir:
+        return None
+
+    def find(commit: str) -> Any:
+        if commit in merged:
+            return merged[commit]
+        return revs.recorded_pull_request(reviews_dir, commit) if reviews_dir else None
+    return find
+
+
 @cli.command()
 @click.option("--push", is_flag=True, help="Push the new tags to origin (atomically).")
-@click.option("--pr", "pr", type=int, metavar="N", help="The merged pull request's number.")
+@click.option("--github", "github", is_flag=True,
+              help="Ask GitHub which pull request merged each merge commit and for its reviews "
+                   "(every page): $GITHUB_REPOSITORY, $GITHUB_TOKEN or $GH_TOKEN, "
+                   "$GITHUB_API_URL.")
+@click.option("--reviews-dir", "reviews_dir", metavar="DIR",
+              help="Recorded pull requests, one file per merge commit: DIR/<merge commit>.json "
+                   "holding {\"pr\": N, \"pr_author\": LOGIN, \"reviews\": [GitHub's reviews]}.")
+@click.option("--pr", "pr", type=int, metavar="N",
+              help="The pull request HEAD (a merge commit) merged.")
 @click.option("--reviews", "reviews", metavar="FILE",
-              help="The merged pull request's reviews (JSON of GitHub's list-reviews "
-                   "endpoint).")
+              help="The reviews of the pull request HEAD merged (JSON of GitHub's "
+                   "list-reviews endpoint, every page).")
 @_renamed("--approvals", "--reviews", "reviews")
-@click.option("--pr-author", "pr_author", metavar="LOGIN", help="The pull request's author.")
-@click.option("--head", "head", metavar="SHA", help="The pull request's head commit "
-              "(default: HEAD's second parent, for a merge commit).")
+@click.option("--pr-author", "pr_author", metavar="LOGIN", help="That pull request's author.")
+@click.option("--head", "head", metavar="SHA", help="That pull request's head commit: "
+              "HEAD's second parent (the default, and the only value accepted).")
 @click.option("--engine", default="auto", show_default=True, metavar="NAME", help=_ENGINE_HELP)
 @_format_option(*_TEXT_JSON)
 @click.pass_obj
-def reconcile(obj: dict, push: bool, pr: int | None, reviews: str | None,
-              pr_author: str | None, head: str | None, engine: str, fmt: str) -> None:
-    """On the protected branch after a merge: tag what was merged, with its evidence.
+def reconcile(obj: dict, push: bool, github: bool, reviews_dir: str | None, pr: int | None,
+              reviews: str | None, pr_author: str | None, head: str | None, engine: str,
+              fmt: str) -> None:
+    """On the protected branch after merges: tag what each merge changed, with its evidence.
+
+    Every first-parent commit since the last reconciled one is recorded with its own pull
+    request and reviews; a commit no pull request is known for is recorded as a direct push,
+    which the gate refuses.
 
     \b
     Example:
+      modelreg reconcile --push --github
       modelreg reconcile --push --pr 42 --reviews reviews.json --pr-author alice-ds
     """
     from modelreg.app.reconcile import reconcile as do_reconcile
 
     registry = _registry(obj["repo"])
-    if reviews and head is None:
-        parent = registry.git.run("rev-parse", "-q", "--verify", "HEAD^2", check=False).strip()
-        head = parent or registry.git.head()
-    if reviews and pr_author is None:
-        raise click.UsageError("--reviews needs --pr-author (the author cannot approve)")
-    # after the merge, the change is what HEAD added to the branch's previous state
-    previous = registry.git.run("rev-parse", "-q", "--verify", "HEAD^1", check=False).strip()
-    review = _review(registry, reviews, pr_author, head, previous or None, pr)
-    result = do_reconcile(registry, push=push, pr=pr, review=review, engine=engine)
+    pulls = _pulls(registry, github, reviews_dir, pr, reviews, pr_author, head)
+    result = do_reconcile(registry, push=push, pulls=pulls, engine=engine)
     if fmt == "json":
         _json_out({"head": result.head, "pushed": result.pushed,
                    "already_done": result.already_done,
                    "created": [{"tag": p.name, "target": p.target, "event": p.action.value,
-                                "model": p.model, "version": p.version, "stage": p.stage}
+                                "model": p.model, "version": p.version, "stage": p.stage,
+                                "merge_commit": p.merge, "via": p.evidence.get("via"),
+                                "pr": p.evidence.get("pr")}
                                for p in result.created]})
         return
     if not result.created:
@@ -830,7 +904,10 @@ def reconcile(obj: dict, push: bool, pr: int | None, reviews: str | None,
                    + (" (another reconcile recorded it first)" if result.already_done else ""))
         return
     for p in result.created:
-        click.echo(f"created {p.name} → {p.target[:12]}  ({p.title})")
+        via = (f"pull request #{p.evidence['pr']}" if p.evidence.get("pr") is not None
+               else "no pull request: direct push")
+        click.echo(f"created {p.name} → {p.target[:12]}  ({p.title}; merge "
+                   f"{p.merge[:12]}, {via})")
     click.echo(("pushed" if result.pushed else "not pushed (use --push)")
                + f": {len(result.created)} tag(s)")
 

@@ -16,11 +16,10 @@ from modelreg.core.stages import requested_stages
 from modelreg.policy.evaluate import evaluate
 from modelreg.policy.integrity import NOT_IN_REMOTE, verify
 from modelreg.policy.rescan import Rescan, rescan_file
-from modelreg.policy.reviews import review_at_merge, vouched
+from modelreg.policy.reviews import reached_without_review, review_at_merge, vouched
 from modelreg.store.protected import protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry, check_name
 from modelreg.store.signatures import fact_for
-from modelreg.store.trust import UNREVIEWED
 
 
 @dataclass
@@ -141,8 +140,11 @@ def gate(registry: Registry, name: str, stage: str, *, artifact: str | None = No
     merge = verdict.merge if verdict is not None else None
     if verdict is None or not verdict.trusted or merge is None:
         reasons.append(f"tag {ev.tag} is not bound to the protected branch")
-    elif verdict.unreviewed:
-        reasons.append(f"tag {ev.tag}: {name} {version} {UNREVIEWED}")
+    elif verdict.unreviewed or reached_without_review(evidence):
+        # a direct push records no review: a later reviewed pull request that changes the
+        # stage's entry records it again (docs/guide.md, "Changes that skip review")
+        reasons.append(f"tag {ev.tag}: {name} {version} reached "
+                       f"{protected_branch(registry)} without a reviewed pull request")
     if not str(evidence.get("tool", "")).startswith("modelreg") or (
             evidence.get("event") != "assign" or str(evidence.get("version")) != version
             or evidence.get("stage") != stage or evidence.get("merge_commit") != merge):

@@ -16,6 +16,7 @@ from modelreg.core.tags import Action
 from modelreg.core.yamlio import dump_yaml
 from modelreg.policy.documents import validate_file
 from modelreg.policy.evaluate import evaluate
+from modelreg.policy.reviews import reached_without_review
 from modelreg.store.registry import Registry, check_name, check_version, semver_key
 from modelreg.store.schemas import Schemas
 from modelreg.store.undo import Undo
@@ -46,11 +47,14 @@ def _desired(registry: Registry, name: str) -> dict[str, Any]:
 
 
 def _policy_findings(registry: Registry, name: str, version: str | None, engine: str,
-                     now: Any) -> tuple[list[Finding], list[Finding]]:
-    """(errors, warnings) of the policies for this model's version at its requested stage."""
+                     now: Any, unreviewed: bool = False) -> tuple[list[Finding], list[Finding]]:
+    """(errors, warnings) of the policies for this model's version at its requested stage.
+    ``unreviewed``: the version holds the stage without recorded approvals, which the pull
+    request being prepared brings (GOV-01 is its review's to satisfy)."""
     result = evaluate(registry, [name], engine=engine, now=now)
     mine = [f for f in result.findings
-            if f.model in (None, name) and f.version in (None, version)]
+            if f.model in (None, name) and f.version in (None, version)
+            and not (unreviewed and f.rule == "GOV-01")]
     return ([f for f in mine if f.severity == "error"],
             [f for f in mine if f.severity == "warning"])
 
@@ -82,7 +86,7 @@ def _refuse_uncommitted(registry: Registry, name: str) -> None:
 
 def _apply(registry: Registry, name: str, data: dict[str, Any], *, branch: str | None,
            title: str, version: str | None, check_policies: bool, engine: str,
-           now: Any, action: str, stage: str | None) -> StageChange:
+           now: Any, action: str, stage: str | None, unreviewed: bool = False) -> StageChange:
     git = registry.git
     path = registry.model_dir(name) / "stages.yaml"
     rel = registry.rel(path)
@@ -100,7 +104,8 @@ def _apply(registry: Registry, name: str, data: dict[str, Any], *, branch: str |
         if schema_errors:
             raise PolicyRefusal(f"{rel} would be invalid", schema_errors)
         if check_policies:
-            errors, warnings = _policy_findings(registry, name, version, engine, now)
+            errors, warnings = _policy_findings(registry, name, version, engine, now,
+                                                unreviewed)
             if errors:
                 raise PolicyRefusal(
                     f"the {stage} policies deny {name} {version}: nothing was changed",
@@ -133,8 +138,17 @@ def promote(registry: Registry, name: str, version: str, stage: str, *,
         raise RefusedError(f"{name} {version} is deprecated and cannot be promoted")
     current = data["stages"].get(stage)
     current_v = current.get("version") if isinstance(current, dict) else current
-    if current_v == version and state.stages.get(stage) == version:
-        raise RefusedError(f"{name} {version} already holds {stage}")
+    unreviewed = current_v == version and state.stages.get(stage) == version
+    if unreviewed:
+        held = state.assignment(stage, version)
+        if held is None or not held.annotated or not reached_without_review(held.evidence):
+            raise RefusedError(f"{name} {version} already holds {stage}")
+        # held without a reviewed pull request: a pull request that changes the entry
+        # records it again once merged
+        if not reason or (isinstance(current, dict) and current.get("reason") == reason):
+            raise RefusedError(f"{name} {version} holds {stage} without a reviewed pull "
+                               "request", hint="give -m REASON: a pull request that changes "
+                               "its entry, approved by the stage's owners, records it again")
     entry: Any = version
     if reason:
         entry = {"version": version, "reason": reason}
@@ -143,7 +157,7 @@ def promote(registry: Registry, name: str, version: str, stage: str, *,
                   branch=f"promote/{name}-{stage}-{version}" if branch else None,
                   title=f"Promote {name} {version} to {stage}" + (f"\n\n{reason}" if reason else ""),
                   version=version, check_policies=True, engine=engine, now=now,
-                  action="promote", stage=stage)
+                  action="promote", stage=stage, unreviewed=unreviewed)
 
 
 def previous_holder(registry: Registry, name: str, stage: str) -> str | None:

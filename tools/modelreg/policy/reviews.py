@@ -8,27 +8,37 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from modelreg.core.errors import InputError, UsageError
+from modelreg.core.errors import CannotRunError, InputError, UsageError
 from modelreg.core.timefmt import parse_time, rfc3339
 from modelreg.core.yamlio import load
 from modelreg.store.codeowners import PATH, owners_of
 from modelreg.store.config import Person, RegistryConfig, Team
 from modelreg.store.git import Git
 
+if TYPE_CHECKING:
+    from modelreg.store.github import GitHub
+
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 STATES = {"APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "PENDING"}
 
 
 def load_reviews(path: str) -> list[dict[str, Any]]:
-    """The JSON of ``GET /repos/{owner}/{repo}/pulls/{n}/reviews``, checked and reduced to
-    the fields the policies read (user.login, state, commit_id, submitted_at)."""
-    doc = load(path)
-    data = doc.data
+    """The JSON of ``GET /repos/{owner}/{repo}/pulls/{n}/reviews`` in a file, checked and
+    reduced to the fields the policies read (see :func:`parse_reviews`)."""
+    return parse_reviews(load(path).data, path)
+
+
+def parse_reviews(data: Any, source: str) -> list[dict[str, Any]]:
+    """GitHub's list of a pull request's reviews (every page), checked and reduced to the
+    fields the policies read (user.login, state, commit_id, submitted_at); ``source`` names
+    where it came from in errors."""
     if not isinstance(data, list):
         raise InputError("expected the JSON list GitHub returns for a pull request's reviews",
-                         file=path, hint="fetch /repos/OWNER/REPO/pulls/N/reviews")
+                         file=source, hint="fetch /repos/OWNER/REPO/pulls/N/reviews")
     out = []
     for i, review in enumerate(data):
         user = review.get("user") if isinstance(review, dict) else None
@@ -38,7 +48,7 @@ def load_reviews(path: str) -> list[dict[str, Any]]:
         if not isinstance(login, str) or state not in STATES or \
                 not (isinstance(commit, str) and _SHA.match(commit)):
             raise InputError(f"review [{i}] lacks user.login, a known state or a 40-hex "
-                             "commit_id", file=path, hint="pass the API's JSON unchanged")
+                             "commit_id", file=source, hint="pass the API's JSON unchanged")
         out.append({"user": {"login": login}, "state": state, "commit_id": commit,
                     "submitted_at": str(review.get("submitted_at") or "")})
     # GitHub lists reviews oldest first; keep that order explicit for "latest review wins".
@@ -140,19 +150,23 @@ def owners(git: Git, base: str | None, head: str, people: Mapping[str, Person],
     return out
 
 
-def review_input(git: Git, *, reviews_file: str, pr_author: str, head: str,
-                 base: str | None, config: RegistryConfig,
+def review_input(git: Git, *, pr_author: str, head: str, base: str | None,
+                 config: RegistryConfig, reviews_file: str | None = None,
+                 reviews: list[dict[str, Any]] | None = None,
                  pr: int | None = None, rules: str | None = None) -> dict[str, Any]:
-    """The policies' ``review`` object for a pull request: its reviews, who committed to it
-    and who may approve each file it changes since ``base`` (people and teams from
-    ``config``, CODEOWNERS at ``rules``: both of the revision whose rules judge)."""
+    """The policies' ``review`` object for a pull request: its reviews (from
+    ``reviews_file``, or ``reviews`` already checked by :func:`parse_reviews`), who
+    committed to it and who may approve each file it changes since ``base`` (people and
+    teams from ``config``, CODEOWNERS at ``rules``: both of the revision whose rules
+    judge)."""
     if not _SHA.match(head):
         resolved = git.run("rev-parse", "--verify", "-q", f"{head}^{{commit}}", check=False).strip()
         if not resolved:
             raise UsageError(f"--head {head}: no such commit")
         head = resolved
     return {"pr": pr, "pr_author": pr_author, "head": head,
-            "reviews": load_reviews(reviews_file),
+            "reviews": load_reviews(reviews_file) if reviews_file is not None
+            else list(reviews or []),
             "committers": committers(git, base, head, config.people),
             "owners": owners(git, base, head, config.people, config.teams, rules)}
 
@@ -206,3 +220,68 @@ def vouched(review: dict[str, Any]) -> list[str]:
     approvers a reader is shown."""
     owning = {login for logins in (review.get("owners") or {}).values() for login in logins}
     return sorted(login for login in approvals(review) if login in owning)
+
+
+# How a change reached the protected branch, as reconcile records it in a tag's evidence
+# (``via``): through a pull request whose reviews are recorded, or without one.
+VIA_PULL_REQUEST = "pull-request"
+VIA_DIRECT_PUSH = "direct-push"
+
+
+def reached_without_review(evidence: dict[str, Any]) -> bool:
+    """True when a tag's evidence says its change reached the protected branch without a
+    pull request: ``via: direct-push``, or (tags recorded before ``via`` existed) no pull
+    request at all."""
+    return evidence.get("via") == VIA_DIRECT_PUSH or evidence.get("pr") is None
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    """The pull request that merged a commit: its number, author and reviews (checked by
+    :func:`parse_reviews`; None when only its number is known)."""
+
+    number: int | None
+    author: str | None = None
+    reviews: list[dict[str, Any]] | None = None
+
+
+def merged_by(github: GitHub, commit: str) -> PullRequest | None:
+    """The pull request whose merge commit is ``commit``, with every page of its reviews, as
+    GitHub says; None when GitHub knows of none (the commit was pushed, or merged by hand)."""
+    for pull in github.pulls_for_commit(commit):
+        if isinstance(pull, dict) and pull.get("merge_commit_sha") == commit \
+                and pull.get("merged_at") and isinstance(pull.get("number"), int):
+            number = pull["number"]
+            author = (pull.get("user") or {}).get("login")
+            return PullRequest(number, author if isinstance(author, str) else None,
+                               parse_reviews(github.reviews(number),
+                                             f"GitHub pull request #{number}'s reviews"))
+    return None
+
+
+def open_pull_request(github: GitHub, number: int) -> tuple[str, str, list[dict[str, Any]]]:
+    """A pull request's author, head commit and every page of its reviews, from GitHub."""
+    pull = github.pull(number)
+    author = (pull.get("user") or {}).get("login")
+    head = (pull.get("head") or {}).get("sha")
+    if not isinstance(author, str) or not (isinstance(head, str) and _SHA.match(head)):
+        raise CannotRunError(f"GitHub's pull request #{number} has no author or head commit",
+                             hint="check GITHUB_API_URL and GITHUB_REPOSITORY")
+    return author, head, parse_reviews(github.reviews(number),
+                                       f"GitHub pull request #{number}'s reviews")
+
+
+def recorded_pull_request(directory: str, commit: str) -> PullRequest | None:
+    """The pull request recorded for merge ``commit`` in ``directory/<commit>.json``
+    (``{"pr": N, "pr_author": LOGIN, "reviews": [GitHub's reviews]}``), or None without
+    such a file."""
+    path = Path(directory) / f"{commit}.json"
+    if not path.is_file():
+        return None
+    data = load(str(path)).data
+    number = data.get("pr") if isinstance(data, dict) else None
+    author = data.get("pr_author") if isinstance(data, dict) else None
+    if not isinstance(number, int) or isinstance(number, bool) or not isinstance(author, str):
+        raise InputError("expected {\"pr\": N, \"pr_author\": LOGIN, \"reviews\": [...]}",
+                         file=str(path), hint="one file per merge commit, named by its id")
+    return PullRequest(number, author, parse_reviews(data.get("reviews"), str(path)))

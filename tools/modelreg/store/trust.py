@@ -332,7 +332,7 @@ class _Classifier:
                     if problem:
                         reasons.append(problem)
                     pr = _field(message, "pr")
-                    if pr is None:
+                    if pr is None or _field(message, "via") == "direct-push":
                         unreviewed = True
                     else:
                         head = _field(message, "head")
