@@ -23,9 +23,60 @@ IDENTITY = {
 }
 
 
+@dataclass(frozen=True)
+class SigningKey:
+    """An SSH key made for this test session, offline: the CI identity signs registry tags
+    with it, and the template registry lists it in policies/data/tag-signing.yaml."""
+
+    private: Path
+    public: str
+    id: str = "ci-reconcile"
+
+    def signer_entry(self) -> dict:
+        return {"id": self.id, "format": "ssh", "key": self.public}
+
+
+def make_ssh_key(folder: Path, name: str = "signing", comment: str = "ci") -> SigningKey:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f",
+                    str(path)], check=True, capture_output=True)
+    return SigningKey(path, (folder / f"{name}.pub").read_text().strip())
+
+
+_SIGNING: list[SigningKey] = []
+
+
+def session_key() -> SigningKey:
+    """The session's signing key (made on first use)."""
+    if not _SIGNING:
+        _SIGNING.append(make_ssh_key(Path(_tmp_factory.mktemp("signing-key"))))
+    return _SIGNING[0]
+
+
+def signing_config(key: SigningKey | None = None) -> str:
+    """``git config`` lines (``-c`` pairs) that make ``git tag -s`` sign with ``key``."""
+    key = key or session_key()
+    return f"[gpg]\n\tformat = ssh\n[user]\n\tsigningKey = {key.private}\n"
+
+
+def tag_signing_yaml(*signers: dict, signed: bool = True) -> str:
+    import json as _json
+
+    lines = [f"signed_tags: {'true' if signed else 'false'}", "allowed_signers:"
+             if signers else "allowed_signers: []"]
+    for s in signers:
+        lines.append(f"  - id: {s['id']}")
+        lines.append(f"    format: {s['format']}")
+        lines.append(f"    key: {_json.dumps(s['key'])}")
+    return "\n".join(lines) + "\n"
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("home")
+    # the CI identity signs: `git tag -s` (and reconcile) use the session's key
+    (home / ".gitconfig").write_text(signing_config())
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
@@ -116,6 +167,8 @@ def _build_registry(base: Path, with_models: bool) -> Repo:
     root.mkdir()
     for folder in ("schemas", "policies"):
         shutil.copytree(PROJECT / folder, root / folder)
+    (root / "policies" / "data" / "tag-signing.yaml").write_text(
+        tag_signing_yaml(session_key().signer_entry()))
     (root / "models").mkdir()
     if with_models:
         for name in ("iris-classifier", "credit-default"):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from modelreg.core.errors import CannotRunError, CommandError
+from modelreg.core.tags import without_signature
 
 _REF_FORMAT = "%00".join([
     "%(refname)", "%(tag)", "%(objecttype)", "%(objectname)", "%(*objectname)", "%(*objecttype)",
@@ -141,7 +142,7 @@ class Git:
                 target_type=peeled_type if otype == "tag" else otype,
                 tagger_name=tname, tagger_email=temail.strip("<>"),
                 time=int(stamp) if stamp.strip() else 0,
-                message=message if annotated else "", tag_name=tag_name,
+                message=without_signature(message) if annotated else "", tag_name=tag_name,
             ))
         return refs
 
