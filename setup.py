@@ -1,7 +1,7 @@
 """Build step: the reference registry's policies and schemas ship inside the package.
 
-The top-level ``policies/`` and ``schemas/`` are this registry's own rules and the defaults
-every new registry starts from (``modelreg init``). They stay where they are, one copy in git;
+The top-level ``policies/``, ``schemas/`` and ``.github/workflows/`` are this registry's own
+rules and workflows, and the defaults every new registry starts from (``modelreg init``). They stay where they are, one copy in git;
 building a wheel copies them into ``modelreg/defaults/``. An editable install reads them from
 the source tree instead (``modelreg.store.defaults``). Everything else is in pyproject.toml.
 """
@@ -14,11 +14,11 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
-SHIPPED = ("policies", "schemas")      # keep in step with modelreg.store.defaults.SHIPPED
+SHIPPED = ("policies", "schemas", ".github/workflows")   # as modelreg.store.defaults.SHIPPED
 
 
 class BuildWithDefaults(build_py):
-    """``build_py`` plus the default policies and schemas as package data."""
+    """``build_py`` plus the default policies, schemas and workflows as package data."""
 
     def run(self) -> None:
         super().run()

@@ -23,9 +23,60 @@ IDENTITY = {
 }
 
 
+@dataclass(frozen=True)
+class SigningKey:
+    """An SSH key made for this test session, offline: the CI identity signs registry tags
+    with it, and the template registry lists it in policies/data/tag-signing.yaml."""
+
+    private: Path
+    public: str
+    id: str = "ci-reconcile"
+
+    def signer_entry(self) -> dict:
+        return {"id": self.id, "format": "ssh", "key": self.public}
+
+
+def make_ssh_key(folder: Path, name: str = "signing", comment: str = "ci") -> SigningKey:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f",
+                    str(path)], check=True, capture_output=True)
+    return SigningKey(path, (folder / f"{name}.pub").read_text().strip())
+
+
+_SIGNING: list[SigningKey] = []
+
+
+def session_key() -> SigningKey:
+    """The session's signing key (made on first use)."""
+    if not _SIGNING:
+        _SIGNING.append(make_ssh_key(Path(_tmp_factory.mktemp("signing-key"))))
+    return _SIGNING[0]
+
+
+def signing_config(key: SigningKey | None = None) -> str:
+    """``git config`` lines (``-c`` pairs) that make ``git tag -s`` sign with ``key``."""
+    key = key or session_key()
+    return f"[gpg]\n\tformat = ssh\n[user]\n\tsigningKey = {key.private}\n"
+
+
+def tag_signing_yaml(*signers: dict, signed: bool = True) -> str:
+    import json as _json
+
+    lines = [f"signed_tags: {'true' if signed else 'false'}", "allowed_signers:"
+             if signers else "allowed_signers: []"]
+    for s in signers:
+        lines.append(f"  - id: {s['id']}")
+        lines.append(f"    format: {s['format']}")
+        lines.append(f"    key: {_json.dumps(s['key'])}")
+    return "\n".join(lines) + "\n"
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("home")
+    # the CI identity signs: `git tag -s` (and reconcile) use the session's key
+    (home / ".gitconfig").write_text(signing_config())
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
@@ -116,6 +167,8 @@ def _build_registry(base: Path, with_models: bool) -> Repo:
     root.mkdir()
     for folder in ("schemas", "policies"):
         shutil.copytree(PROJECT / folder, root / folder)
+    (root / "policies" / "data" / "tag-signing.yaml").write_text(
+        tag_signing_yaml(session_key().signer_entry()))
     (root / "models").mkdir()
     if with_models:
         for name in ("iris-classifier", "credit-default"):
@@ -196,3 +249,38 @@ def safetensors_bytes(label: str, data: bytes = b"\x00" * 64) -> bytes:
                          "w": {"dtype": "U8", "shape": [len(data)],
                                "data_offsets": [0, len(data)]}}).encode()
     return struct.pack("<Q", len(header)) + header + data
+
+
+def stage_on_main(root: Path, model: str, stage: str, version: str | None, counter: int,
+                  date: str = "2026-05-03T10:00:00Z", target: str | None = None) -> str:
+    """What a promotion merged straight on main and reconciled leaves behind: a commit of
+    ``stages.yaml`` asking for ``version`` in ``stage`` (None: removing it), and the stage tag
+    bound to it (its evidence names that commit; no pull request). Returns the tag's name."""
+    from modelreg.core.tags import assignment, format_message, unassignment
+    from modelreg.core.yamlio import dump_yaml, parse_yaml
+
+    path = root / "models" / model / "stages.yaml"
+    data = parse_yaml(path.read_text(), "stages.yaml") if path.exists() else None
+    data = data if isinstance(data, dict) else {}
+    stages = dict(data.get("stages") or {})
+    held = stages.get(stage)
+    if version is None:
+        stages.pop(stage, None)
+    else:
+        stages[stage] = version
+    path.write_text(dump_yaml({**data, "stages": stages}))
+    env = {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+    git(root, "add", str(path))
+    git(root, "commit", "-q", "-m", f"{stage}: {version}", env=env)
+    merge = git(root, "rev-parse", "HEAD").strip()
+    if git(root, "remote").split():
+        git(root, "push", "-q", "origin", "HEAD:main")      # the protected branch as origin has it
+    shown = version or str(held)
+    name = (assignment if version else unassignment)(model, stage, counter)
+    target = target or git(root, "rev-list", "-n1", f"{model}@v{shown}").strip()
+    evidence = {"event": "assign" if version else "unassign", "model": model,
+                "version": shown, "stage": stage, "merge_commit": merge,
+                "tool": "modelreg test"}
+    git(root, "tag", "-a", name, target, "-m", format_message(f"{stage}: {shown}", evidence),
+        env=env)
+    return name

@@ -97,6 +97,7 @@ class Northwind:
         self.day = 1
         self.pr = 0
         self.user = "nora-ds"
+        self.signing: list[str] = []      # reconcile's key options, once the registry has one
 
     def env(self, who: tuple[str, str] | None = None) -> dict[str, str]:
         name, email = who or PEOPLE[self.user][:2]
@@ -144,8 +145,26 @@ class Northwind:
         self.tick()
         self.git(ci, "pull", "-q", "--ff-only", "origin", "main", who=CI)
         res = self.run(ci, "reconcile", "--push", "--pr", str(self.pr), "--reviews", str(reviews),
-                       "--pr-author", author, "--json", who=CI)
+                       "--pr-author", author, "--json", *self.signing, who=CI)
         return json.loads(res.stdout)
+
+
+def trust_the_reconcile_key(nw: Northwind, root: Path) -> None:
+    """Governance lists the reconcile job's tag-signing key (made offline) as the one allowed
+    signer, when this release signs registry tags (policies/data/tag-signing.yaml)."""
+    signers = root / "policies/data/tag-signing.yaml"
+    if not signers.is_file():
+        return
+    key = nw.base / "reconcile-signing"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "northwind reconcile",
+                    "-f", str(key)], check=True, capture_output=True)
+    public = key.with_name(key.name + ".pub").read_text().strip()
+    text = signers.read_text()
+    assert "allowed_signers: []" in text        # a new registry trusts no key of anyone's
+    signers.write_text(text.replace("allowed_signers: []", "allowed_signers:\n"
+                                    "  - id: northwind-reconcile\n    format: ssh\n"
+                                    f"    key: {json.dumps(public)}\n"))
+    nw.signing = ["--signing-key", str(key)]
 
 
 def fill_in_people_and_teams(root: Path) -> None:
@@ -253,6 +272,7 @@ def test_northwind_adopts_modelreg_from_the_wheel_alone(tmp_path):
 
     # governance fills in the people and teams, regenerates CODEOWNERS, commits and pushes
     fill_in_people_and_teams(admin)
+    trust_the_reconcile_key(nw, admin)
     files, entries = {}, ["datasets:"]
     for split, rows in (("train", "1,dairy,2026-01,120\n2,bakery,2026-01,80\n"),
                         ("test", "1,dairy,2026-02,115\n2,bakery,2026-02,84\n")):

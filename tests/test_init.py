@@ -7,6 +7,8 @@ import pytest
 import yaml
 
 from conftest import PROJECT, git
+from modelreg.app.init import pin_workflow
+from modelreg.core.errors import CannotRunError
 from modelreg.core.release import __version__
 from modelreg.store.defaults import PLACEHOLDER, PLACEHOLDER_COMMENT, STARTERS, default_files
 
@@ -43,8 +45,11 @@ def test_init_writes_a_registry_every_command_accepts(made, run_cli):
 def test_the_defaults_are_this_registrys_own_policies_and_schemas(made):
     shipped = dict(default_files())
     assert "policies/main.rego" in shipped and "schemas/data/tiers.schema.json" in shipped
+    assert ".github/workflows/check.yml" in shipped
     for rel, path in shipped.items():
-        assert (made / rel).read_bytes() == path.read_bytes() == (PROJECT / rel).read_bytes()
+        assert path.read_bytes() == (PROJECT / rel).read_bytes()
+        if not rel.startswith(".github/workflows/"):        # those are pinned (below)
+            assert (made / rel).read_bytes() == path.read_bytes()
     for rel in STARTERS:
         assert rel not in shipped
         assert (made / rel).read_bytes() != (PROJECT / rel).read_bytes()
@@ -70,6 +75,10 @@ def test_a_new_registry_trusts_no_key_of_the_reference_registry(made):
     # with none: its governance adds its own
     assert "policies/data/signing.yaml" in STARTERS
     assert yaml.safe_load((made / "policies/data/signing.yaml").read_text())["keys"] == {}
+    # nor its tag signers; and its tags must be signed all the same
+    assert "policies/data/tag-signing.yaml" in STARTERS
+    assert yaml.safe_load((made / "policies/data/tag-signing.yaml").read_text()) == {
+        "signed_tags": True, "allowed_signers": []}
 
 
 def test_workflows_install_this_exact_release(made):
@@ -79,8 +88,31 @@ def test_workflows_install_this_exact_release(made):
         text = path.read_text()
         assert f'pip install "modelreg=={__version__}"' in text, path.name
         assert "pip install -e" not in text and "pip install ./" not in text, path.name
-        assert "[[" not in text, path.name          # every template variable was filled
     assert f"modelreg=={__version__}" in (made / ".pre-commit-config.yaml").read_text()
+    for rel in (".pre-commit-config.yaml", "README.md", "policies/data/teams.yaml"):
+        assert "[[ " not in (made / rel).read_text(), rel     # every variable was filled
+
+
+def test_workflows_are_the_reference_registrys_with_the_release_pinned(made):
+    for path in sorted((PROJECT / ".github/workflows").glob("*.yml")):
+        ours, theirs = path.read_text(), (made / ".github/workflows" / path.name).read_text()
+        assert theirs == pin_workflow(path.name, ours)
+        assert len(ours.splitlines()) == len(theirs.splitlines()), path.name
+
+
+def test_the_new_registrys_workflows_pass_zizmor_and_actionlint(made):
+    from test_workflows import actionlint, zizmor
+    paths = sorted((made / ".github/workflows").glob("*.yml"))
+    assert zizmor(*paths) == [] and actionlint(*paths) == []
+
+
+@pytest.mark.parametrize("line", ["pip install --editable .", "pip install .",
+                                  "pip install git+https://example.com/modelreg",
+                                  "python -m pip install modelreg"])
+def test_a_workflow_init_cannot_pin_stops_it(line):
+    text = f"jobs:\n  x:\n    steps:\n      - run: {line}\n"
+    with pytest.raises(CannotRunError, match="cannot pin"):
+        pin_workflow("x.yml", text)
 
 
 def test_dvc_remote_verifies_and_record_names_the_release(made, tmp_path):

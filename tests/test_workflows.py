@@ -118,6 +118,47 @@ def test_nothing_silences_a_checker():
         assert "zizmor: ignore" not in path.read_text(encoding="utf-8"), path.name
 
 
+# --- the workflows `modelreg init` writes for a new registry hold the same way ---------------
+@pytest.fixture(scope="module")
+def new_registry_workflows(tmp_path_factory) -> list[Path]:
+    from modelreg.app.init import plan
+
+    out = tmp_path_factory.mktemp("new-registry") / ".github" / "workflows"
+    out.mkdir(parents=True)
+    for rel, data in plan("Northwind").items():
+        if rel.startswith(".github/workflows/"):
+            (out / rel.rsplit("/", 1)[1]).write_bytes(data)
+    paths = sorted(out.glob("*.yml"))
+    assert [p.name for p in paths] == [p.name for p in WORKFLOWS]
+    return paths
+
+
+def test_a_new_registrys_workflows_hold(new_registry_workflows):
+    findings = zizmor(*new_registry_workflows)
+    assert findings == [], _summary(findings)
+    errors = actionlint(*new_registry_workflows)
+    assert errors == [], _summary(errors)
+    for path in new_registry_workflows:
+        assert _unpinned(path) == [], path.name
+        assert _expressions_in_scripts(path) == [], path.name
+        flow = _load(path)
+        assert flow["permissions"] == {}, path.name
+        assert all(isinstance(job.get("permissions"), dict) for job in flow["jobs"].values())
+
+
+def test_a_new_registrys_deploy_and_pages_run_these_steps(new_registry_workflows):
+    """What the tests below prove of deploy.yml holds for a new registry's: the same steps,
+    only modelreg comes from the release instead of the work tree."""
+    made = {p.name: p for p in new_registry_workflows}
+    for name in ("deploy.yml", "pages.yml", "reconcile.yml"):
+        ours = [(j, s) for j, s in _steps(FLOWS / name) if "pip install" not in str(s.get("run"))]
+        theirs = [(j, s) for j, s in _steps(made[name]) if "pip install" not in str(s.get("run"))]
+        if name == "reconcile.yml":      # a new registry's reviews come with every page
+            ours, theirs = ([(j, s) for j, s in x if s.get("id") != "pr"] for x in (ours, theirs))
+        assert ours == theirs, name
+        assert _load(made[name])["jobs"].keys() == _load(FLOWS / name)["jobs"].keys()
+
+
 # --- each checker flags one bad line --------------------------------------------------------
 def _bad_copy(tmp_path: Path, name: str, old: str, new: str, count: int = 1) -> Path:
     text = (FLOWS / name).read_text(encoding="utf-8")

@@ -36,6 +36,11 @@ ORG_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?$")
 # (an upgrade regenerates them rather than merging them).
 DVC_FILES = (".dvc/config", ".dvc/.gitignore", ".dvcignore")
 GENERATED = (codeowners.PATH, *DVC_FILES, RECORD)
+WORKFLOWS = ".github/workflows/"
+# How the reference registry's workflows install modelreg (from its own checkout, or the base
+# revision's): a new registry's install this exact release instead.
+_FROM_SOURCE = re.compile(r"pip install (?:-e \.|\./base)(?=\s|$)", re.MULTILINE)
+_BASE_STEP = "name: Install the base revision's modelreg"
 _TEMPLATE_SUFFIX = ".j2"
 _DOT = "dot-"            # a packaged `dot-x` becomes `.x` (dotfiles do not travel as package data)
 
@@ -58,10 +63,26 @@ def _rel_from_template(path: Path) -> str:
     return rel[:-len(_TEMPLATE_SUFFIX)] if rel.endswith(_TEMPLATE_SUFFIX) else rel
 
 
+def pin_workflow(rel: str, text: str) -> str:
+    """A reference workflow as a new registry's: it installs ``modelreg==`` this release."""
+    pinned = _FROM_SOURCE.sub(f'pip install "modelreg=={__version__}"', text)
+    pinned = pinned.replace(_BASE_STEP, f"name: Install modelreg {__version__}")
+    if any("pip install" in line and f'"modelreg=={__version__}"' not in line
+           for line in pinned.splitlines()):
+        raise CannotRunError(f"the packaged workflow {rel} installs modelreg in a way init "
+                             "cannot pin to a release",
+                             hint="report it to modelreg's maintainers; this release cannot "
+                                  "start a registry")
+    return pinned
+
+
 def plan(org: str) -> dict[str, bytes]:
     """Every file ``init`` writes from the packaged defaults and templates (not the DVC files
     and CODEOWNERS, which are made in place): path in the registry -> content."""
     files = {rel: path.read_bytes() for rel, path in default_files()}
+    for rel in files:
+        if rel.startswith(WORKFLOWS):
+            files[rel] = pin_workflow(rel, files[rel].decode("utf-8")).encode("utf-8")
     # `[[ name ]]`: GitHub workflows and shell use `${{ }}`, `{{ }}` and `${#x}` themselves
     env = jinja2.Environment(variable_start_string="[[", variable_end_string="]]",
                              block_start_string="[%", block_end_string="%]",

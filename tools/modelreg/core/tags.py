@@ -211,8 +211,28 @@ def evidence_field(message: str, key: str) -> str | None:
     return m.group(1) if m else None
 
 
+# A signature git appends to a tag message starts with one of these lines (the last one wins).
+_SIGNATURE_STARTS = ("-----BEGIN SSH SIGNATURE-----", "-----BEGIN PGP SIGNATURE-----",
+                     "-----BEGIN PGP MESSAGE-----", "-----BEGIN SIGNED MESSAGE-----")
+
+
+def without_signature(message: str) -> str:
+    """A tag message without the signature git appends to it (store/tagsign.py checks it); the
+    evidence block is read from what is left."""
+    if "-----BEGIN " not in message:
+        return message
+    cut = -1
+    for marker in _SIGNATURE_STARTS:
+        i = message.rfind(marker)
+        while i > 0 and message[i - 1] != "\n":
+            i = message.rfind(marker, 0, i)
+        cut = max(cut, i)
+    return message[:cut] if cut >= 0 else message
+
+
 def parse_message(message: str) -> dict:
     """The evidence block of a tag message, or ``{}`` when it has none or it is malformed."""
+    message = without_signature(message)
     idx = message.find("\n" + EVIDENCE_MARKER)
     if idx < 0:
         if not message.startswith(EVIDENCE_MARKER):

@@ -131,6 +131,27 @@ class SigningKey:
     owner: str | None = None
 
 
+@dataclass(frozen=True)
+class AllowedSigner:
+    """A public key whose signatures over registry tags are trusted (``tag-signing.yaml``)."""
+
+    id: str
+    format: str                      # "ssh" or "openpgp"
+    key: str                         # an OpenSSH public key line, or an armored OpenPGP key
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class TagSigning:
+    """Whether registry tags must be signed, and by whom (``tag-signing.yaml``). A registry
+    without the file requires signed tags and allows no signer: running unsigned is only
+    ever by saying so (``signed_tags: false``)."""
+
+    required: bool = True
+    signers: tuple[AllowedSigner, ...] = ()
+    declared: bool = False           # whether tag-signing.yaml exists
+
+
 @dataclass(frozen=True, eq=False)
 class RegistryConfig:
     """The registry's configuration at one revision. Load it with :meth:`load` (or use
@@ -151,6 +172,7 @@ class RegistryConfig:
     signature_tiers: tuple[int, ...]           # tiers that need a signature in the last stage
     rules: Mapping[str, Mapping[str, Any]]     # rule id -> catalogue entry
     cards: CardRules
+    tag_signing: TagSigning = TagSigning()
 
     # --- stage order -------------------------------------------------------------------
     @property
@@ -222,6 +244,24 @@ class RegistryConfig:
         return _build(docs)
 
 
+def protected_branch_of(reader: Reader) -> str:
+    """Only the protected branch's name (``environments.yaml``), without loading and checking
+    the whole configuration: what every read of the tags needs, cheaply. ``main`` when the
+    file is missing or does not say."""
+    for name in reader.list_dir(DATA_DIR):
+        stem, dot, suffix = name.rpartition(".")
+        if stem == "environments" and f".{suffix}" in _SUFFIXES:
+            try:
+                data = reader.load(f"{DATA_DIR}/{name}").data
+            except ModelregError:
+                break
+            if isinstance(data, dict) and isinstance(data.get("protected_branch"), str) \
+                    and data["protected_branch"]:
+                return data["protected_branch"]
+            break
+    return DEFAULT_PROTECTED_BRANCH
+
+
 def _schema_findings(reader: Reader, docs: dict[str, Document]) -> list[Finding]:
     """Each file against ``schemas/data/<stem>.schema.json`` (a file without a schema, e.g.
     the organisation's own data for its own policies, is loaded as it is)."""
@@ -283,7 +323,35 @@ def _cross_findings(docs: dict[str, Document]) -> list[Finding]:
                 if team not in teams:
                     add("codeowners", ["stage_owners", tier, i],
                         f"team {team!r} is not in teams.yaml")
+    ids: set[str] = set()
+    for i, signer in enumerate(_data(docs, "tag-signing").get("allowed_signers") or []):
+        if not isinstance(signer, dict):
+            continue
+        if signer.get("id") in ids:
+            add("tag-signing", ["allowed_signers", i, "id"],
+                f"signer {signer.get('id')!r} is listed twice")
+        ids.add(signer.get("id"))
+        if signer.get("format") == "ssh" and isinstance(signer.get("key"), str):
+            if problem := _ssh_key_problem(signer["key"]):
+                add("tag-signing", ["allowed_signers", i, "key"], problem)
     return out
+
+
+def _ssh_key_problem(line: str) -> str | None:
+    """Why an OpenSSH public key line is unusable (its base64 must name the same key type as
+    the line does), or None."""
+    import base64  # noqa: PLC0415
+    import binascii  # noqa: PLC0415
+
+    kind, _, rest = line.strip().partition(" ")
+    try:
+        blob = base64.b64decode(rest.split(" ", 1)[0], validate=True)
+    except (binascii.Error, ValueError):
+        return "the key is not valid base64"
+    size = int.from_bytes(blob[:4], "big") if len(blob) >= 4 else -1
+    if blob[4:4 + size].decode("ascii", "replace") != kind:
+        return f"the key's data is not a {kind} key"
+    return None
 
 
 def _data(docs: dict[str, Document], stem: str) -> dict[str, Any]:
@@ -317,6 +385,7 @@ def _build(docs: dict[str, Document]) -> RegistryConfig:
     owners = data.get("codeowners", {})
     cards = data.get("cards", {})
     signing = data.get("signing", {})
+    tagsig = data.get("tag-signing", {})
     return RegistryConfig(
         data=data,
         files=tuple(doc.path for doc in docs.values()),
@@ -342,8 +411,15 @@ def _build(docs: dict[str, Document]) -> RegistryConfig:
             required=_frozen({str(k): _strs(v) for k, v in (cards.get("required") or {}).items()}),
             high_risk=_frozen({str(k): _strs(v)
                                for k, v in (cards.get("high_risk") or {}).items()})),
+        tag_signing=TagSigning(
+            required=bool(tagsig.get("signed_tags", True)),
+            signers=tuple(AllowedSigner(str(s["id"]), str(s["format"]), str(s["key"]).strip(),
+                                        str(s.get("note") or ""))
+                          for s in tagsig.get("allowed_signers") or []),
+            declared="tag-signing" in docs),
     )
 
 
-__all__ = ["RegistryConfig", "ConfigError", "Stage", "Person", "Team", "CodeOwnerRules",
-           "CardRules", "SigningKey", "DATA_DIR", "DEFAULT_ENVIRONMENTS"]
+__all__ = ["RegistryConfig", "ConfigError", "protected_branch_of", "Stage", "Person", "Team",
+           "CodeOwnerRules", "CardRules", "SigningKey",
+           "AllowedSigner", "TagSigning", "DATA_DIR", "DEFAULT_ENVIRONMENTS"]

@@ -1,8 +1,9 @@
 """What the package ships beside its code: the templates a registry may override, and the
 defaults a new registry starts from (``modelreg init``).
 
-The default policies (with their ``*_test.rego``), policy data and schemas are the reference
-registry's own top-level ``policies/`` and ``schemas/``, kept once in git. A wheel carries a
+The default policies (with their ``*_test.rego``), policy data, schemas and workflows are the
+reference registry's own top-level ``policies/``, ``schemas/`` and ``.github/workflows/``, kept
+once in git. A wheel carries a
 copy in ``modelreg/defaults/`` (setup.py's build step); an editable install reads them from
 the source checkout. :func:`defaults_dir` finds them either way.
 """
@@ -21,13 +22,13 @@ TEMPLATES_DIR = PACKAGE_DIR / "templates"
 REGISTRY_TEMPLATES = TEMPLATES_DIR / "registry"
 PACKAGED_DEFAULTS = PACKAGE_DIR / "defaults"
 SOURCE_ROOT = PACKAGE_DIR.parents[1]     # tools/modelreg -> the checkout, in an editable install
-SHIPPED = ("policies", "schemas")        # keep in step with setup.py's build step
+SHIPPED = ("policies", "schemas", ".github/workflows")   # as setup.py's build step
 
 # Policy data that names this registry's own people, teams, datasets and trusted keys: a new
 # registry starts from templates/registry/policies/data/ instead (placeholders, and no key
 # trusted: another organisation's registry never trusts this one's signers).
 STARTERS = tuple(f"{DATA_DIR}/{stem}.yaml" for stem in ("people", "teams", "datasets",
-                                                        "signing"))
+                                                        "signing", "tag-signing"))
 # How a starter marks what its owners must replace: placeholder logins and team names begin
 # with it, and every placeholder line carries the comment.
 PLACEHOLDER = "placeholder-"
@@ -35,20 +36,21 @@ PLACEHOLDER_COMMENT = "# modelreg: placeholder"
 
 
 def defaults_dir() -> Path:
-    """The folder holding the default ``policies/`` and ``schemas/``: the wheel's packaged
-    copy, or the source checkout of an editable install."""
+    """The folder holding the default ``policies/``, ``schemas/`` and ``.github/workflows/``:
+    the wheel's packaged copy, or the source checkout of an editable install."""
     for root in (PACKAGED_DEFAULTS, SOURCE_ROOT):
         if all((root / name).is_dir() for name in SHIPPED) and (
                 root == PACKAGED_DEFAULTS or (root / "pyproject.toml").is_file()):
             return root
-    raise CannotRunError("this modelreg installation has no default policies and schemas",
+    raise CannotRunError("this modelreg installation has no default policies, schemas and "
+                         "workflows",
                          hint="install modelreg from its wheel or sdist, or `pip install -e .` "
                               "from a full checkout")
 
 
 def default_files() -> Iterator[tuple[str, Path]]:
-    """(path in a registry, file) for every default policy, policy-data file and schema, in
-    path order; the starters are left out (:data:`STARTERS`)."""
+    """(path in a registry, file) for every default policy, policy-data file, schema and
+    workflow, in path order; the starters are left out (:data:`STARTERS`)."""
     root = defaults_dir()
     for name in SHIPPED:
         for path in sorted((root / name).rglob("*")):
