@@ -249,3 +249,38 @@ def safetensors_bytes(label: str, data: bytes = b"\x00" * 64) -> bytes:
                          "w": {"dtype": "U8", "shape": [len(data)],
                                "data_offsets": [0, len(data)]}}).encode()
     return struct.pack("<Q", len(header)) + header + data
+
+
+def stage_on_main(root: Path, model: str, stage: str, version: str | None, counter: int,
+                  date: str = "2026-05-03T10:00:00Z", target: str | None = None) -> str:
+    """What a promotion merged straight on main and reconciled leaves behind: a commit of
+    ``stages.yaml`` asking for ``version`` in ``stage`` (None: removing it), and the stage tag
+    bound to it (its evidence names that commit; no pull request). Returns the tag's name."""
+    from modelreg.core.tags import assignment, format_message, unassignment
+    from modelreg.core.yamlio import dump_yaml, parse_yaml
+
+    path = root / "models" / model / "stages.yaml"
+    data = parse_yaml(path.read_text(), "stages.yaml") if path.exists() else None
+    data = data if isinstance(data, dict) else {}
+    stages = dict(data.get("stages") or {})
+    held = stages.get(stage)
+    if version is None:
+        stages.pop(stage, None)
+    else:
+        stages[stage] = version
+    path.write_text(dump_yaml({**data, "stages": stages}))
+    env = {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+    git(root, "add", str(path))
+    git(root, "commit", "-q", "-m", f"{stage}: {version}", env=env)
+    merge = git(root, "rev-parse", "HEAD").strip()
+    if git(root, "remote").split():
+        git(root, "push", "-q", "origin", "HEAD:main")      # the protected branch as origin has it
+    shown = version or str(held)
+    name = (assignment if version else unassignment)(model, stage, counter)
+    target = target or git(root, "rev-list", "-n1", f"{model}@v{shown}").strip()
+    evidence = {"event": "assign" if version else "unassign", "model": model,
+                "version": shown, "stage": stage, "merge_commit": merge,
+                "tool": "modelreg test"}
+    git(root, "tag", "-a", name, target, "-m", format_message(f"{stage}: {shown}", evidence),
+        env=env)
+    return name

@@ -46,6 +46,8 @@ class History:
     def __init__(self, root: Path):
         self.root = root
         self.counter: dict[str, int] = {}
+        self.heads: dict[str, str] = {}          # merge -> the pull request's head
+        self.last = ""
 
     def env(self, when: str) -> dict[str, str]:
         return {"GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when,
@@ -53,6 +55,9 @@ class History:
                 "GIT_COMMITTER_EMAIL": "reconcile@example.com"}
 
     def commit(self, when: str, message: str, files: dict[str, object]) -> str:
+        """A pull request holding ``files``, merged on main (``--no-ff``): the merge."""
+        branch = f"pr-{len(self.heads) + 1}"
+        git(self.root, "checkout", "-q", "-b", branch)
         for rel, content in files.items():
             path = self.root / rel
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,12 +65,25 @@ class History:
                             yaml.safe_dump(content, sort_keys=False, allow_unicode=True))
         git(self.root, "add", "-A")
         git(self.root, "commit", "-q", "-m", message, env=self.env(when))
+        head = git(self.root, "rev-parse", "HEAD").strip()
+        git(self.root, "checkout", "-q", "main")
+        git(self.root, "merge", "-q", "--no-ff", "-m", f"Merge pull request #{len(self.heads) + 1}"
+            f"\n\n{message}", branch, env=self.env(when))
+        git(self.root, "branch", "-q", "-D", branch)
         git(self.root, "push", "-q", "origin", "main")
-        return git(self.root, "rev-parse", "HEAD").strip()
+        merge = git(self.root, "rev-parse", "HEAD").strip()
+        self.heads[merge] = head
+        self.last = merge
+        return merge
 
-    def tag(self, when: str, name: str, target: str, evidence: dict, title: str) -> None:
-        evidence = {"merge_commit": target, "policy_digest": "sha256:" + "ab" * 32,
-                    "decision": "pass", "tool": "modelreg 0.1.0", **evidence}
+    def tag(self, when: str, name: str, target: str, evidence: dict, title: str,
+            merge: str | None = None) -> None:
+        merge = merge or self.last
+        head = self.heads[merge]
+        for review in evidence.get("reviews") or []:
+            review["commit_id"] = head
+        evidence = {"merge_commit": merge, "policy_digest": "sha256:" + "ab" * 32,
+                    "decision": "pass", "tool": "modelreg 0.1.0", **evidence, "head": head}
         git(self.root, "tag", "-s", name, target, "-m", format_message(title, evidence),
             env=self.env(when))
 
@@ -75,12 +93,12 @@ class History:
 
     def register(self, when: str, model: str, version: str, commit: str, pr: int,
                  approver: str) -> None:
-        self.tag(when, f"{model}@v{version}", commit,
+        self.tag(when, f"{model}@v{version}", commit, merge=commit, evidence=
                  {"event": "register", "model": model, "version": version, "pr": pr,
                   "pr_author": "alice-ds", "approvers": [approver],
                   "reviews": [{"id": 1, "user": {"login": approver}, "state": "APPROVED",
                                "commit_id": commit, "submitted_at": when}]},
-                 f"Register {model} {version}")
+                 title=f"Register {model} {version}")
         self.next(model)
 
     def assign(self, when: str, model: str, version: str, stage: str, commit: str, pr: int,
@@ -152,11 +170,13 @@ def build_history(root: Path, hostile: bool = False) -> History:
         f"{iris}/versions/1.1.0.yaml": record("iris-classifier", "1.1.0", 0.97,
                                               parent="iris-classifier@1.0.0")})
     h.register("2026-06-10T12:00:00Z", "iris-classifier", "1.1.0", c5, 5, "grace-ds")
+    h.commit("2026-06-12T10:00:00Z", "Promote 1.1.0 to staging", {
+        f"{iris}/stages.yaml": "stages:\n  staging: 1.1.0\n  production: 1.0.0\n"})
     h.assign("2026-06-12T12:00:00Z", "iris-classifier", "1.1.0", "staging", c5, 6, "carol-risk")
+    h.commit("2026-06-15T10:00:00Z", "Promote 1.1.0 to production", {
+        f"{iris}/stages.yaml": "stages:\n  staging: 1.1.0\n  production: 1.1.0\n"})
     h.assign("2026-06-15T12:00:00Z", "iris-classifier", "1.1.0", "production", c5, 7,
              "dave-risk")
-    h.commit("2026-06-15T13:00:00Z", "Stages", {
-        f"{iris}/stages.yaml": "stages:\n  staging: 1.1.0\n  production: 1.1.0\n"})
     distilled = dict(model, name="iris-distilled", title="Distilled iris classifier")
     c8 = h.commit("2026-06-18T10:00:00Z", "Register iris-distilled 0.1.0", {
         "models/iris-distilled/model.yaml": distilled,

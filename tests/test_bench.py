@@ -141,7 +141,9 @@ def test_tags_are_annotated_packed_and_named_by_the_grammar(built):
 def test_tags_point_at_registration_commits_with_evidence(built):
     root = built.root
     commit = _git(root, "rev-parse", "model-0002@v1.1.0^{commit}").strip()
-    added = _git(root, "diff-tree", "--no-commit-id", "--name-only", "-r", commit).split()
+    # a pull request's merge: what it added to main, against its first parent
+    added = _git(root, "diff-tree", "--no-commit-id", "--name-only", "-r", f"{commit}^1",
+                 commit).split()
     assert "models/model-0002/versions/1.1.0.yaml" in added
     message = _git(root, "for-each-ref", "--format=%(contents)", "refs/tags/model-0002#staging#2")
     evidence = tagmod.parse_message(message)

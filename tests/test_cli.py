@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 import modelreg
-from conftest import PROJECT, git, write_weights
+from conftest import PROJECT, git, stage_on_main, write_weights
 from modelreg.cli import cli
 from test_signoff import World
 
@@ -37,6 +37,7 @@ def registered(repo, tmp_path):
         name="iris-classifier", version="1.0.0", weights=[str(w)], branch=False,
         datasets=[modelreg.DatasetSpec.parse("test:iris-test@2026.11")]))
     repo.git("tag", "-s", "iris-classifier@v1.0.0", "-m", "Register iris-classifier 1.0.0")
+    repo.git("push", "-q", "origin", "main")
     return repo
 
 
@@ -109,7 +110,7 @@ def test_the_stages_are_the_registrys_own(repo, run_cli):
 
 def test_history_keeps_the_events_of_one_stage(registered, run_cli):
     repo = registered
-    repo.git("tag", "-s", "iris-classifier#staging#2", "iris-classifier@v1.0.0", "-m", "to staging")
+    stage_on_main(repo.root, "iris-classifier", "staging", "1.0.0", 2)
     every = json.loads(run_cli(repo.root, "history", "--format", "json").out)["events"]
     assert [e["event"] for e in every] == ["registered", "promoted"]
     res = run_cli(repo.root, "history", "iris-classifier", "--stage", "staging", "--json")
@@ -288,7 +289,12 @@ def test_register_refuses_a_v_prefixed_version(repo, run_cli, tmp_path):
 
 def test_show_of_a_version_without_a_readable_record_exits_1(registered, run_cli):
     repo = registered
+    # a registration tag whose commit does not add the record counts nowhere: no such version
     repo.git("tag", "-s", "iris-classifier@v3.0.0", "-m", "a tag without a record")
+    res = run_cli(repo.root, "show", "iris-classifier@3.0.0")
+    assert res.code == 2 and "UNTRUSTED" not in res.out
+    (repo.root / "models/iris-classifier/versions/3.0.0.yaml").mkdir(parents=True)
+    (repo.root / "models/iris-classifier/versions/3.0.0.yaml/x").write_text("x")
     res = run_cli(repo.root, "show", "iris-classifier@3.0.0")
     assert res.code == 1 and "error:" in res.out, res.out + res.err
     assert run_cli(repo.root, "show", "iris-classifier@3.0.0", "--json").code == 1

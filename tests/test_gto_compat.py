@@ -295,6 +295,10 @@ def test_verify_reports_gto_tags_it_does_not_read(world: World):  # noqa: F811
     assert "GTO artifact 'models/cv:resnet' is not a registry name" in text
     assert "iris-classifier@created is not read: GTO parses @created" in text
     assert "names stage 'Prod_EU', which policies/data/environments.yaml does not list" in text
+    listed = json.loads(w.cli(w.ci, "ls", "--json").out)["unread_tags"]
+    assert [u["tag"] for u in listed] == ["Iris@v1.0.0", "iris-classifier@created",
+                                          "models/cv=resnet@v1.0.0", "team/iris#prod#3"]
+    assert "note: tag team/iris#prod#3 is not read" in w.cli(w.ci, "ls").err
     # the replay reads the counterless and unknown-stage forms as GTO does
     git(w.ci, "tag", "-a", "iris-classifier#staging", commit, "-m", "gto assign --simple true",
         env={"GIT_COMMITTER_DATE": "2026-12-01T10:00:00Z"})

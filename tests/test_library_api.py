@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import modelreg
-from conftest import PROJECT, write_weights
+from conftest import PROJECT, stage_on_main, write_weights
 
 HEADING = re.compile(r"^(#{1,6})[ \t]+Library API[ \t]*$", re.M)
 FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
@@ -45,7 +45,7 @@ def in_production(repo, tmp_path):
         name="iris-classifier", version="1.0.0", weights=[str(w)], branch=False,
         datasets=["train:iris-train@2026.11", "test:iris-test@2026.11"]))
     _tag(repo, "iris-classifier@v1.0.0", "2026-05-02T10:00:00Z")
-    _tag(repo, "iris-classifier#production#1", "2026-05-03T10:00:00Z")
+    stage_on_main(repo.root, "iris-classifier", "production", "1.0.0", 1, "2026-05-03T10:00:00Z")
     repo.git("push", "-q", "origin", "main")
     return repo
 

@@ -367,7 +367,13 @@ def test_gate_refuses_hand_made_and_off_branch_tags(world: World):
     branch, head = w.register("1.0.0", b"w" * 50)
     w.merge(branch)
     w.reconcile(w.reviews(("grace-ds", head)))
-    git(w.ci, "tag", "iris-classifier#staging#1", "iris-classifier@v1.0.0")   # lightweight
+    git(w.ci, "tag", "iris-classifier#staging#1", "iris-classifier@v1.0.0")   # borrowed
+    res = w.cli(w.ci, "gate", "iris-classifier", "--stage", "staging", "--json")
+    reasons = " ".join(json.loads(res.out)["reasons"])
+    assert res.code == 1 and "borrows the object of tag iris-classifier@v1.0.0" in reasons
+    git(w.ci, "tag", "-d", "iris-classifier#staging#1")
+    commit = git(w.ci, "rev-parse", "iris-classifier@v1.0.0^{commit}").strip()
+    git(w.ci, "tag", "iris-classifier#staging#1", commit)                      # lightweight
     res = w.cli(w.ci, "gate", "iris-classifier", "--stage", "staging", "--json")
     reasons = " ".join(json.loads(res.out)["reasons"])
     assert res.code == 1 and "lightweight" in reasons
@@ -382,7 +388,7 @@ def test_gate_refuses_hand_made_and_off_branch_tags(world: World):
         "  event: assign\n  version: 1.0.0-rc1\n  stage: staging\n  tool: modelreg 0.1.0\n")
     res = w.cli(w.ci, "gate", "iris-classifier", "--stage", "staging", "--json")
     reasons = " ".join(json.loads(res.out)["reasons"])
-    assert res.code == 1 and "not on the protected branch" in reasons
+    assert res.code == 1 and "not on the first-parent history of main" in reasons
     res = w.cli(w.ci, "gate", "iris-classifier", "--stage", "production")
     assert res.code == 1 and "no version of iris-classifier holds production" in res.out
 

@@ -331,9 +331,9 @@ _TIME_SLOT = "2000-01-01T00:00:00Z"   # YAML quotes it as it will quote the real
 
 def _message_template(title: str, event: str, **slots: Any) -> str:
     # The evidence reconcile records (tools/modelreg/app/reconcile.py), so that gate and history
-    # read these tags as their own; merge_commit is left out (the tag's commit is the merge,
-    # and fast-import gives no commit id mid-stream). The pull request's head commit and its
-    # reviews are made up. Formatting 12,000 messages through format_message costs
+    # read these tags as their own: the merge commit and the pull request's head are the real
+    # commits (filled in once fast-import has named them), the reviews approve that head.
+    # Formatting 12,000 messages through format_message costs
     # ~2 s: format once with placeholders that YAML writes bare, then fill them in.
     # the independent validator approves too: a validation counts only when its validator
     # approved the pull request that recorded it
@@ -343,7 +343,8 @@ def _message_template(title: str, event: str, **slots: Any) -> str:
     evidence = {"event": event, "model": "MODEL_SLOT", "version": "VERSION_SLOT", **slots,
                 "policy_digest": "sha256:DIGEST_SLOT",
                 "decision": "pass", "checked_at": _TIME_SLOT, "engine": "regorus",
-                "tool": f"modelreg {__version__}", "pr": "PR_SLOT", "pr_author": "AUTHOR_SLOT",
+                "tool": f"modelreg {__version__}", "merge_commit": "MERGE_SLOT",
+                "pr": "PR_SLOT", "pr_author": "AUTHOR_SLOT",
                 "head": "HEAD_SLOT", "approvers": sorted(signers), "reviews": review,
                 "committers": ["AUTHOR_SLOT"], "owners": {"FILE_SLOT": sorted(APPROVERS)}}
     return tagmod.format_message(title, evidence)
@@ -356,12 +357,13 @@ ASSIGN_MESSAGE = _message_template("Assign stage STAGE_SLOT to MODEL_SLOT versio
 
 def tag_message(template: str, model: str, version: str, pull_request: int, when: int,
                 author: str, stage: str = "") -> str:
+    """The message with every slot filled but MERGE_SLOT and HEAD_SLOT (the commits, known
+    once fast-import has written them: :meth:`Stream.write_tags`)."""
     changed = (f"models/{model}/stages.yaml" if stage else
                f"models/{model}/versions/{version}.yaml")
     return (template.replace("MODEL_SLOT", model).replace("VERSION_SLOT", version)
             .replace("STAGE_SLOT", stage).replace("PR_SLOT", str(pull_request))
             .replace("AUTHOR_SLOT", author).replace("FILE_SLOT", changed)
-            .replace("HEAD_SLOT", _hex(model, version, stage, "head", size=40))
             .replace("DIGEST_SLOT", _hex("policies", "v1"))
             .replace(_TIME_SLOT, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))))
 
@@ -426,15 +428,19 @@ class TagKey:
 
 
 class Stream:
-    """Writes a ``git fast-import`` stream: commits on ``main``; the annotated tags are kept
-    until the commits have ids (:meth:`write_tags`), since a signature covers the id."""
+    """Writes a ``git fast-import`` stream: commits on ``main``, each a pull request's merge
+    (a branch commit with the change, merged with ``--no-ff``); annotated tags are kept and
+    written, signed, by :meth:`write_tags` in a second stream once the commits have ids
+    (a signature covers the ids)."""
 
     def __init__(self, out: Any) -> None:
         self.out = out
         self.marks = 0
         self.commits = 0
         self.tags = 0
-        self.pending: list[tuple[str, int, int, str]] = []
+        self.main = 0                 # the mark of main's tip
+        self.heads: dict[int, int] = {}   # merge mark -> the merged branch commit's mark
+        self.pending: list[tuple[str, int, int, str, int]] = []
 
     def _data(self, text: str | bytes) -> None:
         raw = text.encode() if isinstance(text, str) else text
@@ -442,33 +448,53 @@ class Stream:
         self.out.write(raw)
         self.out.write(b"\n")
 
-    def commit(self, message: str, when: int, author: tuple[str, str],
-               files: dict[str, str | bytes]) -> int:
+    def _commit(self, ref: str, message: str, when: int, author: tuple[str, str],
+                files: dict[str, str | bytes], parents: list[int]) -> int:
         self.marks += 1
         self.commits += 1
-        self.out.write(b"commit refs/heads/main\nmark :%d\n" % self.marks)
+        self.out.write(f"commit {ref}\nmark :{self.marks}\n".encode())
         self.out.write(f"author {author[0]} <{author[1]}> {when} +0000\n".encode())
         self.out.write(f"committer {BOT[0]} <{BOT[1]}> {when} +0000\n".encode())
         self._data(message)
+        for i, parent in enumerate(parents):
+            self.out.write(f"{'from' if i == 0 else 'merge'} :{parent}\n".encode())
         for path, content in files.items():
             self.out.write(f"M 100644 inline {path}\n".encode())
             self._data(content)
         self.out.write(b"\n")
         return self.marks
 
-    def tag(self, name: str, mark: int, when: int, message: str) -> None:
-        self.tags += 1
-        self.pending.append((name, mark, when, message))
+    def commit(self, message: str, when: int, author: tuple[str, str],
+               files: dict[str, str | bytes], merge: bool = True) -> int:
+        """A commit on main: the merge of a branch commit holding ``files`` (the first
+        commit, or ``merge=False``, goes straight on main)."""
+        if not merge or not self.main:
+            self.main = self._commit("refs/heads/main", message, when, author, files,
+                                     [self.main] if self.main else [])
+            return self.main
+        head = self._commit("refs/heads/pull", message, when - 1, author, files, [self.main])
+        self.main = self._commit("refs/heads/main", f"Merge pull request\n\n{message}", when,
+                                 BOT, files, [self.main, head])
+        self.heads[self.main] = head
+        return self.main
 
-    def write_tags(self, out: Any, commits: dict[int, str], key: TagKey) -> None:
-        """The signed tags, as a second stream: each tag object is the header git writes,
-        the message, then the signature over both."""
+    def tag(self, name: str, mark: int, when: int, message: str, merge: int | None = None
+            ) -> None:
+        """A tag on ``mark`` recording the merge ``merge`` (default: ``mark``)."""
+        self.tags += 1
+        self.pending.append((name, mark, when, message, merge or mark))
+
+    def write_tags(self, out: Any, ids: dict[int, str], key: TagKey) -> None:
+        """The kept tags as a second fast-import stream, now that ``ids`` names the marks:
+        each tag object is the header git writes, the message, then the signature over both."""
         self.out = out
-        for name, mark, when, message in self.pending:
+        for name, mark, when, message, merge in self.pending:
+            head = ids.get(self.heads.get(merge, 0), ids[merge])
+            message = message.replace("MERGE_SLOT", ids[merge]).replace("HEAD_SLOT", head)
             tagger = f"{BOT[0]} <{BOT[1]}> {when} +0000"
-            payload = (f"object {commits[mark]}\ntype commit\ntag {name}\ntagger {tagger}\n\n"
+            payload = (f"object {ids[mark]}\ntype commit\ntag {name}\ntagger {tagger}\n\n"
                        f"{message}").encode()
-            self.out.write(f"tag {name}\nfrom {commits[mark]}\ntagger {tagger}\n".encode())
+            out.write(f"tag {name}\nfrom {ids[mark]}\ntagger {tagger}\n".encode())
             self._data(payload.split(b"\n\n", 1)[1] + key.sign(payload))
 
 
@@ -508,10 +534,14 @@ def write_stream(stream: Stream, models: int, versions: int, per_commit: int = 1
     setup = {**copied,
              ".dvc/config": "[core]\n    remote = storage\n    verify = true\n"
                             "['remote \"storage\"']\n    url = ../dvc-storage\n",
-             ".gitignore": "/models/*/versions/*/model.safetensors\n"}
+             ".gitignore": "/models/*/versions/*/model.safetensors\n",
+             # the approvers (model-risk) own every model file: the gate computes who
+             # approved from the merge commit's code owners
+             ".github/CODEOWNERS": "* @example-org/ai-governance\n"
+                                   "/models/ @example-org/model-risk\n"}
     step = max(STEP, 4 * per_commit)  # tags come after their commit, before the next one
     clock = EPOCH
-    stream.commit("Registry skeleton: schemas and policies", clock, BOT, setup)
+    stream.commit("Registry skeleton: schemas and policies", clock, BOT, setup, merge=False)
     pull_request = 0
     records: dict[str, dict[str, Any]] = {}      # model -> version -> record, for its card
     registration_mark: dict[tuple[str, str], int] = {}
@@ -568,7 +598,7 @@ def write_stream(stream: Stream, models: int, versions: int, per_commit: int = 1
                 stream.tag(tagmod.assignment(name, stage, counter),
                            registration_mark[(name, version)], clock + offset,
                            tag_message(ASSIGN_MESSAGE, name, version, pr, clock,
-                                       AUTHORS[0][2], stage))
+                                       AUTHORS[0][2], stage), merge=mark)
 
 
 # --- building a registry -----------------------------------------------------------------
@@ -611,14 +641,37 @@ def generate(dest: Path, models: int, versions: int, per_commit: int = PER_COMMI
     _git(dest, "init", "-q", "-b", "main")
     _git(dest, "config", "user.name", BOT[0])
     _git(dest, "config", "user.email", BOT[1])
-    marks = dest / ".git" / "bench-marks"
-    stream = _fast_import(dest, lambda st: write_stream(st, models, versions, per_commit, root),
-                          None, "--export-marks=" + str(marks))
-    commits = {int(m[1:]): sha for m, sha in
+    with tempfile.TemporaryFile() as errors:   # a file, not a pipe: no deadlock on errors
+        marks = dest / ".git" / "bench-marks"
+        stream = Stream(None)
+
+        def fast_import(write: Callable[[Any], None], *extra: str) -> None:
+            proc = subprocess.Popen(["git", "fast-import", "--quiet", "--date-format=raw",
+                                     *extra], cwd=dest, stdin=subprocess.PIPE, stderr=errors,
+                                    env=_git_env())
+            assert proc.stdin is not None
+            try:
+                proc.stdin.write(b"feature done\n")
+                write(proc.stdin)
+                proc.stdin.write(b"done\n")
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            if proc.wait() != 0:
+                errors.seek(0)
+                raise RuntimeError(f"git fast-import exited {proc.returncode}:\n"
+                                   f"{errors.read().decode(errors='replace')}")
+
+        def commits(out: Any) -> None:
+            stream.out = out
+            write_stream(stream, models, versions, per_commit, root)
+
+        fast_import(commits, f"--export-marks={marks}")
+        ids = {int(mark[1:]): sha for mark, sha in
                (line.split() for line in marks.read_text().splitlines())}
-    marks.unlink()
-    key = TagKey()
-    _fast_import(dest, lambda st: stream.write_tags(st.out, commits, key), stream)
+        marks.unlink()
+        fast_import(lambda out: stream.write_tags(out, ids, TagKey()))
+        _git(dest, "update-ref", "-d", "refs/heads/pull")
     # as a clone has it: refs in packed-refs, objects in one pack, files checked out
     _git(dest, "pack-refs", "--all", "--prune")
     _git(dest, "repack", "-a", "-d", "-q")
@@ -628,29 +681,6 @@ def generate(dest: Path, models: int, versions: int, per_commit: int = PER_COMMI
     git_bytes = sum(p.stat().st_size for p in (dest / ".git").rglob("*") if p.is_file())
     return Built(dest, models, versions, seconds, stream.commits, stream.tags, git_bytes,
                  per_commit)
-
-
-def _fast_import(dest: Path, write: Callable[[Stream], None], stream: Stream | None,
-                 *options: str) -> Stream:
-    """Run one ``git fast-import`` fed by ``write`` (a new :class:`Stream` unless given)."""
-    with tempfile.TemporaryFile() as errors:   # a file, not a pipe: no deadlock on errors
-        proc = subprocess.Popen(["git", "fast-import", "--quiet", "--date-format=raw", *options],
-                                cwd=dest, stdin=subprocess.PIPE, stderr=errors, env=_git_env())
-        assert proc.stdin is not None
-        stream = stream or Stream(proc.stdin)
-        stream.out = proc.stdin
-        try:
-            proc.stdin.write(b"feature done\n")
-            write(stream)
-            proc.stdin.write(b"done\n")
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        if proc.wait() != 0:
-            errors.seek(0)
-            raise RuntimeError(f"git fast-import exited {proc.returncode}:\n"
-                               f"{errors.read().decode(errors='replace')}")
-    return stream
 
 
 def verify(root: Path, models: int, versions: int, sample: int | None = None) -> list[str]:

@@ -365,17 +365,24 @@ def ls(obj: dict, fmt: str) -> None:
     """Every model: owner, risk tier, latest version, versions per stage.
 
     A model whose model.yaml cannot be read is listed with its error (file:line: message).
+    Tags GTO reads but the registry does not (an artifact name that is not a registry
+    name, GTO's @created) are listed as notes, with the reason.
 
     \b
     Example:
       modelreg ls --format json
     """
-    from modelreg.app.read import list_models
+    from modelreg.app.read import list_models, unread_tags
 
-    rows = list_models(_registry(obj["repo"]))
+    registry = _registry(obj["repo"])
+    rows = list_models(registry)
+    unread = unread_tags(registry)
     if fmt == "json":
-        _json_out({"models": rows})
+        _json_out({"models": rows, **({"unread_tags": unread} if unread else {})})
         return
+    for u in unread:
+        click.echo(f"note: tag {printable(u['tag'])} is not read: {printable(u['reason'])}",
+                   err=True)
     if not rows:
         click.echo("no models yet — `modelreg register NAME --version 1.0.0 --weights PATH`")
         return
@@ -389,6 +396,14 @@ def ls(obj: dict, fmt: str) -> None:
     for r in rows:
         if r.get("error"):
             click.echo(f"{r['name']}: error: {printable(r['error'])}")
+    _flag_untrusted([t for r in rows for t in r.get("untrusted_tags") or []])
+
+
+def _flag_untrusted(flagged: list[dict]) -> None:
+    """One line per registry tag that counts nowhere (store/trust.py), before the answer."""
+    for t in flagged:
+        click.echo(printable(f"UNTRUSTED tag {t['tag']} (counts nowhere): "
+                             + "; ".join(t["reasons"])))
 
 
 def _print_table(table: list[list[str]]) -> None:
@@ -423,6 +438,7 @@ def show(obj: dict, target: tuple[str, str | None], at: str | None, fmt: str) ->
         sys.exit(EXIT_FINDINGS if broken else EXIT_OK)
     m = data["model"]
     risk = m.get("risk") or {}
+    _flag_untrusted(data.get("untrusted_tags") or [])
     click.echo(printable(f"{data['name']} — {m.get('title', '')}"))
     click.echo(printable(f"  owner: {(m.get('owner') or {}).get('team')}   risk tier: "
                          f"{risk.get('tier')}   EU AI Act: "
@@ -943,7 +959,7 @@ def gate(obj: dict, name: str, stage: str, artifact: str | None, engine: str, fm
     elif result.ok:
         click.echo(f"PASS {name} {result.version} may run in {stage} "
                    f"(tag {result.tag}, approved by "
-                   f"{', '.join(result.evidence.get('approvers') or []) or 'nobody recorded'})")
+                   f"{', '.join(result.approvers) or 'nobody'})")
         click.echo(f"  tag signed by {result.signer}" if result.signer
                    else "  " + "; ".join(result.notes or ["tag signer unknown"]))
         for a in result.artifacts:
@@ -969,12 +985,15 @@ def history(obj: dict, name: str | None, stage: str | None, fmt: str) -> None:
       modelreg history credit-default --stage production
     """
     from modelreg.app.read import history as do_history
+    from modelreg.app.read import untrusted_tags
 
     registry = _registry(obj["repo"])
     rows = do_history(registry, name, stage=_stage(registry, stage))
+    flagged = untrusted_tags(registry, name)
     if fmt == "json":
-        _json_out({"events": rows})
+        _json_out({"events": rows, "untrusted_tags": flagged})
         return
+    _flag_untrusted(flagged)
     if not rows:
         click.echo("no events yet")
     for r in rows:

@@ -129,6 +129,8 @@ def audit(registry: Registry, name: str, *, at: str | None = None,
         "regulations": _regulations(catalogue, policy, _reached(registry, name, state, when)),
         "unreadable": [{"file": f, "error": e} for f, e in sorted(snap.errors.items())],
     }
+    if flagged := [v.to_json() for v in registry.untrusted(name)]:
+        report["untrusted_tags"] = flagged       # counted nowhere above (store/trust.py)
     return report
 
 

@@ -12,11 +12,12 @@ from typing import Any
 
 from modelreg.core.errors import ModelregError
 from modelreg.core.files import hash_file
+from modelreg.core.stages import requested_stages
 from modelreg.policy.evaluate import evaluate
 from modelreg.policy.integrity import NOT_IN_REMOTE, UNSIGNED_TAG, verify
 from modelreg.policy.rescan import Rescan, rescan_file
-from modelreg.policy.reviews import reached_without_review, review_from_evidence
-from modelreg.store.protected import on_protected, protected_branch, protected_ref
+from modelreg.policy.reviews import reached_without_review, review_at_merge, vouched
+from modelreg.store.protected import protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry, check_name
 from modelreg.store.signatures import fact_for
 from modelreg.store.tagsign import UNSIGNED_NOTE, signature_verdicts
@@ -35,11 +36,12 @@ class GateResult:
     evidence: dict[str, Any] = field(default_factory=dict)
     signer: str | None = None          # the allowed signer who signed the stage tag
     notes: list[str] = field(default_factory=list)
+    approvers: list[str] = field(default_factory=list)   # from the reviews, never free text
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "model": self.model, "stage": self.stage,
                 "version": self.version, "tag": self.tag, "commit": self.commit,
-                "approvers": self.evidence.get("approvers", []),
+                "approvers": self.approvers,
                 "pull_request": self.evidence.get("pr"),
                 "policy_digest": self.evidence.get("policy_digest"),
                 "signer": self.signer, "notes": self.notes,
@@ -49,8 +51,8 @@ class GateResult:
 def _integrity(registry: Registry, result: GateResult, record: dict | None, at: str,
                artifact: str | None, digest: str | None) -> None:
     """Tamper detection for the gated model (modelreg verify: records, tags, stages.yaml,
-    the weights of this version that are here or in a local DVC remote) and its weights
-    signature.
+    the weights of this version that are here or in a local DVC remote; every tag of the
+    model) and its weights signature.
 
     Weights with no good copy anywhere the gate can see (LOST: not in a local remote, the
     cache or the work tree) are a reason: the deploy job's ``dvc pull`` could only fail.
@@ -121,16 +123,34 @@ def _rescan(artifact: str, artifacts: list[dict[str, Any]]) -> Rescan:
         return rescan_file(alias, name, sha256=digest)
 
 
+def _out_of_sync(registry: Registry, name: str, stage: str, version: str) -> str | None:
+    """Why the protected branch today does not ask for ``version`` in ``stage`` (a stage tag
+    deleted, a promotion merged but not yet reconciled), or None when it does."""
+    try:
+        ref = protected_ref(registry.git, protected_branch(registry))
+        with registry.at(ref) as main:
+            data = main.stages_file(name)
+    except ModelregError as exc:
+        return f"what the protected branch asks for could not be read: {exc}"
+    wanted = requested_stages(data)[0].get(stage)
+    if wanted == version:
+        return None
+    return (f"stage is out of sync: main asks for {wanted or 'no version'} in {stage}, the "
+            f"tags say {version} (`modelreg reconcile` records what was merged)")
+
+
 def gate(registry: Registry, name: str, stage: str, *, artifact: str | None = None,
          engine: str = "auto", now: Any = None) -> GateResult:
     check_name(name)
     result = GateResult(False, name, stage)
     reasons = result.reasons
     git = registry.git
-    state = registry.state(name)
+    state = registry.state(name)           # trusted tags only (store/trust.py)
     version = state.stages.get(stage)
     if version is None:
         reasons.append(f"no version of {name} holds {stage} (no active {name}#{stage}#N tag)")
+        for v in registry.untrusted(name):
+            reasons.append(f"tag {v.tag} does not count: {'; '.join(v.reasons)}")
         return result
     result.version = version
     ev = state.assignment(stage, version)
@@ -138,47 +158,40 @@ def gate(registry: Registry, name: str, stage: str, *, artifact: str | None = No
         reasons.append(f"no assignment tag found for {name} {version} in {stage}")
         return result
     result.tag, result.commit = ev.tag, ev.commit
+    verdict = registry.trust.get(ev.tag) if registry.trust is not None else None
     evidence = ev.evidence
     result.evidence = evidence
-    if not ev.annotated:
-        reasons.append(f"tag {ev.tag} is lightweight: stage tags must be annotated by reconcile")
-    elif not evidence or not str(evidence.get("tool", "")).startswith("modelreg"):
-        reasons.append(f"tag {ev.tag} was not made by `modelreg reconcile` (no evidence block)")
-    elif (evidence.get("event") != "assign" or str(evidence.get("version")) != version
-          or evidence.get("stage") != stage):
-        reasons.append(f"tag {ev.tag}'s evidence does not describe {name} {version} in {stage}")
     _signature(registry, result, ev.object)
-    if deprecated := (state.deprecated or version not in state.registered):
-        reasons.append(f"{name} {version} is deprecated or deregistered")
-    branch = protected_branch(registry)
-    try:
-        ref = protected_ref(git, branch)
-    except ModelregError as exc:
-        reasons.append(str(exc))
-        ref = None
-    if evidence and reached_without_review(evidence):
+    merge = verdict.merge if verdict is not None else None
+    if verdict is None or not verdict.trusted or merge is None:
+        reasons.append(f"tag {ev.tag} is not bound to the protected branch")
+    elif verdict.unreviewed or reached_without_review(evidence):
         # a direct push records no review: a later reviewed pull request that changes the
         # stage's entry records it again (docs/guide.md, "Changes that skip review")
-        reasons.append(f"tag {ev.tag}: {name} {version} reached {branch} without a reviewed "
-                       "pull request")
-    merge = evidence.get("merge_commit") if isinstance(evidence.get("merge_commit"), str) else None
-    if ref:
-        if not on_protected(git, ev.commit, ref):
-            reasons.append(f"tag {ev.tag} points at {ev.commit[:12]}, which is not on the "
-                           f"protected branch {branch}")
-        if merge and not on_protected(git, merge, ref):
-            reasons.append(f"the promotion's merge commit {merge[:12]} is not on {branch}")
+        reasons.append(f"tag {ev.tag}: {name} {version} reached "
+                       f"{protected_branch(registry)} without a reviewed pull request")
+    if not str(evidence.get("tool", "")).startswith("modelreg") or (
+            evidence.get("event") != "assign" or str(evidence.get("version")) != version
+            or evidence.get("stage") != stage or evidence.get("merge_commit") != merge):
+        reasons.append(f"tag {ev.tag}'s evidence does not describe {name} {version} in "
+                       f"{stage}, merged by {(merge or 'no commit')[:12]}")
+    if state.deprecated or version not in state.registered:
+        reasons.append(f"{name} {version} is deprecated or deregistered")
+    if problem := _out_of_sync(registry, name, stage, version):
+        reasons.append(problem)
     # the record as it was approved, checked against today's policies
-    at = merge if merge and git.ok("cat-file", "-e", f"{merge}^{{commit}}") else ev.commit
+    at = merge or ev.commit
     record = None
     try:
         with registry.at(at) as approved:
-            verdict = evaluate(approved, [name], judge=registry, stage=stage,
-                               versions={name: [version]}, states={name: state},
-                               review=review_from_evidence(evidence), engine=engine, now=now)
+            review = review_at_merge(git, evidence if merge else {}, at, approved.config)
+            result.approvers = vouched(review)
+            verdict_ = evaluate(approved, [name], judge=registry, stage=stage,
+                                versions={name: [version]}, states={name: state},
+                                review=review, engine=engine, now=now)
             if approved.is_file(f"{MODELS_DIR}/{name}/versions/{version}.yaml"):
                 record = approved.version(name, version).data
-        for f in verdict.findings:
+        for f in verdict_.findings:
             if f.severity == "error":
                 reasons.append(f"policy: {f}")
     except ModelregError as exc:
@@ -205,6 +218,5 @@ def gate(registry: Registry, name: str, stage: str, *, artifact: str | None = No
         elif digest not in {a.get("sha256") for a in result.artifacts}:
             reasons.append(f"artifact {artifact} has sha256 {digest}, which is not a "
                            f"registered artifact of {name} {version}")
-    del deprecated
     result.ok = not reasons
     return result

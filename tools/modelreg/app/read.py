@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelreg.core import tags as tagmod
 from modelreg.core.errors import ModelregError, UsageError
 from modelreg.core.records import ModelState
 from modelreg.core.timefmt import When, parse_when, rfc3339
@@ -22,6 +23,7 @@ def list_models(registry: Registry) -> list[dict[str, Any]]:
     """``modelreg ls``: one row per model, stages from one ``for-each-ref`` call, model
     summaries from a content-keyed cache (only changed ``model.yaml`` files are parsed)."""
     states = registry.states(evidence=False)
+    untrusted = registry.trust.untrusted_by_model() if registry.trust is not None else {}
     cache = ContentCache(registry.root, "ls")
     used: set[str] = set()
     known = _known_stages(registry)
@@ -46,12 +48,21 @@ def list_models(registry: Registry) -> list[dict[str, Any]]:
         live = [v for v in every if v not in state.deregistered]
         row.update(latest=live[-1] if live else None, versions=len(every),
                    registered=len(state.registered), stages=dict(state.stages),
-                   deprecated=state.deprecated)
+                   deprecated=state.deprecated,
+                   untrusted_tags=[v.to_json() for v in untrusted.get(name, [])])
         if known is not None and (unknown := sorted(set(state.stages) - known)):
             row["unknown_stages"] = unknown
         rows.append(row)
     cache.save(keep=used)
     return rows
+
+
+def unread_tags(registry: Registry) -> list[dict[str, str]]:
+    """Tags in GTO's grammar that the registry does not read (a name that is not a registry
+    name, GTO's ``@created``…), each with the reason: ``ls`` lists them, ``verify`` warns."""
+    names = registry.git.run("for-each-ref", "--format=%(refname:lstrip=2)", "refs/tags/")
+    return [{"tag": n, "reason": why} for n in names.splitlines()
+            if (why := tagmod.unread(n))]
 
 
 def _known_stages(registry: Registry) -> set[str] | None:
@@ -118,6 +129,12 @@ def history(registry: Registry, name: str | None = None, *,
     return out
 
 
+def untrusted_tags(registry: Registry, name: str | None = None) -> list[dict[str, Any]]:
+    """The registry tags (of ``name``) the last state read left out, with why: they count
+    nowhere, and a reader should know they are there."""
+    return [v.to_json() for v in registry.untrusted(name)]
+
+
 _EVENT_NAMES = {"register": "registered", "deregister": "deregistered", "assign": "promoted",
                 "unassign": "unassigned", "deprecate": "deprecated"}
 
@@ -143,6 +160,7 @@ def show(registry: Registry, name: str, version: str | None = None,
     return {
         **out,
         "model": model.data,
+        "untrusted_tags": untrusted_tags(registry, name),
         "stages": dict(state.stages),
         "deprecated": state.deprecated,
         "stages_requested": (registry.stages_file(name) or {}).get("stages", {}),

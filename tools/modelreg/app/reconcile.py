@@ -52,6 +52,7 @@ from modelreg.store.git import Git
 from modelreg.store.protected import on_protected, protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry, _replay, build_states, semver_key
 from modelreg.store.tagsign import TagSigner, find_signer, signature_verdicts
+from modelreg.store.trust import record_tags
 
 TOOL = f"modelreg {__version__}"
 
@@ -172,11 +173,15 @@ class Planner:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.git = registry.git
-        self.refs = registry.refs()
-        self.existing = {r.name for r in self.refs}
+        every = registry.refs()
+        self.existing = {r.name for r in every}
+        # only tags that count say what is recorded (an untrusted one is shown by verify);
+        # every name is taken all the same
+        self.refs = registry.classify(every).trusted(every)
+        self.all_refs = every
         self.states = build_states(self.refs)
         self.counters: dict[str, int] = {}
-        for r in self.refs:      # every counted form, GTO's included (next = largest + 1)
+        for r in every:          # every counted form, GTO's included (next = largest + 1)
             if numbered := tagmod.counter(r.name):
                 self.counters[numbered[0]] = max(self.counters.get(numbered[0], 0),
                                                  numbered[1])
@@ -593,6 +598,7 @@ def reconcile(registry: Registry, *, push: bool = False, pulls: PullRequests | N
             _delete(git, created)
             raise
         if not push:
+            _remember(git, created)
             return ReconcileResult(tuple(created), False, False, head, signer_id)
         try:
             hooks.get("push", lambda: None)()
@@ -603,6 +609,7 @@ def reconcile(registry: Registry, *, push: bool = False, pulls: PullRequests | N
             same = {line.split("\t")[1].split(":")[0][len("refs/tags/"):]
                     for line in out.splitlines() if line.startswith("=\t")}
             mine = tuple(p for p in created if p.name not in same)
+            _remember(git, created)
             return ReconcileResult(mine, True, not mine, head, signer_id)
         except CommandError as exc:
             _delete(git, created)
@@ -721,6 +728,13 @@ def _tag_times(git: Git, planned: list[PlannedTag]) -> dict[str, int]:
         for name, offset in _offsets(mine).items():
             times[name] = base + offset
     return times
+
+
+def _remember(git: Git, created: list[PlannedTag]) -> None:
+    """The ledger of tag objects (store/trust.py): these tags, as made here, are the real
+    ones; one moved or made again later does not count."""
+    if created:
+        record_tags(git, git.refs([f"refs/tags/{p.name}" for p in created], contents=False))
 
 
 def _delete(git: Git, created: list[PlannedTag]) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelreg.core import files, numbers, timefmt
+from modelreg.core import tags as tagmod
 from modelreg.core.errors import (
     CannotRunError,
     InputError,
@@ -32,6 +33,7 @@ from modelreg.core.errors import (
 )
 from modelreg.core.files import FileHashes
 from modelreg.core.records import Finding
+from modelreg.core.tags import Action
 from modelreg.core.yamlio import Document, dump_yaml, load, locate, parse_yaml, read_text
 from modelreg.policy.evaluate import evaluate
 from modelreg.policy.inputs import REGISTERED
@@ -505,7 +507,11 @@ def _previous_version(registry: Registry, name: str, version: str, allow_lower: 
                       ) -> str | None:
     """The highest version below ``version``; refuses an existing version, and a version
     below the highest one unless ``allow_lower`` (a patch of an older line)."""
-    existing = set(registry.version_names(name)) | set(registry.state(name).registered)
+    # every registration tag's name is taken, whether it counts or not (store/trust.py):
+    # reconcile could not make the tag of a version registered again under it
+    tagged = {p.version for r in registry.refs(name)
+              if (p := tagmod.parse(r.name)) and p.action is Action.REGISTER and p.version}
+    existing = set(registry.version_names(name)) | set(registry.state(name).registered) | tagged
     if version in existing:
         raise RefusedError(f"{name} {version} is already registered",
                            hint="registered versions are immutable: choose a new version")

@@ -7,6 +7,7 @@ how to compare stages once the order is given.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 # Every version holds this once its registration tag exists; it gates the rules that apply
 # to every record, before any configured stage.
@@ -37,4 +38,21 @@ def from_(stage_order: Sequence[str], stage: str) -> tuple[str, ...]:
     return tuple(stage_order[list(stage_order).index(stage):])
 
 
-__all__ = ["REGISTERED", "order", "rank", "up_to", "from_"]
+def requested_stages(stages_data: dict[str, Any] | None) -> tuple[dict[str, str], list[str]]:
+    """stages.yaml normalised to stage -> version, and the stages marked ``rollback: true``."""
+    requested: dict[str, str] = {}
+    rollback: list[str] = []
+    raw = (stages_data or {}).get("stages") if isinstance(stages_data, dict) else None
+    if not isinstance(raw, dict):
+        return requested, rollback
+    for stage, value in raw.items():
+        if isinstance(value, str):
+            requested[stage] = value
+        elif isinstance(value, dict) and isinstance(value.get("version"), str):
+            requested[stage] = value["version"]
+            if value.get("rollback") is True:
+                rollback.append(stage)
+    return requested, sorted(rollback)
+
+
+__all__ = ["REGISTERED", "order", "rank", "up_to", "from_", "requested_stages"]

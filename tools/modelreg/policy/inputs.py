@@ -22,28 +22,11 @@ from typing import Any
 from modelreg.core import numbers
 from modelreg.core.cardtext import Card, parse_card
 from modelreg.core.records import Event, ModelState  # noqa: F401 - Event re-exported for typing
-from modelreg.core.stages import REGISTERED
+from modelreg.core.stages import REGISTERED, requested_stages
 from modelreg.core.tags import Action
 from modelreg.core.timefmt import rfc3339
 from modelreg.core.yamlio import Document
 from modelreg.policy.reviews import approvals, review_from_evidence
-
-
-def requested_stages(stages_data: dict[str, Any] | None) -> tuple[dict[str, str], list[str]]:
-    """stages.yaml normalised to stage -> version, and the stages marked ``rollback: true``."""
-    requested: dict[str, str] = {}
-    rollback: list[str] = []
-    raw = (stages_data or {}).get("stages")
-    if not isinstance(raw, dict):
-        return requested, rollback
-    for stage, value in raw.items():
-        if isinstance(value, str):
-            requested[stage] = value
-        elif isinstance(value, dict) and isinstance(value.get("version"), str):
-            requested[stage] = value["version"]
-            if value.get("rollback") is True:
-                rollback.append(stage)
-    return requested, sorted(rollback)
 
 
 def history(state: ModelState, version: str) -> list[str]:

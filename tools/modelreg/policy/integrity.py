@@ -3,10 +3,10 @@ the gate for the model it gates.)
 
 * VER-01 — a version record or one of its ``.dvc`` pointers differs from the blob the
   registration tag's commit holds (registered records are immutable);
-* VER-02 — a registry tag was moved (a registration tag not on the commit that added the
-  version file; a stage tag not on its version's registration commit), made lightweight or
-  borrowed, stripped of its evidence, pointed outside the protected branch, or a stage tag
-  names a version whose registration tag was deleted;
+* VER-02 — a registry tag does not count (store/trust.py says why: lightweight or borrowed,
+  dated in the future, moved since verify last saw it, evidence not bound to the protected
+  branch…), a stage tag is not on its version's registration commit, or a stage tag names a
+  version whose registration tag was deleted;
 * VER-03 — a copy of the weights that is here (work tree, DVC cache, a local DVC remote)
   no longer hashes to the recorded sha256/md5: DVC trusts object names unless
   ``verify = true`` (docs/architecture.md#pitfalls-of-the-tools-underneath), so we re-hash;
@@ -40,6 +40,7 @@ from modelreg.store.git import Ref
 from modelreg.store.protected import protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry, build_states, check_name
 from modelreg.store.tagsign import untrusted_signatures
+from modelreg.store.trust import record_tags
 
 WORK_TREE = "the work tree"
 LOST = "VER-05"             # a registered artifact with no good copy anywhere it can be seen
@@ -81,16 +82,9 @@ class _Verifier:
         refs = [r for m in self.models for r in registry.refs(m)] \
             if models is not None and len(self.models) <= 20 else registry.refs()
         self.refs = [r for r in refs if (p := tagmod.parse(r.name)) and p.model in wanted]
-        self.states = build_states(self.refs)
-        if versions:
-            # the gate's question: the tags that record these versions (and deprecations)
-            def about(r) -> bool:
-                p = tagmod.parse(r.name)
-                v = p.version or (tagmod.evidence_field(r.message, "version")
-                                  if r.annotated else None)
-                return p.action is Action.DEPRECATE or v in versions.get(p.model, [v])
-            self.refs = [r for r in self.refs if about(r)]
-
+        # every tag of these models is judged (store/trust.py), whatever ``versions`` says
+        self.trust = registry.classify(self.refs)
+        self.states = build_states(self.trust.trusted(self.refs))
         branch = protected_branch(registry)
         try:
             self.protected = protected_ref(self.git, branch)
@@ -118,13 +112,11 @@ class _Verifier:
 
     # --- (a) and (b): records and tags ---------------------------------------------------
     def tags(self) -> None:
-        git = self.git
         reg_tags: dict[tuple[str, str], Ref] = {}
         parsed = [(r, tagmod.parse(r.name)) for r in self.refs]
         for ref, p in parsed:
             if p.action is Action.REGISTER:
                 reg_tags[(p.model, p.version)] = ref
-        on_branch: set[str] = set()
         try:
             known: set[str] | None = set(self.registry.config.stage_names)
         except ModelregError:
@@ -135,33 +127,15 @@ class _Verifier:
                 self.warn(where, "VER-02", f"tag {ref.name} names stage {p.stage!r}, which "
                           f"{DATA_DIR}/environments.yaml does not list: no stage policy "
                           "or gate applies to it", p.model)
-            if not ref.annotated:
-                how = "borrows another tag's object" if ref.object_type == "tag" \
-                    else "is lightweight"
-                self.add(where, "VER-02", f"tag {ref.name} {how}: registry tags are annotated "
-                         "by reconcile; it was replaced by hand", p.model)
-            elif ref.target not in on_branch:
-                if git.ok("merge-base", "--is-ancestor", ref.target, self.protected):
-                    on_branch.add(ref.target)
-                else:
-                    self.add(where, "VER-02", f"tag {ref.name} points at {ref.target[:12]}, which "
-                             f"is not on the protected branch {self.branch}", p.model)
-            evidence = tagmod.parse_message(ref.message) if ref.annotated else {}
-            if ref.annotated and not evidence:
-                self.add(where, "VER-02", f"tag {ref.name} has no modelreg-evidence block: it "
-                         "was not made by reconcile", p.model)
-            if evidence and (evidence.get("model") != p.model or (
-                    p.version and str(evidence.get("version")) != p.version) or (
-                    p.stage and evidence.get("stage") != p.stage)):
-                self.add(where, "VER-02", f"tag {ref.name}'s evidence describes "
-                         f"{evidence.get('model')} {evidence.get('version')} "
-                         f"{evidence.get('stage') or ''}".rstrip() + ", not what its name says",
-                         p.model)
+            verdict = self.trust.get(ref.name)
+            if verdict is not None and not verdict.trusted:
+                self.add(where, "VER-02", f"tag {ref.name} does not count: "
+                         + "; ".join(verdict.reasons), p.model)
             if p.action is Action.REGISTER:
                 self._registration(ref, p.model, p.version)
-            elif p.action in (Action.ASSIGN, Action.UNASSIGN):
-                version = str(evidence.get("version")) if evidence.get("version") else None
-                if version is None:
+            elif p.action in (Action.ASSIGN, Action.UNASSIGN) and ref.annotated:
+                version = tagmod.evidence_field(ref.message, "version")
+                if not version:
                     continue
                 reg = reg_tags.get((p.model, version))
                 if reg is None:
@@ -184,16 +158,14 @@ class _Verifier:
                 self.add(f"refs/tags/{ref.name}", UNSIGNED_TAG,
                          f"tag {ref.name} is {untrusted[ref.name]}",
                          p.model if p else None, p.version if p else None)
+    def remember(self) -> None:
+        """Record the trusted tags' objects: a tag moved or made again later is caught."""
+        record_tags(self.git, [r for r in self.refs
+                               if (v := self.trust.get(r.name)) is not None and v.trusted])
 
     def _registration(self, ref: Ref, model: str, version: str) -> None:
         git = self.git
         vrel = f"{MODELS_DIR}/{model}/versions/{version}.yaml"
-        where = f"refs/tags/{ref.name}"
-        added = git.run("log", "--first-parent", "--diff-filter=A", "--format=%H", "-1",
-                        self.protected, "--", vrel).strip()
-        if added and ref.target != added:
-            self.add(where, "VER-02", f"registration tag {ref.name} points at {ref.target[:12]}, "
-                     f"but {vrel} was added by {added[:12]}: the tag was moved", model, version)
         # (a) the record and its pointers, as the tag's commit holds them
         listing = git.run("ls-tree", "-r", ref.target, "--",
                           f"{MODELS_DIR}/{model}/versions/{version}.yaml",
@@ -204,10 +176,7 @@ class _Verifier:
             if path == vrel or path.endswith(".dvc"):
                 tagged[path] = meta.split()[2]
         if vrel not in tagged:
-            if not added or ref.target == added:
-                self.add(where, "VER-02", f"registration tag {ref.name} points at "
-                         f"{ref.target[:12]}, which has no {vrel}", model, version)
-            return
+            return                       # the trust verdict says it does not add the file
         root = self.registry.root
         current = {p: root / p for p in tagged}
         vdir = root / MODELS_DIR / model / "versions" / version
@@ -387,13 +356,14 @@ def verify(registry: Registry, models: list[str] | None = None, *, weights: bool
            versions: dict[str, list[str]] | None = None, remote: bool = False) -> Report:
     """Tamper detection over ``models`` (all by default); see the module docstring.
 
-    ``versions`` limits the check to some versions per model (the gate's): their tags and
-    the re-hash of their weights. ``remote`` asks a default DVC remote that is not a local
+    ``versions`` limits the re-hash of the weights to some versions per model (the gate's);
+    every tag of the models is judged all the same. ``remote`` asks a default DVC remote that is not a local
     folder (S3, …) whether it holds the registered weights; without it that remote is not
     contacted, and the report's notes say so."""
     v = _Verifier(registry, models, weights, versions, remote)
     v.tags()
     v.signatures()
+    v.remember()
     if models is None:
         v.unread()
     for model in v.models:

@@ -180,6 +180,48 @@ def review_from_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
             "owners": dict(evidence.get("owners") or {})}
 
 
+def _recorded_reviews(evidence: dict[str, Any]) -> list[dict[str, Any]]:
+    """The reviews a tag recorded, in GitHub's shape, leaving out malformed entries."""
+    out = []
+    for r in evidence.get("reviews") or [] if isinstance(evidence.get("reviews"), list) else []:
+        user = r.get("user") if isinstance(r, dict) else None
+        login = user.get("login") if isinstance(user, dict) else None
+        if isinstance(login, str) and r.get("state") in STATES and \
+                isinstance(r.get("commit_id"), str):
+            out.append({"user": {"login": login}, "state": r["state"],
+                        "commit_id": r["commit_id"],
+                        "submitted_at": str(r.get("submitted_at") or "")})
+    out.sort(key=lambda r: r["submitted_at"])
+    return out
+
+
+def review_at_merge(git: Git, evidence: dict[str, Any], merge: str,
+                    config: RegistryConfig) -> dict[str, Any]:
+    """The policies' ``review`` object for an event bound to ``merge`` (a commit on the
+    protected branch): the reviews the tag recorded, with who committed to the pull request
+    and who owns each file it changed computed from git and from ``config`` and CODEOWNERS
+    at the merge commit. The evidence's own ``approvers``, ``owners`` and ``committers``
+    are free text anyone could have written: they are never read. A merge that is not the
+    recorded pull request's (its second parent is not the recorded head) has no review."""
+    parents = git.run("rev-list", "--parents", "-n1", merge, check=False).split()[1:]
+    head = evidence.get("head")
+    if evidence.get("pr") is None or len(parents) < 2 or parents[1] != head:
+        return {"pr": None, "pr_author": None, "head": None, "reviews": [], "committers": [],
+                "owners": {}}
+    base = parents[0]
+    return {"pr": evidence.get("pr"), "pr_author": evidence.get("pr_author"), "head": head,
+            "reviews": _recorded_reviews(evidence),
+            "committers": committers(git, base, head, config.people),
+            "owners": owners(git, base, head, config.people, config.teams, rules=merge)}
+
+
+def vouched(review: dict[str, Any]) -> list[str]:
+    """Who approved the head commit and owns at least one file the change touches: the
+    approvers a reader is shown."""
+    owning = {login for logins in (review.get("owners") or {}).values() for login in logins}
+    return sorted(login for login in approvals(review) if login in owning)
+
+
 # How a change reached the protected branch, as reconcile records it in a tag's evidence
 # (``via``): through a pull request whose reviews are recorded, or without one.
 VIA_PULL_REQUEST = "pull-request"

@@ -244,6 +244,24 @@ class RegistryConfig:
         return _build(docs)
 
 
+def protected_branch_of(reader: Reader) -> str:
+    """Only the protected branch's name (``environments.yaml``), without loading and checking
+    the whole configuration: what every read of the tags needs, cheaply. ``main`` when the
+    file is missing or does not say."""
+    for name in reader.list_dir(DATA_DIR):
+        stem, dot, suffix = name.rpartition(".")
+        if stem == "environments" and f".{suffix}" in _SUFFIXES:
+            try:
+                data = reader.load(f"{DATA_DIR}/{name}").data
+            except ModelregError:
+                break
+            if isinstance(data, dict) and isinstance(data.get("protected_branch"), str) \
+                    and data["protected_branch"]:
+                return data["protected_branch"]
+            break
+    return DEFAULT_PROTECTED_BRANCH
+
+
 def _schema_findings(reader: Reader, docs: dict[str, Document]) -> list[Finding]:
     """Each file against ``schemas/data/<stem>.schema.json`` (a file without a schema, e.g.
     the organisation's own data for its own policies, is loaded as it is)."""
@@ -402,6 +420,6 @@ def _build(docs: dict[str, Document]) -> RegistryConfig:
     )
 
 
-__all__ = ["RegistryConfig", "ConfigError", "Stage", "Person", "Team", "CodeOwnerRules",
-           "CardRules", "SigningKey",
+__all__ = ["RegistryConfig", "ConfigError", "protected_branch_of", "Stage", "Person", "Team",
+           "CodeOwnerRules", "CardRules", "SigningKey",
            "AllowedSigner", "TagSigning", "DATA_DIR", "DEFAULT_ENVIRONMENTS"]

@@ -147,6 +147,38 @@ class Git:
         return refs
 
 
+def read_objects(git: Git, requests: list[tuple[str, str]]) -> list[tuple[str, bytes | None] | None]:
+    """Many object reads through one ``git cat-file --batch-command`` process, all asked at
+    once: each request is ``("info", spec)`` (the object's id only) or ``("contents", spec)``;
+    each answer ``(object id, contents or None)``, or None when the object is missing."""
+    if not requests:
+        return []
+    data = "".join(f"{cmd} {spec}\n" for cmd, spec in requests).encode()
+    try:
+        proc = subprocess.run(["git", "cat-file", "--batch-command", "--buffer"], cwd=git.root,
+                              input=data, capture_output=True, env=_env())
+    except FileNotFoundError:
+        raise CannotRunError("git is not installed", hint="install git and retry") from None
+    if proc.returncode != 0:
+        raise CommandError(["git", "cat-file", "--batch-command"], proc.returncode, "",
+                           proc.stderr.decode(errors="replace"))
+    out, pos, answers = proc.stdout, 0, []
+    for cmd, _ in requests:
+        end = out.index(b"\n", pos)
+        header = out[pos:end].decode(errors="replace").split()
+        pos = end + 1
+        if len(header) != 3 or header[1] in ("missing", "ambiguous"):
+            answers.append(None)
+            continue
+        if cmd == "contents":
+            size = int(header[2])
+            answers.append((header[0], out[pos:pos + size]))
+            pos += size + 1
+        else:
+            answers.append((header[0], None))
+    return answers
+
+
 class CatFile:
     """One ``git cat-file --batch`` process for many historical file reads."""
 

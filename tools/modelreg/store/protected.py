@@ -1,9 +1,13 @@
 """The protected branch: which one it is, where this clone has it, what is on it."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from modelreg.core.errors import RefusedError
 from modelreg.store.git import Git
-from modelreg.store.registry import Registry
+
+if TYPE_CHECKING:
+    from modelreg.store.registry import Registry
 
 
 def protected_branch(registry: Registry) -> str:

@@ -22,6 +22,7 @@ from modelreg.core.timefmt import When, parse_when
 from modelreg.core.yamlio import MAX_BYTES, Document, decode, parse_text
 from modelreg.store.git import Git, Ref
 from modelreg.store.tree import CommitTree, Tree, WorkTree
+from modelreg.store.trust import Trust, Verdict, classify
 
 if TYPE_CHECKING:
     from modelreg.store.config import RegistryConfig
@@ -171,6 +172,7 @@ class Registry:
         self.root = root
         self.git = git or Git(root)
         self.tree: Tree = tree or WorkTree(root)
+        self.trust: Trust | None = None        # the verdicts of the last state read
 
     @property
     def rev(self) -> str | None:
@@ -293,26 +295,53 @@ class Registry:
     def _all_refs(self) -> list[Ref]:
         return self.refs()
 
+    # --- which tags count (store/trust.py) ---------------------------------------------
+    def protected_branch(self) -> str:
+        """The branch stage tags are made on (``environments.yaml``, read alone: listing the
+        tags must not wait for the whole configuration to load)."""
+        if "config" in self.__dict__:
+            return self.config.protected_branch
+        from modelreg.store.config import protected_branch_of  # config reads through Registry  # noqa: PLC0415
+
+        return protected_branch_of(self)
+
+    def classify(self, refs: list[Ref], *, full: bool = True) -> Trust:
+        """The trust verdict on every registry tag among ``refs`` (``full=False``: some
+        were listed with their annotation's subject line only)."""
+        messages = None if full else (
+            lambda: {r.name: r.message for r in self.git.refs(["refs/tags/*@*"])})
+        self.trust = classify(self.git, self.protected_branch(), refs, messages=messages)
+        return self.trust
+
+    def untrusted(self, model: str | None = None) -> list[Verdict]:
+        """The untrusted registry tags (of ``model``) the last state read found."""
+        return self.trust.untrusted(model) if self.trust is not None else []
+
     def states(self, at: int | None = None, evidence: bool = True) -> dict[str, ModelState]:
-        """Every model's state from one ``for-each-ref`` call.
+        """Every model's state from one ``for-each-ref`` call, from trusted tags only
+        (:attr:`trust` holds the verdicts).
 
         ``evidence=False`` reads full annotations only for stage tags (which may name their
         version there) and just the subject line of the others: a third of the bytes on a
         registry of 10,000 versions, for callers that never look at ``Event.evidence``."""
         if evidence or "_all_refs" in self.__dict__:
-            return build_states(self._all_refs, at)
-        refs = self.git.refs(["refs/tags/*#*"]) + \
-            self.git.refs(["refs/tags/*@*"], contents=False)
-        return build_states(refs, at)
+            refs = self._all_refs
+            trust = self.classify(refs)
+        else:
+            refs = self.git.refs(["refs/tags/*#*"]) + \
+                self.git.refs(["refs/tags/*@*"], contents=False)
+            trust = self.classify(refs, full=False)
+        return build_states(trust.trusted(refs), at)
 
     def state(self, name: str, at: When | None = None) -> ModelState:
-        """What the tags say about ``name``, now or as of ``at``: unix seconds, a
+        """What the trusted tags say about ``name``, now or as of ``at``: unix seconds, a
         ``datetime``, or text as ``--at`` takes it (``2026-11-30`` is the end of that day,
         UTC; RFC 3339 times are exact)."""
         check_name(name)
         refs = self.refs(name)
+        trust = self.classify(refs)
         when = parse_when(at) if at is not None else None
-        return build_states(refs, when).get(
+        return build_states(trust.trusted(refs), when).get(
             name, ModelState(name, (), {}, False, ()))
 
     def artifacts(self, name: str, version: str, commit: str | None = None
