@@ -281,6 +281,6 @@ def stage_on_main(root: Path, model: str, stage: str, version: str | None, count
     evidence = {"event": "assign" if version else "unassign", "model": model,
                 "version": shown, "stage": stage, "merge_commit": merge,
                 "tool": "modelreg test"}
-    git(root, "tag", "-a", name, target, "-m", format_message(f"{stage}: {shown}", evidence),
+    git(root, "tag", "-s", name, target, "-m", format_message(f"{stage}: {shown}", evidence),
         env=env)
     return name

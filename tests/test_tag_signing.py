@@ -201,8 +201,10 @@ def test_a_stage_tag_made_without_the_key_is_refused(world: World):
     _replace_tag(w, STAGE_TAG, _message(w, STAGE_TAG))
     verdict = _gate(w)
     assert not verdict["ok"]
-    assert verdict["reasons"] == [f"tag {STAGE_TAG} is not signed by an allowed signer: it is "
-                                  "not signed"], verdict["reasons"]
+    # the tag counts nowhere: staging is held by nobody, and the gate says why
+    assert verdict["reasons"][0].startswith("no version of iris-classifier holds staging")
+    assert f"tag {STAGE_TAG} does not count" in verdict["reasons"][1]
+    assert verdict["reasons"][1].endswith("not signed by an allowed signer: it is not signed")
 
 
 def test_a_stage_tag_signed_by_a_key_not_allowed_is_refused(world: World):
@@ -336,8 +338,10 @@ def test_verify_reports_every_tag_without_an_allowed_signature(world: World):
     found = [f for f in json.loads(res.out)["findings"] if f["rule"] == "VER-07"]
     assert res.code == 1 and [f["file"] for f in found] == ["refs/tags/iris-classifier@v1.0.0"]
     assert "it is not signed" in found[0]["message"]
-    # the gate of the version the unsigned registration tag records refuses too
-    assert "VER-07" in " ".join(_gate(w)["reasons"])
+    # the unsigned registration tag counts nowhere: the gate of its version refuses too
+    reasons = " ".join(_gate(w)["reasons"])
+    assert "tag iris-classifier@v1.0.0 does not count" in reasons
+    assert "not signed by an allowed signer: it is not signed" in reasons
 
 
 def test_text_appended_after_a_valid_signature_is_refused(world: World):
@@ -351,5 +355,8 @@ def test_text_appended_after_a_valid_signature_is_refused(world: World):
                          text=True, check=True).stdout.strip()
     git(w.ci, "update-ref", f"refs/tags/{STAGE_TAG}", oid)
     verdict = _gate(w)
-    assert not verdict["ok"] and verdict["approvers"] == ["carol-risk"]
+    assert not verdict["ok"] and verdict["approvers"] == []
     assert "SSH signature is malformed" in " ".join(verdict["reasons"]), verdict["reasons"]
+    # the evidence read back is the signed block, never the text after the signature
+    assert parse_message(git(w.ci, "tag", "-l", "--format=%(contents)", STAGE_TAG)
+                         ).get("approvers") != ["mallory"]

@@ -2,7 +2,11 @@
 registry says and what the gate lets through, against a bare origin with separate CI,
 attacker and deploy clones. Each attack must leave the stage as main asks for it, be shown
 flagged by the read commands and reported by verify, and fail the gate; the ordinary flow
-still passes."""
+still passes.
+
+The forged tags here are signed with the reconcile job's own key, as if it had leaked (or as
+in a registry that runs unsigned): what is tested is that the binding to main holds on its
+own. An unsigned forgery fails earlier still (tests/test_tag_signing.py)."""
 from __future__ import annotations
 
 import json
@@ -58,7 +62,7 @@ MALLORY = {"GIT_COMMITTER_NAME": "Mallory", "GIT_COMMITTER_EMAIL": "mallory@exam
 
 def _forge(path: Path, name: str, target: str, evidence: dict, *, force: bool = False,
            date: str = "2026-06-28T10:00:00Z", push: bool = True) -> None:
-    git(path, "tag", *(["-f"] if force else []), "-a", name, target, "-m",
+    git(path, "tag", *(["-f"] if force else []), "-s", name, target, "-m",
         format_message(f"Promote {evidence.get('version')}", evidence),
         env={**MALLORY, "GIT_COMMITTER_DATE": date})
     if push:

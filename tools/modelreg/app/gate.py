@@ -92,7 +92,7 @@ def _signature(registry: Registry, result: GateResult, tag_object: str) -> None:
     """Who signed the stage tag; a reason when no allowed signer did and the registry
     requires signed tags."""
     try:
-        signing = registry.config.tag_signing
+        signing = registry.tag_signing()
         verdict = signature_verdicts(registry, [tag_object], signing=signing).get(tag_object)
     except ModelregError as exc:
         result.reasons.append(f"the signature of tag {result.tag} could not be checked: {exc}")

@@ -39,7 +39,7 @@ from modelreg.store.dvc import object_path, remote_holds, storage
 from modelreg.store.git import Ref
 from modelreg.store.protected import protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry, build_states, check_name
-from modelreg.store.tagsign import untrusted_signatures
+from modelreg.store.tagsign import UNSIGNED_REASON, untrusted_signatures
 from modelreg.store.trust import record_tags
 
 WORK_TREE = "the work tree"
@@ -128,9 +128,12 @@ class _Verifier:
                           f"{DATA_DIR}/environments.yaml does not list: no stage policy "
                           "or gate applies to it", p.model)
             verdict = self.trust.get(ref.name)
-            if verdict is not None and not verdict.trusted:
+            # a missing or foreign signature is VER-07's (signatures())
+            reasons = [r for r in verdict.reasons if not r.startswith(UNSIGNED_REASON)] \
+                if verdict is not None else []
+            if reasons:
                 self.add(where, "VER-02", f"tag {ref.name} does not count: "
-                         + "; ".join(verdict.reasons), p.model)
+                         + "; ".join(reasons), p.model)
             if p.action is Action.REGISTER:
                 self._registration(ref, p.model, p.version)
             elif p.action in (Action.ASSIGN, Action.UNASSIGN) and ref.annotated:
@@ -151,7 +154,8 @@ class _Verifier:
     def signatures(self) -> None:
         """VER-07: every annotated registry tag signed by an allowed signer (lightweight and
         borrowed tags are VER-02's)."""
-        untrusted = untrusted_signatures(self.registry, self.refs)
+        untrusted = untrusted_signatures(self.registry, self.refs,
+                                         signing=self.registry.tag_signing())
         for ref in self.refs:
             if ref.name in untrusted:
                 p = tagmod.parse(ref.name)

@@ -411,15 +411,26 @@ def _build(docs: dict[str, Document]) -> RegistryConfig:
             required=_frozen({str(k): _strs(v) for k, v in (cards.get("required") or {}).items()}),
             high_risk=_frozen({str(k): _strs(v)
                                for k, v in (cards.get("high_risk") or {}).items()})),
-        tag_signing=TagSigning(
-            required=bool(tagsig.get("signed_tags", True)),
-            signers=tuple(AllowedSigner(str(s["id"]), str(s["format"]), str(s["key"]).strip(),
-                                        str(s.get("note") or ""))
-                          for s in tagsig.get("allowed_signers") or []),
-            declared="tag-signing" in docs),
+        tag_signing=tag_signing_from(tagsig, declared="tag-signing" in docs),
     )
 
 
-__all__ = ["RegistryConfig", "ConfigError", "protected_branch_of", "Stage", "Person", "Team",
+def tag_signing_from(data: Any, *, declared: bool = True) -> TagSigning:
+    """``tag-signing.yaml``'s content as a :class:`TagSigning`. What does not have the
+    schema's shape fails closed: signed tags required, no signer allowed."""
+    if not isinstance(data, dict):
+        return TagSigning(declared=declared)
+    signers = data.get("allowed_signers") or []
+    if not isinstance(signers, list) or not all(
+            isinstance(s, dict) and {"id", "format", "key"} <= s.keys() for s in signers):
+        return TagSigning(declared=declared)
+    return TagSigning(
+        required=data.get("signed_tags", True) is not False,
+        signers=tuple(AllowedSigner(str(s["id"]), str(s["format"]), str(s["key"]).strip(),
+                                    str(s.get("note") or "")) for s in signers),
+        declared=declared)
+
+
+__all__ = ["RegistryConfig", "ConfigError", "protected_branch_of", "tag_signing_from", "Stage", "Person", "Team",
            "CodeOwnerRules", "CardRules", "SigningKey",
            "AllowedSigner", "TagSigning", "DATA_DIR", "DEFAULT_ENVIRONMENTS"]

@@ -48,6 +48,7 @@ OPENPGP = "openpgp"
 FORMATS = (SSH, OPENPGP)
 ENV_KEY = "MODELREG_SIGNING_KEY"
 SSH_NAMESPACE = b"git"
+UNSIGNED_REASON = "not signed by an allowed signer"
 UNSIGNED_NOTE = "tags are unsigned (tag-signing.yaml: signed_tags: false)"
 
 # The lines git recognises as the start of a signature appended to a tag message.
@@ -148,7 +149,7 @@ def untrusted_signatures(registry: _Registry, refs: Iterable[Any], *,
     for ref in annotated:
         verdict = verdicts.get(ref.object)
         if verdict is None or not verdict.valid:
-            out[ref.name] = ("not signed by an allowed signer: "
+            out[ref.name] = (f"{UNSIGNED_REASON}: "
                              + (verdict.reason if verdict else "its tag object is missing"))
     return out
 

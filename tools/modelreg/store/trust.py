@@ -85,6 +85,15 @@ class Trust:
         else:
             self.bad[verdict.tag] = verdict
 
+    def distrust(self, tag: str, reason: str) -> None:
+        """One more reason not to count ``tag`` (a check made outside this module: the
+        signature, store/tagsign.py)."""
+        verdict = self.get(tag)
+        if verdict is not None:
+            self.good.pop(tag, None)
+            self.bad[tag] = Verdict(tag, verdict.model, (*verdict.reasons, reason),
+                                    verdict.unreviewed, verdict.merge)
+
     def trusted(self, refs: Iterable[Ref]) -> list[Ref]:
         """``refs`` without the untrusted registry tags (other refs pass through)."""
         bad = self.bad
