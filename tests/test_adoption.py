@@ -19,7 +19,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from conftest import PROJECT, git, safetensors_bytes, session_key, tag_signing_yaml
+from conftest import PROJECT, git, safetensors_bytes
 
 ORG = "Northwind"
 # login -> (name, e-mail, teams, roles)
@@ -283,9 +283,6 @@ def test_northwind_adopts_modelreg_from_the_wheel_alone(tmp_path):
                     "    license: proprietary-internal", "    contains_personal_data: false",
                     f'    revisions:\n      "2026.06": {{sha256: {digest}, rows: 2}}']
     (admin / "policies/data/datasets.yaml").write_text("\n".join(entries) + "\n")
-    # and lists the reconcile job's public key: registry tags are signed (tag-signing.yaml)
-    (admin / "policies/data/tag-signing.yaml").write_text(
-        tag_signing_yaml(session_key().signer_entry()))
     nw.run(admin, "codeowners", "--write")
     assert f"@{ORG}/model-risk" in (admin / ".github/CODEOWNERS").read_text()
     nw.run(admin, "validate")

@@ -231,7 +231,9 @@ def test_reconcile_counts_past_every_counted_form(tmp_path):
     root = tmp_path / "registry"
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
-    for rel, text in (("models/churn/model.yaml", "name: churn\n"),
+    # GTO's tags are unsigned: a registry GTO writes to says so
+    for rel, text in (("policies/data/tag-signing.yaml", "signed_tags: false\n"),
+                      ("models/churn/model.yaml", "name: churn\n"),
                       ("models/churn/versions/1.0.0.yaml", "version: 1.0.0\n")):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)

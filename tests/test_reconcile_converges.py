@@ -12,7 +12,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import git
+from conftest import git, session_key, tag_signing_yaml
 from modelreg.app.reconcile import _offsets, plan
 from modelreg.core import tags as tagmod
 from modelreg.core.tags import Action
@@ -153,6 +153,9 @@ def test_reconcile_reaches_the_merged_stages_in_one_run(runs):
         git(root, "init", "-q", "-b", "main")
         git(root, "config", "user.name", "Reconcile")
         git(root, "config", "user.email", "reconcile@example.com")
+        # the session's key signs the tags, as reconcile's does
+        _commit(root, "policies/data/tag-signing.yaml",
+                tag_signing_yaml(session_key().signer_entry()), clock)
         _commit(root, f"models/{MODEL}/model.yaml", f"name: {MODEL}\n", clock)
         for v in VERSIONS:
             _commit(root, f"models/{MODEL}/versions/{v}.yaml", f"version: {v}\n", clock)

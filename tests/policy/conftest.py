@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import session_key, tag_signing_yaml
 from modelreg import open_registry
 from modelreg.policy.engines import ENGINES, PolicyFile, PolicySet, create_engine
 from modelreg.store import cards
@@ -93,6 +94,9 @@ def registry_repo(tmp_path: Path) -> Path:
         target = root / model.relative_to(PROJECT)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(model, target)
+    # the session's key signs registry tags, as reconcile's would
+    (root / "policies" / "data" / "tag-signing.yaml").write_text(
+        tag_signing_yaml(session_key().signer_entry()))
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "template")

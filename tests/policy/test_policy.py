@@ -320,7 +320,7 @@ def test_registered_version_edit_is_denied(registry_repo):
     write_version(registry_repo)
     git(registry_repo, "add", "-A")
     git(registry_repo, "commit", "-q", "-m", "iris 1.0.0")
-    git(registry_repo, "tag", "-a", "iris-classifier@v1.0.0", "-m", "registered")
+    git(registry_repo, "tag", "-s", "iris-classifier@v1.0.0", "-m", "registered")
     path = registry_repo / "models/iris-classifier/versions/1.0.0.yaml"
     path.write_text(path.read_text().replace("0.95", "0.97"))
     result = check(open_registry(registry_repo), engine="regorus", now=NOW)

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from modelreg.core import stages as stagemod
 from modelreg.core.errors import CannotRunError, InputError, ModelregError, UsageError
 from modelreg.core.records import Finding
-from modelreg.core.yamlio import Document, locate
+from modelreg.core.yamlio import Document, locate, parse_text
 from modelreg.store.schemas import json_path, violations
 
 DATA_DIR = "policies/data"
@@ -415,6 +415,30 @@ def _build(docs: dict[str, Document]) -> RegistryConfig:
     )
 
 
+TAG_SIGNING_FILE = f"{DATA_DIR}/tag-signing.yaml"
+
+
+def tag_signing_of(registry: Any) -> TagSigning:
+    """Who may sign registry tags: ``tag-signing.yaml`` as the protected branch has it
+    (reviewed data: a branch or a work tree cannot trust a key for itself); the registry's
+    own files only when this clone has no protected branch. Read alone, like
+    :func:`protected_branch_of`: listing tags must not wait for the whole configuration."""
+    git, rel = registry.git, TAG_SIGNING_FILE
+    branch = registry.protected_branch()
+    tips = git.run("for-each-ref", "--format=%(objectname)", f"refs/heads/{branch}",
+                   f"refs/remotes/origin/{branch}").split()
+    try:
+        if tips:                                   # origin's copy when there is one
+            text = git.run("cat-file", "blob", f"{tips[-1]}:{rel}", check=False)
+            return tag_signing_from(parse_text(text, rel)) if text else \
+                tag_signing_from(None, declared=False)
+        if not registry.is_file(rel):
+            return tag_signing_from(None, declared=False)
+        return tag_signing_from(registry.load(rel).data)
+    except ModelregError:
+        return tag_signing_from(None)              # unreadable: fail closed
+
+
 def tag_signing_from(data: Any, *, declared: bool = True) -> TagSigning:
     """``tag-signing.yaml``'s content as a :class:`TagSigning`. What does not have the
     schema's shape fails closed: signed tags required, no signer allowed."""
@@ -431,6 +455,6 @@ def tag_signing_from(data: Any, *, declared: bool = True) -> TagSigning:
         declared=declared)
 
 
-__all__ = ["RegistryConfig", "ConfigError", "protected_branch_of", "tag_signing_from", "Stage", "Person", "Team",
+__all__ = ["RegistryConfig", "ConfigError", "protected_branch_of", "tag_signing_of", "tag_signing_from", "Stage", "Person", "Team",
            "CodeOwnerRules", "CardRules", "SigningKey",
            "AllowedSigner", "TagSigning", "DATA_DIR", "DEFAULT_ENVIRONMENTS"]

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from modelreg.store.config import RegistryConfig, TagSigning
 
 MODELS_DIR = "models"
-TAG_SIGNING_FILE = "policies/data/tag-signing.yaml"   # who may sign registry tags
 
 
 def check_name(name: str) -> str:
@@ -323,31 +322,10 @@ class Registry:
         return self.trust
 
     def tag_signing(self) -> TagSigning:
-        """Who may sign registry tags: ``policies/data/tag-signing.yaml`` as the protected
-        branch has it (reviewed data: a branch or a work tree cannot trust a key for itself);
-        this clone's own files only when it has no protected branch. Read alone, like
-        :meth:`protected_branch`: listing tags must not wait for the whole configuration."""
-        from modelreg.store.config import tag_signing_from  # noqa: PLC0415 - config reads through Registry
+        """Who may sign registry tags, as the protected branch says (store/config.py)."""
+        from modelreg.store.config import tag_signing_of  # noqa: PLC0415 - config reads through Registry
 
-        branch = self.protected_branch()
-        tips = self.git.run("for-each-ref", "--format=%(objectname)",
-                            f"refs/heads/{branch}", f"refs/remotes/origin/{branch}").split()
-        rel = TAG_SIGNING_FILE
-        if tips:
-            tip = tips[-1]                      # origin's copy when there is one
-            text = self.git.run("cat-file", "blob", f"{tip}:{rel}", check=False)
-            if not text:
-                return tag_signing_from(None, declared=False)
-            try:
-                return tag_signing_from(parse_text(text, rel))
-            except ModelregError:
-                return tag_signing_from(None)
-        if not self.is_file(rel):
-            return tag_signing_from(None, declared=False)
-        try:
-            return tag_signing_from(self.load(rel).data)
-        except ModelregError:
-            return tag_signing_from(None)
+        return tag_signing_of(self)
 
     def untrusted(self, model: str | None = None) -> list[Verdict]:
         """The untrusted registry tags (of ``model``) the last state read found."""
