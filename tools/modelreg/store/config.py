@@ -418,18 +418,16 @@ def _build(docs: dict[str, Document]) -> RegistryConfig:
 TAG_SIGNING_FILE = f"{DATA_DIR}/tag-signing.yaml"
 
 
-def tag_signing_of(registry: Any) -> TagSigning:
-    """Who may sign registry tags: ``tag-signing.yaml`` as the protected branch has it
-    (reviewed data: a branch or a work tree cannot trust a key for itself); the registry's
-    own files only when this clone has no protected branch. Read alone, like
-    :func:`protected_branch_of`: listing tags must not wait for the whole configuration."""
-    git, rel = registry.git, TAG_SIGNING_FILE
-    branch = registry.protected_branch()
-    tips = git.run("for-each-ref", "--format=%(objectname)", f"refs/heads/{branch}",
-                   f"refs/remotes/origin/{branch}").split()
+def tag_signing_of(registry: Any, tip: str | None) -> TagSigning:
+    """Who may sign registry tags: ``tag-signing.yaml`` as the protected branch's ``tip``
+    has it (reviewed data: a branch or a work tree cannot trust a key for itself); the
+    registry's own files only when this clone has no protected branch (``tip`` None). Read
+    alone, like :func:`protected_branch_of`: listing tags must not wait for the whole
+    configuration."""
+    rel = TAG_SIGNING_FILE
     try:
-        if tips:                                   # origin's copy when there is one
-            text = git.run("cat-file", "blob", f"{tips[-1]}:{rel}", check=False)
+        if tip is not None:
+            text = registry.git.run("cat-file", "blob", f"{tip}:{rel}", check=False)
             return tag_signing_from(parse_text(text, rel)) if text else \
                 tag_signing_from(None, declared=False)
         if not registry.is_file(rel):

@@ -322,10 +322,20 @@ class Registry:
         return self.trust
 
     def tag_signing(self) -> TagSigning:
-        """Who may sign registry tags, as the protected branch says (store/config.py)."""
+        """Who may sign registry tags, as the protected branch says (store/config.py); read
+        once per tip of that branch, however many commands of one run ask."""
         from modelreg.store.config import tag_signing_of  # noqa: PLC0415 - config reads through Registry
 
-        return tag_signing_of(self)
+        branch = self.protected_branch()
+        tips = self.git.run("for-each-ref", "--format=%(objectname)", f"refs/heads/{branch}",
+                            f"refs/remotes/origin/{branch}").split()
+        tip = tips[-1] if tips else None            # origin's copy when there is one
+        known = self.__dict__.get("_tag_signing")
+        if tip is not None and known is not None and known[0] == tip:
+            return known[1]
+        signing = tag_signing_of(self, tip)
+        self.__dict__["_tag_signing"] = (tip, signing)
+        return signing
 
     def untrusted(self, model: str | None = None) -> list[Verdict]:
         """The untrusted registry tags (of ``model``) the last state read found."""
