@@ -24,7 +24,7 @@ import jinja2
 from modelreg.core.errors import CannotRunError, UsageError
 from modelreg.core.release import __version__
 from modelreg.store import codeowners, dvc
-from modelreg.store.defaults import REGISTRY_TEMPLATES, default_files
+from modelreg.store.defaults import REGISTRY_TEMPLATES, STORAGE_TEMPLATES, default_files
 from modelreg.store.git import Git, blob_id
 from modelreg.store.registry import Registry
 
@@ -63,10 +63,67 @@ def _rel_from_template(path: Path) -> str:
     return rel[:-len(_TEMPLATE_SUFFIX)] if rel.endswith(_TEMPLATE_SUFFIX) else rel
 
 
-def pin_workflow(rel: str, text: str) -> str:
-    """A reference workflow as a new registry's: it installs ``modelreg==`` this release."""
+# Where each kind of DVC remote keeps weights, by URL scheme: the DVC extra a workflow
+# installs, and the packaged OIDC login step written between the workflows' storage markers.
+# Any other remote (a shared folder, SSH, HTTP) gets neither: its login is the owners' to add.
+STORAGE = {"s3": ('"dvc[s3]==3.67.1" "dvc-s3==3.3.0"', "s3.yml.j2"),
+           "gs": ('"dvc[gs]==3.67.1" "dvc-gs==3.1.0"', "gs.yml.j2"),
+           "azure": ('"dvc[azure]==3.67.1" "dvc-azure==3.1.1"', "azure.yml.j2")}
+_REFERENCE_EXTRA = STORAGE["s3"][0]       # what the reference registry's deploy installs
+_BEGIN = re.compile(r"^ *# storage credentials: begin\b.*\n", re.MULTILINE)
+_END = re.compile(r"^ *# storage credentials: end\n", re.MULTILINE)
+_NO_LOGIN = ("      # none: the DVC remote is no S3, GCS or Azure bucket; a remote that needs a login\n"
+             "      # gets its step here\n")
+_REVIEWS_PERMISSION = "      pull-requests: read  # the pull request's reviews\n"
+_OIDC_PERMISSION = ("      id-token: write      # the OIDC token exchanged for read access to "
+                    "the weights\n")
+_JUDGED_BY_BASE = ("the base's modelreg (installed from a\n# second checkout of the base "
+                   "commit) runs")
+_JUDGED_BY_RELEASE = ("modelreg {version} (the release this\n# registry pins) runs")
+
+
+def storage_kind(remote: str) -> str | None:
+    """``s3``, ``gs`` or ``azure`` for a remote URL of that cloud, else None."""
+    scheme = remote.split("://", 1)[0].lower() if "://" in remote else ""
+    return scheme if scheme in STORAGE else None
+
+
+def _login_steps(storage: str | None, job: str) -> str:
+    if storage is None:
+        return _NO_LOGIN
+    text = (STORAGE_TEMPLATES / STORAGE[storage][1]).read_text(encoding="utf-8")
+    return _jinja().from_string(text).render(job=job)
+
+
+def pin_workflow(rel: str, text: str, storage: str | None = "s3") -> str:
+    """A reference workflow as a new registry's: it installs ``modelreg==`` this release, the
+    DVC extra of the registry's ``storage`` and logs in to that storage (see :data:`STORAGE`)
+    where the reference workflow marks the place."""
+    extra = STORAGE[storage][0] if storage else ""
     pinned = _FROM_SOURCE.sub(f'pip install "modelreg=={__version__}"', text)
     pinned = pinned.replace(_BASE_STEP, f"name: Install modelreg {__version__}")
+    pinned = pinned.replace(_JUDGED_BY_BASE, _JUDGED_BY_RELEASE.format(version=__version__))
+    if "dvc pull" in pinned:                      # the jobs that read the weights
+        lines = []
+        for line in pinned.splitlines(keepends=True):
+            if f'pip install "modelreg=={__version__}"' in line:
+                line = line.replace(" " + _REFERENCE_EXTRA, "")
+                if extra:
+                    line = line.rstrip("\n") + " " + extra + "\n"
+            lines.append(line)
+        pinned = "".join(lines)
+    begin = _BEGIN.search(pinned)
+    if begin:
+        end = _END.search(pinned, begin.end())
+        if end is None:
+            raise CannotRunError(f"the packaged workflow {rel} opens its storage credentials "
+                                 "without closing them", hint="report it to modelreg's "
+                                 "maintainers; this release cannot start a registry")
+        job = "deploy" if rel.endswith("deploy.yml") else "check"
+        pinned = (pinned[:begin.end()] + _login_steps(storage, job)
+                  + pinned[end.start():])
+        if storage and _REVIEWS_PERMISSION in pinned and "id-token: write" not in pinned:
+            pinned = pinned.replace(_REVIEWS_PERMISSION, _REVIEWS_PERMISSION + _OIDC_PERMISSION)
     if any("pip install" in line and f'"modelreg=={__version__}"' not in line
            for line in pinned.splitlines()):
         raise CannotRunError(f"the packaged workflow {rel} installs modelreg in a way init "
@@ -76,19 +133,24 @@ def pin_workflow(rel: str, text: str) -> str:
     return pinned
 
 
-def plan(org: str) -> dict[str, bytes]:
+def _jinja() -> jinja2.Environment:
+    # `[[ name ]]`: GitHub workflows and shell use `${{ }}`, `{{ }}` and `${#x}` themselves
+    return jinja2.Environment(variable_start_string="[[", variable_end_string="]]",
+                              block_start_string="[%", block_end_string="%]",
+                              comment_start_string="[#", comment_end_string="#]",
+                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
+                              autoescape=False)
+
+
+def plan(org: str, remote: str = "") -> dict[str, bytes]:
     """Every file ``init`` writes from the packaged defaults and templates (not the DVC files
     and CODEOWNERS, which are made in place): path in the registry -> content."""
     files = {rel: path.read_bytes() for rel, path in default_files()}
     for rel in files:
         if rel.startswith(WORKFLOWS):
-            files[rel] = pin_workflow(rel, files[rel].decode("utf-8")).encode("utf-8")
-    # `[[ name ]]`: GitHub workflows and shell use `${{ }}`, `{{ }}` and `${#x}` themselves
-    env = jinja2.Environment(variable_start_string="[[", variable_end_string="]]",
-                             block_start_string="[%", block_end_string="%]",
-                             comment_start_string="[#", comment_end_string="#]",
-                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
-                             autoescape=False)
+            files[rel] = pin_workflow(rel, files[rel].decode("utf-8"),
+                                      storage_kind(remote)).encode("utf-8")
+    env = _jinja()
     for path in sorted(REGISTRY_TEMPLATES.rglob("*")):
         if not path.is_file() or "__pycache__" in path.parts:
             continue
@@ -96,7 +158,8 @@ def plan(org: str) -> dict[str, bytes]:
         data = path.read_bytes()
         if path.name.endswith(_TEMPLATE_SUFFIX):
             data = env.from_string(data.decode("utf-8")).render(
-                org=org, version=__version__).encode("utf-8")
+                org=org, version=__version__, remote=remote,
+                storage=storage_kind(remote)).encode("utf-8")
         files[rel] = data
     return files
 
@@ -125,13 +188,14 @@ def _remote_for(remote: str, root: Path, stage: Path) -> str:
     return os.path.relpath(path)
 
 
-def _record(org: str, written: dict[str, bytes]) -> bytes:
+def _record(org: str, remote: str, written: dict[str, bytes]) -> bytes:
     lines = [
         "# Written by `modelreg init`: the modelreg release this registry started from, and the",
         "# git blob id of each file as that release wrote it. An upgrade merges newer defaults",
         "# three ways from these: as written, as edited here since, as shipped now.",
         f"modelreg: {__version__}",
         f"org: {org}",
+        f"storage: {storage_kind(remote) or 'other'}",
         "files:",
     ]
     lines += [f"  {rel}: {blob_id(data)}" for rel, data in sorted(written.items())]
@@ -156,8 +220,8 @@ def init(target: str | os.PathLike, *, org: str, remote: str) -> InitResult:
                          hint="a registry is a repository of its own: pick a folder outside "
                               "it, or that repository's top level")
     new_repo = not top
-    files = plan(org)
-    files[RECORD] = _record(org, files)
+    files = plan(org, remote)
+    files[RECORD] = _record(org, remote, files)
     for rel in sorted({*files, *GENERATED}):
         if (found := _conflict(root, rel)) is not None:
             raise UsageError("already exists; modelreg init writes nothing over it",
