@@ -268,11 +268,16 @@ def init(obj: dict, directory: str, org: str, remote: str) -> None:
 @click.pass_obj
 def doctor(obj: dict, settings: bool, app_id: int | None, github_repo: str | None,
            fmt: str) -> None:
-    """Check the registry's set-up and say what to do: placeholder people and teams, policy
-    data that fails its schema, the DVC remote (missing, unreachable, no verify = true),
-    workflows and pre-commit hooks pinned to another modelreg, CODEOWNERS out of date, no
-    tag-signing key, .modelreg.yaml missing or from another release. Exit 0 when nothing
-    needs doing, 1 when something does.
+    """Check the registry's set-up: what is left to do, and the GitHub settings to apply.
+
+    One line per problem, with the file (and line) and what to do: placeholder people and
+    teams, policy data that fails its schema, the DVC remote (missing, unreachable, no
+    verify = true), workflows and pre-commit hooks pinned to another modelreg (or to a
+    checkout), CODEOWNERS out of date, no tag-signing key, .modelreg.yaml missing or from
+    another release. Exit 0 when nothing needs doing, 1 when something does.
+
+    --github-settings prints the rulesets (default branch; registry tags) and environments
+    as the JSON bodies GitHub's REST API takes, each with its `gh api` command.
 
     
     Example:
@@ -299,7 +304,11 @@ def doctor(obj: dict, settings: bool, app_id: int | None, github_repo: str | Non
             click.echo(f"cat > {s.file} <<'JSON'")
             click.echo(json.dumps(s.body, indent=2))
             click.echo("JSON")
-            click.echo(s.command)
+            if s.missing:
+                click.echo(f"# needs {s.missing}: run doctor again with it")
+                click.echo(f"# {s.command}")
+            else:
+                click.echo(s.command)
     count = len(result.problems)
     click.echo(f"doctor: {count} thing{'s' if count != 1 else ''} to do — FAILED" if count
                else "doctor: nothing to do — ok", err=True)
@@ -313,11 +322,13 @@ def doctor(obj: dict, settings: bool, app_id: int | None, github_repo: str | Non
 @_format_option(*_TEXT_JSON)
 @click.pass_obj
 def upgrade(obj: dict, dry_run: bool, fmt: str) -> None:
-    """Bring this release's defaults into the registry: files it did not edit are replaced,
-    files both edited are merged three ways from .modelreg.yaml's record (overlapping edits
-    are left marked <<<<<<< for you), new defaults are added; workflows and pre-commit hooks
-    are pinned to this release and CODEOWNERS regenerated. One commit on a new branch,
-    modelreg-upgrade-VERSION, for a pull request. Refuses on uncommitted changes.
+    """Merge this release's defaults into the registry, as one commit on a new branch.
+
+    Files the registry did not edit are replaced; files both edited are merged three ways
+    from .modelreg.yaml's record (overlapping edits are left marked <<<<<<< for you); new
+    defaults are added; workflows and pre-commit hooks are pinned to this release and
+    CODEOWNERS regenerated. The commit is on the new branch modelreg-upgrade-VERSION, for a
+    pull request. Refuses on uncommitted changes or when that branch exists.
 
     \b
     Example:

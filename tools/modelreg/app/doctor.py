@@ -75,6 +75,7 @@ class Setting:
     method: str         # POST or PUT
     path: str           # repos/OWNER/REPO/...
     body: dict[str, Any]
+    missing: str = ""   # what the body still needs before GitHub takes it ("" when nothing)
 
     @property
     def command(self) -> str:
@@ -82,7 +83,8 @@ class Setting:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "file": self.file, "method": self.method,
-                "path": self.path, "command": self.command, "body": self.body}
+                "path": self.path, "command": self.command, "body": self.body,
+                "missing": self.missing}
 
 
 @dataclass(frozen=True)
@@ -408,7 +410,8 @@ def github_settings(repository: str, *, app_id: int | None, protected: str = "ma
     settings = [Setting("branch ruleset", "branch-ruleset.json", "POST", f"{base}/rulesets",
                         branch_ruleset),
                 Setting("tag ruleset: creation", "tag-creation-ruleset.json", "POST",
-                        f"{base}/rulesets", tag_creation),
+                        f"{base}/rulesets", tag_creation,
+                        "" if app_id else "the registry's GitHub App id (--app-id)"),
                 Setting("tag ruleset: update and deletion", "tag-immutable-ruleset.json",
                         "POST", f"{base}/rulesets", tag_immutable)]
     for name in dict.fromkeys(environments):
