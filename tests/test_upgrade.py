@@ -268,3 +268,33 @@ def test_a_failed_commit_puts_the_branch_and_work_tree_back(older, run_cli, monk
     assert res.code == 3, res.out + res.err
     assert state(older) == before
     assert not (older / "policies/risk_test.rego").exists()
+
+
+def test_a_symbolic_link_is_never_written_through(older, run_cli, tmp_path):
+    outside = tmp_path / "outside.rego"
+    outside.write_text("package outside\n")
+    # a file the upgrade would update, in a folder that becomes a link out of the registry
+    schema = older / "schemas/data/tiers.schema.json"
+    schema.write_bytes(schema.read_bytes() + b"\n")
+    _, files = record_of(older)
+    files["schemas/data/tiers.schema.json"] = blob_id(schema.read_bytes())
+    write_record(older, OLD, files)
+    git(older, "commit", "-q", "-am", "as written")
+    (older / "policies/data/tiers.yaml").unlink()
+    (older / "policies/data/tiers.yaml").symlink_to(outside)
+    (older / "schemas/data").rename(tmp_path / "schemas-data")
+    (older / "schemas/data").symlink_to(tmp_path / "schemas-data")
+    git(older, "add", "-A")
+    git(older, "commit", "-q", "-m", "links")
+    before = {p: p.read_bytes() for p in (tmp_path / "schemas-data").rglob("*") if p.is_file()}
+    res = run_cli(older, "upgrade", "--json")
+    assert res.code == 0, res.err
+    import json
+    got = {c["path"]: (c["action"], c["detail"]) for c in json.loads(res.out)["changes"]}
+    assert got["policies/data/tiers.yaml"][0] == "kept"
+    assert "symbolic link" in got["policies/data/tiers.yaml"][1]
+    assert all(action == "kept" for rel, (action, _) in got.items()
+               if rel.startswith("schemas/data/"))
+    assert outside.read_text() == "package outside\n"
+    assert {p: p.read_bytes() for p in (tmp_path / "schemas-data").rglob("*")
+            if p.is_file()} == before

@@ -142,6 +142,20 @@ def _read_blobs(git: Git, ids: list[str]) -> dict[str, bytes]:
     return out
 
 
+def _in_the_way(root: Path, rel: str) -> str | None:
+    """The first path on the way to ``rel`` (itself included) that a write must not go
+    through: a symbolic link (it could lead out of the registry), or something that is not a
+    folder where one goes or not a regular file where the file goes."""
+    parts = rel.split("/")
+    for n in range(1, len(parts) + 1):
+        path = root.joinpath(*parts[:n])
+        last = n == len(parts)
+        if path.is_symlink() or (path.exists() and not (path.is_file() if last
+                                                        else path.is_dir())):
+            return "/".join(parts[:n])
+    return None
+
+
 def upgrade(path: str | os.PathLike = ".", *, dry_run: bool = False) -> UpgradeResult:
     """Bring this release's defaults into the registry whose clone holds ``path``."""
     where = Path(path)
@@ -166,8 +180,14 @@ def upgrade(path: str | os.PathLike = ".", *, dry_run: bool = False) -> UpgradeR
     blobs: dict[str, str] = {}                  # the new record
     changes: list[Change] = []
     for rel in sorted(set(new_files) | set(record.files)):
+        if (blocked := _in_the_way(root, rel)) is not None:
+            if base_id := record.files.get(rel):
+                blobs[rel] = base_id
+            changes.append(Change(rel, "kept", f"{blocked} is a symbolic link or not a "
+                                  "regular file: never followed nor replaced"))
+            continue
         file = root / rel
-        current = file.read_bytes() if file.is_file() and not file.is_symlink() else None
+        current = file.read_bytes() if file.is_file() else None
         new = new_files.get(rel)
         base_id = record.files.get(rel)
         base = bases.get(base_id) if base_id else None
