@@ -1,8 +1,9 @@
 """A GitHub REST API on 127.0.0.1 for tests: the documented shapes of the three endpoints
 modelreg reads (a commit's pull requests, a pull request, its reviews), pages of
-``per_page`` items linked by ``Link: <…>; rel="next"``, and errors on demand; and the two
-endpoints ``modelreg doctor``'s settings are sent to, ``POST /repos/{owner}/{repo}/rulesets``
-and ``PUT /repos/{owner}/{repo}/environments/{name}``, which check each body against the
+``per_page`` items linked by ``Link: <…>; rel="next"``, and errors on demand; and the three
+endpoints ``modelreg doctor``'s settings are sent to, ``POST /repos/{owner}/{repo}/rulesets``,
+``PUT /repos/{owner}/{repo}/environments/{name}`` and ``POST
+.../environments/{name}/deployment-branch-policies``, which check each body against the
 request schema GitHub's REST API documents (required fields, types, enums, each rule type's
 parameters, patterns a ruleset's target accepts) and answer 422 "Validation Failed" with
 the reasons, as GitHub does. Started in a thread by a fixture and stopped by it."""
@@ -37,6 +38,7 @@ class FakeGitHub:
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     rulesets: list[dict[str, Any]] = field(default_factory=list)
     environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    branch_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def add_pull(self, number: int, author: str, head: str, merge_commit: str | None,
                  reviews: list[dict[str, Any]]) -> None:
@@ -120,8 +122,20 @@ class FakeGitHub:
             if errors:
                 return 422, {}, {"message": "Validation Failed", "errors": errors}
             self.environments[m.group(1)] = body
+            self.branch_policies.setdefault(m.group(1), [])
             return 200, {}, {"id": len(self.environments), "name": m.group(1),
                              "deployment_branch_policy": body.get("deployment_branch_policy")}
+        if method == "POST" and (m := re.fullmatch(
+                r"environments/([^/]+)/deployment-branch-policies", rest)):
+            name = m.group(1)
+            policy = self.environments.get(name, {}).get("deployment_branch_policy") or {}
+            if not policy.get("custom_branch_policies"):
+                return 404, {}, {"message": "Not Found"}     # as GitHub: no custom policies
+            errors = branch_policy_errors(body)
+            if errors:
+                return 422, {}, {"message": "Validation Failed", "errors": errors}
+            self.branch_policies[name].append(body)
+            return 200, {}, {"id": len(self.branch_policies[name]), **body}
         return 404, {}, {"message": "Not Found"}
 
 
@@ -143,6 +157,11 @@ RULES: dict[str, dict[str, type] | None] = {
     "required_status_checks": {"required_status_checks": list,
                                "strict_required_status_checks_policy": bool},
 }
+OPTIONAL_PARAMETERS = {"pull_request": {"allowed_merge_methods", "required_reviewers",
+                                       "automatic_copilot_code_review_enabled"},
+                       "required_status_checks": {"do_not_enforce_on_create"},
+                       "update": {"update_allows_fetch_and_merge"}}
+MERGE_METHODS = {"merge", "squash", "rebase"}
 BRANCH_ONLY = {"pull_request", "required_status_checks", "required_linear_history"}
 
 
@@ -214,6 +233,13 @@ def ruleset_errors(body: Any) -> list[str]:
         for key, kind_of in wanted.items():
             if not _typed(params.get(key), kind_of):
                 errors.append(f"rule {kind}: parameter {key} must be a {kind_of.__name__}")
+        if kind == "pull_request" and "allowed_merge_methods" in params:
+            methods = params["allowed_merge_methods"]
+            if not isinstance(methods, list) or not methods or not set(methods) <= MERGE_METHODS:
+                errors.append(f"allowed_merge_methods must list some of {sorted(MERGE_METHODS)}")
+        extra = set(params) - set(wanted) - OPTIONAL_PARAMETERS.get(kind, set())
+        if extra:
+            errors.append(f"rule {kind}: unknown parameters {sorted(extra)}")
         if kind == "required_status_checks":
             for check in params.get("required_status_checks") or []:
                 if not isinstance(check, dict) or not isinstance(check.get("context"), str) \
@@ -243,6 +269,18 @@ def environment_errors(body: Any) -> list[str]:
         elif policy["protected_branches"] == policy["custom_branch_policies"]:
             errors.append("exactly one of protected_branches and custom_branch_policies "
                           "must be true")
+    return errors
+
+
+def branch_policy_errors(body: Any) -> list[str]:
+    """What GitHub would refuse in a deployment branch policy's POST body."""
+    if not isinstance(body, dict):
+        return ["the body is not an object"]
+    errors = [f"unknown field {k!r}" for k in body if k not in {"name", "type"}]
+    if not isinstance(body.get("name"), str) or not body.get("name"):
+        errors.append("name is required")
+    if body.get("type", "branch") not in {"branch", "tag"}:
+        errors.append("type must be branch or tag")
     return errors
 
 

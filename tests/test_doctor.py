@@ -20,7 +20,14 @@ from pathlib import Path
 import pytest
 
 from conftest import git, session_key, tag_signing_yaml
-from fake_github import REPO, FakeGitHub, environment_errors, ruleset_errors, serve
+from fake_github import (
+    REPO,
+    FakeGitHub,
+    branch_policy_errors,
+    environment_errors,
+    ruleset_errors,
+    serve,
+)
 from modelreg.core.release import __version__
 from test_adoption import fill_in_people_and_teams
 
@@ -296,10 +303,11 @@ def test_the_printed_commands_set_up_github_as_documented(finished, run_cli, git
                                           "PATH": f"{tmp_path / 'bin'}{os.pathsep}"
                                                   f"{os.environ['PATH']}"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    environments = ("registry-tags", "staging", "production")
     assert [(path, h.get("Content-Type")) for path, h in github.requests] == [
         (f"/repos/{REPO}/rulesets", "application/json")] * 3 + [
-        (f"/repos/{REPO}/environments/{name}", "application/json")
-        for name in ("registry-tags", "staging", "production")]
+        (f"/repos/{REPO}/environments/{name}{tail}", "application/json")
+        for name in environments for tail in ("", "/deployment-branch-policies")]
     branch, creation, immutable = github.rulesets
     assert branch["target"] == "branch" and branch["bypass_actors"] == []
     assert branch["conditions"]["ref_name"]["include"] == ["~DEFAULT_BRANCH"]
@@ -318,12 +326,17 @@ def test_the_printed_commands_set_up_github_as_documented(finished, run_cli, git
     assert [r["type"] for r in creation["rules"]] == ["creation"]
     assert creation["bypass_actors"] == [{"actor_id": APP_ID, "actor_type": "Integration",
                                           "bypass_mode": "always"}]
-    assert {r["type"] for r in immutable["rules"]} == {"update", "deletion"}
+    assert {r["type"] for r in immutable["rules"]} == {"update", "deletion", "non_fast_forward"}
     assert immutable["bypass_actors"] == []
-    assert set(github.environments) == {"registry-tags", "staging", "production"}
+    assert rules["pull_request"]["allowed_merge_methods"] == ["merge"]
+    # each environment: only the protected branch may use it (not "protected branches", which
+    # lets every branch in when no classic protection rule exists)
+    assert set(github.environments) == set(environments)
     for body in github.environments.values():
-        assert body["deployment_branch_policy"] == {"protected_branches": True,
-                                                    "custom_branch_policies": False}
+        assert body["deployment_branch_policy"] == {"protected_branches": False,
+                                                    "custom_branch_policies": True}
+    assert github.branch_policies == {name: [{"name": "main", "type": "branch"}]
+                                      for name in environments}
 
 
 def test_json_gives_the_settings_with_their_commands(finished, run_cli, github):
@@ -345,7 +358,9 @@ def test_json_gives_the_settings_with_their_commands(finished, run_cli, github):
     assert [s["name"] for s in settings if s["missing"]] == ["tag ruleset: creation"]
     for s in settings:
         if not s["missing"]:
-            errors = (ruleset_errors if s["method"] == "POST" else environment_errors)(s["body"])
+            check = (environment_errors if s["method"] == "PUT" else
+                     branch_policy_errors if s["path"].endswith("policies") else ruleset_errors)
+            errors = check(s["body"])
             assert errors == [], (s["name"], errors)
 
 
@@ -386,3 +401,27 @@ def test_the_fake_refuses_an_environment_open_to_every_branch(github):
         "protected_branches": False, "custom_branch_policies": False}})
     assert environment_errors({"deployment_branch_policy": {"protected_branches": True}})
     assert environment_errors({"wait_timer": -1})
+
+
+def test_the_fake_refuses_a_branch_policy_without_custom_policies(github):
+    import urllib.error
+    import urllib.request
+
+    def send(method: str, path: str, body: dict) -> int:
+        request = urllib.request.Request(f"{github.url}/repos/{REPO}/{path}", method=method,
+                                         data=json.dumps(body).encode())
+        try:
+            with urllib.request.urlopen(request) as answer:
+                return answer.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert send("PUT", "environments/staging", {"deployment_branch_policy": {
+        "protected_branches": True, "custom_branch_policies": False}}) == 200
+    assert send("POST", "environments/staging/deployment-branch-policies",
+                {"name": "main"}) == 404
+    assert send("PUT", "environments/staging", {"deployment_branch_policy": {
+        "protected_branches": False, "custom_branch_policies": True}}) == 200
+    assert send("POST", "environments/staging/deployment-branch-policies",
+                {"name": "main", "type": "commit"}) == 422
+    assert github.branch_policies == {"staging": []}

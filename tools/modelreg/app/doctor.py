@@ -378,7 +378,9 @@ def github_settings(repository: str, *, app_id: int | None, protected: str = "ma
                 "require_code_owner_review": True,
                 "dismiss_stale_reviews_on_push": True,
                 "require_last_push_approval": True,
-                "required_review_thread_resolution": False}},
+                "required_review_thread_resolution": False,
+                # a stage tag's evidence is bound to the merge commit: no squash, no rebase
+                "allowed_merge_methods": ["merge"]}},
             {"type": "required_status_checks", "parameters": {
                 "strict_required_status_checks_policy": True,
                 "required_status_checks": [{"context": CHECK_CONTEXT,
@@ -404,7 +406,7 @@ def github_settings(repository: str, *, app_id: int | None, protected: str = "ma
         "enforcement": "active",
         "bypass_actors": [],
         "conditions": tags,
-        "rules": [{"type": "update"}, {"type": "deletion"}],
+        "rules": [{"type": "update"}, {"type": "deletion"}, {"type": "non_fast_forward"}],
     }
     base = f"repos/{repository}"
     settings = [Setting("branch ruleset", "branch-ruleset.json", "POST", f"{base}/rulesets",
@@ -414,11 +416,18 @@ def github_settings(repository: str, *, app_id: int | None, protected: str = "ma
                         "" if app_id else "the registry's GitHub App id (--app-id)"),
                 Setting("tag ruleset: update and deletion", "tag-immutable-ruleset.json",
                         "POST", f"{base}/rulesets", tag_immutable)]
+    # Only the protected branch may use each environment: a policy naming it, not "protected
+    # branches", which admits every branch of a repository whose branches no classic
+    # protection rule covers (rulesets are not such rules).
     for name in dict.fromkeys(environments):
         settings.append(Setting(f"environment {name}", f"environment-{name}.json", "PUT",
                                 f"{base}/environments/{name}",
-                                {"deployment_branch_policy": {"protected_branches": True,
-                                                              "custom_branch_policies": False}}))
+                                {"deployment_branch_policy": {"protected_branches": False,
+                                                              "custom_branch_policies": True}}))
+        settings.append(Setting(f"environment {name}: only {protected}",
+                                f"environment-{name}-branch.json", "POST",
+                                f"{base}/environments/{name}/deployment-branch-policies",
+                                {"name": protected, "type": "branch"}))
     return tuple(settings)
 
 
