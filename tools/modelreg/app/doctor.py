@@ -183,8 +183,8 @@ def _record(root: Path) -> tuple[list[Problem], str | None]:
     except InputError as exc:
         return [Problem("record", exc.message, exc.hint or "", RECORD)], None
     if record is None:
-        return [Problem("record", f"{RECORD} is missing: no record of the release that "
-                        "wrote this registry's defaults",
+        return [Problem("record", "missing: nothing records the release that wrote "
+                        "this registry's defaults",
                         f"restore it from git history (`git log --all -- {RECORD}`); "
                         "without it `modelreg upgrade` cannot merge newer defaults", RECORD)], None
     if record.version != __version__:
@@ -313,7 +313,8 @@ def _pins(root: Path) -> list[Problem]:
             if _FROM_CHECKOUT.search(code) or "pip install ./" in code:
                 pinned = True
                 out.append(Problem("pins", "installs modelreg from a checkout, not a release: "
-                                   "a pull request could change the tool that judges it",
+                                   "what judges the registry is whatever that checkout "
+                                   "holds",
                                    f'install "modelreg=={__version__}" instead', rel, n))
             elif ("pip install" in code and "modelreg" in code and "modelreg==" not in code):
                 pinned = True
