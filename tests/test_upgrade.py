@@ -298,3 +298,20 @@ def test_a_symbolic_link_is_never_written_through(older, run_cli, tmp_path):
     assert outside.read_text() == "package outside\n"
     assert {p: p.read_bytes() for p in (tmp_path / "schemas-data").rglob("*")
             if p.is_file()} == before
+
+
+@pytest.mark.parametrize("rel", ["../outside.txt", "/etc/hostname", ".git/config",
+                                 "policies/../../outside.txt"])
+def test_a_record_naming_paths_outside_the_registry_is_refused(older, run_cli, tmp_path, rel):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me\n")
+    _, files = record_of(older)
+    files[rel] = blob_id(outside.read_bytes())
+    write_record(older, OLD, files)
+    git(older, "commit", "-q", "-am", "a record that reaches out")
+    before = state(older)
+    for args in (["upgrade"], ["upgrade", "--dry-run"]):
+        res = run_cli(older, *args)
+        assert res.code == 1 and "no path inside the registry" in res.err, res.err
+    assert state(older) == before and outside.read_text() == "keep me\n"
+    assert git(older, "config", "--get", "core.bare").strip() == "false"

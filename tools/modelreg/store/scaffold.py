@@ -149,7 +149,23 @@ def read_record(root: Path) -> Record | None:
         raise InputError("is not what modelreg init writes (modelreg: RELEASE, org: NAME, "
                          "files: PATH: BLOB-ID)", file=RECORD,
                          hint=f"restore it from git history (`git log -p -- {RECORD}`)")
+    for rel in files:
+        if not _safe_path(rel):
+            raise InputError(f"names {rel!r}, which is no path inside the registry",
+                             file=RECORD, hint="restore it from git history "
+                                               f"(`git log -p -- {RECORD}`)")
     return Record(str(data["modelreg"]), str(data["org"]), dict(files))
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _safe_path(rel: str) -> bool:
+    """A relative path in the work tree, outside ``.git``: no absolute path, no ``..``."""
+    parts = rel.split("/")
+    return (bool(rel) and not rel.startswith("/") and "\\" not in rel
+            and not _CONTROL.search(rel) and parts[0] != ".git"
+            and all(part not in ("", ".", "..") for part in parts))
 
 
 __all__ = ["RECORD", "GENERATED", "DVC_FILES", "WORKFLOWS", "PRE_COMMIT", "PIN",
