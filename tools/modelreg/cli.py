@@ -253,6 +253,121 @@ def init(obj: dict, directory: str, org: str, remote: str) -> None:
                "(docs/start.md)")
 
 
+# --- doctor, upgrade ---------------------------------------------------------------------
+@cli.command()
+@click.option("--github-settings", "settings", is_flag=True,
+              help="Print the GitHub settings to apply (rulesets, environments) as a script: "
+                   "each JSON body and the `gh api` command that sends it.")
+@click.option("--app-id", "app_id", type=int, metavar="ID",
+              help="The registry's GitHub App (`gh api apps/SLUG --jq .id`): the only actor "
+                   "the tag ruleset lets create registry tags.")
+@click.option("--github-repo", "github_repo", metavar="OWNER/REPO",
+              help="The repository the settings are for (default: the origin remote's).")
+@_format_option(*_TEXT_JSON, help="text, or json (every problem, and the settings under "
+                "`github`).")
+@click.pass_obj
+def doctor(obj: dict, settings: bool, app_id: int | None, github_repo: str | None,
+           fmt: str) -> None:
+    """Check the registry's set-up: what is left to do, and the GitHub settings to apply.
+
+    One line per problem, with the file (and line) and what to do: placeholder people and
+    teams, policy data that fails its schema, the DVC remote (missing, unreachable, no
+    verify = true), workflows and pre-commit hooks pinned to another modelreg (or to a
+    checkout), CODEOWNERS out of date, no tag-signing key, .modelreg.yaml missing or from
+    another release. Exit 0 when nothing needs doing, 1 when something does.
+
+    --github-settings prints the rulesets (default branch; registry tags) and environments
+    as the JSON bodies GitHub's REST API takes, each with its `gh api` command.
+
+    
+    Example:
+      modelreg doctor
+      modelreg doctor --github-settings --app-id 123456 > github-settings.sh
+    """
+    from modelreg.app.doctor import doctor as diagnose
+
+    result = diagnose(obj["repo"], app_id=app_id, repository=github_repo)
+    if fmt == "json":
+        _json_out(result.to_json())
+        sys.exit(EXIT_OK if result.ok else EXIT_FINDINGS)
+    for p in result.problems:
+        where = f"{printable(p.file)}{f':{p.line}' if p.line else ''}: " if p.file else ""
+        click.echo(f"{where}{printable(p.message)} — {printable(p.hint)}",
+                   err=settings)
+    for note in result.notes:
+        click.echo(f"note: {printable(note)}", err=True)
+    if settings:
+        click.echo(f"# GitHub settings for {result.repository}, from modelreg doctor "
+                   f"{result.version}: run with sh (needs gh, logged in as an admin)")
+        for s in result.settings:
+            click.echo(f"\n# {s.name}")
+            click.echo(f"cat > {s.file} <<'JSON'")
+            click.echo(json.dumps(s.body, indent=2))
+            click.echo("JSON")
+            if s.missing:
+                click.echo(f"# needs {s.missing}: run doctor again with it")
+                click.echo(f"# {s.command}")
+            else:
+                click.echo(s.command)
+    count = len(result.problems)
+    click.echo(f"doctor: {count} thing{'s' if count != 1 else ''} to do — FAILED" if count
+               else "doctor: nothing to do — ok", err=True)
+    sys.exit(EXIT_OK if result.ok else EXIT_FINDINGS)
+
+
+@cli.command()
+@click.option("--dry-run", "dry_run", is_flag=True,
+              help="Say what would change (added, updated, merged, conflict, removed, kept, "
+                   "unchanged) and write nothing.")
+@_format_option(*_TEXT_JSON)
+@click.pass_obj
+def upgrade(obj: dict, dry_run: bool, fmt: str) -> None:
+    """Merge this release's defaults into the registry, as one commit on a new branch.
+
+    Files the registry did not edit are replaced; files both edited are merged three ways
+    from .modelreg.yaml's record (overlapping edits are left marked <<<<<<< for you); new
+    defaults are added; workflows and pre-commit hooks are pinned to this release and
+    CODEOWNERS regenerated. The commit is on the new branch modelreg-upgrade-VERSION, for a
+    pull request. Refuses on uncommitted changes or when that branch exists.
+
+    \b
+    Example:
+      modelreg upgrade --dry-run
+      modelreg upgrade && git push origin HEAD
+    """
+    from modelreg.app.upgrade import upgrade as do_upgrade
+
+    result = do_upgrade(obj["repo"], dry_run=dry_run)
+    if fmt == "json":
+        _json_out(result.to_json())
+        return
+    for c in result.changes:
+        if c.action != "unchanged":
+            detail = f" ({printable(c.detail)})" if c.detail else ""
+            click.echo(f"{c.action:<9} {printable(c.path)}{detail}")
+    unchanged = len(result.changes) - len(result.changed)
+    for note in result.notes:
+        click.echo(f"note: {printable(note)}", err=True)
+    head = f"modelreg {result.old_version} -> {result.new_version}"
+    if result.dry_run:
+        click.echo(f"dry run, {head}: {len(result.changed)} file(s) would change, {unchanged} "
+                   "unchanged; nothing written", err=True)
+    elif result.branch is None:
+        click.echo(f"nothing to do: the registry has modelreg {result.new_version}'s defaults "
+                   f"({unchanged} files unchanged)", err=True)
+    else:
+        click.echo(printable(f"{head}: committed {str(result.commit)[:12]} on the new branch "
+                             f"{result.branch} ({len(result.changed)} file(s) changed, "
+                             f"{unchanged} unchanged)"))
+        if result.conflicts:
+            click.echo(f"next: resolve the <<<<<<< markers in "
+                       f"{', '.join(printable(c.path) for c in result.conflicts)}, commit, "
+                       "then push the branch and open a pull request", err=True)
+        else:
+            click.echo(f"next: git push origin {printable(result.branch)} and open a pull "
+                       "request for governance to review", err=True)
+
+
 # --- register ---------------------------------------------------------------------------
 @cli.command()
 @click.argument("name")

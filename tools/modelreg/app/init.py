@@ -7,7 +7,8 @@ remote verifies what it pulls, a pre-commit configuration and a README; and ``.m
 which names the release and the git blob id of each file as written, so that a later upgrade
 can merge newer defaults three ways (as written, as edited since, as shipped now).
 
-It never overwrites: every path is checked before anything is written, the registry is built
+What it writes is store/scaffold.py's plan, shared with ``upgrade`` and ``doctor``. It
+never overwrites: every path is checked before anything is written, the registry is built
 in a temporary folder beside the target, and only then moved in. Nothing here prints.
 """
 from __future__ import annotations
@@ -19,30 +20,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
-
 from modelreg.core.errors import CannotRunError, UsageError
 from modelreg.core.release import __version__
 from modelreg.store import codeowners, dvc
-from modelreg.store.defaults import REGISTRY_TEMPLATES, default_files
-from modelreg.store.git import Git, blob_id
+from modelreg.store.git import Git
 from modelreg.store.registry import Registry
+from modelreg.store.scaffold import GENERATED, RECORD, pin_workflow, plan, record_of
 
-RECORD = ".modelreg.yaml"
 BRANCH = "main"
 # A GitHub organisation's name: what CODEOWNERS handles (@org/team) are made of.
 ORG_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?$")
-# Files DVC writes itself, and the file generated from the others: the record leaves them out
-# (an upgrade regenerates them rather than merging them).
-DVC_FILES = (".dvc/config", ".dvc/.gitignore", ".dvcignore")
-GENERATED = (codeowners.PATH, *DVC_FILES, RECORD)
-WORKFLOWS = ".github/workflows/"
-# How the reference registry's workflows install modelreg (from its own checkout, or the base
-# revision's): a new registry's install this exact release instead.
-_FROM_SOURCE = re.compile(r"pip install (?:-e \.|\./base)(?=\s|$)", re.MULTILINE)
-_BASE_STEP = "name: Install the base revision's modelreg"
-_TEMPLATE_SUFFIX = ".j2"
-_DOT = "dot-"            # a packaged `dot-x` becomes `.x` (dotfiles do not travel as package data)
 
 
 @dataclass(frozen=True)
@@ -54,51 +41,6 @@ class InitResult:
     version: str                 # the modelreg release the files came from
     files: tuple[str, ...]       # every file written, in path order
     new_git_repository: bool     # True when ``git init`` ran (the folder was no repository)
-
-
-def _rel_from_template(path: Path) -> str:
-    rel = path.relative_to(REGISTRY_TEMPLATES).as_posix()
-    rel = "/".join("." + part[len(_DOT):] if part.startswith(_DOT) else part
-                   for part in rel.split("/"))
-    return rel[:-len(_TEMPLATE_SUFFIX)] if rel.endswith(_TEMPLATE_SUFFIX) else rel
-
-
-def pin_workflow(rel: str, text: str) -> str:
-    """A reference workflow as a new registry's: it installs ``modelreg==`` this release."""
-    pinned = _FROM_SOURCE.sub(f'pip install "modelreg=={__version__}"', text)
-    pinned = pinned.replace(_BASE_STEP, f"name: Install modelreg {__version__}")
-    if any("pip install" in line and f'"modelreg=={__version__}"' not in line
-           for line in pinned.splitlines()):
-        raise CannotRunError(f"the packaged workflow {rel} installs modelreg in a way init "
-                             "cannot pin to a release",
-                             hint="report it to modelreg's maintainers; this release cannot "
-                                  "start a registry")
-    return pinned
-
-
-def plan(org: str) -> dict[str, bytes]:
-    """Every file ``init`` writes from the packaged defaults and templates (not the DVC files
-    and CODEOWNERS, which are made in place): path in the registry -> content."""
-    files = {rel: path.read_bytes() for rel, path in default_files()}
-    for rel in files:
-        if rel.startswith(WORKFLOWS):
-            files[rel] = pin_workflow(rel, files[rel].decode("utf-8")).encode("utf-8")
-    # `[[ name ]]`: GitHub workflows and shell use `${{ }}`, `{{ }}` and `${#x}` themselves
-    env = jinja2.Environment(variable_start_string="[[", variable_end_string="]]",
-                             block_start_string="[%", block_end_string="%]",
-                             comment_start_string="[#", comment_end_string="#]",
-                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
-                             autoescape=False)
-    for path in sorted(REGISTRY_TEMPLATES.rglob("*")):
-        if not path.is_file() or "__pycache__" in path.parts:
-            continue
-        rel = _rel_from_template(path)
-        data = path.read_bytes()
-        if path.name.endswith(_TEMPLATE_SUFFIX):
-            data = env.from_string(data.decode("utf-8")).render(
-                org=org, version=__version__).encode("utf-8")
-        files[rel] = data
-    return files
 
 
 def _conflict(root: Path, rel: str) -> str | None:
@@ -125,19 +67,6 @@ def _remote_for(remote: str, root: Path, stage: Path) -> str:
     return os.path.relpath(path)
 
 
-def _record(org: str, written: dict[str, bytes]) -> bytes:
-    lines = [
-        "# Written by `modelreg init`: the modelreg release this registry started from, and the",
-        "# git blob id of each file as that release wrote it. An upgrade merges newer defaults",
-        "# three ways from these: as written, as edited here since, as shipped now.",
-        f"modelreg: {__version__}",
-        f"org: {org}",
-        "files:",
-    ]
-    lines += [f"  {rel}: {blob_id(data)}" for rel, data in sorted(written.items())]
-    return ("\n".join(lines) + "\n").encode("utf-8")
-
-
 def init(target: str | os.PathLike, *, org: str, remote: str) -> InitResult:
     """Scaffold a registry for ``org`` in ``target`` (made when missing), with ``remote`` as
     its DVC storage. Refuses (exit 2, naming the file) when any file it would write exists."""
@@ -157,7 +86,7 @@ def init(target: str | os.PathLike, *, org: str, remote: str) -> InitResult:
                               "it, or that repository's top level")
     new_repo = not top
     files = plan(org)
-    files[RECORD] = _record(org, files)
+    files[RECORD] = record_of(org, files)
     for rel in sorted({*files, *GENERATED}):
         if (found := _conflict(root, rel)) is not None:
             raise UsageError("already exists; modelreg init writes nothing over it",
@@ -226,3 +155,6 @@ def _move_in(stage: Path, root: Path, written: list[str]) -> None:
             raise CannotRunError(f"could not move the new registry into {root}: {exc}",
                                  hint="check the folder's permissions and free space") from exc
         raise
+
+
+__all__ = ["init", "InitResult", "plan", "pin_workflow", "RECORD", "GENERATED"]
