@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml Makefile | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test,examples]'
+	$(BIN)/python -m pip install -q -e '.[test,examples,mlflow]'
 	# the real OPA in process; its metadata claims Python >= 3.14 but it runs on 3.11
 	$(BIN)/python -m pip install -q --no-deps --ignore-requires-python 'opa-golib-python-bindings==0.4.4'
 	touch $(STAMP)

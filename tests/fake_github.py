@@ -1,7 +1,12 @@
 """A GitHub REST API on 127.0.0.1 for tests: the documented shapes of the three endpoints
 modelreg reads (a commit's pull requests, a pull request, its reviews), pages of
-``per_page`` items linked by ``Link: <…>; rel="next"``, and errors on demand. Started in a
-thread by a fixture and stopped by it."""
+``per_page`` items linked by ``Link: <…>; rel="next"``, and errors on demand; and the three
+endpoints ``modelreg doctor``'s settings are sent to, ``POST /repos/{owner}/{repo}/rulesets``,
+``PUT /repos/{owner}/{repo}/environments/{name}`` and ``POST
+.../environments/{name}/deployment-branch-policies``, which check each body against the
+request schema GitHub's REST API documents (required fields, types, enums, each rule type's
+parameters, patterns a ruleset's target accepts) and answer 422 "Validation Failed" with
+the reasons, as GitHub does. Started in a thread by a fixture and stopped by it."""
 from __future__ import annotations
 
 import json
@@ -31,6 +36,9 @@ class FakeGitHub:
     reviews: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     errors: dict[str, tuple[int, dict[str, str], str]] = field(default_factory=dict)
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    rulesets: list[dict[str, Any]] = field(default_factory=list)
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    branch_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def add_pull(self, number: int, author: str, head: str, merge_commit: str | None,
                  reviews: list[dict[str, Any]]) -> None:
@@ -91,12 +99,210 @@ class FakeGitHub:
         return 200, headers, chunk
 
 
+    def write(self, method: str, path: str, raw: bytes) -> tuple[int, dict[str, str], Any]:
+        """A POST or PUT: the ruleset or environment, or 422 with what the body gets wrong."""
+        prefix = f"/repos/{REPO}/"
+        if not path.startswith(prefix):
+            return 404, {}, {"message": "Not Found"}
+        rest = path[len(prefix):]
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            return 400, {}, {"message": "Problems parsing JSON"}
+        if method == "POST" and rest == "rulesets":
+            errors = ruleset_errors(body)
+            if errors:
+                return 422, {}, {"message": "Validation Failed", "errors": errors}
+            made = {"id": len(self.rulesets) + 1, "source_type": "Repository", "source": REPO,
+                    **body}
+            self.rulesets.append(made)
+            return 201, {}, made
+        if method == "PUT" and (m := re.fullmatch(r"environments/([^/]+)", rest)):
+            errors = environment_errors(body)
+            if errors:
+                return 422, {}, {"message": "Validation Failed", "errors": errors}
+            self.environments[m.group(1)] = body
+            self.branch_policies.setdefault(m.group(1), [])
+            return 200, {}, {"id": len(self.environments), "name": m.group(1),
+                             "deployment_branch_policy": body.get("deployment_branch_policy")}
+        if method == "POST" and (m := re.fullmatch(
+                r"environments/([^/]+)/deployment-branch-policies", rest)):
+            name = m.group(1)
+            policy = self.environments.get(name, {}).get("deployment_branch_policy") or {}
+            if not policy.get("custom_branch_policies"):
+                return 404, {}, {"message": "Not Found"}     # as GitHub: no custom policies
+            errors = branch_policy_errors(body)
+            if errors:
+                return 422, {}, {"message": "Validation Failed", "errors": errors}
+            self.branch_policies[name].append(body)
+            return 200, {}, {"id": len(self.branch_policies[name]), **body}
+        return 404, {}, {"message": "Not Found"}
+
+
+# --- the request schemas of the two settings endpoints, as GitHub documents them ----------
+ENFORCEMENT = {"disabled", "active", "evaluate"}
+TARGETS = {"branch", "tag", "push"}
+ACTOR_TYPES = {"Integration", "OrganizationAdmin", "RepositoryRole", "Team", "DeployKey"}
+BYPASS_MODES = {"always", "pull_request", "exempt"}
+PULL_REQUEST_PARAMETERS = {"dismiss_stale_reviews_on_push": bool,
+                           "require_code_owner_review": bool,
+                           "require_last_push_approval": bool,
+                           "required_approving_review_count": int,
+                           "required_review_thread_resolution": bool}
+# rule type -> the parameters it requires (None: it takes none)
+RULES: dict[str, dict[str, type] | None] = {
+    "creation": None, "update": {}, "deletion": None, "required_linear_history": None,
+    "required_signatures": None, "non_fast_forward": None,
+    "pull_request": PULL_REQUEST_PARAMETERS,
+    "required_status_checks": {"required_status_checks": list,
+                               "strict_required_status_checks_policy": bool},
+}
+OPTIONAL_PARAMETERS = {"pull_request": {"allowed_merge_methods", "required_reviewers",
+                                       "automatic_copilot_code_review_enabled"},
+                       "required_status_checks": {"do_not_enforce_on_create"},
+                       "update": {"update_allows_fetch_and_merge"}}
+MERGE_METHODS = {"merge", "squash", "rebase"}
+BRANCH_ONLY = {"pull_request", "required_status_checks", "required_linear_history"}
+
+
+def _typed(value: Any, kind: type) -> bool:
+    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+
+
+def ruleset_errors(body: Any) -> list[str]:
+    """What GitHub would refuse in a ruleset's POST body (empty: it takes it)."""
+    if not isinstance(body, dict):
+        return ["the body is not an object"]
+    errors = [f"unknown field {k!r}" for k in body
+              if k not in {"name", "target", "enforcement", "bypass_actors", "conditions",
+                           "rules"}]
+    if not isinstance(body.get("name"), str) or not body.get("name"):
+        errors.append("name is required")
+    if body.get("enforcement") not in ENFORCEMENT:
+        errors.append(f"enforcement must be one of {sorted(ENFORCEMENT)}")
+    target = body.get("target", "branch")
+    if target not in TARGETS:
+        errors.append(f"target must be one of {sorted(TARGETS)}")
+    for actor in body.get("bypass_actors") or []:
+        if not isinstance(actor, dict) or actor.get("actor_type") not in ACTOR_TYPES:
+            errors.append(f"bypass actor {actor!r}: actor_type must be one of "
+                          f"{sorted(ACTOR_TYPES)}")
+            continue
+        if actor["actor_type"] != "DeployKey" and not (
+                _typed(actor.get("actor_id"), int) and actor["actor_id"] > 0):
+            errors.append(f"bypass actor {actor!r}: actor_id must be the actor's id")
+        if actor.get("bypass_mode", "always") not in BYPASS_MODES:
+            errors.append(f"bypass actor {actor!r}: bypass_mode must be one of "
+                          f"{sorted(BYPASS_MODES)}")
+    ref_name = (body.get("conditions") or {}).get("ref_name")
+    if not isinstance(ref_name, dict) or not all(
+            isinstance(ref_name.get(k), list) and all(isinstance(p, str) for p in ref_name[k])
+            for k in ("include", "exclude")):
+        errors.append("conditions.ref_name needs include and exclude, lists of patterns")
+    else:
+        prefix = "refs/tags/" if target == "tag" else "refs/heads/"
+        specials = {"~ALL"} | ({"~DEFAULT_BRANCH"} if target == "branch" else set())
+        for pattern in ref_name["include"] + ref_name["exclude"]:
+            if pattern not in specials and not pattern.startswith(prefix):
+                errors.append(f"{pattern!r} is no {target} pattern (refs: {prefix}…)")
+    rules = body.get("rules")
+    if not isinstance(rules, list) or not rules:
+        errors.append("rules must be a non-empty list")
+        rules = []
+    for rule in rules:
+        kind = rule.get("type") if isinstance(rule, dict) else None
+        if kind not in RULES:
+            errors.append(f"unknown rule {rule!r}")
+            continue
+        if target == "tag" and kind in BRANCH_ONLY:
+            errors.append(f"rule {kind} does not apply to tags")
+        extra = set(rule) - {"type", "parameters"}
+        if extra:
+            errors.append(f"rule {kind}: unknown fields {sorted(extra)}")
+        wanted = RULES[kind]
+        params = rule.get("parameters")
+        if wanted is None:
+            if params is not None:
+                errors.append(f"rule {kind} takes no parameters")
+            continue
+        if params is None and not wanted:
+            continue
+        if not isinstance(params, dict):
+            errors.append(f"rule {kind} needs parameters")
+            continue
+        for key, kind_of in wanted.items():
+            if not _typed(params.get(key), kind_of):
+                errors.append(f"rule {kind}: parameter {key} must be a {kind_of.__name__}")
+        if kind == "pull_request" and "allowed_merge_methods" in params:
+            methods = params["allowed_merge_methods"]
+            if not isinstance(methods, list) or not methods or not set(methods) <= MERGE_METHODS:
+                errors.append(f"allowed_merge_methods must list some of {sorted(MERGE_METHODS)}")
+        extra = set(params) - set(wanted) - OPTIONAL_PARAMETERS.get(kind, set())
+        if extra:
+            errors.append(f"rule {kind}: unknown parameters {sorted(extra)}")
+        if kind == "required_status_checks":
+            for check in params.get("required_status_checks") or []:
+                if not isinstance(check, dict) or not isinstance(check.get("context"), str) \
+                        or ("integration_id" in check
+                            and not _typed(check["integration_id"], int)):
+                    errors.append(f"status check {check!r}: context (and integration_id)")
+    return errors
+
+
+def environment_errors(body: Any) -> list[str]:
+    """What GitHub would refuse in an environment's PUT body."""
+    if not isinstance(body, dict):
+        return ["the body is not an object"]
+    errors = [f"unknown field {k!r}" for k in body
+              if k not in {"wait_timer", "prevent_self_review", "reviewers",
+                           "deployment_branch_policy"}]
+    if "wait_timer" in body and not (_typed(body["wait_timer"], int)
+                                     and 0 <= body["wait_timer"] <= 43200):
+        errors.append("wait_timer must be 0 to 43200 minutes")
+    policy = body.get("deployment_branch_policy")
+    if policy is not None:
+        if not isinstance(policy, dict) or not all(
+                _typed(policy.get(k), bool)
+                for k in ("protected_branches", "custom_branch_policies")):
+            errors.append("deployment_branch_policy needs protected_branches and "
+                          "custom_branch_policies, booleans")
+        elif policy["protected_branches"] == policy["custom_branch_policies"]:
+            errors.append("exactly one of protected_branches and custom_branch_policies "
+                          "must be true")
+    return errors
+
+
+def branch_policy_errors(body: Any) -> list[str]:
+    """What GitHub would refuse in a deployment branch policy's POST body."""
+    if not isinstance(body, dict):
+        return ["the body is not an object"]
+    errors = [f"unknown field {k!r}" for k in body if k not in {"name", "type"}]
+    if not isinstance(body.get("name"), str) or not body.get("name"):
+        errors.append("name is required")
+    if body.get("type", "branch") not in {"branch", "tag"}:
+        errors.append("type must be branch or tag")
+    return errors
+
+
 def serve(fake: FakeGitHub) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            self._write()
+
+        def do_PUT(self) -> None:  # noqa: N802 (http.server's name)
+            self._write()
+
+        def _write(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            fake.requests.append((self.path, dict(self.headers)))
+            self._send(*fake.write(self.command, urlsplit(self.path).path, raw))
+
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             url = urlsplit(self.path)
             fake.requests.append((self.path, dict(self.headers)))
-            status, headers, body = fake.answer(url.path, parse_qs(url.query))
+            self._send(*fake.answer(url.path, parse_qs(url.query)))
+
+        def _send(self, status: int, headers: dict[str, str], body: Any) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")

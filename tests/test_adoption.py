@@ -353,3 +353,10 @@ def test_northwind_adopts_modelreg_from_the_wheel_alone(tmp_path, s3: S3):  # no
     assert json.loads(res.stdout)["ok"] is True
     res = nw.run(deploy, "gate", "demand-forecast", "--stage", "production", ok=False)
     assert res.returncode == 1, res.stdout + res.stderr
+
+    # governance's check-up: nothing left to do, and this release's defaults are in place
+    nw.git(admin, "pull", "-q", "--ff-only", "origin", "main", who=CI)
+    res = nw.run(admin, "doctor", ok=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = nw.run(admin, "upgrade", ok=False)
+    assert res.returncode == 0 and "nothing to do" in res.stderr, res.stdout + res.stderr

@@ -16,10 +16,10 @@ import yaml
 
 import modelreg
 from conftest import PROJECT, write_weights
-from modelreg.app.register import DatasetSpec, RegisterRequest
 from modelreg.core import cardtext
 from modelreg.core.cardtext import parse_card
 from modelreg.core.errors import CannotRunError
+from modelreg.steps.registration import DatasetSpec, RegisterRequest
 from modelreg.store import cards
 
 GOLDEN = Path(__file__).parent / "data" / "cards"

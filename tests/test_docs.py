@@ -125,7 +125,8 @@ def test_examples_use_options_the_commands_have(helps, page):
     global_options = _options(helps["modelreg"])
     text = (ROOT / page).read_text(encoding="utf-8").replace("\\\n", " ")
     problems = []
-    for m in re.finditer(r"\bmodelreg ((?:policy )?[a-z]+)\b([^`\n]*)", text):
+    groups = "|".join(sorted({k.split()[1] for k in COMMANDS if len(k.split()) == 3}))
+    for m in re.finditer(rf"\bmodelreg ((?:(?:{groups}) )?[a-z]+)\b([^`\n]*)", text):
         key = f"modelreg {m[1]}"
         if key in helps:
             for option in _options(m[2]) - _options(helps[key]) - global_options - NOT_OPTIONS:

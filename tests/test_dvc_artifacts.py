@@ -129,7 +129,8 @@ def test_a_hand_edited_declaration_needs_governance(world: World):
 def test_register_rolls_back_dvc_yaml(world: World):
     """A registration that fails after writing dvc.yaml leaves no trace of it."""
     import modelreg
-    from modelreg.app.register import RegisterRequest, register
+    from modelreg.app.register import register
+    from modelreg.steps.registration import RegisterRequest
 
     w = world
     w.start_branch()

@@ -12,8 +12,9 @@ import yaml
 
 import modelreg
 from conftest import PROJECT, write_weights
-from modelreg.app.register import RegisterRequest, register
+from modelreg.app.register import register
 from modelreg.core.files import hash_file
+from modelreg.steps.registration import RegisterRequest
 
 NAME = "credit-default"
 

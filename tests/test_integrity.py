@@ -16,9 +16,9 @@ import pytest
 
 import modelreg
 from conftest import dvc, git, write_weights
-from modelreg.app.register import DatasetSpec, RegisterRequest
 from modelreg.core.errors import CannotRunError
 from modelreg.core.yamlio import load
+from modelreg.steps.registration import DatasetSpec, RegisterRequest
 from modelreg.store import scanning
 from test_signoff import World, world  # noqa: F401  (the fixture)
 

@@ -10,9 +10,9 @@ import pytest
 
 import modelreg
 from conftest import dvc, git, write_weights
-from modelreg.app.register import DatasetSpec, RegisterRequest
 from modelreg.core.errors import CannotRunError
 from modelreg.core.yamlio import load
+from modelreg.steps.registration import DatasetSpec, RegisterRequest
 from modelreg.store.dvc import read_pointer
 
 METRICS = {"metrics": [
@@ -350,7 +350,7 @@ def test_each_weights_file_is_hashed_once(repo, tmp_path, monkeypatch, pointer):
 
 
 def test_plan_writes_nothing_and_apply_writes_what_it_planned(repo, tmp_path):
-    from modelreg.app.register import apply, plan
+    from modelreg.steps.registration import apply, plan
 
     i = _inputs(tmp_path)
     reg = modelreg.open_registry(repo.root)
@@ -368,7 +368,7 @@ def test_plan_writes_nothing_and_apply_writes_what_it_planned(repo, tmp_path):
 
 
 def test_weights_changed_between_plan_and_apply_are_refused(repo, tmp_path):
-    from modelreg.app.register import apply, plan
+    from modelreg.steps.registration import apply, plan
 
     i = _inputs(tmp_path)
     reg = modelreg.open_registry(repo.root)

@@ -253,6 +253,121 @@ def init(obj: dict, directory: str, org: str, remote: str) -> None:
                "(docs/start.md)")
 
 
+# --- doctor, upgrade ---------------------------------------------------------------------
+@cli.command()
+@click.option("--github-settings", "settings", is_flag=True,
+              help="Print the GitHub settings to apply (rulesets, environments) as a script: "
+                   "each JSON body and the `gh api` command that sends it.")
+@click.option("--app-id", "app_id", type=int, metavar="ID",
+              help="The registry's GitHub App (`gh api apps/SLUG --jq .id`): the only actor "
+                   "the tag ruleset lets create registry tags.")
+@click.option("--github-repo", "github_repo", metavar="OWNER/REPO",
+              help="The repository the settings are for (default: the origin remote's).")
+@_format_option(*_TEXT_JSON, help="text, or json (every problem, and the settings under "
+                "`github`).")
+@click.pass_obj
+def doctor(obj: dict, settings: bool, app_id: int | None, github_repo: str | None,
+           fmt: str) -> None:
+    """Check the registry's set-up: what is left to do, and the GitHub settings to apply.
+
+    One line per problem, with the file (and line) and what to do: placeholder people and
+    teams, policy data that fails its schema, the DVC remote (missing, unreachable, no
+    verify = true), workflows and pre-commit hooks pinned to another modelreg (or to a
+    checkout), CODEOWNERS out of date, no tag-signing key, .modelreg.yaml missing or from
+    another release. Exit 0 when nothing needs doing, 1 when something does.
+
+    --github-settings prints the rulesets (default branch; registry tags) and environments
+    as the JSON bodies GitHub's REST API takes, each with its `gh api` command.
+
+    
+    Example:
+      modelreg doctor
+      modelreg doctor --github-settings --app-id 123456 > github-settings.sh
+    """
+    from modelreg.app.doctor import doctor as diagnose
+
+    result = diagnose(obj["repo"], app_id=app_id, repository=github_repo)
+    if fmt == "json":
+        _json_out(result.to_json())
+        sys.exit(EXIT_OK if result.ok else EXIT_FINDINGS)
+    for p in result.problems:
+        where = f"{printable(p.file)}{f':{p.line}' if p.line else ''}: " if p.file else ""
+        click.echo(f"{where}{printable(p.message)} — {printable(p.hint)}",
+                   err=settings)
+    for note in result.notes:
+        click.echo(f"note: {printable(note)}", err=True)
+    if settings:
+        click.echo(f"# GitHub settings for {result.repository}, from modelreg doctor "
+                   f"{result.version}: run with sh (needs gh, logged in as an admin)")
+        for s in result.settings:
+            click.echo(f"\n# {s.name}")
+            click.echo(f"cat > {s.file} <<'JSON'")
+            click.echo(json.dumps(s.body, indent=2))
+            click.echo("JSON")
+            if s.missing:
+                click.echo(f"# needs {s.missing}: run doctor again with it")
+                click.echo(f"# {s.command}")
+            else:
+                click.echo(s.command)
+    count = len(result.problems)
+    click.echo(f"doctor: {count} thing{'s' if count != 1 else ''} to do — FAILED" if count
+               else "doctor: nothing to do — ok", err=True)
+    sys.exit(EXIT_OK if result.ok else EXIT_FINDINGS)
+
+
+@cli.command()
+@click.option("--dry-run", "dry_run", is_flag=True,
+              help="Say what would change (added, updated, merged, conflict, removed, kept, "
+                   "unchanged) and write nothing.")
+@_format_option(*_TEXT_JSON)
+@click.pass_obj
+def upgrade(obj: dict, dry_run: bool, fmt: str) -> None:
+    """Merge this release's defaults into the registry, as one commit on a new branch.
+
+    Files the registry did not edit are replaced; files both edited are merged three ways
+    from .modelreg.yaml's record (overlapping edits are left marked <<<<<<< for you); new
+    defaults are added; workflows and pre-commit hooks are pinned to this release and
+    CODEOWNERS regenerated. The commit is on the new branch modelreg-upgrade-VERSION, for a
+    pull request. Refuses on uncommitted changes or when that branch exists.
+
+    \b
+    Example:
+      modelreg upgrade --dry-run
+      modelreg upgrade && git push origin HEAD
+    """
+    from modelreg.app.upgrade import upgrade as do_upgrade
+
+    result = do_upgrade(obj["repo"], dry_run=dry_run)
+    if fmt == "json":
+        _json_out(result.to_json())
+        return
+    for c in result.changes:
+        if c.action != "unchanged":
+            detail = f" ({printable(c.detail)})" if c.detail else ""
+            click.echo(f"{c.action:<9} {printable(c.path)}{detail}")
+    unchanged = len(result.changes) - len(result.changed)
+    for note in result.notes:
+        click.echo(f"note: {printable(note)}", err=True)
+    head = f"modelreg {result.old_version} -> {result.new_version}"
+    if result.dry_run:
+        click.echo(f"dry run, {head}: {len(result.changed)} file(s) would change, {unchanged} "
+                   "unchanged; nothing written", err=True)
+    elif result.branch is None:
+        click.echo(f"nothing to do: the registry has modelreg {result.new_version}'s defaults "
+                   f"({unchanged} files unchanged)", err=True)
+    else:
+        click.echo(printable(f"{head}: committed {str(result.commit)[:12]} on the new branch "
+                             f"{result.branch} ({len(result.changed)} file(s) changed, "
+                             f"{unchanged} unchanged)"))
+        if result.conflicts:
+            click.echo(f"next: resolve the <<<<<<< markers in "
+                       f"{', '.join(printable(c.path) for c in result.conflicts)}, commit, "
+                       "then push the branch and open a pull request", err=True)
+        else:
+            click.echo(f"next: git push origin {printable(result.branch)} and open a pull "
+                       "request for governance to review", err=True)
+
+
 # --- register ---------------------------------------------------------------------------
 @cli.command()
 @click.argument("name")
@@ -307,9 +422,9 @@ def register(obj: dict, name: str, version: str, weights: tuple[str, ...], metri
       modelreg register credit-default --version 1.1.0 --weights model.safetensors \\
         --metrics metrics.json --dataset train:credit-train@2026.10 -m "Retrained on October data"
     """
-    from modelreg.app.register import DatasetSpec, RegisterRequest
     from modelreg.app.register import register as do_register
     from modelreg.core.yamlio import parse_yaml
+    from modelreg.steps.registration import DatasetSpec, RegisterRequest
 
     parsed: dict[str, Any] = {}
     for p in params:
@@ -1235,6 +1350,137 @@ def export_hf(obj: dict, target: tuple[str, str], out_dir: str, no_pull: bool,
         click.echo(f"pulled {printable(path)} with DVC", err=True)
     click.echo(f"Exported {result.model} {result.version} to {printable(result.out_dir)}: "
                + ", ".join(printable(f) for f in result.files))
+
+
+# --- import: mlflow, gto -----------------------------------------------------------------
+@cli.group(name="import")
+def import_group() -> None:
+    """Bring existing models in: from an MLflow registry or a GTO repository.
+
+    Each new version goes through register's steps (scanner, DVC, record, card, the
+    registered-stage policies), one commit each on a new branch; the source's aliases and
+    stages become requested stages in stages.yaml, which count only once the pull request
+    is approved, merged and reconciled. Versions already here are skipped: running it again
+    changes nothing. A failure leaves the repository as it was.
+
+    \b
+    Example:
+      modelreg import mlflow --tracking-uri sqlite:///mlflow.db --defaults import.yaml
+    """
+
+
+def _import_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--model", "models", multiple=True, metavar="SOURCE[=NAME]",
+                     help="Import only this model (repeatable); =NAME names it here (default: "
+                          "its name in lower case, anything else as -)."),
+        click.option("--defaults", "defaults", metavar="FILE.yaml",
+                     help="model.yaml fields the source lacks (owner, risk, intended use, "
+                          "licence…), datasets, stage mapping; per model under `models:`."),
+        click.option("--stage-map", "stage_map", multiple=True, metavar="ALIAS=STAGE",
+                     help="Request STAGE for the version the source's alias or stage ALIAS "
+                          "names (repeatable); an alias named like a stage needs none."),
+        click.option("--branch", "branch", metavar="NAME",
+                     help="The branch to commit on (default: import/SOURCE-DATE-TIME)."),
+        click.option("--allow-findings", is_flag=True, help="Register versions even when the "
+                     "registered-stage policies find errors (the pull request's check still "
+                     "fails on them)."),
+        click.option("--engine", default="auto", show_default=True, metavar="NAME",
+                     help=_ENGINE_HELP),
+        _format_option(*_TEXT_JSON),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def _import_request(models: tuple[str, ...], defaults: str | None, stage_map: tuple[str, ...],
+                    branch: str | None, allow_findings: bool, engine: str) -> Any:
+    from modelreg.app.imports import ImportRequest
+
+    mapping = {}
+    for spec in stage_map:
+        alias, eq, stage = spec.partition("=")
+        if not eq or not alias or not stage:
+            raise click.BadParameter(f"{spec!r} is not ALIAS=STAGE", param_hint="--stage-map")
+        mapping[alias] = stage
+    return ImportRequest(models=list(models), defaults=defaults, stage_map=mapping,
+                         branch=branch, allow_findings=allow_findings, engine=engine)
+
+
+def _emit_import(result: Any, fmt: str) -> None:
+    if fmt == "json":
+        _json_out({"source": result.source, "branch": result.branch,
+                   "registered": list(result.registered), "skipped": list(result.skipped),
+                   "stages": list(result.stages), "notes": list(result.notes)})
+        return
+    for s in result.skipped:
+        click.echo(printable(f"skipped {s['model']} {s['version']} ({result.source} "
+                             f"{s['source']}): {s['reason']}"))
+    for r in result.registered:
+        click.echo(printable(f"registered {r['model']} {r['version']} from {result.source} "
+                             f"{r['source']} (commit {r['commit'][:12]})"))
+        for w in r["warnings"]:
+            click.echo(f"warning: {printable_lines(w)}", err=True)
+    for s in result.stages:
+        click.echo(printable(f"requested {s['model']} {s['version']} in {s['stage']} "
+                             f"({result.source} {s['source']}): counts once the pull request "
+                             "is approved, merged and reconciled"))
+    for note in result.notes:
+        click.echo(f"note: {printable_lines(note)}", err=True)
+    if result.branch:
+        click.echo(f"next: git push -u origin {result.branch}  and open a pull request")
+    else:
+        click.echo(f"nothing to import: the registry has every version {result.source} has")
+
+
+@import_group.command(name="mlflow")
+@click.option("--tracking-uri", "tracking_uri", required=True, metavar="URI",
+              help="The MLflow tracking server or store (http://…, sqlite:///mlflow.db).")
+@click.option("--registry-uri", "registry_uri", metavar="URI",
+              help="The MLflow model registry, when it is not the tracking store.")
+@_import_options
+@click.pass_obj
+def import_mlflow(obj: dict, tracking_uri: str, registry_uri: str | None,
+                  models: tuple[str, ...], defaults: str | None, stage_map: tuple[str, ...],
+                  branch: str | None, allow_findings: bool, engine: str, fmt: str) -> None:
+    """Import registered models from MLflow: versions with their run's metrics and
+    parameters, artifacts and descriptions; aliases and legacy stages as requested stages.
+
+    Needs MLflow: pip install "modelreg[mlflow]". MLflow version N is version N.0.0 here;
+    `modelreg.`-prefixed tags of a registered model fill model.yaml fields
+    (modelreg.risk.tier = 2), after the --defaults file's `model:` and before its
+    per-model entries.
+
+    \b
+    Example:
+      modelreg import mlflow --tracking-uri http://127.0.0.1:5000 --model "Credit Default" \\
+        --defaults import.yaml --stage-map champion=production
+    """
+    from modelreg.app.imports import import_mlflow as do_import
+
+    req = _import_request(models, defaults, stage_map, branch, allow_findings, engine)
+    _emit_import(do_import(_registry(obj["repo"]), tracking_uri, req, registry_uri), fmt)
+
+
+@import_group.command(name="gto")
+@click.argument("source", metavar="SOURCE")
+@_import_options
+@click.pass_obj
+def import_gto(obj: dict, source: str, models: tuple[str, ...], defaults: str | None,
+               stage_map: tuple[str, ...], branch: str | None, allow_findings: bool,
+               engine: str, fmt: str) -> None:
+    """Import a GTO repository's models (SOURCE: its path or git URL): each registered
+    version's files at its tag's commit (from git, or through DVC from the source's
+    remote), the artifacts' declarations, the stages its tags assign now as requested ones.
+
+    \b
+    Example:
+      modelreg import gto ../models-repo --defaults import.yaml
+    """
+    from modelreg.app.imports import import_gto as do_import
+
+    req = _import_request(models, defaults, stage_map, branch, allow_findings, engine)
+    _emit_import(do_import(_registry(obj["repo"]), source, req), fmt)
 
 
 # --- integrity: sign, verify ---------------------------------------------------------------

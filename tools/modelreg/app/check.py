@@ -32,7 +32,7 @@ from modelreg.store.codeowners import generate as generate_codeowners
 from modelreg.store.config import DATA_DIR, ConfigError, RegistryConfig
 from modelreg.store.git import Git
 from modelreg.store.protected import protected_branch, protected_ref
-from modelreg.store.registry import MODELS_DIR, Registry
+from modelreg.store.registry import MODELS_DIR, Registry, semver_key
 
 # Changes outside models/ that change every model's verdict: the rules, the shapes, and the
 # card template every card's freshness (CARD-04) is judged against.
@@ -272,7 +272,8 @@ def _generated(registry: Registry, base: Registry | None, files: list[str]) -> l
 def _declares_registrations(registry: Registry, base: Registry | None, files: list[str]
                             ) -> bool:
     """``dvc.yaml`` is the base's with exactly the entries ``register`` writes for the
-    versions this pull request adds (one per model), and nothing else changed."""
+    versions this pull request adds, and nothing else changed. A model with several new
+    versions (``import``) is declared as its highest one, which was registered last."""
     added: dict[str, list[str]] = {}
     for path in files:
         parts = path.split("/")
@@ -280,14 +281,15 @@ def _declares_registrations(registry: Registry, base: Registry | None, files: li
                 and parts[3].endswith(".yaml") and registry.is_file(path)
                 and not (base is not None and base.is_file(path))):
             added.setdefault(parts[1], []).append(parts[3][:-len(".yaml")])
-    if not registry.is_file(dvcyaml.PATH) or any(len(v) != 1 for v in added.values()):
+    if not registry.is_file(dvcyaml.PATH):
         return False
     try:
         current = base.read_text(dvcyaml.PATH, max_bytes=dvcyaml.MAX_BYTES) \
             if base is not None and base.is_file(dvcyaml.PATH) else None
-        entries = {name: dvcyaml.declaration(
-            name, registry.model(name).data, versions[0],
-            registry.version(name, versions[0]).data) for name, versions in added.items()}
+        latest = {name: max(versions, key=semver_key) for name, versions in added.items()}
+        entries = {name: dvcyaml.declaration(name, registry.model(name).data, version,
+                                             registry.version(name, version).data)
+                   for name, version in latest.items()}
         return registry.read_text(dvcyaml.PATH, max_bytes=dvcyaml.MAX_BYTES) == \
             dvcyaml.render(current, entries)
     except ModelregError:

@@ -7,7 +7,8 @@ remote verifies what it pulls, a pre-commit configuration and a README; and ``.m
 which names the release and the git blob id of each file as written, so that a later upgrade
 can merge newer defaults three ways (as written, as edited since, as shipped now).
 
-It never overwrites: every path is checked before anything is written, the registry is built
+What it writes is store/scaffold.py's plan, shared with ``upgrade`` and ``doctor``. It
+never overwrites: every path is checked before anything is written, the registry is built
 in a temporary folder beside the target, and only then moved in. Nothing here prints.
 """
 from __future__ import annotations
@@ -19,30 +20,23 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
-
 from modelreg.core.errors import CannotRunError, UsageError
 from modelreg.core.release import __version__
 from modelreg.store import codeowners, dvc
-from modelreg.store.defaults import REGISTRY_TEMPLATES, STORAGE_TEMPLATES, default_files
-from modelreg.store.git import Git, blob_id
+from modelreg.store.git import Git
 from modelreg.store.registry import Registry
+from modelreg.store.scaffold import (
+    GENERATED,
+    RECORD,
+    pin_workflow,
+    plan,
+    record_of,
+    storage_kind,
+)
 
-RECORD = ".modelreg.yaml"
 BRANCH = "main"
 # A GitHub organisation's name: what CODEOWNERS handles (@org/team) are made of.
 ORG_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?$")
-# Files DVC writes itself, and the file generated from the others: the record leaves them out
-# (an upgrade regenerates them rather than merging them).
-DVC_FILES = (".dvc/config", ".dvc/.gitignore", ".dvcignore")
-GENERATED = (codeowners.PATH, *DVC_FILES, RECORD)
-WORKFLOWS = ".github/workflows/"
-# How the reference registry's workflows install modelreg (from its own checkout, or the base
-# revision's): a new registry's install this exact release instead.
-_FROM_SOURCE = re.compile(r"pip install (?:-e \.|\./base)(?=\s|$)", re.MULTILINE)
-_BASE_STEP = "name: Install the base revision's modelreg"
-_TEMPLATE_SUFFIX = ".j2"
-_DOT = "dot-"            # a packaged `dot-x` becomes `.x` (dotfiles do not travel as package data)
 
 
 @dataclass(frozen=True)
@@ -54,114 +48,6 @@ class InitResult:
     version: str                 # the modelreg release the files came from
     files: tuple[str, ...]       # every file written, in path order
     new_git_repository: bool     # True when ``git init`` ran (the folder was no repository)
-
-
-def _rel_from_template(path: Path) -> str:
-    rel = path.relative_to(REGISTRY_TEMPLATES).as_posix()
-    rel = "/".join("." + part[len(_DOT):] if part.startswith(_DOT) else part
-                   for part in rel.split("/"))
-    return rel[:-len(_TEMPLATE_SUFFIX)] if rel.endswith(_TEMPLATE_SUFFIX) else rel
-
-
-# Where each kind of DVC remote keeps weights, by URL scheme: the DVC extra a workflow
-# installs, and the packaged OIDC login step written between the workflows' storage markers.
-# Any other remote (a shared folder, SSH, HTTP) gets neither: its login is the owners' to add.
-STORAGE = {"s3": ('"dvc[s3]==3.67.1" "dvc-s3==3.3.0"', "s3.yml.j2"),
-           "gs": ('"dvc[gs]==3.67.1" "dvc-gs==3.1.0"', "gs.yml.j2"),
-           "azure": ('"dvc[azure]==3.67.1" "dvc-azure==3.1.1"', "azure.yml.j2")}
-_REFERENCE_EXTRA = STORAGE["s3"][0]       # what the reference registry's deploy installs
-_BEGIN = re.compile(r"^ *# storage credentials: begin\b.*\n", re.MULTILINE)
-_END = re.compile(r"^ *# storage credentials: end\n", re.MULTILINE)
-_NO_LOGIN = ("      # none: the DVC remote is no S3, GCS or Azure bucket; a remote that needs a login\n"
-             "      # gets its step here\n")
-_REVIEWS_PERMISSION = "      pull-requests: read  # the pull request's reviews\n"
-_OIDC_PERMISSION = ("      id-token: write      # the OIDC token exchanged for read access to "
-                    "the weights\n")
-_JUDGED_BY_BASE = ("the base's modelreg (installed from a\n# second checkout of the base "
-                   "commit) runs")
-_JUDGED_BY_RELEASE = ("modelreg {version} (the release this\n# registry pins) runs")
-
-
-def storage_kind(remote: str) -> str | None:
-    """``s3``, ``gs`` or ``azure`` for a remote URL of that cloud, else None."""
-    scheme = remote.split("://", 1)[0].lower() if "://" in remote else ""
-    return scheme if scheme in STORAGE else None
-
-
-def _login_steps(storage: str | None, job: str) -> str:
-    if storage is None:
-        return _NO_LOGIN
-    text = (STORAGE_TEMPLATES / STORAGE[storage][1]).read_text(encoding="utf-8")
-    return _jinja().from_string(text).render(job=job)
-
-
-def pin_workflow(rel: str, text: str, storage: str | None = "s3") -> str:
-    """A reference workflow as a new registry's: it installs ``modelreg==`` this release, the
-    DVC extra of the registry's ``storage`` and logs in to that storage (see :data:`STORAGE`)
-    where the reference workflow marks the place."""
-    extra = STORAGE[storage][0] if storage else ""
-    pinned = _FROM_SOURCE.sub(f'pip install "modelreg=={__version__}"', text)
-    pinned = pinned.replace(_BASE_STEP, f"name: Install modelreg {__version__}")
-    pinned = pinned.replace(_JUDGED_BY_BASE, _JUDGED_BY_RELEASE.format(version=__version__))
-    if "dvc pull" in pinned:                      # the jobs that read the weights
-        lines = []
-        for line in pinned.splitlines(keepends=True):
-            if f'pip install "modelreg=={__version__}"' in line:
-                line = line.replace(" " + _REFERENCE_EXTRA, "")
-                if extra:
-                    line = line.rstrip("\n") + " " + extra + "\n"
-            lines.append(line)
-        pinned = "".join(lines)
-    begin = _BEGIN.search(pinned)
-    if begin:
-        end = _END.search(pinned, begin.end())
-        if end is None:
-            raise CannotRunError(f"the packaged workflow {rel} opens its storage credentials "
-                                 "without closing them", hint="report it to modelreg's "
-                                 "maintainers; this release cannot start a registry")
-        job = "deploy" if rel.endswith("deploy.yml") else "check"
-        pinned = (pinned[:begin.end()] + _login_steps(storage, job)
-                  + pinned[end.start():])
-        if storage and _REVIEWS_PERMISSION in pinned and "id-token: write" not in pinned:
-            pinned = pinned.replace(_REVIEWS_PERMISSION, _REVIEWS_PERMISSION + _OIDC_PERMISSION)
-    if any("pip install" in line and f'"modelreg=={__version__}"' not in line
-           for line in pinned.splitlines()):
-        raise CannotRunError(f"the packaged workflow {rel} installs modelreg in a way init "
-                             "cannot pin to a release",
-                             hint="report it to modelreg's maintainers; this release cannot "
-                                  "start a registry")
-    return pinned
-
-
-def _jinja() -> jinja2.Environment:
-    # `[[ name ]]`: GitHub workflows and shell use `${{ }}`, `{{ }}` and `${#x}` themselves
-    return jinja2.Environment(variable_start_string="[[", variable_end_string="]]",
-                              block_start_string="[%", block_end_string="%]",
-                              comment_start_string="[#", comment_end_string="#]",
-                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
-                              autoescape=False)
-
-
-def plan(org: str, remote: str = "") -> dict[str, bytes]:
-    """Every file ``init`` writes from the packaged defaults and templates (not the DVC files
-    and CODEOWNERS, which are made in place): path in the registry -> content."""
-    files = {rel: path.read_bytes() for rel, path in default_files()}
-    for rel in files:
-        if rel.startswith(WORKFLOWS):
-            files[rel] = pin_workflow(rel, files[rel].decode("utf-8"),
-                                      storage_kind(remote)).encode("utf-8")
-    env = _jinja()
-    for path in sorted(REGISTRY_TEMPLATES.rglob("*")):
-        if not path.is_file() or "__pycache__" in path.parts:
-            continue
-        rel = _rel_from_template(path)
-        data = path.read_bytes()
-        if path.name.endswith(_TEMPLATE_SUFFIX):
-            data = env.from_string(data.decode("utf-8")).render(
-                org=org, version=__version__, remote=remote,
-                storage=storage_kind(remote)).encode("utf-8")
-        files[rel] = data
-    return files
 
 
 def _conflict(root: Path, rel: str) -> str | None:
@@ -188,20 +74,6 @@ def _remote_for(remote: str, root: Path, stage: Path) -> str:
     return os.path.relpath(path)
 
 
-def _record(org: str, remote: str, written: dict[str, bytes]) -> bytes:
-    lines = [
-        "# Written by `modelreg init`: the modelreg release this registry started from, and the",
-        "# git blob id of each file as that release wrote it. An upgrade merges newer defaults",
-        "# three ways from these: as written, as edited here since, as shipped now.",
-        f"modelreg: {__version__}",
-        f"org: {org}",
-        f"storage: {storage_kind(remote) or 'other'}",
-        "files:",
-    ]
-    lines += [f"  {rel}: {blob_id(data)}" for rel, data in sorted(written.items())]
-    return ("\n".join(lines) + "\n").encode("utf-8")
-
-
 def init(target: str | os.PathLike, *, org: str, remote: str) -> InitResult:
     """Scaffold a registry for ``org`` in ``target`` (made when missing), with ``remote`` as
     its DVC storage. Refuses (exit 2, naming the file) when any file it would write exists."""
@@ -220,8 +92,8 @@ def init(target: str | os.PathLike, *, org: str, remote: str) -> InitResult:
                          hint="a registry is a repository of its own: pick a folder outside "
                               "it, or that repository's top level")
     new_repo = not top
-    files = plan(org, remote)
-    files[RECORD] = _record(org, remote, files)
+    files = plan(org, storage_kind(remote))
+    files[RECORD] = record_of(org, files, storage_kind(remote))
     for rel in sorted({*files, *GENERATED}):
         if (found := _conflict(root, rel)) is not None:
             raise UsageError("already exists; modelreg init writes nothing over it",
@@ -290,3 +162,6 @@ def _move_in(stage: Path, root: Path, written: list[str]) -> None:
             raise CannotRunError(f"could not move the new registry into {root}: {exc}",
                                  hint="check the folder's permissions and free space") from exc
         raise
+
+
+__all__ = ["init", "InitResult", "plan", "pin_workflow", "RECORD", "GENERATED"]

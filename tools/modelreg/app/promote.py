@@ -13,17 +13,14 @@ from modelreg.core.errors import PolicyRefusal, RefusedError
 from modelreg.core.files import write_atomic
 from modelreg.core.records import Finding
 from modelreg.core.tags import Action
-from modelreg.core.yamlio import dump_yaml
 from modelreg.policy.documents import validate_file
 from modelreg.policy.evaluate import evaluate
 from modelreg.policy.reviews import reached_without_review
+from modelreg.steps.stages import entry_version, requested
+from modelreg.steps.stages import text as stages_text
 from modelreg.store.registry import Registry, check_name, check_version, semver_key
 from modelreg.store.schemas import Schemas
 from modelreg.store.undo import Undo
-
-STAGES_HEADER = ("# Desired stages of this model: edited by promotion pull requests "
-                 "(modelreg promote/rollback/deprecate),\n# turned into stage tags by "
-                 "`modelreg reconcile` after the merge. Shape: schemas/stages.schema.json.\n")
 
 
 @dataclass(frozen=True)
@@ -35,15 +32,6 @@ class StageChange:
     branch: str | None
     commit: str | None
     findings: tuple[Finding, ...]   # warnings that did not block
-
-
-def _desired(registry: Registry, name: str) -> dict[str, Any]:
-    data = registry.stages_file(name)
-    if data is None:
-        return {"stages": {}}
-    data = dict(data)
-    data["stages"] = dict(data.get("stages") or {})
-    return data
 
 
 def _policy_findings(registry: Registry, name: str, version: str | None, engine: str,
@@ -97,7 +85,7 @@ def _apply(registry: Registry, name: str, data: dict[str, Any], *, branch: str |
     undo = Undo(registry)
     try:
         undo.remember(path)
-        write_atomic(path, STAGES_HEADER + dump_yaml(data))
+        write_atomic(path, stages_text(data))
         warnings: list[Finding] = []
         schema_errors = [f for f in validate_file(registry, Schemas(registry), rel)
                          if f.severity == "error"]
@@ -133,11 +121,11 @@ def promote(registry: Registry, name: str, version: str, stage: str, *,
     if version not in state.registered:
         raise RefusedError(f"{name} {version} is not registered (no tag {name}@v{version})",
                            hint="merge its registration pull request; reconcile tags it")
-    data = _desired(registry, name)
+    data = requested(registry, name)
     if version in (data.get("deprecated_versions") or []) or data.get("deprecated"):
         raise RefusedError(f"{name} {version} is deprecated and cannot be promoted")
     current = data["stages"].get(stage)
-    current_v = current.get("version") if isinstance(current, dict) else current
+    current_v = entry_version(current)
     unreviewed = current_v == version and state.stages.get(stage) == version
     if unreviewed:
         held = state.assignment(stage, version)
@@ -192,7 +180,7 @@ def rollback(registry: Registry, name: str, stage: str, *, to: str | None = None
         raise RefusedError(f"{name} {target} holds {stage} already")
     if target not in state.registered:
         raise RefusedError(f"{name} {target} is not registered")
-    data = _desired(registry, name)
+    data = requested(registry, name)
     data["stages"][stage] = {"version": target, "rollback": True,
                              "reason": reason or f"roll back from {current}"}
     return _apply(registry, name, data,
@@ -207,13 +195,13 @@ def deprecate(registry: Registry, name: str, version: str | None = None, *,
     """Deprecate a version (it must hold no stage) or the whole model."""
     check_name(name)
     registry.model(name)
-    data = _desired(registry, name)
+    data = requested(registry, name)
     if version:
         version = check_version(version)
         if version not in registry.state(name).registered:
             raise RefusedError(f"{name} {version} is not registered")
         held = [s for s, v in data["stages"].items()
-                if (v.get("version") if isinstance(v, dict) else v) == version]
+                if entry_version(v) == version]
         if held:
             raise RefusedError(f"{name} {version} is still asked for in {', '.join(held)}",
                                hint="promote or roll back another version there first")

@@ -14,9 +14,9 @@ from typing import Any
 
 from codeowners import CodeOwners
 
-from modelreg.core.errors import InputError
+from modelreg.core.errors import InputError, location
 from modelreg.core.files import write_atomic
-from modelreg.store.config import RegistryConfig
+from modelreg.store.config import DATA_DIR, RegistryConfig
 from modelreg.store.registry import Registry
 
 PATH = ".github/CODEOWNERS"
@@ -143,3 +143,29 @@ def write(registry: Registry) -> str:
     want = generate(registry)
     write_atomic(registry.root / PATH, want.text)
     return PATH
+
+
+def check(registry: Registry) -> list[str]:
+    """Why .github/CODEOWNERS is not what :func:`generate` would write (empty list: up to
+    date); ``codeowners --check`` and ``doctor`` report these."""
+    want = generate(registry)
+    path = registry.root / PATH
+    reasons = []
+    if not path.exists():
+        return [f"{PATH} is missing: run `modelreg codeowners --write`"]
+    have = path.read_text(encoding="utf-8")
+    for line, msg in problems(have):
+        reasons.append(f"{location(PATH, line)}: {msg} (GitHub ignores the whole file)")
+    if have != want.text:
+        reasons.append(f"{PATH} is out of date with {DATA_DIR} and models/: "
+                       "run `modelreg codeowners --write` and commit it")
+    for sample, owners in want.expected.items():
+        try:
+            got = owners_of(have, sample)
+        except InputError as exc:
+            reasons.append(f"{exc} (GitHub ignores the whole file)")
+            break
+        if got != owners:
+            reasons.append(f"{sample} is owned by {' '.join(got) or 'nobody'}, "
+                           f"expected {' '.join(owners)}")
+    return reasons

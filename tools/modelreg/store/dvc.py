@@ -130,6 +130,64 @@ def storage(root: Path) -> Storage:
     return Storage(cache or root / ".dvc" / "cache", name, url, local(url) if url else None)
 
 
+def remote_options(root: Path, name: str) -> dict[str, str]:
+    """The settings of the DVC remote ``name`` (``url``, ``verify``, ``endpointurl``…), from
+    ``.dvc/config`` and ``config.local``, without DVC; quotes taken off."""
+    section = _config(root).get(f'remote "{name}"', {})
+    return {key: value.strip("'\"") for key, value in section.items()}
+
+
+# Where a remote of each scheme answers, when the URL does not say: (host, port).
+_DEFAULT_ENDPOINTS = {"s3": ("s3.amazonaws.com", 443), "gs": ("storage.googleapis.com", 443)}
+_DEFAULT_PORTS = {"http": 80, "https": 443, "webdav": 80, "webdavs": 443, "ssh": 22,
+                  "sftp": 22}
+
+
+def endpoint_of(url: str, options: dict[str, str]) -> tuple[str, int] | None:
+    """The host and port that a non-local remote's storage answers on (S3's ``endpointurl``
+    when set), or None when it cannot be told without DVC's plugin (Azure, HDFS…)."""
+    from urllib.parse import urlsplit  # noqa: PLC0415 - only doctor asks
+
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "s3" and options.get("endpointurl"):
+        url = options["endpointurl"]
+        scheme = urlsplit(url).scheme.lower()
+    elif scheme in _DEFAULT_ENDPOINTS:
+        return _DEFAULT_ENDPOINTS[scheme]
+    parts = urlsplit(url)
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    try:
+        port = parts.port or _DEFAULT_PORTS[scheme]
+    except ValueError:
+        return None
+    return parts.hostname, port
+
+
+def probe(host: str, port: int, timeout: float) -> str | None:
+    """Why ``host:port`` does not accept a TCP connection within ``timeout`` seconds (name
+    lookup included), or None when it does. Nothing is sent and no credential is used; a
+    machine without a network gets an answer as fast as its resolver fails."""
+    import socket  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    outcome: list[str | None] = []
+
+    def connect() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                outcome.append(None)
+        except OSError as exc:
+            outcome.append(exc.strerror or str(exc) or type(exc).__name__)
+
+    worker = threading.Thread(target=connect, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not outcome:
+        return f"no answer within {timeout:g} s"
+    return outcome[0]
+
+
 def remote_holds(root: Path, md5s: Iterable[str]) -> set[str]:
     """Which of ``md5s`` the default remote of the DVC project at ``root`` holds
     (:meth:`Dvc.holds`)."""
