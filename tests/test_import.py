@@ -291,6 +291,14 @@ def test_an_alias_is_no_stage_until_the_promotion_is_merged_and_reconciled(
     res = w.cli(deploy, "gate", "fraud-scorer", "--stage", "staging", "--json")
     assert res.code == 0, res.out
     assert json.loads(res.out)["version"] == "2.0.0"
+    # once merged and tagged, importing again finds nothing to do
+    w.start_branch()
+    res = w.cli(w.ds, "import", "mlflow", "--tracking-uri", mlflow_uri, "--defaults",
+                str(defaults), "--json")
+    assert res.code == 0, res.err
+    out = json.loads(res.out)
+    assert out["branch"] is None and out["stages"] == [] and len(out["skipped"]) == 2
+    assert git(w.ds, "symbolic-ref", "--short", "HEAD").strip() == "main"
 
 
 # --- GTO ------------------------------------------------------------------------------------
@@ -343,6 +351,7 @@ def gto_repo(tmp_path) -> Path:
 
 def test_gto_repository_arrives_with_its_files_and_requested_stages(
         repo, run_cli, gto_repo, defaults):
+    source_tags = git(gto_repo, "tag", "-l")
     res = run_cli(repo.root, "import", "gto", str(gto_repo), "--defaults", str(defaults),
                   "--branch", "import/gto", "--json")
     assert res.code == 0, res.out + res.err
@@ -369,11 +378,15 @@ def test_gto_repository_arrives_with_its_files_and_requested_stages(
     assert model["description"] == "Predicts which customers leave."
     assert model["tags"] == ["tabular", "churn"]
     assert repo.git("tag", "-l").strip() == ""
+    # the source is read, never written
+    assert git(gto_repo, "status", "--porcelain") == "" and git(gto_repo, "tag", "-l") == \
+        source_tags
     write_cards(repo.root, "churn", "ranker")
     res = run_cli(repo.root, "check", "--changed-since", "main")
     assert res.code == 0, res.out + res.err
     # mapped, the source's prod stage is asked for too; the versions are not imported again
-    res = run_cli(repo.root, "import", "gto", str(gto_repo), "--defaults", str(defaults),
+    # (the source given as a git URL this time: cloned, with its tags)
+    res = run_cli(repo.root, "import", "gto", gto_repo.as_uri(), "--defaults", str(defaults),
                   "--stage-map", "prod=production", "--branch", "import/gto-prod", "--json")
     assert res.code == 0, res.err
     out = json.loads(res.out)
