@@ -32,6 +32,7 @@ def review(login: str, state: str, commit: str, n: int, day: int = 1) -> dict[st
 @dataclass
 class FakeGitHub:
     url: str = ""
+    repo: str = REPO                 # the one repository it holds, OWNER/NAME
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
     reviews: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     errors: dict[str, tuple[int, dict[str, str], str]] = field(default_factory=dict)
@@ -44,7 +45,7 @@ class FakeGitHub:
                  reviews: list[dict[str, Any]]) -> None:
         """A pull request, merged by ``merge_commit`` (None: still open)."""
         self.pulls[number] = {
-            "url": f"{self.url}/repos/{REPO}/pulls/{number}", "id": 5000 + number,
+            "url": f"{self.url}/repos/{self.repo}/pulls/{number}", "id": 5000 + number,
             "number": number, "state": "closed" if merge_commit else "open",
             "title": f"Pull request {number}", "user": {"login": author, "type": "User"},
             "head": {"ref": f"branch-{number}", "sha": head},
@@ -63,7 +64,7 @@ class FakeGitHub:
             if part in path:
                 return status, headers, {"message": message,
                                          "documentation_url": "https://docs.github.com/rest"}
-        prefix = f"/repos/{REPO}/"
+        prefix = f"/repos/{self.repo}/"
         if not path.startswith(prefix):
             return 404, {}, {"message": "Not Found"}
         rest = path[len(prefix):]
@@ -101,7 +102,7 @@ class FakeGitHub:
 
     def write(self, method: str, path: str, raw: bytes) -> tuple[int, dict[str, str], Any]:
         """A POST or PUT: the ruleset or environment, or 422 with what the body gets wrong."""
-        prefix = f"/repos/{REPO}/"
+        prefix = f"/repos/{self.repo}/"
         if not path.startswith(prefix):
             return 404, {}, {"message": "Not Found"}
         rest = path[len(prefix):]
@@ -113,7 +114,7 @@ class FakeGitHub:
             errors = ruleset_errors(body)
             if errors:
                 return 422, {}, {"message": "Validation Failed", "errors": errors}
-            made = {"id": len(self.rulesets) + 1, "source_type": "Repository", "source": REPO,
+            made = {"id": len(self.rulesets) + 1, "source_type": "Repository", "source": self.repo,
                     **body}
             self.rulesets.append(made)
             return 201, {}, made

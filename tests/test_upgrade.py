@@ -177,7 +177,7 @@ def test_upgrade_merges_three_ways_into_one_commit_on_a_new_branch(older, run_cl
                                           + "# Northwind: reviewed by governance, July 2026.\n")
     hooks = read(".pre-commit-config.yaml")
     assert "northwind-lint" in hooks and f"modelreg=={OLD}" not in hooks
-    assert hooks.count(f"modelreg=={__version__}") == 3
+    assert hooks.count(f"modelreg=={__version__}") == 4          # one per hook
     pages = read(".github/workflows/pages.yml")
     assert pages.startswith("<<<<<<< .github/workflows/pages.yml (this registry)\n"
                             "# Northwind's catalog, published nightly.\n")

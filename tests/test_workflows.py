@@ -125,7 +125,7 @@ def new_registry_workflows(tmp_path_factory) -> list[Path]:
 
     out = tmp_path_factory.mktemp("new-registry") / ".github" / "workflows"
     out.mkdir(parents=True)
-    for rel, data in plan("Northwind", "s3://northwind-models/registry").items():
+    for rel, data in plan("Northwind", "s3").items():
         if rel.startswith(".github/workflows/"):
             (out / rel.rsplit("/", 1)[1]).write_bytes(data)
     paths = sorted(out.glob("*.yml"))

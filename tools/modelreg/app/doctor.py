@@ -33,7 +33,13 @@ from typing import Any
 from modelreg.core.errors import CannotRunError, InputError, UsageError
 from modelreg.core.release import __version__
 from modelreg.store import codeowners, dvc
-from modelreg.store.config import DATA_DIR, TAG_SIGNING_FILE, ConfigError, RegistryConfig
+from modelreg.store.config import (
+    DATA_DIR,
+    DEFAULT_ENVIRONMENTS,
+    TAG_SIGNING_FILE,
+    ConfigError,
+    RegistryConfig,
+)
 from modelreg.store.defaults import PLACEHOLDER, PLACEHOLDER_COMMENT
 from modelreg.store.git import Git
 from modelreg.store.registry import Registry
@@ -49,6 +55,9 @@ TAG_ENVIRONMENT = "registry-tags"
 _LOGIN = re.compile(rf"\b{re.escape(PLACEHOLDER)}[A-Za-z0-9-]+")
 _FROM_CHECKOUT = re.compile(r"pip install\s+(?:-e|--editable)?\s*\.(?:/\S*)?(?=\s|$|\")")
 _GITHUB_URL = re.compile(r"github\.com[:/]([A-Za-z0-9-]+)/([A-Za-z0-9._-]+?)(?:\.git)?/?$")
+
+# the stages of a registry whose configuration cannot be read: the defaults'
+DEFAULT_STAGES = tuple(stage["name"] for stage in DEFAULT_ENVIRONMENTS["stages"])
 
 
 @dataclass(frozen=True)
@@ -150,7 +159,7 @@ def doctor(path: str | os.PathLike = ".", *, app_id: int | None = None,
         else:
             notes.append("CODEOWNERS and tag signing were not checked: the policy data must "
                          "pass its schema first")
-        stages = config.stage_names if config is not None else ("staging", "production")
+        stages = config.stage_names if config is not None else DEFAULT_STAGES
         protected = config.protected_branch if config is not None else "main"
     repo = repository or _repository(root) or os.environ.get("GITHUB_REPOSITORY") or ""
     if not re.fullmatch(r"[A-Za-z0-9-]+/[A-Za-z0-9._-]+", repo):
@@ -358,7 +367,7 @@ def _repository(root: Path) -> str | None:
 
 
 def github_settings(repository: str, *, app_id: int | None, protected: str = "main",
-                    environments: tuple[str, ...] = (TAG_ENVIRONMENT, "staging", "production")
+                    environments: tuple[str, ...] = (TAG_ENVIRONMENT, *DEFAULT_STAGES)
                     ) -> tuple[Setting, ...]:
     """The rulesets and environments, as the bodies of GitHub's REST API
     (``POST /repos/{owner}/{repo}/rulesets``, ``PUT .../environments/{name}``)."""

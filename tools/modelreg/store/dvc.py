@@ -145,12 +145,16 @@ _DEFAULT_PORTS = {"http": 80, "https": 443, "webdav": 80, "webdavs": 443, "ssh":
 
 def endpoint_of(url: str, options: dict[str, str]) -> tuple[str, int] | None:
     """The host and port that a non-local remote's storage answers on (S3's ``endpointurl``
-    when set), or None when it cannot be told without DVC's plugin (Azure, HDFS…)."""
+    or ``$AWS_ENDPOINT_URL`` when set), or None when it cannot be told without DVC's plugin (Azure, HDFS…)."""
     from urllib.parse import urlsplit  # noqa: PLC0415 - only doctor asks
 
     scheme = urlsplit(url).scheme.lower()
-    if scheme == "s3" and options.get("endpointurl"):
-        url = options["endpointurl"]
+    # S3's endpoint: the remote's `endpointurl`, else the one AWS's SDKs take from the
+    # environment (an S3-compatible store such as MinIO), else AWS's own
+    endpoint = options.get("endpointurl") or os.environ.get("AWS_ENDPOINT_URL_S3") \
+        or os.environ.get("AWS_ENDPOINT_URL") if scheme == "s3" else None
+    if endpoint:
+        url = endpoint
         scheme = urlsplit(url).scheme.lower()
     elif scheme in _DEFAULT_ENDPOINTS:
         return _DEFAULT_ENDPOINTS[scheme]
