@@ -284,3 +284,36 @@ def stage_on_main(root: Path, model: str, stage: str, version: str | None, count
     git(root, "tag", "-s", name, target, "-m", format_message(f"{stage}: {shown}", evidence),
         env=env)
     return name
+
+
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                  "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@dataclass
+class S3:
+    """moto's S3 server on 127.0.0.1 (a free port) holding one bucket, ``weights``."""
+
+    endpoint: str
+    client: object            # a boto3 S3 client of that endpoint
+    server: object            # moto's ThreadedMotoServer: ``stop()`` makes it unreachable
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """An S3-compatible server for DVC remotes, stopped after the test."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    for key, value in S3_CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        client = boto3.client("s3", endpoint_url=url)
+        client.create_bucket(Bucket="weights")
+        yield S3(url, client, server)
+    finally:
+        server.stop()

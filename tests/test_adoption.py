@@ -19,7 +19,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from conftest import PROJECT, git, safetensors_bytes
+from conftest import PROJECT, S3, git, s3, safetensors_bytes  # noqa: F401  (the fixture)
 
 ORG = "Northwind"
 # login -> (name, e-mail, teams, roles)
@@ -238,7 +238,7 @@ def complete_card(card: Path) -> None:
     card.write_text("\n".join(filled) + "\n")
 
 
-def test_northwind_adopts_modelreg_from_the_wheel_alone(tmp_path):
+def test_northwind_adopts_modelreg_from_the_wheel_alone(tmp_path, s3: S3):  # noqa: F811
     wheel = build_wheel(tmp_path / "build")
     venv = make_venv(tmp_path / "env", wheel)
     version = _version(wheel)
@@ -259,12 +259,14 @@ def test_northwind_adopts_modelreg_from_the_wheel_alone(tmp_path):
     git(world, "init", "-q", "--bare", "-b", "main", str(origin))
     admin = world / "admin"
     git(world, "clone", "-q", str(origin), str(admin))
-    storage = world / "dvc-storage"
-    res = nw.run(world, "init", str(admin), "--org", ORG, "--remote", str(storage))
+    # Northwind keeps its weights in an S3 bucket (here an S3-compatible server on loopback)
+    res = nw.run(world, "init", str(admin), "--org", ORG, "--remote", "s3://weights/northwind")
     assert "created the Northwind registry" in res.stdout
     checkyml = (admin / ".github/workflows/check.yml").read_text()
-    assert f'pip install "modelreg=={version}"' in checkyml and "-e ." not in checkyml
+    assert f'pip install "modelreg=={version}" "dvc[s3]' in checkyml and "-e ." not in checkyml
+    assert "aws-actions/configure-aws-credentials@" in checkyml
     assert "verify = True" in (admin / ".dvc/config").read_text()
+    nw.run(admin, "remote", "modify", "storage", "endpointurl", s3.endpoint, tool="dvc")
     assert f"modelreg: {version}" in (admin / ".modelreg.yaml").read_text()
     assert "placeholder-risk-officer" in (admin / "policies/data/people.yaml").read_text()
     nw.run(admin, "validate")
@@ -343,6 +345,7 @@ def test_northwind_adopts_modelreg_from_the_wheel_alone(tmp_path):
     git(world, "clone", "-q", str(origin), str(deploy))
     nw.git(deploy, "fetch", "-q", "--force", "origin", "+refs/tags/*:refs/tags/*")
     pointer = "models/demand-forecast/versions/1.0.0/model.safetensors"
+    assert s3.client.list_objects_v2(Bucket="weights", Prefix="northwind/")["KeyCount"] == 1
     nw.run(deploy, "pull", f"{pointer}.dvc", tool="dvc")
     assert (deploy / pointer).read_bytes() == weights.read_bytes()
     res = nw.run(deploy, "gate", "demand-forecast", "--stage", "staging", "--artifact", pointer,

@@ -96,14 +96,64 @@ def test_workflows_install_this_exact_release(made):
 def test_workflows_are_the_reference_registrys_with_the_release_pinned(made):
     for path in sorted((PROJECT / ".github/workflows").glob("*.yml")):
         ours, theirs = path.read_text(), (made / ".github/workflows" / path.name).read_text()
-        assert theirs == pin_workflow(path.name, ours)
-        assert len(ours.splitlines()) == len(theirs.splitlines()), path.name
+        assert theirs == pin_workflow(path.name, ours, None)
 
 
 def test_the_new_registrys_workflows_pass_zizmor_and_actionlint(made):
     from test_workflows import actionlint, zizmor
     paths = sorted((made / ".github/workflows").glob("*.yml"))
     assert zizmor(*paths) == [] and actionlint(*paths) == []
+
+
+# the step that logs in to each cloud, and the DVC extra installed beside modelreg
+CLOUDS = {"s3://northwind-models/registry": ("aws-actions/configure-aws-credentials@",
+                                             "role-to-assume", '"dvc[s3]==3.67.1"'),
+          "gs://northwind-models/registry": ("google-github-actions/auth@",
+                                             "workload_identity_provider", '"dvc[gs]==3.67.1"'),
+          "azure://models/registry": ("azure/login@", "client-id", '"dvc[azure]==3.67.1"')}
+
+
+@pytest.mark.parametrize("remote", sorted(CLOUDS))
+def test_each_cloud_gets_its_own_oidc_login_and_dvc_extra(tmp_path, run_cli, remote):
+    from test_workflows import actionlint, zizmor
+    res = run_cli(tmp_path, "init", "reg", "--org", "Northwind", "--remote", remote)
+    assert res.code == 0, res.out + res.err
+    flows = tmp_path / "reg/.github/workflows"
+    action, key, extra = CLOUDS[remote]
+    for name in ("check.yml", "deploy.yml"):             # the jobs that pull weights
+        flow = yaml.safe_load((flows / name).read_text())
+        (job,) = flow["jobs"].values()
+        steps = job["steps"]
+        logins = [s for s in steps if str(s.get("uses", "")).startswith(action)]
+        assert len(logins) == 1, name
+        assert logins[0]["with"][key].startswith("${{ vars.MODELREG_"), name   # no secret key
+        assert job["permissions"]["id-token"] == "write", name
+        pull = next(i for i, s in enumerate(steps) if "dvc pull" in str(s.get("run")))
+        assert steps.index(logins[0]) < pull, name
+        installs = [s["run"] for s in steps if "pip install" in str(s.get("run"))]
+        assert installs and all(extra in run for run in installs), name
+        others = set(c[0] for c in CLOUDS.values()) - {action}
+        assert not any(str(s.get("uses", "")).startswith(tuple(others)) for s in steps), name
+    for name in ("pages.yml", "reconcile.yml"):          # they never read weights
+        text = (flows / name).read_text()
+        assert "dvc[" not in text and "id-token: write" not in text.split("jobs:")[0], name
+    assert f"storage: {remote.split(':')[0]}" in (tmp_path / "reg/.modelreg.yaml").read_text()
+    paths = sorted(flows.glob("*.yml"))
+    assert zizmor(*paths) == [] and actionlint(*paths) == []
+
+
+def test_a_remote_of_no_cloud_gets_no_login_and_no_extra(made):
+    for name in ("check.yml", "deploy.yml"):
+        text = (made / ".github/workflows" / name).read_text()
+        assert "credentials@" not in text and "auth@" not in text and "login@" not in text
+        assert "dvc[" not in text and "no S3, GCS or Azure bucket" in text, name
+    assert "storage: other" in (made / ".modelreg.yaml").read_text()
+
+
+def test_the_check_workflow_says_the_pinned_release_judges(made):
+    head = (made / ".github/workflows/check.yml").read_text().split("name:")[0]
+    assert f"modelreg {__version__} (the release this\n# registry pins)" in head
+    assert "second checkout" not in head
 
 
 @pytest.mark.parametrize("line", ["pip install --editable .", "pip install .",

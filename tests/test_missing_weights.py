@@ -10,12 +10,10 @@ import json
 import os
 from pathlib import Path
 
-import boto3
 import jsonschema
 import pytest
-from moto.server import ThreadedMotoServer
 
-from conftest import PROJECT, dvc, git
+from conftest import PROJECT, S3, dvc, git, s3  # noqa: F401  (the fixture)
 from modelreg.core.yamlio import load
 from test_signoff import World, world  # noqa: F401  (the fixture)
 
@@ -143,24 +141,6 @@ def test_versions_not_yet_registered_are_not_asked_of_the_remote(world: World): 
 
 
 # --- an S3-compatible remote, asked with --remote -----------------------------------------------
-@pytest.fixture
-def s3(monkeypatch):
-    """moto's S3 server on 127.0.0.1 (a free port), with one bucket; stopped after the test."""
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(key, value)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        url = f"http://{host}:{port}"
-        client = boto3.client("s3", endpoint_url=url)
-        client.create_bucket(Bucket="weights")
-        yield url, client, server
-    finally:
-        server.stop()
-
-
 def _use_s3(clone: Path, endpoint: str) -> None:
     # config.local: this clone's own setting, as a team moving its remote to S3 would commit
     (clone / ".dvc" / "config.local").write_text(
@@ -168,9 +148,9 @@ def _use_s3(clone: Path, endpoint: str) -> None:
         f"    endpointurl = {endpoint}\n    verify = true\n")
 
 
-def test_verify_remote_asks_an_s3_remote_and_reports_a_deleted_object(world: World, s3):  # noqa: F811
+def test_verify_remote_asks_an_s3_remote_and_reports_a_deleted_object(world: World, s3: S3):  # noqa: F811
     w = world
-    endpoint, client, server = s3
+    endpoint, client, server = s3.endpoint, s3.client, s3.server
     for clone in (w.ds, w.ci):
         _use_s3(clone, endpoint)
     md5 = _staged(w)

@@ -125,7 +125,7 @@ def new_registry_workflows(tmp_path_factory) -> list[Path]:
 
     out = tmp_path_factory.mktemp("new-registry") / ".github" / "workflows"
     out.mkdir(parents=True)
-    for rel, data in plan("Northwind").items():
+    for rel, data in plan("Northwind", "s3://northwind-models/registry").items():
         if rel.startswith(".github/workflows/"):
             (out / rel.rsplit("/", 1)[1]).write_bytes(data)
     paths = sorted(out.glob("*.yml"))
@@ -151,8 +151,8 @@ def test_a_new_registrys_deploy_and_pages_run_these_steps(new_registry_workflows
     only modelreg comes from the release instead of the work tree."""
     made = {p.name: p for p in new_registry_workflows}
     for name in ("deploy.yml", "pages.yml", "reconcile.yml"):
-        ours = [(j, s) for j, s in _steps(FLOWS / name) if "pip install" not in str(s.get("run"))]
-        theirs = [(j, s) for j, s in _steps(made[name]) if "pip install" not in str(s.get("run"))]
+        ours, theirs = ([(j, s) for j, s in _steps(path) if "pip install" not in str(s.get("run"))]
+                        for path in (FLOWS / name, made[name]))
         if name == "reconcile.yml":      # a new registry's reviews come with every page
             ours, theirs = ([(j, s) for j, s in x if s.get("id") != "pr"] for x in (ours, theirs))
         assert ours == theirs, name

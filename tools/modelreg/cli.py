@@ -1149,11 +1149,36 @@ def codeowners(obj: dict, check_only: bool, write: bool) -> None:
 
 
 # --- card -------------------------------------------------------------------------------
+def _models_named(registry: Registry, args: tuple[str, ...]) -> list[str]:
+    """Model names from NAMEs and files under ``models/NAME/`` (paths as git or pre-commit
+    give them, relative to the registry, or absolute); other files name no model. A NAME
+    that is no model is left to the check, which says so."""
+    names: set[str] = set()
+    for arg in args:
+        if "/" not in arg and os.sep not in arg:
+            names.add(arg)
+            continue
+        path = Path(arg)
+        if path.is_absolute():
+            try:
+                path = path.resolve().relative_to(registry.root.resolve())
+            except ValueError:
+                continue                   # outside the registry
+        parts = path.parts
+        if len(parts) >= 3 and parts[0] == "models" and (registry.root / "models" / parts[1]
+                                                           / "model.yaml").is_file():
+            names.add(parts[1])
+    return sorted(names)
+
+
+
 @cli.command()
-@click.argument("name")
+@click.argument("names", nargs=-1, required=True, metavar="NAME")
 @click.option("--write", "do_write", is_flag=True, help="Write models/NAME/card.md.")
 @click.option("--check", "do_check", is_flag=True, help="Exit 1 when the card is stale or the "
-              "card policies (CARD-*, as check runs them) find a problem.")
+              "card policies (CARD-*, as check runs them) find a problem. Takes several "
+              "NAMEs, or files under models/NAME/ (a pre-commit hook's staged files): their "
+              "models' cards are checked; other files are ignored.")
 @click.option("--stage", metavar="STAGE",
               help="With --check: judge every version at this stage, registered or one of the "
                    "registry's stages (default: the stage each version holds or asks for, as "
@@ -1164,13 +1189,14 @@ def codeowners(obj: dict, check_only: bool, write: bool) -> None:
 @click.option("--opa-url", "opa_url", metavar="URL", help="OPA server for --engine opa-server.")
 @_format_option(*_TEXT_JSON, help="With --check: text, or json (the versioned report).")
 @click.pass_obj
-def card(obj: dict, name: str, do_write: bool, do_check: bool, stage: str | None,
+def card(obj: dict, names: tuple[str, ...], do_write: bool, do_check: bool, stage: str | None,
          engine: str, opa_url: str | None, fmt: str) -> None:
     """Render NAME's model card (to stdout by default), prose kept, generated parts fresh.
 
     \b
     Example:
       modelreg card credit-default --check --stage production
+      modelreg card --check models/credit-default/card.md   (as the pre-commit hook runs it)
     """
     from modelreg.app import cards
 
@@ -1181,8 +1207,15 @@ def card(obj: dict, name: str, do_write: bool, do_check: bool, stage: str | None
     registry = _registry(obj["repo"])
     if do_check:
         stage = _stage(registry, stage, registered=True)
-        report = cards.check(registry, name, stage, engine=engine, opa_url=opa_url)
+        models = _models_named(registry, names)
+        if not models:
+            click.echo("no model card to check among the files given", err=True)
+            sys.exit(EXIT_OK)
+        report = cards.check(registry, models, stage, engine=engine, opa_url=opa_url)
         sys.exit(_emit_report(report, fmt))
+    if len(names) != 1:
+        raise click.UsageError("give one NAME to render or --write (several only with --check)")
+    (name,) = names
     if do_write:
         rendered = cards.write(registry, name)
         state = "wrote" if rendered.stale else "up to date:"

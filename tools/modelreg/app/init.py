@@ -25,7 +25,14 @@ from modelreg.core.release import __version__
 from modelreg.store import codeowners, dvc
 from modelreg.store.git import Git
 from modelreg.store.registry import Registry
-from modelreg.store.scaffold import GENERATED, RECORD, pin_workflow, plan, record_of
+from modelreg.store.scaffold import (
+    GENERATED,
+    RECORD,
+    pin_workflow,
+    plan,
+    record_of,
+    storage_kind,
+)
 
 BRANCH = "main"
 # A GitHub organisation's name: what CODEOWNERS handles (@org/team) are made of.
@@ -85,8 +92,8 @@ def init(target: str | os.PathLike, *, org: str, remote: str) -> InitResult:
                          hint="a registry is a repository of its own: pick a folder outside "
                               "it, or that repository's top level")
     new_repo = not top
-    files = plan(org)
-    files[RECORD] = record_of(org, files)
+    files = plan(org, storage_kind(remote))
+    files[RECORD] = record_of(org, files, storage_kind(remote))
     for rel in sorted({*files, *GENERATED}):
         if (found := _conflict(root, rel)) is not None:
             raise UsageError("already exists; modelreg init writes nothing over it",

@@ -174,7 +174,7 @@ def upgrade(path: str | os.PathLike = ".", *, dry_run: bool = False) -> UpgradeR
     if not (root / DATA_DIR).is_dir():
         raise CannotRunError(f"{root} is not a modelreg registry (no {DATA_DIR}/)",
                              hint="run upgrade in a registry's clone")
-    new_files = plan(record.org)
+    new_files = plan(record.org, record.storage)
     bases = _read_blobs(git, sorted(set(record.files.values())))
     contents: dict[str, bytes | None] = {}      # path -> bytes to write (None: delete)
     blobs: dict[str, str] = {}                  # the new record
@@ -263,7 +263,7 @@ def upgrade(path: str | os.PathLike = ".", *, dry_run: bool = False) -> UpgradeR
             if not any(c.path == rel and c.action != "unchanged" for c in changes):
                 changes = [c for c in changes if c.path != rel]
                 changes.append(Change(rel, "updated", f"pinned to modelreg {__version__}"))
-    record_bytes = record_text(record.org, blobs)
+    record_bytes = record_text(record.org, blobs, storage=record.storage)
     current_record = (root / RECORD).read_bytes()
     order = {a: i for i, a in enumerate(ACTIONS)}
     changes.sort(key=lambda c: (order[c.action], c.path))

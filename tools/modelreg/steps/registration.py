@@ -41,7 +41,8 @@ from modelreg.policy.inputs import REGISTERED
 from modelreg.store import cards, codeowners, dvcyaml, lock
 from modelreg.store.codeowners import PATH as CODEOWNERS
 from modelreg.store.credentials import find
-from modelreg.store.dvc import Dvc, read_pointer
+from modelreg.store.dvc import Dvc, object_path, read_pointer
+from modelreg.store.dvc import storage as dvc_storage
 from modelreg.store.git import Git
 from modelreg.store.registry import Registry, check_name, check_version, semver_key
 from modelreg.store.scanning import scan
@@ -804,6 +805,9 @@ def apply(registry: Registry, plan: RegisterPlan,
                 undo.remember(w.pointer)
             for path in ignores:
                 undo.remember(path)
+            cache = dvc_storage(root).cache          # what `dvc add` puts in the cache
+            for w in plan.weights:
+                undo.may_create(object_path(cache, w.hashes.md5))
             hooks("dvc_add")
             dvc = Dvc(root)
             dvc.add([w.dest for w in plan.weights])

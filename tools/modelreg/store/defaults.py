@@ -20,6 +20,8 @@ TEMPLATES_DIR = PACKAGE_DIR / "templates"
 # The files `modelreg init` writes that are not the reference registry's own (starters,
 # workflow templates, README), in the package itself.
 REGISTRY_TEMPLATES = TEMPLATES_DIR / "registry"
+# The storage login steps `modelreg init` writes into a new registry's workflows, per cloud.
+STORAGE_TEMPLATES = TEMPLATES_DIR / "storage"
 PACKAGED_DEFAULTS = PACKAGE_DIR / "defaults"
 SOURCE_ROOT = PACKAGE_DIR.parents[1]     # tools/modelreg -> the checkout, in an editable install
 SHIPPED = ("policies", "schemas", ".github/workflows")   # as setup.py's build step

@@ -17,7 +17,12 @@ from modelreg.core.errors import CannotRunError, InputError, ModelregError
 from modelreg.core.release import __version__
 from modelreg.core.yamlio import parse_text
 from modelreg.store import codeowners
-from modelreg.store.defaults import REGISTRY_TEMPLATES, STARTERS, default_files
+from modelreg.store.defaults import (
+    REGISTRY_TEMPLATES,
+    STARTERS,
+    STORAGE_TEMPLATES,
+    default_files,
+)
 from modelreg.store.git import blob_id
 
 RECORD = ".modelreg.yaml"
@@ -47,10 +52,68 @@ def _rel_from_template(path: Path) -> str:
     return rel[:-len(_TEMPLATE_SUFFIX)] if rel.endswith(_TEMPLATE_SUFFIX) else rel
 
 
-def pin_workflow(rel: str, text: str) -> str:
-    """A reference workflow as a new registry's: it installs ``modelreg==`` this release."""
+# Where each kind of DVC remote keeps weights, by URL scheme: the DVC extra a workflow
+# installs, and the packaged OIDC login step written between the workflows' storage markers.
+# Any other remote (a shared folder, SSH, HTTP) gets neither: its login is the owners' to add.
+STORAGE = {"s3": ('"dvc[s3]==3.67.1" "dvc-s3==3.3.0"', "s3.yml.j2"),
+           "gs": ('"dvc[gs]==3.67.1" "dvc-gs==3.1.0"', "gs.yml.j2"),
+           "azure": ('"dvc[azure]==3.67.1" "dvc-azure==3.1.1"', "azure.yml.j2")}
+_REFERENCE_EXTRA = STORAGE["s3"][0]       # what the reference registry's deploy installs
+_BEGIN = re.compile(r"^ *# storage credentials: begin\b.*\n", re.MULTILINE)
+_END = re.compile(r"^ *# storage credentials: end\n", re.MULTILINE)
+_NO_LOGIN = ("      # none: the DVC remote is no S3, GCS or Azure bucket; a remote that needs a login\n"
+             "      # gets its step here\n")
+_REVIEWS_PERMISSION = "      pull-requests: read  # the pull request's reviews\n"
+_OIDC_PERMISSION = ("      id-token: write      # the OIDC token exchanged for read access to "
+                    "the weights\n")
+_JUDGED_BY_BASE = ("the base's modelreg (installed from a\n# second checkout of the base "
+                   "commit) runs")
+_JUDGED_BY_RELEASE = ("modelreg {version} (the release this\n# registry pins) runs")
+OTHER_STORAGE = "other"     # the record's word for a remote of no cloud modelreg logs in to
+
+
+def storage_kind(remote: str) -> str | None:
+    """``s3``, ``gs`` or ``azure`` for a remote URL of that cloud, else None."""
+    scheme = remote.split("://", 1)[0].lower() if "://" in remote else ""
+    return scheme if scheme in STORAGE else None
+
+
+def _login_steps(storage: str | None, job: str) -> str:
+    if storage is None:
+        return _NO_LOGIN
+    text = (STORAGE_TEMPLATES / STORAGE[storage][1]).read_text(encoding="utf-8")
+    return _jinja().from_string(text).render(job=job)
+
+
+def pin_workflow(rel: str, text: str, storage: str | None = "s3") -> str:
+    """A reference workflow as a new registry's: it installs ``modelreg==`` this release, the
+    DVC extra of the registry's ``storage`` and logs in to that storage (see :data:`STORAGE`)
+    where the reference workflow marks the place."""
+    extra = STORAGE[storage][0] if storage else ""
     pinned = _FROM_SOURCE.sub(f'pip install "modelreg=={__version__}"', text)
     pinned = pinned.replace(_BASE_STEP, f"name: Install modelreg {__version__}")
+    pinned = pinned.replace(_JUDGED_BY_BASE, _JUDGED_BY_RELEASE.format(version=__version__))
+    if "dvc pull" in pinned:                      # the jobs that read the weights
+        lines = []
+        for line in pinned.splitlines(keepends=True):
+            if f'pip install "modelreg=={__version__}"' in line:
+                line = line.replace(" " + _REFERENCE_EXTRA, "")
+                if extra:
+                    line = line.rstrip("\n") + " " + extra + "\n"
+            lines.append(line)
+        pinned = "".join(lines)
+    begin = _BEGIN.search(pinned)
+    if begin:
+        end = _END.search(pinned, begin.end())
+        if end is None:
+            raise CannotRunError(f"the packaged workflow {rel} opens its storage credentials "
+                                 "without closing them", hint="report it to modelreg's "
+                                 "maintainers; this release cannot start a registry")
+        job = "deploy" if rel.endswith("deploy.yml") else "check"
+        pinned = (pinned[:begin.end()] + _login_steps(storage, job)
+                  + pinned[end.start():])
+        if storage and _REVIEWS_PERMISSION in pinned and "id-token: write" not in pinned:
+            pinned = pinned.replace(_REVIEWS_PERMISSION, _REVIEWS_PERMISSION + _OIDC_PERMISSION)
     if any("pip install" in line and f'"modelreg=={__version__}"' not in line
            for line in pinned.splitlines()):
         raise CannotRunError(f"the packaged workflow {rel} installs modelreg in a way init "
@@ -58,6 +121,15 @@ def pin_workflow(rel: str, text: str) -> str:
                              hint="report it to modelreg's maintainers; this release cannot "
                                   "start a registry")
     return pinned
+
+
+def _jinja() -> jinja2.Environment:
+    # `[[ name ]]`: GitHub workflows and shell use `${{ }}`, `{{ }}` and `${#x}` themselves
+    return jinja2.Environment(variable_start_string="[[", variable_end_string="]]",
+                              block_start_string="[%", block_end_string="%]",
+                              comment_start_string="[#", comment_end_string="#]",
+                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
+                              autoescape=False)
 
 
 def repin(text: str) -> str:
@@ -72,19 +144,15 @@ def pinned_file(rel: str) -> bool:
     return rel == PRE_COMMIT or (rel.startswith(WORKFLOWS) and rel.endswith((".yml", ".yaml")))
 
 
-def plan(org: str) -> dict[str, bytes]:
+def plan(org: str, storage: str | None = None) -> dict[str, bytes]:
     """Every file ``init`` writes from the packaged defaults and templates (not the DVC files
-    and CODEOWNERS, which are made in place): path in the registry -> content."""
+    and CODEOWNERS, which are made in place): path in the registry -> content. ``storage``
+    (:func:`storage_kind`) picks the cloud login the workflows carry."""
     files = {rel: path.read_bytes() for rel, path in default_files()}
     for rel in files:
         if rel.startswith(WORKFLOWS):
-            files[rel] = pin_workflow(rel, files[rel].decode("utf-8")).encode("utf-8")
-    # `[[ name ]]`: GitHub workflows and shell use `${{ }}`, `{{ }}` and `${#x}` themselves
-    env = jinja2.Environment(variable_start_string="[[", variable_end_string="]]",
-                             block_start_string="[%", block_end_string="%]",
-                             comment_start_string="[#", comment_end_string="#]",
-                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
-                             autoescape=False)
+            files[rel] = pin_workflow(rel, files[rel].decode("utf-8"), storage).encode("utf-8")
+    env = _jinja()
     for path in sorted(REGISTRY_TEMPLATES.rglob("*")):
         if not path.is_file() or "__pycache__" in path.parts:
             continue
@@ -92,12 +160,13 @@ def plan(org: str) -> dict[str, bytes]:
         data = path.read_bytes()
         if path.name.endswith(_TEMPLATE_SUFFIX):
             data = env.from_string(data.decode("utf-8")).render(
-                org=org, version=__version__).encode("utf-8")
+                org=org, version=__version__, storage=storage).encode("utf-8")
         files[rel] = data
     return files
 
 
-def record_text(org: str, blobs: dict[str, str], version: str = __version__) -> bytes:
+def record_text(org: str, blobs: dict[str, str], version: str = __version__,
+                storage: str | None = None) -> bytes:
     """``.modelreg.yaml``: the release, the organisation and each file's blob id as written."""
     lines = [
         "# Written by `modelreg init`: the modelreg release this registry started from, and the",
@@ -105,15 +174,17 @@ def record_text(org: str, blobs: dict[str, str], version: str = __version__) -> 
         "# three ways from these: as written, as edited here since, as shipped now.",
         f"modelreg: {version}",
         f"org: {org}",
+        f"storage: {storage or OTHER_STORAGE}",
         "files:",
     ]
     lines += [f"  {rel}: {blob}" for rel, blob in sorted(blobs.items())]
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def record_of(org: str, written: dict[str, bytes]) -> bytes:
+def record_of(org: str, written: dict[str, bytes], storage: str | None = None) -> bytes:
     """``.modelreg.yaml`` for files just written from this release's plan."""
-    return record_text(org, {rel: blob_id(data) for rel, data in written.items()})
+    return record_text(org, {rel: blob_id(data) for rel, data in written.items()},
+                       storage=storage)
 
 
 @dataclass(frozen=True)
@@ -124,6 +195,7 @@ class Record:
     version: str
     org: str
     files: dict[str, str] = field(default_factory=dict)
+    storage: str | None = None        # s3, gs or azure: the cloud login the workflows carry
 
 
 _BLOB = re.compile(r"^[0-9a-f]{40}$")
@@ -154,7 +226,9 @@ def read_record(root: Path) -> Record | None:
             raise InputError(f"names {rel!r}, which is no path inside the registry",
                              file=RECORD, hint="restore it from git history "
                                                f"(`git log -p -- {RECORD}`)")
-    return Record(str(data["modelreg"]), str(data["org"]), dict(files))
+    storage = data.get("storage")
+    return Record(str(data["modelreg"]), str(data["org"]), dict(files),
+                  storage if storage in STORAGE else None)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -169,5 +243,5 @@ def _safe_path(rel: str) -> bool:
 
 
 __all__ = ["RECORD", "GENERATED", "DVC_FILES", "WORKFLOWS", "PRE_COMMIT", "PIN",
-           "ORGANISATION_DATA", "Record", "plan", "pin_workflow", "repin", "pinned_file",
+           "ORGANISATION_DATA", "Record", "STORAGE", "plan", "pin_workflow", "storage_kind", "repin", "pinned_file",
            "record_text", "record_of", "read_record"]

@@ -49,6 +49,17 @@ class Undo:
         self.remember(path)
         shutil.copyfile(source, path)
 
+    def may_create(self, path: Path) -> None:
+        """Something else (DVC) may create ``path`` and the folders on the way to it: the
+        rollback removes those of them that do not exist now. Nothing is read or copied, so
+        it suits large files such as cache objects."""
+        missing = []
+        p = path
+        while not p.exists() and not p.is_symlink():
+            missing.append(p)
+            p = p.parent
+        self.created.extend(reversed(missing))
+
     def create_dir(self, path: Path) -> None:
         missing = []
         p = path
