@@ -205,6 +205,22 @@ def test_a_pickle_that_runs_code_is_refused_and_nothing_is_left(repo, run_cli, t
     assert not (repo.root / "PWNED").exists() and not Path("PWNED").exists()
 
 
+def test_a_secret_in_a_run_parameter_is_refused(repo, run_cli, tmp_path, defaults,
+                                                monkeypatch):
+    """Registry metadata is readable by everyone: a key logged as a run parameter in MLflow
+    does not travel into a version record."""
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    spec = _fraud()
+    spec["Fraud Scorer"]["versions"][1]["params"] = {"s3_key": "AKIA" + "ABCDEFGHIJKLMNOP"}
+    uri = build_mlflow(tmp_path / "leaky", spec)
+    before = repo.snapshot()
+    res = _import_mlflow(run_cli, repo.root, uri, "--defaults", str(defaults))
+    assert res.code == 1, res.out + res.err
+    assert "MLflow model 'Fraud Scorer' version 2" in res.err and "AWS" in res.err
+    assert "AKIAABCDEFGHIJKLMNOP" not in res.out + res.err
+    assert repo.snapshot() == before
+
+
 def test_missing_model_fields_are_named_and_nothing_is_written(repo, run_cli, mlflow_uri,
                                                                tmp_path):
     partial = tmp_path / "partial.yaml"
@@ -341,8 +357,11 @@ def gto_repo(tmp_path) -> Path:
         "artifacts:\n"
         "  churn:\n    path: models/churn.safetensors\n    type: model\n"
         "    desc: Predicts which customers leave.\n    labels: [tabular, churn]\n"
-        "  ranker:\n    path: models/ranker.safetensors\n    type: model\n"
         "  churn-data:\n    path: data/churn.csv\n    type: dataset\n")
+    # GTO's older declaration file, which its earlier releases wrote
+    (root / "artifacts.yaml").write_text(
+        "ranker:\n  type: model\n  path: models/ranker.safetensors\n"
+        "  description: Ranks offers.\n")
     (root / "data").mkdir()
     (root / "data" / "churn.csv").write_text("customer,left\n1,0\n")
     git(root, "add", "-A")
@@ -385,6 +404,7 @@ def test_gto_repository_arrives_with_its_files_and_requested_stages(
         safetensors_bytes("churn-2")
     assert (repo.root / "models/ranker/versions/0.1.0/ranker.safetensors").read_bytes() == \
         safetensors_bytes("ranker-1")
+    assert load(repo.root / "models/ranker/model.yaml").data["description"] == "Ranks offers."
     model = load(repo.root / "models/churn/model.yaml").data
     assert model["description"] == "Predicts which customers leave."
     assert model["tags"] == ["tabular", "churn"]

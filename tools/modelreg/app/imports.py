@@ -625,6 +625,11 @@ def run(registry: Registry, kind: str, models: list[SourceModel], request: Impor
                                            "warnings": list(result.warnings),
                                            "findings": [f.to_json() for f in result.findings]})
                         p.model_file = None            # the model exists from now on
+                        if v.code is None:
+                            notes.append(
+                                f"{p.source.name} {v.version}: {source} {v.label} records no "
+                                "git commit of its training code; its record names this "
+                                "registry's commit instead: correct `code` in the pull request")
                 for p in prepared:
                     requested += _request_stages(registry, undo, p, source, notes)
         return ImportResult(source, branch, tuple(registered), tuple(skipped),
