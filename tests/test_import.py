@@ -139,6 +139,7 @@ def test_mlflow_versions_arrive_as_registered_versions_and_requested_stages(
     assert "requested fraud-scorer 2.0.0 in staging (MLflow alias staging)" in res.out
     # an alias that names no stage here is reported, never guessed
     assert "alias champion (version 1.0.0) names no stage" in res.err
+    assert "check will report" in res.err, res.err
     assert "alias staging asks for staging with 2.0.0, not stage Staging's 1.0.0" in res.err
     assert repo.git("symbolic-ref", "--short", "HEAD").strip() == "import/fraud"
     log = repo.git("log", "--format=%s", "main..HEAD").splitlines()
