@@ -13,6 +13,7 @@ import os
 import pickle
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,9 @@ def build_mlflow(folder: Path, models: dict) -> str:
         for alias, number in (spec.get("aliases") or {}).items():
             client.set_registered_model_alias(name, alias, str(number))
         for number, stage in (spec.get("stages") or {}).items():
-            client.transition_model_version_stage(name, str(number), stage)
+            with warnings.catch_warnings():      # deprecated in MLflow, still in registries
+                warnings.simplefilter("ignore", FutureWarning)
+                client.transition_model_version_stage(name, str(number), stage)
     return uri
 
 
@@ -92,6 +95,7 @@ def _fraud(**extra) -> dict:
                        "model.onnx": b"\x08\x07ONNX-like graph bytes"}},
         ],
         "aliases": {"staging": 2, "champion": 1},
+        "stages": {1: "Staging"},                  # MLflow's legacy stage, before aliases
         **extra}}
 
 
@@ -135,6 +139,8 @@ def test_mlflow_versions_arrive_as_registered_versions_and_requested_stages(
     assert "requested fraud-scorer 2.0.0 in staging (MLflow alias staging)" in res.out
     # an alias that names no stage here is reported, never guessed
     assert "alias champion (version 1.0.0) names no stage" in res.err
+    assert "check will report" in res.err, res.err
+    assert "alias staging asks for staging with 2.0.0, not stage Staging's 1.0.0" in res.err
     assert repo.git("symbolic-ref", "--short", "HEAD").strip() == "import/fraud"
     log = repo.git("log", "--format=%s", "main..HEAD").splitlines()
     assert log == ["Request stages for fraud-scorer from MLflow",
@@ -173,7 +179,7 @@ def test_mlflow_versions_arrive_as_registered_versions_and_requested_stages(
     # again: nothing changes, each version is reported as already there
     head = repo.git("rev-parse", "HEAD")
     res = _import_mlflow(run_cli, repo.root, mlflow_uri, "--defaults", str(defaults),
-                         "--stage-map", "champion=staging", "--json")
+                         "--json")
     assert res.code == 0, res.err
     out = json.loads(res.out)
     assert out["branch"] is None and out["registered"] == [] and out["stages"] == []
@@ -200,6 +206,22 @@ def test_a_pickle_that_runs_code_is_refused_and_nothing_is_left(repo, run_cli, t
     assert not (repo.root / "PWNED").exists() and not Path("PWNED").exists()
 
 
+def test_a_secret_in_a_run_parameter_is_refused(repo, run_cli, tmp_path, defaults,
+                                                monkeypatch):
+    """Registry metadata is readable by everyone: a key logged as a run parameter in MLflow
+    does not travel into a version record."""
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    spec = _fraud()
+    spec["Fraud Scorer"]["versions"][1]["params"] = {"s3_key": "AKIA" + "ABCDEFGHIJKLMNOP"}
+    uri = build_mlflow(tmp_path / "leaky", spec)
+    before = repo.snapshot()
+    res = _import_mlflow(run_cli, repo.root, uri, "--defaults", str(defaults))
+    assert res.code == 1, res.out + res.err
+    assert "MLflow model 'Fraud Scorer' version 2" in res.err and "AWS" in res.err
+    assert "AKIAABCDEFGHIJKLMNOP" not in res.out + res.err
+    assert repo.snapshot() == before
+
+
 def test_missing_model_fields_are_named_and_nothing_is_written(repo, run_cli, mlflow_uri,
                                                                tmp_path):
     partial = tmp_path / "partial.yaml"
@@ -219,17 +241,23 @@ def test_missing_model_fields_are_named_and_nothing_is_written(repo, run_cli, ml
 def test_per_model_entries_and_stage_map(repo, run_cli, mlflow_uri, tmp_path):
     path = tmp_path / "import.yaml"
     path.write_text(DEFAULTS.replace("  owner: {team: ml-platform}\n", "")
-                    + "stages: {champion: staging}\nmodels:\n  fraud:\n"
+                    + "stages: {champion: production}\nmodels:\n  fraud:\n"
                       "    model: {owner: {team: ml-platform}, title: Card fraud scorer}\n")
+    before = repo.snapshot()
+    # two aliases asking one stage for two versions: which one is meant is not guessed
+    res = _import_mlflow(run_cli, repo.root, mlflow_uri, "--defaults", str(path),
+                         "--model", "Fraud Scorer=fraud", "--stage-map", "champion=staging")
+    assert res.code == 1
+    assert "alias champion and alias staging both ask for staging" in res.err
+    assert repo.snapshot() == before
     res = _import_mlflow(run_cli, repo.root, mlflow_uri, "--defaults", str(path),
                          "--model", "Fraud Scorer=fraud", "--json")
     assert res.code == 0, res.err
     out = json.loads(res.out)
     assert [(r["model"], r["version"]) for r in out["registered"]] == [
         ("fraud", "1.0.0"), ("fraud", "2.0.0")]
-    # the alias mapped to staging is said after the one named like it: champion wins
-    assert [(s["stage"], s["version"], s["source"]) for s in out["stages"]] in (
-        [("staging", "1.0.0", "alias champion")], [("staging", "2.0.0", "alias staging")])
+    assert [(s["stage"], s["version"], s["source"]) for s in out["stages"]] == [
+        ("production", "1.0.0", "alias champion"), ("staging", "2.0.0", "alias staging")]
     assert load(repo.root / "models/fraud/model.yaml").data["title"] == "Card fraud scorer"
 
 
@@ -330,8 +358,11 @@ def gto_repo(tmp_path) -> Path:
         "artifacts:\n"
         "  churn:\n    path: models/churn.safetensors\n    type: model\n"
         "    desc: Predicts which customers leave.\n    labels: [tabular, churn]\n"
-        "  ranker:\n    path: models/ranker.safetensors\n    type: model\n"
         "  churn-data:\n    path: data/churn.csv\n    type: dataset\n")
+    # GTO's older declaration file, which its earlier releases wrote
+    (root / "artifacts.yaml").write_text(
+        "ranker:\n  type: model\n  path: models/ranker.safetensors\n"
+        "  description: Ranks offers.\n")
     (root / "data").mkdir()
     (root / "data" / "churn.csv").write_text("customer,left\n1,0\n")
     git(root, "add", "-A")
@@ -374,6 +405,7 @@ def test_gto_repository_arrives_with_its_files_and_requested_stages(
         safetensors_bytes("churn-2")
     assert (repo.root / "models/ranker/versions/0.1.0/ranker.safetensors").read_bytes() == \
         safetensors_bytes("ranker-1")
+    assert load(repo.root / "models/ranker/model.yaml").data["description"] == "Ranks offers."
     model = load(repo.root / "models/churn/model.yaml").data
     assert model["description"] == "Predicts which customers leave."
     assert model["tags"] == ["tabular", "churn"]

@@ -24,6 +24,8 @@ _WHERE = {
     "validate": "app.validate", "register": "app.register",
     "RegisterRequest": "steps.registration", "RegisterResult": "steps.registration",
     "DatasetSpec": "steps.registration",
+    "import_mlflow": "app.imports", "import_gto": "app.imports",
+    "ImportRequest": "app.imports", "ImportResult": "app.imports",
     "check": "app.check", "CheckResult": "app.check", "gate": "app.gate",
     "GateResult": "app.gate",
     "export_hf": "app.export", "ExportResult": "app.export",

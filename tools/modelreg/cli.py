@@ -1421,6 +1421,12 @@ def _emit_import(result: Any, fmt: str) -> None:
                              f"{r['source']} (commit {r['commit'][:12]})"))
         for w in r["warnings"]:
             click.echo(f"warning: {printable_lines(w)}", err=True)
+        errors = [f for f in r["findings"] if f["severity"] == "error"]
+        if errors:
+            click.echo(printable(f"  check will report {len(errors)} error(s) for "
+                                 f"{r['model']} {r['version']} until fixed in the pull request "
+                                 "(the card's sections among them: the owners write those)"),
+                       err=True)
     for s in result.stages:
         click.echo(printable(f"requested {s['model']} {s['version']} in {s['stage']} "
                              f"({result.source} {s['source']}): counts once the pull request "

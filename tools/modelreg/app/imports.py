@@ -625,6 +625,11 @@ def run(registry: Registry, kind: str, models: list[SourceModel], request: Impor
                                            "warnings": list(result.warnings),
                                            "findings": [f.to_json() for f in result.findings]})
                         p.model_file = None            # the model exists from now on
+                        if v.code is None:
+                            notes.append(
+                                f"{p.source.name} {v.version}: {source} {v.label} records no "
+                                "git commit of its training code; its record names this "
+                                "registry's commit instead: correct `code` in the pull request")
                 for p in prepared:
                     requested += _request_stages(registry, undo, p, source, notes)
         return ImportResult(source, branch, tuple(registered), tuple(skipped),
@@ -703,9 +708,10 @@ def _stages(registry: Registry, m: SourceModel, defaults: Defaults, request: Imp
     for stage in mapping.values():
         registry.config.check_stage(stage, registered=False)
     out: dict[str, tuple[str, str]] = {}
-    # legacy stages first: an alias for the same stage says it more recently
+    # legacy stages first: an alias for the same stage says it more recently and wins; two
+    # aliases (or two stages) asking one stage for different versions are refused
     for label, version in sorted(m.stages.items(), key=lambda kv: not kv[0].startswith("stage")):
-        word = label.split(" ", 1)[1]
+        kind, word = label.split(" ", 1)
         stage = mapping.get(word.lower()) or (word.lower() if word.lower() in names else None)
         if stage is None:
             notes.append(f"{m.name}: {source} {label} (version {version}) names no stage here; "
@@ -715,6 +721,16 @@ def _stages(registry: Registry, m: SourceModel, defaults: Defaults, request: Imp
             notes.append(f"{m.name}: {source} {label} names version {version}, which is not "
                          "imported; no stage requested")
             continue
+        held = out.get(stage)
+        if held and held[0] != version:
+            if held[1].split(" ", 1)[0] == kind:
+                raise InputError(
+                    f"{source} model {m.source_name!r}: {held[1]} and {label} both ask for "
+                    f"{stage}, with {held[0]} and {version}; nothing was changed",
+                    hint="map only one of them to the stage (--stage-map, or `stages:` in "
+                         "the --defaults file)")
+            notes.append(f"{m.name}: {source} {label} asks for {stage} with {version}, not "
+                         f"{held[1]}'s {held[0]}: the alias is requested")
         out[stage] = (version, label)
     desired = requested_stages.requested(registry, m.name) \
         if registry.model_dir(m.name).exists() else {"stages": {}}
