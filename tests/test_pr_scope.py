@@ -294,7 +294,7 @@ def test_generated_codeowners_has_a_catch_all_first(repo, run_cli):
     text = (repo.root / ".github/CODEOWNERS").read_text()
     rules = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert rules[0] == "* @example-org/ai-governance"
-    from modelreg.app.codeowners import owners_of
+    from modelreg.store.codeowners import owners_of
     for path in ("templates/card.md.j2", "Makefile", "pyproject.toml", ".dvc/config",
                  ".github/workflows/check.yml", "tools/modelreg/cli.py", "new-file.txt"):
         assert owners_of(text, path) == ("@example-org/ai-governance",), path
