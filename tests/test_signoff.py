@@ -453,7 +453,7 @@ def test_codeowners_check_and_write(repo, run_cli):
     assert run_cli(repo.root, "codeowners", "--write").code == 0
     assert run_cli(repo.root, "codeowners", "--check").code == 0
     text = (repo.root / ".github/CODEOWNERS").read_text()
-    from modelreg.app.codeowners import owners_of
+    from modelreg.store.codeowners import owners_of
     assert owners_of(text, "models/credit-default/stages.yaml") == (
         "@example-org/model-risk", "@example-org/model-validation")
     assert owners_of(text, "models/iris-classifier/versions/9.0.0.yaml") == (
