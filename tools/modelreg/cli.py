@@ -645,10 +645,10 @@ def validate(obj: dict, paths: tuple[str, ...], fmt: str) -> None:
                    "its author and head unless given: $GITHUB_REPOSITORY, $GITHUB_TOKEN or "
                    "$GH_TOKEN, $GITHUB_API_URL.")
 @click.option("--shard", "shard", metavar="K/N",
-              help="Check only shard K of N of every model (by a hash of the model's name, "
-                   "the same on every machine); the JSON report records what `modelreg "
-                   "report merge` needs to give the whole check's report. Not with "
-                   "--changed-since.")
+              help="Check only shard K of N of every model (by a SHA-256 of the model's "
+                   "name, the same on every machine); the JSON report records what `modelreg "
+                   "report merge` needs to give the whole check's report. Every model of the "
+                   "shard, with --base too; not with --changed-since.")
 @click.pass_obj
 def check(obj: dict, stage: str | None, base: str | None, changed_since: str | None,
           engine: str, opa_url: str | None, fmt: str, strict: bool,
@@ -725,9 +725,10 @@ def report() -> None:
                 "github (annotations + $GITHUB_STEP_SUMMARY).")
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
 def report_merge(files: tuple[str, ...], fmt: str, strict: bool) -> None:
-    """Merge the JSON reports of `modelreg check --shard K/N`, one per shard, into the report
-    and the exit code of the whole check.
+    """Merge shard reports into the whole check's report and exit code.
 
+    FILE... are the JSON reports of `modelreg check --shard K/N`, one per shard. The output
+    is the report `modelreg check` gives for every model (findings, summary, exit code).
     Refused (exit 3) when a shard is missing or given twice, or the reports are of another
     shard count, commit, base, stage or modelreg release; a file that is no shard's report
     is a usage error (exit 2).
