@@ -720,7 +720,7 @@ def report() -> None:
 
 @report.command(name="merge")
 @click.argument("files", nargs=-1, required=True, metavar="FILE...",
-                type=click.Path(exists=True, dir_okay=False))
+                type=click.Path(dir_okay=False))
 @_format_option("text", "json", "github", help="text, json (schemas/report.schema.json) or "
                 "github (annotations + $GITHUB_STEP_SUMMARY).")
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
@@ -735,8 +735,7 @@ def report_merge(files: tuple[str, ...], fmt: str, strict: bool) -> None:
 
     \b
     Example:
-      modelreg check --shard 1/3 --json > shard-1.json   # … on three machines
-      modelreg report merge shard-1.json shard-2.json shard-3.json
+      modelreg report merge shard-1.json shard-2.json shard-3.json --format github
     """
     from modelreg.app.check import merge
 
