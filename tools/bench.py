@@ -56,7 +56,7 @@ from modelreg.core.yamlio import load, parse_yaml  # noqa: E402
 # Fixed dates and identities, so two runs build byte-identical repositories.
 EPOCH = 1767225600              # 2026-01-01T00:00:00Z
 STEP = 60                       # seconds between two commits (at least)
-PER_COMMIT = 10                 # registrations (or promotions) per commit
+PER_COMMIT = 1                  # registrations (or promotions) per merged pull request
 AUTHORS = [("Alice Martin", "alice.martin@example.com", "alice-ds", "ml-platform"),
            ("Bob Okafor", "bob.okafor@example.com", "bob-ds", "credit-analytics")]
 BOT = ("modelreg-bot", "modelreg-bot@example.com")
@@ -1260,7 +1260,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", metavar="CMD[,CMD…]",
                         help="time only these commands, e.g. ls,show,validate,for-each-ref")
     parser.add_argument("--per-commit", type=int, default=PER_COMMIT,
-                        help="registrations per commit (1: one commit each; slower to build)")
+                        help="registrations per merged pull request (default 1, as teams work; more: fewer commits, faster to build)")
     parser.add_argument("--large", action="store_true",
                         default=os.environ.get("BENCH_LARGE", "") not in ("", "0"),
                         help="also 10,000 x 10 (default when BENCH_LARGE=1); GTO is not "
