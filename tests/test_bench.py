@@ -204,3 +204,25 @@ def test_yaml_writer_round_trips(value):
     text = bench.to_yaml(data)
     assert yaml.safe_load(text) == data
     assert parse_yaml(text, "t") == data
+
+
+def test_the_table_gives_ratios_to_git_and_to_gto_and_peak_memory():
+    built = bench.Built(ROOT, 1000, 10, 1.0, 10_000, 12_000, 1)
+    floor = bench.Result("git for-each-ref", "ok", None, runs=[0.2, 0.2, 0.2], program="git",
+                         key="for-each-ref")
+    ls = bench.Result("modelreg ls --json", "ok", 0.5, runs=[0.4, 0.5, 0.6], key="ls",
+                      peak_mib=80.4)
+    gate = bench.Result("modelreg gate m --stage production", "ok", 0.35, runs=[0.3],
+                        key="gate")
+    gto = bench.Result("gto show", "ok", None, runs=[250.0], program="gto", key="gto-show",
+                       compare="ls")
+    slow = bench.Result("gto history m", "timeout", None, runs=[3600.0], program="gto",
+                        key="gto-history", compare="gate")
+    table = bench.markdown([(built, [floor, ls, gate, gto, slow])]).splitlines()
+    assert table[0].split("|")[3:8] == [" median s ", " min s ", " peak MiB ",
+                                        " × git listing ", " GTO × "]
+    row = {line.split("`")[1]: [c.strip() for c in line.split("|")] for line in table[2:]}
+    assert row["modelreg ls --json"][3:9] == ["0.500", "0.400", "80", "2.5×", "500×", "0.500"]
+    assert row["modelreg gate m --stage production"][6:8] == ["1.5×", "> 12,000×"]
+    assert row["gto show"][3] == "250.00" and row["gto history m"][3] == "> 3600.00"
+    assert row["git for-each-ref"][6] == "–"

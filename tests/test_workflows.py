@@ -88,7 +88,8 @@ def _summary(findings: list[dict]) -> str:
 
 # --- the checkers find nothing -------------------------------------------------------------
 def test_the_pages_workflow_is_there():
-    assert {"check.yml", "deploy.yml", "pages.yml", "reconcile.yml"} <= {p.name for p in WORKFLOWS}
+    assert {"check.yml", "deploy.yml", "nightly.yml", "pages.yml", "reconcile.yml"} <= \
+        {p.name for p in WORKFLOWS}
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
@@ -363,15 +364,19 @@ def _expand(value: str, context: dict) -> str:
 
 
 def run_job(path: Path, job_id: str, cwd: Path, inputs: dict, temp: Path,
-            skip: tuple[str, ...] = ()) -> list[tuple[str, int, str]]:
+            skip: tuple[str, ...] = (), contexts: dict | None = None
+            ) -> list[tuple[str, int, str]]:
     """Run a job's `run:` steps in order the way a runner does (bash -e, the job's and the
-    step's env, GITHUB_OUTPUT between steps); `uses:` steps and the named ones are skipped.
-    Stops at the first failing step, like a runner. Returns (name, exit code, output)."""
+    step's env, GITHUB_OUTPUT between steps, GITHUB_STEP_SUMMARY in ``temp``); `uses:` steps
+    and the named ones are skipped. ``contexts`` adds expression contexts (``matrix``,
+    ``strategy``). Stops at the first failing step, like a runner. Returns (name, exit code,
+    output)."""
     job = _load(path)["jobs"][job_id]
     context: dict = {"inputs": inputs, "steps": {}, "github": {"token": "not-a-token"},
-                     "vars": {}, "secrets": {}}
+                     "vars": {}, "secrets": {}, **(contexts or {})}
     base = {**os.environ, "PATH": str(BIN) + os.pathsep + os.environ["PATH"],
-            "RUNNER_TEMP": str(temp), "GITHUB_SERVER_URL": "https://github.invalid"}
+            "RUNNER_TEMP": str(temp), "GITHUB_SERVER_URL": "https://github.invalid",
+            "GITHUB_STEP_SUMMARY": str(temp / "summary.md")}
     base |= {k: _expand(v, context) for k, v in (job.get("env") or {}).items()}
     ran = []
     for i, step in enumerate(job["steps"]):
@@ -512,3 +517,65 @@ def test_the_deploy_lists_every_artifact_in_order(tmp_path):
     assert code == 0, out
     assert (tmp_path / "artifacts").read_bytes() == b"".join(p.encode() + b"\0" for p in paths)
     assert (tmp_path / "output").read_text() == "version=1.0.0\n"
+
+
+# --- nightly.yml: the full check as a matrix of shards, merged ------------------------------
+def test_the_nightly_check_is_a_matrix_of_shards_merged_at_the_end():
+    flow = _load(FLOWS / "nightly.yml")
+    assert set(flow[True]) == {"schedule", "workflow_dispatch"}      # PyYAML reads `on` as True
+    shard, merge = flow["jobs"]["shard"], flow["jobs"]["merge"]
+    shards = shard["strategy"]["matrix"]["shard"]
+    assert shards == list(range(1, len(shards) + 1)) and shard["strategy"]["fail-fast"] is False
+    # N is written once: the check reads it from the matrix's size
+    (run,) = [s for s in shard["steps"] if "modelreg check" in str(s.get("run"))]
+    assert run["env"] == {"SHARD": "${{ matrix.shard }}", "SHARDS": "${{ strategy.job-total }}"}
+    assert merge["needs"] == "shard" and merge["if"] == "${{ !cancelled() }}"
+    uploads = [s for s in shard["steps"] if str(s.get("uses", "")).startswith(
+        "actions/upload-artifact@")]
+    downloads = [s for s in merge["steps"] if str(s.get("uses", "")).startswith(
+        "actions/download-artifact@")]
+    assert len(uploads) == 1 and len(downloads) == 1
+    assert downloads[0]["with"]["pattern"] == "shard-*"
+    assert uploads[0]["with"]["name"] == "shard-${{ matrix.shard }}"
+    assert "modelreg report merge --format github" in merge["steps"][-1]["run"]
+
+
+def _nightly(repo_root: Path, temp: Path, shards: int) -> list[tuple[str, int, str]]:
+    """The shard jobs, one after another, then the merge job over what they uploaded."""
+    reports = repo_root / "shard-reports"
+    for k in range(1, shards + 1):
+        ran = run_job(FLOWS / "nightly.yml", "shard", repo_root, {}, temp,
+                      skip=("Install modelreg", "Fetch the registry's tags (annotated, as they are)"),
+                      contexts={"matrix": {"shard": k}, "strategy": {"job-total": shards}})
+        assert [code for _, code, _ in ran] == [0], ran        # findings are the merge's
+        reports.mkdir(exist_ok=True)                           # upload + download-artifact
+        shutil.copy(repo_root / "shard-report" / f"shard-{k}.json", reports)
+    return run_job(FLOWS / "nightly.yml", "merge", repo_root, {}, temp,
+                   skip=("Install modelreg",))
+
+
+def test_the_nightly_merge_fails_as_the_whole_check_does(repo, tmp_path):
+    root = repo.root
+    card = root / "models" / "credit-default" / "model.yaml"
+    card.write_text(card.read_text() + "not_a_field: 1\n")
+    git(root, "commit", "-qam", "a record the schema refuses")
+    whole = subprocess.run([str(BIN / "modelreg"), "check", "--format", "github"], cwd=root,
+                           capture_output=True, text=True)
+    temp = tmp_path / "runner-temp"
+    temp.mkdir()
+    ((name, code, out),) = _nightly(root, temp, 3)
+    assert name == "modelreg report merge" and code == whole.returncode == 1
+    assert whole.stdout in out and "not_a_field" in out
+    summary = (temp / "summary.md").read_text()
+    assert "modelreg check" in summary and "not_a_field" in summary
+
+
+def test_the_nightly_merge_passes_a_clean_registry_and_refuses_a_missing_shard(repo, tmp_path):
+    temp = tmp_path / "runner-temp"
+    temp.mkdir()
+    ((_, code, out),) = _nightly(repo.root, temp, 3)
+    assert code == 0, out
+    (repo.root / "shard-reports" / "shard-2.json").unlink()     # a shard that never uploaded
+    ((_, code, out),) = run_job(FLOWS / "nightly.yml", "merge", repo.root, {}, temp,
+                                skip=("Install modelreg",))
+    assert code == 3 and "shard 2 of 3 missing" in out

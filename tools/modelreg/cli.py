@@ -644,11 +644,16 @@ def validate(obj: dict, paths: tuple[str, ...], fmt: str) -> None:
               help="Fetch the reviews of pull request --pr N from GitHub (every page), and "
                    "its author and head unless given: $GITHUB_REPOSITORY, $GITHUB_TOKEN or "
                    "$GH_TOKEN, $GITHUB_API_URL.")
+@click.option("--shard", "shard", metavar="K/N",
+              help="Check only shard K of N of every model (by a SHA-256 of the model's "
+                   "name, the same on every machine); the JSON report records what `modelreg "
+                   "report merge` needs to give the whole check's report. Every model of the "
+                   "shard, with --base too; not with --changed-since.")
 @click.pass_obj
 def check(obj: dict, stage: str | None, base: str | None, changed_since: str | None,
           engine: str, opa_url: str | None, fmt: str, strict: bool,
           reviews: str | None, pr_author: str | None, head: str | None, pr: int | None,
-          github: bool) -> None:
+          github: bool, shard: str | None) -> None:
     """Schema and policy check of the registry (the pull-request status check).
 
     The records are the work tree's; the rules are the base revision's, so a pull request
@@ -662,10 +667,21 @@ def check(obj: dict, stage: str | None, base: str | None, changed_since: str | N
     """
     from modelreg.app.check import check as do_check
     from modelreg.app.check import default_base
-    from modelreg.render.report import markdown_summary, reporter, summary_line
 
+    part = None
+    if shard is not None:
+        from modelreg.core.shards import parse as parse_shard
+
+        try:
+            part = parse_shard(shard)
+        except ModelregError as exc:
+            raise click.BadParameter(exc.message, param_hint="'--shard'") from None
+        if changed_since is not None:
+            raise click.UsageError("--shard splits the full check; a pull request's check "
+                                   "(--changed-since) is already small: run it without "
+                                   "--shard")
     registry = _registry(obj["repo"])
-    if changed_since is None:
+    if changed_since is None and part is None:
         changed_since = base
     if base is None:
         base = default_base(registry)
@@ -674,7 +690,15 @@ def check(obj: dict, stage: str | None, base: str | None, changed_since: str | N
     review = _review(registry, reviews, pr_author, head, changed_since or base, pr,
                      judge=judge, github=github)
     result = do_check(registry, stage=stage, changed_since=changed_since, base=judge.rev,
-                      engine=engine, opa_url=opa_url, review=review)
+                      engine=engine, opa_url=opa_url, review=review, shard=part)
+    _print_check(result, fmt, strict)
+
+
+def _print_check(result: Any, fmt: str, strict: bool) -> NoReturn:
+    """A check's result (``check`` or ``report merge``) printed by ``fmt``'s reporter, the
+    job summary written under ``--format github``; exits with the code the result implies."""
+    from modelreg.render.report import markdown_summary, reporter, summary_line
+
     click.echo(reporter(fmt)(result, strict), nl=False)
     if fmt == "github" and os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as fh:
@@ -682,6 +706,46 @@ def check(obj: dict, stage: str | None, base: str | None, changed_since: str | N
     if fmt != "json":
         click.echo(summary_line(result, strict), err=True)
     sys.exit(EXIT_OK if result.ok(strict) else EXIT_FINDINGS)
+
+
+@cli.group()
+def report() -> None:
+    """Reports of `modelreg check`: merge the shards of a full check.
+
+    \b
+    Example:
+      modelreg report merge shard-*.json --format github
+    """
+
+
+@report.command(name="merge")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...",
+                type=click.Path(dir_okay=False))
+@_format_option("text", "json", "github", help="text, json (schemas/report.schema.json) or "
+                "github (annotations + $GITHUB_STEP_SUMMARY).")
+@click.option("--strict", is_flag=True, help="Warnings fail too.")
+def report_merge(files: tuple[str, ...], fmt: str, strict: bool) -> None:
+    """Merge shard reports into the whole check's report and exit code.
+
+    FILE... are the JSON reports of `modelreg check --shard K/N`, one per shard. The output
+    is the report `modelreg check` gives for every model (findings, summary, exit code).
+    Refused (exit 3) when a shard is missing or given twice, or the reports are of another
+    shard count, commit, base, stage or modelreg release; a file that is no shard's report
+    is a usage error (exit 2).
+
+    \b
+    Example:
+      modelreg report merge shard-1.json shard-2.json shard-3.json --format github
+    """
+    from modelreg.app.check import merge
+
+    texts = []
+    for name in files:
+        try:
+            texts.append((name, Path(name).read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.BadParameter(f"{name}: {exc}", param_hint="FILE") from None
+    _print_check(merge(texts), fmt, strict)
 
 
 @cli.group()

@@ -13,8 +13,9 @@ once it is merged (docs/policies.md#who-judges-a-pull-request).
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from typing import Any
 from modelreg.core import timefmt
 from modelreg.core.errors import CannotRunError, ModelregError, UsageError
 from modelreg.core.records import Finding, Report
+from modelreg.core.release import __version__
+from modelreg.core.shards import Shard, shard_of
 from modelreg.policy.engines import Engine, PolicySet, load_policy_set
 from modelreg.policy.evaluate import Waiver, dedupe, evaluate
 from modelreg.policy.rescan import rescan_findings
@@ -33,6 +36,10 @@ from modelreg.store.config import DATA_DIR, ConfigError, RegistryConfig
 from modelreg.store.git import Git
 from modelreg.store.protected import protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry, semver_key
+
+# A shard's report (``check --shard``) is version 2 of the report format: a reader of version 1
+# refuses it rather than take one shard for the whole check. ``report merge`` gives version 1.
+SHARD_REPORT_VERSION = 2
 
 # Changes outside models/ that change every model's verdict: the rules, the shapes, and the
 # card template every card's freshness (CARD-04) is judged against.
@@ -52,6 +59,12 @@ class CheckResult:
     changed_since: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     base: str | None = None                 # the commit whose rules judged (None: work tree)
+    shard: Shard | None = None              # --shard K/N: this report is one part of a check
+    commit: str | None = None               # HEAD when checked (recorded in a shard's report)
+    # the registry-wide part of the report (the rules' own data broken, the change's proposed
+    # policy data): every shard reports it, and merging shards counts it once
+    shared: tuple[Finding, ...] = ()
+    shared_files: int = 0
 
     @property
     def findings(self) -> tuple[Finding, ...]:
@@ -67,6 +80,14 @@ class CheckResult:
                         "changed_since": self.changed_since, "base": self.base,
                         "models": list(self.models), "documents": self.documents}
         out["waived"] = [w.to_json() for w in self.waived]
+        if self.shard is not None:
+            out["report_version"] = SHARD_REPORT_VERSION
+            out["shard"] = {
+                "index": self.shard.index, "count": self.shard.count,
+                "models": list(self.models), "commit": self.commit,
+                "registry_wide": {"files": self.shared_files,
+                                  "findings": [f.to_json() for f in
+                                               sorted(self.shared, key=Finding.sort_key)]}}
         return out
 
 
@@ -135,7 +156,7 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
           base: str | None = None, engine: str | Engine = "auto", opa_url: str | None = None,
           now: _dt.datetime | str | None = None, review: dict[str, Any] | None = None,
           policy_set: PolicySet | None = None, models: list[str] | None = None,
-          parallel: bool = True) -> CheckResult:
+          parallel: bool = True, shard: Shard | None = None) -> CheckResult:
     """Check the registry (or what changed since ``changed_since``, or ``models``) against
     schemas and policy.
 
@@ -147,8 +168,21 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
     ``review`` is the pull request's sign-off evidence; without it, a version that holds a
     stage is judged with the evidence its stage tag recorded (so a stage held without
     recorded approvals fails), and other versions without approval rules.
+    ``shard`` checks one shard of every model (:mod:`modelreg.core.shards`); the result
+    records what :func:`merge` needs to put the shards back together as the full check.
     Raises :class:`CannotRunError` when the policies cannot be evaluated; never passes silently.
     """
+    if shard is not None:
+        if changed_since is not None or models is not None:
+            raise UsageError("a shard is a part of the full check: it takes no "
+                             "--changed-since (nor a list of models)",
+                             hint="a pull request's check (--changed-since) is already "
+                                  "small: run it whole, without --shard")
+        mine = [name for name in registry.model_names() if shard.holds(name)]
+        result = check(registry, stage=stage, base=base, engine=engine, opa_url=opa_url,
+                       now=now, review=review, policy_set=policy_set, models=mine,
+                       parallel=parallel)
+        return replace(result, shard=shard, commit=registry.git.head())
     stamp = timefmt.stamp(now)
     judge = registry.at(base) if base else registry
     try:
@@ -157,7 +191,8 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
         # the rules' own data is wrong: report where, before judging anything with it
         files = len({f.file for f in exc.findings})
         return CheckResult(Report("check", files, exc.findings), stage=stage,
-                           changed_since=changed_since, base=judge.rev)
+                           changed_since=changed_since, base=judge.rev,
+                           shared=tuple(exc.findings), shared_files=files)
     if stage is not None:
         config.check_stage(stage)
     if policy_set is None:
@@ -193,7 +228,7 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
     report = Report("check", result.files, tuple(sorted(found, key=Finding.sort_key)))
     return CheckResult(report, tuple(sorted(result.waived, key=lambda w: w.finding.sort_key())),
                        result.engine, stage, tuple(names), result.documents, changed_since,
-                       base=judge.rev)
+                       base=judge.rev, shared=tuple(proposed))
 
 
 class _ProposedData:
@@ -316,11 +351,159 @@ def _check_parallel(registry: Registry, names: list[str], workers: int, **kw: An
     return CheckResult(report, tuple(sorted(waived, key=lambda w: w.finding.sort_key())),
                        parts[0].engine, kw.get("stage"), tuple(names),
                        sum(p.documents for p in parts), kw.get("changed_since"),
-                       base=kw.get("base"))
+                       base=kw.get("base"), shared=parts[0].shared)
+
+
+def merge(reports: list[tuple[str, str]]) -> CheckResult:
+    """The shards' reports (``(file name, JSON text)``, one per shard of ``check --shard``)
+    put back together: the report the whole check gives, registry-wide findings once.
+
+    A file that is not a shard's report is a :class:`UsageError`; shards that do not make one
+    check (one missing or given twice, another shard count, release, commit, base, stage or
+    engine) a :class:`CannotRunError`, each naming the files.
+    """
+    if not reports:
+        raise UsageError("no shard reports to merge", hint="give every shard's JSON report")
+    parts = sorted((_shard_report(name, text) for name, text in reports),
+                   key=lambda p: p.index)
+    first = parts[0]
+    for key, what in (("count", "a different shard count"), ("version", "another modelreg"),
+                      ("commit", "another commit"), ("base", "another base"),
+                      ("stage", "another --stage")):
+        odd = [p for p in parts if getattr(p, key) != getattr(first, key)]
+        if odd:
+            raise CannotRunError(
+                f"the shard reports are not of one check: {odd[0].file} is from {what} "
+                f"({getattr(odd[0], key)!r}) than {first.file} ({getattr(first, key)!r})",
+                hint="merge the reports of one run: every shard of the same commit, base and "
+                     "modelreg release, with the same --shard N and --stage")
+    if first.version != __version__:
+        raise CannotRunError(f"{first.file} was written by modelreg {first.version}, this is "
+                             f"modelreg {__version__}",
+                             hint="merge with the release that checked the shards")
+    seen: dict[int, str] = {}
+    for p in parts:
+        if p.index in seen:
+            raise CannotRunError(f"shard {p.index}/{p.count} is given twice: {seen[p.index]} "
+                                 f"and {p.file}", hint="give each shard's report once")
+        seen[p.index] = p.file
+    missing = [str(k) for k in range(1, first.count + 1) if k not in seen]
+    if missing:
+        raise CannotRunError(f"shard{'s' if len(missing) > 1 else ''} {', '.join(missing)} of "
+                             f"{first.count} missing: the merged report would leave out "
+                             "models", hint="give every shard's report (a shard that failed "
+                                            "to run must be run again)")
+    owner: dict[str, str] = {}
+    for p in parts:
+        for name in p.models:
+            if shard_of(name, p.count) != p.index or name in owner:
+                raise CannotRunError(f"{p.file}: model {name!r} does not belong to shard "
+                                     f"{p.index}/{p.count}",
+                                     hint="was this report edited or written by another tool?")
+            owner[name] = p.file
+        if p.shared_json != first.shared_json or p.shared_files != first.shared_files:
+            raise CannotRunError(f"{p.file} and {first.file} disagree on the registry-wide "
+                                 "findings (policy data, configuration)",
+                                 hint="were the shards checked out of one commit?")
+    engines = {p.engine for p in parts if p.documents} or {first.engine}
+    if len(engines) > 1:
+        raise CannotRunError(f"the shards were evaluated by different engines: "
+                             f"{', '.join(sorted(engines))}", hint="run every shard with one "
+                                                                   "--engine")
+    shared = {_finding(dict(f)).sort_key() for f in first.shared_json}
+    findings = list(first.findings)
+    files = first.files
+    for p in parts[1:]:
+        findings += [f for f in p.findings if f.sort_key() not in shared]
+        files += p.files - p.shared_files
+    notes: list[str] = []
+    for p in parts:
+        notes += [n for n in p.notes if n not in notes]
+    waived = [w for p in parts for w in p.waived]
+    report = Report("check", files, tuple(sorted(findings, key=Finding.sort_key)), tuple(notes))
+    return CheckResult(report, tuple(sorted(waived, key=lambda w: w.finding.sort_key())),
+                       engines.pop(), first.stage, tuple(sorted(owner)),
+                       sum(p.documents for p in parts), None, base=first.base,
+                       commit=first.commit)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One shard's report, read."""
+
+    file: str
+    index: int
+    count: int
+    version: str
+    commit: str | None
+    base: str | None
+    stage: str | None
+    engine: str
+    models: tuple[str, ...]
+    documents: int
+    files: int
+    findings: tuple[Finding, ...]
+    waived: tuple[Waiver, ...]
+    notes: tuple[str, ...]
+    shared_json: tuple[tuple[tuple[str, Any], ...], ...]
+    shared_files: int
+
+
+def _shard_report(file: str, text: str) -> _Part:
+    def bad(why: str) -> UsageError:
+        return UsageError(f"{file}: not the JSON report of one shard of `modelreg check` "
+                          f"({why})", hint="give the files `modelreg check --shard K/N "
+                                           "--format json` wrote")
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise bad(f"not JSON: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("command") != "check":
+        raise bad("no report of modelreg check")
+    if "shard" not in doc:
+        raise bad("a whole check's report: it has no shard block")
+    try:
+        shard, chk, tool = doc["shard"], doc["check"], doc["tool"]
+        if doc["report_version"] != SHARD_REPORT_VERSION:
+            raise bad(f"report_version {doc['report_version']!r}")
+        wide = shard["registry_wide"]
+        part = _Part(
+            file, _int(shard["index"]), _int(shard["count"]), str(tool["version"]),
+            shard["commit"], chk["base"], chk["stage"], str(chk["engine"]),
+            tuple(str(m) for m in shard["models"]), _int(chk["documents"]),
+            _int(doc["summary"]["files"]),
+            tuple(_finding(f) for f in doc["findings"]),
+            tuple(Waiver(_finding(w), str(w["justification"]), str(w["approved_by"]),
+                         str(w["expires"])) for w in doc.get("waived", [])),
+            tuple(str(n) for n in doc.get("notes", [])),
+            tuple(tuple(sorted(f.items())) for f in wide["findings"]),
+            _int(wide["files"]))
+        if tuple(chk["models"]) != part.models or chk["changed_since"] is not None:
+            raise bad("its shard block does not describe its check")
+        Shard(part.index, part.count)
+    except (KeyError, TypeError, AttributeError, ModelregError) as exc:
+        if isinstance(exc, UsageError) and exc.message.startswith(file):
+            raise
+        raise bad(f"{type(exc).__name__}: {exc}") from None
+    return part
+
+
+def _int(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise TypeError(f"{value!r} is not a count")
+    return value
+
+
+def _finding(doc: Any) -> Finding:
+    if not isinstance(doc, dict):
+        raise TypeError("a finding is not an object")
+    return Finding(str(doc["file"]), str(doc["rule"]), str(doc["message"]),
+                   severity=str(doc["severity"]), line=doc.get("line"),
+                   model=doc.get("model"), version=doc.get("version"), path=doc.get("path"))
 
 
 def _check_chunk(root: str, names: list[str], kw: dict[str, Any]) -> CheckResult:
     return check(Registry(Path(root)), models=names, parallel=False, **kw)
 
 
-__all__ = ["check", "CheckResult", "Waiver", "changed_files", "default_base", "touched_models"]
+__all__ = ["check", "merge", "CheckResult", "Waiver", "changed_files", "default_base", "touched_models"]

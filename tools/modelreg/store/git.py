@@ -74,6 +74,28 @@ class Git:
             raise CommandError(cmd, proc.returncode, proc.stdout, proc.stderr, hint=hint)
         return proc.stdout
 
+    def lines_until(self, stop: str, *args: str) -> tuple[list[str], bool]:
+        """The output lines of a git command up to (not including) the first line that
+        starts with ``stop``, and whether it was found; git is stopped there, so a walk
+        of history costs only what is read (``rev-list`` from a tip down to a known commit)."""
+        try:
+            proc = subprocess.Popen(["git", *args], cwd=self.root, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, text=True, env=_env())
+        except FileNotFoundError:
+            raise CannotRunError("git is not installed", hint="install git and retry") from None
+        out: list[str] = []
+        found = False
+        assert proc.stdout is not None
+        with proc:
+            for line in proc.stdout:
+                if stop and line.startswith(stop):
+                    found = True
+                    proc.kill()
+                    break
+                out.append(line.rstrip("\n"))
+            proc.stdout.close()
+        return out, found
+
     def ok(self, *args: str) -> bool:
         """True when the git command exits 0 (for questions like ``merge-base --is-ancestor``)."""
         proc = subprocess.run(["git", *args], cwd=self.root, capture_output=True, env=_env())

@@ -30,7 +30,6 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from modelreg.core import tags as tagmod
 from modelreg.core.errors import ModelregError
@@ -40,6 +39,7 @@ from modelreg.core.tags import Action
 from modelreg.core.timefmt import rfc3339
 from modelreg.core.yamlio import parse_yaml
 from modelreg.store.cache import ContentCache
+from modelreg.store.firstparent import FirstParents, state_dir
 from modelreg.store.git import Git, Ref, read_objects
 from modelreg.store.protected import protected_ref
 
@@ -118,17 +118,6 @@ class Trust:
         return None
 
 
-def _state_dir(git: Git) -> Path | None:
-    git_dir = git.root / ".git"
-    if git_dir.is_dir():
-        return git_dir / "modelreg"
-    common = git.run("rev-parse", "--git-common-dir", check=False).strip()
-    if not common:
-        return None
-    path = Path(common)
-    return (path if path.is_absolute() else git.root / path) / "modelreg"
-
-
 # --- the ledger: tag name -> the object verify or reconcile saw ------------------------------
 class Ledger:
     """``.git/modelreg/ledger.json``: the object each registry tag had when ``verify`` (or
@@ -136,7 +125,7 @@ class Ledger:
     moved, or deleted and made again. The first object recorded for a name stays."""
 
     def __init__(self, git: Git) -> None:
-        folder = _state_dir(git)
+        folder = state_dir(git)
         self.path = folder / "ledger.json" if folder else None
         self.entries: dict[str, str] = {}
         self._dirty = False
@@ -174,7 +163,8 @@ def record_tags(git: Git, refs: Iterable[Ref]) -> None:
 
 # --- the protected branch's first-parent history ---------------------------------------------
 def first_parents(git: Git, ref: str) -> set[str]:
-    """Every commit of ``ref``'s first-parent history, in one ``rev-list`` call."""
+    """Every commit of ``ref``'s first-parent history, in one ``rev-list`` call (a walk of
+    all history: commands ask :class:`FirstParents` instead)."""
     return set(git.run("rev-list", "--first-parent", ref).split())
 
 
@@ -218,15 +208,17 @@ class _Classifier:
             self.tip: str | None = protected_ref(git, branch)
         except ModelregError:
             self.tip = None
-        self._fp: set[str] | None = None
+        self._fp: FirstParents | set[str] | None = None
         digest = hashlib.sha1(f"{RULES}\0{branch}".encode()).hexdigest()[:12]
         self.cache = ContentCache(git.root, f"trust-{digest}")
         self.ledger = Ledger(git)
 
     @property
-    def on_branch(self) -> set[str]:
+    def on_branch(self) -> FirstParents | set[str]:
+        """The protected branch's first-parent history, remembered between commands and
+        extended from the tip it was last computed for (store/firstparent.py)."""
         if self._fp is None:
-            self._fp = first_parents(self.git, self.tip) if self.tip else set()
+            self._fp = FirstParents(self.git, self.tip) if self.tip else set()
         return self._fp
 
     def classify(self, refs: list[Ref],
