@@ -229,13 +229,18 @@ class _Unusual(Exception):
 _NULL, _BOOL = "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool"
 _INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 _SAFE = yaml.constructor.SafeConstructor()
+# the resolvers by first character, each list followed by the ones for any character
+_WILD = list(_Loader.yaml_implicit_resolvers.get(None, ()))
+_RESOLVERS = {first: [*resolvers, *_WILD]
+              for first, resolvers in _Loader.yaml_implicit_resolvers.items() if first is not None}
 
 
 def _plain_value(value: str) -> Any:
     """A plain scalar as PyYAML's resolver and safe constructor make it (timestamps stay
     text); a tag this path does not build (merge, value) is left to the full path."""
-    table = _Loader.yaml_implicit_resolvers
-    resolvers = [*table.get(value[0] if value else "", ()), *table.get(None, ())]
+    resolvers = _RESOLVERS.get(value[0] if value else "", _WILD)
+    if not resolvers:
+        return value                  # most text: no resolver starts with its first character
     tag = next((t for t, regexp in resolvers if regexp.match(value)), None)
     if tag is None:
         return value
