@@ -90,6 +90,11 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
     requested, rollback = requested_stages(stages_data)
     held = dict(state.stages)
     base_files = files_of(mf.name)
+    # the change as this model sees it: its own folder's paths (the pull request as a whole
+    # is input.change); a change elsewhere leaves this model's documents, and the answer the
+    # policy cache holds for them, as they were
+    prefix = f"models/{mf.name}/"
+    change = {**change, "files": [f for f in change.get("files") or [] if f.startswith(prefix)]}
     # JSON has no NaN or Infinity and the engines refuse an input holding one: take them out,
     # and list where they were for ID-08 to report
     model_data, model_bad = _finite(mf.model.data, "model")
