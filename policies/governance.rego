@@ -159,7 +159,8 @@ deny contains f if {
 	claimed := doc.version.validation.validated_at
 	regex.match("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", claimed)
 	at := validated_on(doc, claimed)
-	age := (time.parse_rfc3339_ns(input.now) - time.parse_rfc3339_ns(concat("", [at, "T00:00:00Z"]))) / day_ns
+	# whole days, from today's date: the answer is the same all day long
+	age := (time.parse_rfc3339_ns(concat("", [lib.today, "T00:00:00Z"])) - time.parse_rfc3339_ns(concat("", [at, "T00:00:00Z"]))) / day_ns
 	age > interval(doc)
 	f := lib.finding(doc, "GOV-05", "version", ["validation", "validated_at"], sprintf(
 		"validation from %s is older than the review interval of %d days: revalidate the model",

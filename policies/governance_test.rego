@@ -133,6 +133,18 @@ test_validation_age_counts_from_the_approval_at_the_latest if {
 	contains(f.msg, "validation from 2026-11-20")
 }
 
+# Counted in whole days from the validator's approval (2026-11-20 in the fixtures): on the day
+# the interval ends (noon, in the fixtures) the validation still holds, the whole day long.
+test_validation_on_the_last_day_of_the_interval_passes if {
+	doc := fx.with_({"model": {"review": {"interval_days": 7}}, "version": {"validation": {"validated_at": "2026-11-22"}}})
+	not "GOV-05" in fx.ids(deny(doc))
+}
+
+test_validation_a_day_past_the_interval_fails if {
+	doc := fx.with_({"model": {"review": {"interval_days": 6}}, "version": {"validation": {"validated_at": "2026-11-22"}}})
+	"GOV-05" in fx.ids(deny(doc))
+}
+
 test_validation_within_the_interval_passes if not "GOV-05" in fx.ids(deny(fx.with_({"model": {"review": {"interval_days": 60}}})))
 
 # The pull request as a whole (input.change): every changed path, models/ or not.

@@ -268,7 +268,7 @@ def test_modelreg_check_reports_a_stale_card(repo, run_cli):
     cards.write(registry, "iris-classifier")
     res = run_cli(repo.root, "check", "--engine", "regorus")
     assert "CARD-04" not in res.out
-    assert (repo.root / ".git/modelreg/cards.json").is_file()     # the fresh result is kept
+    assert list((repo.root / ".git/modelreg/cache/cards").glob("*.seg"))  # the result is kept
     _edit_model(repo, "iris-classifier", summary="Changed.")
     res = run_cli(repo.root, "check", "--engine", "regorus")
     assert res.code == 1 and "[CARD-04] card is stale" in res.out

@@ -14,6 +14,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import git
 from modelreg.store.firstparent import FirstParents
@@ -185,3 +187,34 @@ def test_a_foreign_or_damaged_state_file_is_only_a_cost(tmp_path):
     two = _commit(root, "two")
     fp = FirstParents(Git(root), "refs/heads/main")
     assert one in fp and two in fp
+
+
+# --- tag names: the common forms' shortcut reads exactly what the full grammar reads --------
+_PIECES = ["a", "b", "z", "0", "9", "-", "_", "/", "=", "@", "@v", "#", "!", ".", "1", "01",
+           "prod", "Prod", "deprecated", "created", "1.0.0", "1.0.0-rc.1", "+b"]
+
+
+@given(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=12).map("".join))
+def test_tag_names_read_the_same_through_the_shortcut(name: str):
+    from modelreg.core import tags
+
+    assert tags.parse(name) == tags._parse(name)
+
+
+@pytest.mark.parametrize("name", ["iris@v1.0.0", "iris@v1.0.0!", "iris#production#12",
+                                  "iris#production!#13", "iris-#prod-#1", "iris@v01.0.0",
+                                  "iris#p#" + "1" * 19, "iris@deprecated#4", "x" * 64 + "#p#1"])
+def test_registry_tag_names_read_the_same_through_the_shortcut(name: str):
+    from modelreg.core import tags
+
+    assert tags.parse(name) == tags._parse(name)
+
+
+@given(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=12).map("".join))
+def test_unread_tag_names_are_judged_the_same_through_the_shortcut(name: str):
+    from modelreg.core import tags
+
+    if tags._COMMON_RE.match(name):
+        assert tags._parse(name) is not None
+        m = tags._match(name)
+        assert m and tags.NAME_RE.match(m.group("artifact")) and not m.group("created")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from modelreg.core.errors import UsageError
 from modelreg.core.records import Finding, Report
-from modelreg.policy.documents import UNREADABLE, model_and_version, validate_file
+from modelreg.policy.documents import UNREADABLE, RecordCache, model_and_version, validate_file
 from modelreg.store.config import DATA_DIR, ConfigError
 from modelreg.store.registry import MODELS_DIR, Registry
 from modelreg.store.schemas import Schemas, kind_of
@@ -104,7 +104,9 @@ def _validate_chunk(root: str, files: list[str], registry: Registry | None = Non
                     ) -> list[Finding]:
     registry = registry or Registry(Path(root))
     schemas = Schemas(registry)
+    cache = RecordCache(registry)
     out: list[Finding] = []
     for rel in files:
-        out.extend(validate_file(registry, schemas, rel))
+        out.extend(validate_file(registry, schemas, rel, cache=cache))
+    cache.save()
     return out

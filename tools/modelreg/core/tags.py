@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 
 from modelreg.core.errors import ModelregError
 from modelreg.core.yamlio import dump_yaml, parse_yaml
@@ -89,9 +90,29 @@ def _match(name: str) -> re.Match | None:
     return GTO_TAG_RE.match(name)
 
 
+# The forms reconcile writes (a registry name, a plain X.Y.Z, a lower-case stage): read
+# without the full grammar's alternatives; anything else goes through GTO_TAG_RE.
+_COMMON_RE = re.compile(
+    rf"({NAME_PATTERN})(?:@v((?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*))"
+    rf"|#([a-z][a-z0-9-]{{0,30}})(!?))(?:#([0-9]{{1,{MAX_COUNTER_DIGITS}}}))?\Z")
+
+
+@lru_cache(maxsize=1 << 17)
 def parse(name: str) -> TagName | None:
     """Parse a tag name; ``None`` when modelreg does not read it into a model's state: not a
     registry tag at all (e.g. a release ``v1.0``), or one :func:`unread` explains."""
+    c = _COMMON_RE.match(name)
+    if c is not None:
+        model, version, stage, cancel, digits = c.groups()
+        counter = int(digits) if digits is not None else None
+        if version is not None:
+            return TagName(model, Action.REGISTER, version=version, counter=counter)
+        return TagName(model, Action.UNASSIGN if cancel else Action.ASSIGN, stage=stage,
+                       counter=counter)
+    return _parse(name)
+
+
+def _parse(name: str) -> TagName | None:
     m = _match(name)
     if not m or m.group("created") or not NAME_RE.match(m.group("artifact")):
         return None
@@ -113,6 +134,8 @@ def parse(name: str) -> TagName | None:
 def unread(name: str) -> str | None:
     """Why a tag that GTO reads is not read here (``None`` for tags :func:`parse` reads and
     for tags that are no registry tag at all)."""
+    if _COMMON_RE.match(name):
+        return None                     # a form reconcile writes: read
     m = _match(name)
     if not m:
         return None

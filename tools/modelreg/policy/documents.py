@@ -4,10 +4,14 @@ hashes). Used by ``validate``, ``check``, ``promote`` and the gate; works on the
 any revision (the ``Registry`` it is given)."""
 from __future__ import annotations
 
+from importlib import metadata
+from typing import Any
+
 from modelreg.core import tags as tagmod
-from modelreg.core.errors import ModelregError
+from modelreg.core.errors import InputError, ModelregError
 from modelreg.core.records import Finding
-from modelreg.core.yamlio import Document, locate
+from modelreg.core.yamlio import MAX_BYTES, Document, decode, locate, parse_text
+from modelreg.store.cache import Store, blob_id, digest, release_salt
 from modelreg.store.dvc import MAX_POINTER_BYTES, parse_pointer
 from modelreg.store.registry import MODELS_DIR, Registry
 from modelreg.store.schemas import Schemas, json_path, kind_of
@@ -34,28 +38,120 @@ def unreadable(rel: str, exc: ModelregError, model: str | None,
                    line=exc.line, model=model, version=version)
 
 
+def _plain(data: Any) -> bool:
+    """Whether ``data`` is exactly what JSON gives back (strings, numbers, booleans, null,
+    lists, string-keyed mappings): only such a record is cached. A ``!!binary`` or ``!!set``
+    value is parsed again each time rather than come back as something else."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        kind = type(value)
+        if kind is dict:
+            if not all(type(k) is str for k in value):
+                return False
+            stack.extend(value.values())
+        elif kind is list:
+            stack.extend(value)
+        elif kind not in (str, int, float, bool, type(None)):
+            return False
+    return True
+
+
+def _tools() -> str:
+    """The releases of the libraries a record's result depends on (parser, validators)."""
+    import yaml  # noqa: PLC0415 - yamlio has imported it already
+
+    found = [f"pyyaml={yaml.__version__}/{getattr(yaml, '__with_libyaml__', False)}"]
+    for dist in ("jsonschema-rs", "jsonschema"):
+        try:
+            found.append(f"{dist}={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{dist}=none")
+    return ",".join(found)
+
+
+class RecordCache:
+    """Records parsed and schema-checked, by content (store/cache.py's :class:`Store`,
+    ``records``). An entry's key is the record's blob id, its kind, the sha256 of the schema
+    that judged it, and the releases of modelreg and of the parser and validators: a record
+    whose bytes, schema and tools did not change is not parsed or validated again. The
+    neighbour checks (names, versions, pointers) are cheap and always made afresh."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.store = Store(registry.root, "records")
+        self.salt = digest(release_salt(), _tools())
+
+    def read(self, registry: Registry, schemas: Schemas, rel: str, kind: str
+             ) -> tuple[Document, list[tuple[list[str | int], str, int | None]]]:
+        """The parsed record and its schema violations (path, message, line); raises
+        :class:`ModelregError` as :meth:`Registry.load` does."""
+        raw = registry.read_bytes(rel)
+        if len(raw) > MAX_BYTES:
+            raise InputError(f"file is {len(raw)} bytes, over the {MAX_BYTES}-byte limit",
+                             file=rel, hint="metadata files are small; keep weights under DVC")
+        text = decode(raw, rel)
+        key = digest(self.salt, kind, schemas.digest(kind), blob_id(raw))
+        hit = self.store.get(key)
+        if isinstance(hit, dict):
+            error = hit.get("error")
+            if isinstance(error, dict):
+                raise InputError(str(error.get("message")), file=rel, line=error.get("line"),
+                                 hint=error.get("hint"))
+            if "data" in hit and isinstance(hit.get("schema"), list):
+                return Document(rel, text, hit["data"]), \
+                    [(list(parts), message, line) for parts, message, line in hit["schema"]]
+        try:
+            data = parse_text(text, rel)
+        except InputError as exc:
+            self.store.put(key, {"error": {"message": exc.message, "line": exc.line,
+                                           "hint": exc.hint}})
+            raise
+        doc = Document(rel, text, data)
+        errors = [(parts, message, locate(doc, parts))
+                  for parts, message in schemas.errors(kind, data)]
+        if _plain(data):
+            self.store.put(key, {"data": data, "schema": [list(e) for e in errors]})
+        return doc, errors
+
+    def save(self) -> None:
+        self.store.save()
+
+
 def validate_file(registry: Registry, schemas: Schemas, rel: str, *,
-                  loaded: dict[str, Document] | None = None) -> list[Finding]:
+                  loaded: dict[str, Document] | None = None,
+                  cache: RecordCache | None = None) -> list[Finding]:
     """Findings for one record. With ``loaded``, the parsed document is also stored there
-    under ``rel`` (when it parses), so a caller such as ``check`` does not parse it again."""
+    under ``rel`` (when it parses), so a caller such as ``check`` does not parse it again;
+    with ``cache``, a record seen before (same bytes, same schema) is not parsed again."""
     kind = kind_of(rel)
     model, version = model_and_version(rel)
     if kind is None:
         return []
+    errors: list[tuple[list[str | int], str, int | None]] | None = None
+    if cache is not None:
+        schemas.digest(kind)         # a missing schema stops the run, as below without a cache
     try:
-        doc = registry.load(rel)
+        if cache is not None:
+            doc, errors = cache.read(registry, schemas, rel, kind)
+        else:
+            doc = registry.load(rel)
     except ModelregError as exc:
+        if cache is not None and not isinstance(exc, InputError):
+            raise                    # the schema cannot be used: not this record's problem
         return [unreadable(rel, exc, model, version)]
+    if errors is None:
+        errors = [(parts, message, None) for parts, message in schemas.errors(kind, doc.data)]
     if loaded is not None:
         loaded[rel] = doc
     out: list[Finding] = []
 
-    def add(rule: str, parts: list, message: str) -> None:
-        out.append(Finding(rel, rule, message, line=locate(doc, parts), model=model,
-                           version=version, path=json_path(parts)))
+    def add(rule: str, parts: list, message: str, line: int | None = None) -> None:
+        out.append(Finding(rel, rule, message, line=line if line is not None else
+                           locate(doc, parts), model=model, version=version,
+                           path=json_path(parts)))
 
-    for parts, message in schemas.errors(kind, doc.data):
-        add(SCHEMA, parts, message)
+    for parts, message, line in errors:
+        add(SCHEMA, parts, message, line)
     data = doc.data if isinstance(doc.data, dict) else {}
     if kind == "model" and "name" in data and data["name"] != model:
         add(NAMING, ["name"], f"name {data['name']!r} does not match the folder {model!r}; "

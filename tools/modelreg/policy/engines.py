@@ -553,6 +553,26 @@ def resolve_engine_name(name: str) -> str:
     return name
 
 
+# The distribution that carries each in-process engine: its release names the engine's
+# behaviour in cache keys. The CLI and the server are whatever binary or service answers, so
+# their results are not cached.
+_RELEASES = {"regorus": "gordon-to-regorus", "opa-lib": "opa-golib-python-bindings"}
+
+
+def engine_release(name: str) -> str | None:
+    """``name/version`` of an in-process engine (None: an engine whose results depend on a
+    binary or service outside this process, never cached)."""
+    dist = _RELEASES.get(name)
+    if dist is None:
+        return None
+    from importlib import metadata  # noqa: PLC0415 - asked only by the policy cache
+
+    try:
+        return f"{name}/{metadata.version(dist)}"
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def create_engine(name: str = "auto", *, opa_url: str | None = None) -> Engine:
     """An engine by name (``auto`` picks the first available of opa, opa-lib, regorus)."""
     name = resolve_engine_name(name)

@@ -9,23 +9,29 @@ record as it was approved, with today's rules. Findings come back as data with
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelreg.core import timefmt
-from modelreg.core.errors import CannotRunError, ModelregError
+from modelreg.core.errors import CannotRunError, InputError, ModelregError
 from modelreg.core.records import Finding, ModelState
-from modelreg.core.yamlio import Document, locate
+from modelreg.core.yamlio import MAX_BYTES, Document, decode, locate
 from modelreg.policy import inputs
-from modelreg.policy.documents import unreadable, validate_file
+from modelreg.policy.documents import RecordCache, unreadable, validate_file
 from modelreg.policy.engines import (
     DECISION_QUERY,
     Engine,
     PolicySet,
     create_engine,
+    engine_release,
     load_policy_set,
+    resolve_engine_name,
 )
+from modelreg.store.cache import Store, blob_id, digest, release_salt
+from modelreg.store.credentials import Leak
 from modelreg.store.credentials import find as find_secrets
 from modelreg.store.registry import MODELS_DIR, Registry
 from modelreg.store.schemas import Schemas, json_path
@@ -96,6 +102,7 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
     placeholders = config.cards.placeholders
     change = change or {"base": None, "files": []}
     schemas = Schemas(judge)
+    cache = RecordCache(records)
     out = Evaluation()
     documents: dict[str, Document] = {}
     cards: dict[str, inputs.Card] = {}
@@ -103,21 +110,26 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
     for name in names:
         only = versions.get(name) if versions is not None else None
         mf, found, n = read_model(records, schemas, name, placeholders, documents,
-                                  only=only, freshness=freshness)
+                                  only=only, freshness=freshness, cache=cache)
         out.findings.extend(found)
-        out.findings.extend(secret_findings(records, name, only=only))
+        out.findings.extend(secret_findings(records, name, only=only, store=cache.store))
         out.files += n
         if mf is None:
             continue
         if mf.card is not None:
             cards[name] = mf.card
-        state = (states or {}).get(name) or records.state(name)
+        # a model the given states leave out has no trusted tag: asking git again per model
+        # (a tag listing and its trust verdicts each) would only say so a thousand times
+        state = states.get(name) or ModelState(name, (), {}, False, ()) if states is not None \
+            else records.state(name)
         docs.extend(inputs.model_documents(mf, state, rank=rank, stage=stage, change=change,
                                            review=review, changed=None if scope is None
                                            else scope.get(name, set())))
     annotate(records, docs, judge=judge)        # the signature facts SIGN-01/02 judge
     found, waived, out.engine = run_policies(docs, documents, cards, engine, opa_url,
-                                             policy_set, stamp, pull_request)
+                                             policy_set, stamp, pull_request,
+                                             cache=cache.store)
+    cache.save()
     out.findings = dedupe(out.findings + found)
     out.waived = waived
     out.documents = len(docs)
@@ -126,20 +138,124 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
 
 def run_policies(docs: list[dict[str, Any]], documents: dict[str, Document],
                  cards: dict[str, inputs.Card], engine: str | Engine, opa_url: str | None,
-                 policy_set: PolicySet, stamp: str, pull_request: dict[str, Any] | None = None
-                 ) -> tuple[list[Finding], list[Waiver], str]:
-    """All documents in one engine call; findings mapped back to file:line."""
+                 policy_set: PolicySet, stamp: str, pull_request: dict[str, Any] | None = None,
+                 *, cache: Store | None = None) -> tuple[list[Finding], list[Waiver], str]:
+    """All documents in one engine call; findings mapped back to file:line.
+
+    With ``cache``, each model's documents are judged once per content: the engine's answer
+    for a model is stored under the digest of its documents, the day (``input.now`` as the
+    policies read it), the policies, their data and the engine's release, and only models
+    without an answer go to the engine. A pull request's check (``pull_request``: the
+    change as a whole is judged beside the documents) is never cached."""
     engine_name = engine if isinstance(engine, str) else engine.name
     if not docs and pull_request is None:
         return [], [], engine_name
-    if isinstance(engine, str):
-        eng = create_engine(engine, opa_url=opa_url)
-        eng.load(policy_set)
+    resolved = resolve_engine_name(engine) if isinstance(engine, str) else engine.name
+    salt = _policy_salt(resolved, policy_set) if cache is not None and pull_request is None \
+        else None
+    decision: dict[str, list[Any]] = {"deny": [], "warn": [], "waived": []}
+    todo, keys = docs, {}
+    if salt is not None:
+        assert cache is not None
+        todo, keys = [], {}
+        for name, group in _by_model(docs).items():
+            key = digest(salt, stamp[:10], _shape_key(group))
+            hit = cache.get(key)
+            if isinstance(hit, dict) and all(isinstance(hit.get(k), list) for k in decision):
+                for k in decision:
+                    decision[k].extend(hit[k])
+            else:
+                keys[name] = key
+                todo.extend(group)
+    if todo or pull_request is not None:
+        if isinstance(engine, str):
+            eng = create_engine(engine, opa_url=opa_url)
+            eng.load(policy_set)
+        else:
+            eng = engine
+        fresh = eng.evaluate(DECISION_QUERY, inputs.policy_input(stamp, todo, pull_request))
+        engine_name = eng.name
+        _check_decision(fresh, eng.name)
+        if cache is not None and keys:
+            _remember(cache, keys, fresh)
+        for k in decision:
+            decision[k].extend(fresh[k])
     else:
-        eng = engine
-    decision = eng.evaluate(DECISION_QUERY, inputs.policy_input(stamp, docs, pull_request))
-    found, waived = _map_decision(decision, eng.name, docs, documents, cards)
-    return found, waived, eng.name
+        engine_name = resolved
+    found, waived = _map_decision(decision, engine_name, docs, documents, cards)
+    return found, waived, engine_name
+
+
+# How the shipped policies read the time: the date of ``input.now`` (lib.today). A policy that
+# reads more of it (or the clock) makes each run's answer its own, so nothing is cached.
+_TODAY = "substring(input.now, 0, 10)"
+_NOW = re.compile(r"\bnow\b|now_ns")
+
+
+def _reads_the_date_only(policy_set: PolicySet) -> bool:
+    for pf in policy_set.policies:
+        for line in pf.text.splitlines():
+            code = line.split("#", 1)[0].replace(_TODAY, "")
+            if _NOW.search(code):
+                return False
+    return True
+
+
+def _policy_salt(engine: str, policy_set: PolicySet) -> str | None:
+    """What every policy result depends on besides its documents and the day: the release of
+    modelreg and of the engine, every policy file and the policies' data (None: not
+    cacheable: an engine outside this process, or policies that read the time of day)."""
+    release = engine_release(engine)
+    if release is None or not _reads_the_date_only(policy_set):
+        return None
+    parts: list[str] = [release_salt(), release]
+    for pf in sorted(policy_set.policies, key=lambda f: f.path):
+        parts += [pf.path, pf.text]
+    parts.append(json.dumps(policy_set.data, sort_keys=True, default=str))
+    parts.append(json.dumps(list(policy_set.stage_order)))
+    return digest(*parts)
+
+
+def _by_model(docs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for d in docs:
+        out.setdefault(str(d.get("name")), []).append(d)
+    return out
+
+
+def _shape_key(group: list[dict[str, Any]]) -> str:
+    """One model's documents as text, a value they share (the model, the card, the change)
+    written once: what the engine would be given, in less text."""
+    shared: dict[str, Any] = {}
+    first = group[0]
+    for k, v in first.items():
+        if isinstance(v, (dict, list)) and all(d.get(k) is v for d in group[1:]):
+            shared[k] = v
+    rest = [{k: v for k, v in d.items() if k not in shared} for d in group]
+    return json.dumps([shared, rest], separators=(",", ":"), default=str)
+
+
+def _check_decision(decision: Any, engine: str) -> None:
+    if not isinstance(decision, dict) or not all(
+            isinstance(decision.get(k), list) for k in ("deny", "warn", "waived")):
+        raise CannotRunError(f"policy engine {engine} returned no decision "
+                             f"(data.modelreg.main.decision is {type(decision).__name__})",
+                             hint="are policies/main.rego and its imports intact?")
+
+
+def _remember(cache: Store, keys: dict[str, str], decision: dict[str, list[Any]]) -> None:
+    """Each judged model's part of the decision under its key. An answer that names no
+    judged model (a rule about the batch as a whole) makes the whole answer uncacheable."""
+    parts: dict[str, dict[str, list[Any]]] = {
+        name: {"deny": [], "warn": [], "waived": []} for name in keys}
+    for kind in parts[next(iter(parts))]:
+        for raw in decision[kind]:
+            model = raw.get("model") if isinstance(raw, dict) else None
+            if not isinstance(model, str) or model not in parts:
+                return
+            parts[model][kind].append(raw)
+    for name, key in keys.items():
+        cache.put(key, parts[name])
 
 
 def _model_files(records: Registry, name: str) -> list[str]:
@@ -150,10 +266,11 @@ def _model_files(records: Registry, name: str) -> list[str]:
     return paths
 
 
-def secret_findings(records: Registry, name: str, only: list[str] | None = None
-                    ) -> list[Finding]:
+def secret_findings(records: Registry, name: str, only: list[str] | None = None, *,
+                    store: Store | None = None) -> list[Finding]:
     """SEC-01: secrets in a model's metadata files, one finding per line (the detector,
-    store/credentials.py, is shared with register)."""
+    store/credentials.py, is shared with register). With ``store``, each file's bytes are
+    scanned once: the leaks are kept under its blob id and modelreg's release."""
     out = []
     for rel in _model_files(records, name):
         if only is not None and "/versions/" in rel and rel.rsplit("/", 1)[1][:-5] not in only:
@@ -161,17 +278,39 @@ def secret_findings(records: Registry, name: str, only: list[str] | None = None
         if not records.is_file(rel):
             continue
         try:
-            text = records.read_text(rel)
+            raw = records.read_bytes(rel)
         except ModelregError:
             continue                      # unreadable files are ID-00's finding
-        for leak in find_secrets(text):
+        for leak in _leaks(raw, rel, store):
             out.append(Finding(rel, "SEC-01", leak.message(), line=leak.line, model=name))
     return out
 
 
+def _leaks(raw: bytes, rel: str, store: Store | None) -> list[Leak]:
+    key = digest(release_salt(), "secrets", blob_id(raw)) if store is not None else ""
+    hit = store.get(key) if store is not None else None
+    if isinstance(hit, list) and all(isinstance(h, list) and len(h) == 3 for h in hit):
+        return [Leak(int(line), str(kind), str(excerpt)) for line, kind, excerpt in hit]
+    try:
+        text = records_text(raw, rel)
+    except ModelregError:
+        return []                         # unreadable files are ID-00's finding
+    leaks = find_secrets(text)
+    if store is not None:
+        store.put(key, [[leak.line, leak.kind, leak.excerpt] for leak in leaks])
+    return leaks
+
+
+def records_text(raw: bytes, rel: str) -> str:
+    """A registry file's bytes as text, with the size limit ``Registry.read_text`` keeps."""
+    if len(raw) > MAX_BYTES:
+        raise InputError(f"file is {len(raw)} bytes, over the {MAX_BYTES}-byte limit", file=rel)
+    return decode(raw, rel)
+
+
 def read_model(records: Registry, schemas: Schemas, name: str, placeholders: Sequence[str],
                documents: dict[str, Document], *, only: list[str] | None = None,
-               freshness: Freshness | None = None
+               freshness: Freshness | None = None, cache: RecordCache | None = None
                ) -> tuple[inputs.ModelFiles | None, list[Finding], int]:
     """Validate and load one model's files. A file that does not parse or validate is
     reported and left out of the policy input; the model is skipped when model.yaml is."""
@@ -197,7 +336,7 @@ def read_model(records: Registry, schemas: Schemas, name: str, placeholders: Seq
     bad: set[str] = set()
     loaded: dict[str, Document] = {}        # each file parsed once, by validate_file
     for rel in candidates:
-        for f in validate_file(records, schemas, rel, loaded=loaded):
+        for f in validate_file(records, schemas, rel, loaded=loaded, cache=cache):
             findings.append(f)
             if f.rule in UNREADABLE_RULES:
                 bad.add(rel)
@@ -233,11 +372,7 @@ def read_model(records: Registry, schemas: Schemas, name: str, placeholders: Seq
 def _map_decision(decision: Any, engine: str, docs: list[dict[str, Any]],
                   documents: dict[str, Document], cards: dict[str, inputs.Card]
                   ) -> tuple[list[Finding], list[Waiver]]:
-    if not isinstance(decision, dict) or not all(
-            isinstance(decision.get(k), list) for k in ("deny", "warn", "waived")):
-        raise CannotRunError(f"policy engine {engine} returned no decision "
-                             f"(data.modelreg.main.decision is {type(decision).__name__})",
-                             hint="are policies/main.rego and its imports intact?")
+    _check_decision(decision, engine)
     by_key = {(d["name"], (d["version"] or {}).get("version") if d["version"] else None): d
               for d in docs}
     out: list[Finding] = []

@@ -21,6 +21,7 @@ Findings are data (a :class:`Report`); what cannot be checked at all raises.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from modelreg.policy.inputs import requested_stages
 from modelreg.policy.rescan import compare, rescan_file
 from modelreg.store.config import DATA_DIR
 from modelreg.store.dvc import object_path, remote_holds, storage
-from modelreg.store.git import Ref
+from modelreg.store.git import Ref, read_objects
 from modelreg.store.protected import protected_branch, protected_ref
 from modelreg.store.registry import MODELS_DIR, Registry, build_states, check_name
 from modelreg.store.tagsign import UNSIGNED_REASON, untrusted_signatures
@@ -63,6 +64,24 @@ class _Stored:
     corrupted_in_remote: bool = False
 
 
+def _tree_entries(oid: str, raw: bytes) -> list[tuple[str, str, str]] | None:
+    """(mode, name, object id) of a tree object's entries; None when one is a folder or the
+    object is no tree (its id is not that of a tree with these bytes)."""
+    if hashlib.sha1(b"tree %d\0" % len(raw) + raw, usedforsecurity=False).hexdigest() != oid:
+        return None
+    out, pos = [], 0
+    while pos < len(raw):
+        space = raw.index(b" ", pos)
+        nul = raw.index(b"\0", space)
+        mode = raw[pos:space].decode()
+        if mode.startswith("40"):
+            return None
+        out.append((mode, raw[space + 1:nul].decode(errors="replace"),
+                    raw[nul + 1:nul + 21].hex()))
+        pos = nul + 21
+    return out
+
+
 class _Verifier:
     def __init__(self, registry: Registry, models: list[str] | None, weights: bool,
                  versions: dict[str, list[str]] | None = None, remote: bool = False) -> None:
@@ -78,12 +97,18 @@ class _Verifier:
         names = models if models is not None else registry.model_names()
         self.models = [check_name(n) for n in names]
         wanted = set(self.models)
-        # a few models: ask git for their tags only (a registry holds tens of thousands)
-        refs = [r for m in self.models for r in registry.refs(m)] \
-            if models is not None and len(self.models) <= 20 else registry.refs()
-        self.refs = [r for r in refs if (p := tagmod.parse(r.name)) and p.model in wanted]
-        # every tag of these models is judged (store/trust.py), whatever ``versions`` says
-        self.trust = registry.classify(self.refs)
+        judged = registry.judged
+        if judged is not None and registry.trust is not None and [judged[0]] == self.models:
+            # the gate just read this model's tags and judged them (Registry.state)
+            self.refs = [r for r in judged[1] if (p := tagmod.parse(r.name)) and p.model in wanted]
+            self.trust = registry.trust
+        else:
+            # a few models: ask git for their tags only (a registry holds tens of thousands)
+            refs = [r for m in self.models for r in registry.refs(m)] \
+                if models is not None and len(self.models) <= 20 else registry.refs()
+            self.refs = [r for r in refs if (p := tagmod.parse(r.name)) and p.model in wanted]
+            # every tag of these models is judged (store/trust.py), whatever ``versions`` says
+            self.trust = registry.classify(self.refs)
         self.states = build_states(self.trust.trusted(self.refs))
         branch = protected_branch(registry)
         try:
@@ -114,6 +139,7 @@ class _Verifier:
     def tags(self) -> None:
         reg_tags: dict[tuple[str, str], Ref] = {}
         parsed = [(r, tagmod.parse(r.name)) for r in self.refs]
+        regs: list[tuple[Ref, str, str]] = []
         for ref, p in parsed:
             if p.action is Action.REGISTER:
                 reg_tags[(p.model, p.version)] = ref
@@ -135,7 +161,7 @@ class _Verifier:
                 self.add(where, "VER-02", f"tag {ref.name} does not count: "
                          + "; ".join(reasons), p.model)
             if p.action is Action.REGISTER:
-                self._registration(ref, p.model, p.version)
+                regs.append((ref, p.model, p.version))
             elif p.action in (Action.ASSIGN, Action.UNASSIGN) and ref.annotated:
                 version = tagmod.evidence_field(ref.message, "version")
                 if not version:
@@ -150,6 +176,7 @@ class _Verifier:
                     self.add(where, "VER-02", f"tag {ref.name} points at {ref.target[:12]}, not "
                              f"at {p.model} {version}'s registration commit {reg.target[:12]}: "
                              "one of them was moved", p.model, version)
+        self._registrations(regs)
 
     def signatures(self) -> None:
         """VER-07: every annotated registry tag signed by an allowed signer (lightweight and
@@ -167,46 +194,71 @@ class _Verifier:
         record_tags(self.git, [r for r in self.refs
                                if (v := self.trust.get(r.name)) is not None and v.trusted])
 
-    def _registration(self, ref: Ref, model: str, version: str) -> None:
+    def _registrations(self, regs: list[tuple[Ref, str, str]]) -> None:
+        """Each registered version's record and pointers as its registration tag's commit
+        holds them, against the files here: every commit's listing through one
+        ``cat-file`` process and every file here hashed by one ``hash-object``."""
         git = self.git
+        requests: list[tuple[str, str]] = []
+        for ref, model, version in regs:
+            vrel = f"{MODELS_DIR}/{model}/versions/{version}"
+            requests += [("info", f"{ref.target}:{vrel}.yaml"), ("contents", f"{ref.target}:{vrel}")]
+        answers = read_objects(git, requests)
+        plans: list[tuple[Ref, str, str, dict[str, str], dict[str, Path]]] = []
+        for i, (ref, model, version) in enumerate(regs):
+            vrel = f"{MODELS_DIR}/{model}/versions/{version}.yaml"
+            record, folder = answers[2 * i], answers[2 * i + 1]
+            if record is None:
+                continue                 # the trust verdict says it does not add the file
+            tagged = {vrel: record[0]}
+            listing = _tree_entries(*folder) if folder is not None and folder[1] else []
+            if listing is None:          # a folder inside: as ls-tree -r lists it
+                tagged = self._listing(ref, model, version)
+            else:
+                for mode, name, oid in listing:
+                    if name.endswith(".dvc") and not mode.startswith("40"):
+                        tagged[f"{MODELS_DIR}/{model}/versions/{version}/{name}"] = oid
+            root = self.registry.root
+            current = {p: root / p for p in tagged}
+            vdir = root / MODELS_DIR / model / "versions" / version
+            if vdir.is_dir():
+                for e in os.scandir(vdir):
+                    if e.name.endswith(".dvc"):
+                        current.setdefault(f"{MODELS_DIR}/{model}/versions/{version}/{e.name}",
+                                           Path(e.path))
+            plans.append((ref, model, version, tagged, current))
+        present = [(p, f) for *_, current in plans for p, f in current.items()
+                   if f.is_file() and not f.is_symlink()]
+        hashed = git.run("hash-object", "--stdin-paths",
+                         input="".join(f"{f}\n" for _, f in present)).split() if present else []
+        blobs = {str(f): h for (_, f), h in zip(present, hashed)}
+        for ref, model, version, tagged, current in plans:
+            self.files += len(current)
+            for path in sorted(current):
+                now = blobs.get(str(current[path]))
+                if now is None:
+                    self.add(path, "VER-01", f"{path} was deleted after its registration tag "
+                             f"{ref.name}: registered records are immutable", model, version)
+                elif path not in tagged:
+                    self.add(path, "VER-01", f"{path} was added after the registration tag "
+                             f"{ref.name}: a registered version's weights cannot change",
+                             model, version)
+                elif now != tagged[path]:
+                    self.add(path, "VER-01", f"{path} changed after its registration tag "
+                             f"{ref.name} (blob {tagged[path][:12]} then, {now[:12]}"
+                             " now): registered records are immutable; register a new version",
+                             model, version)
+
+    def _listing(self, ref: Ref, model: str, version: str) -> dict[str, str]:
         vrel = f"{MODELS_DIR}/{model}/versions/{version}.yaml"
-        # (a) the record and its pointers, as the tag's commit holds them
-        listing = git.run("ls-tree", "-r", ref.target, "--",
-                          f"{MODELS_DIR}/{model}/versions/{version}.yaml",
-                          f"{MODELS_DIR}/{model}/versions/{version}/")
+        listing = self.git.run("ls-tree", "-r", ref.target, "--", vrel,
+                               f"{MODELS_DIR}/{model}/versions/{version}/")
         tagged: dict[str, str] = {}
         for line in listing.splitlines():
             meta, _, path = line.partition("\t")
             if path == vrel or path.endswith(".dvc"):
                 tagged[path] = meta.split()[2]
-        if vrel not in tagged:
-            return                       # the trust verdict says it does not add the file
-        root = self.registry.root
-        current = {p: root / p for p in tagged}
-        vdir = root / MODELS_DIR / model / "versions" / version
-        if vdir.is_dir():
-            for e in os.scandir(vdir):
-                if e.name.endswith(".dvc"):
-                    current.setdefault(f"{MODELS_DIR}/{model}/versions/{version}/{e.name}",
-                                       Path(e.path))
-        present = {p: f for p, f in current.items() if f.is_file() and not f.is_symlink()}
-        blobs = dict(zip(present, git.run("hash-object", "--", *[str(f) for f in
-                                                                 present.values()]).split())) \
-            if present else {}
-        self.files += len(current)
-        for path in sorted(current):
-            if path not in present:
-                self.add(path, "VER-01", f"{path} was deleted after its registration tag "
-                         f"{ref.name}: registered records are immutable", model, version)
-            elif path not in tagged:
-                self.add(path, "VER-01", f"{path} was added after the registration tag "
-                         f"{ref.name}: a registered version's weights cannot change", model,
-                         version)
-            elif blobs.get(path) != tagged[path]:
-                self.add(path, "VER-01", f"{path} changed after its registration tag "
-                         f"{ref.name} (blob {tagged[path][:12]} then, {blobs.get(path, '')[:12]}"
-                         " now): registered records are immutable; register a new version",
-                         model, version)
+        return tagged
 
     # --- (c): the weights ------------------------------------------------------------------
     def weights_of(self, model: str, versions: list[str] | None = None) -> None:

@@ -33,6 +33,7 @@ import traceback
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +45,7 @@ from modelreg.core.files import write_atomic
 from modelreg.core.metrics import meets_threshold, threshold_sign
 from modelreg.core.records import Finding
 from modelreg.core.yamlio import MAX_BYTES, dump_yaml, read_text
-from modelreg.store.cache import ContentCache
+from modelreg.store.cache import Store, digest, release_salt
 from modelreg.store.defaults import TEMPLATES_DIR
 from modelreg.store.registry import MODELS_DIR, Registry, check_name, semver_key
 
@@ -151,15 +152,22 @@ def stale_findings(judge: Templates, name: str, text: str, model: dict[str, Any]
     rel = card_path(name)
     judge = _view(judge)
     cache, key = _freshness_cache(judge, text, model, versions)
-    if cache.get(key):
+    known = cache.get(key)
+    if known is True:
         return []          # rendered from exactly these inputs before, and it was up to date
+    if isinstance(known, int) and not isinstance(known, bool):
+        # rendered from exactly these inputs before: stale, first differing at that line
+        return [Finding(rel, STALE_RULE, f"card is stale: run modelreg card {name} --write",
+                        line=known, model=name)]
     try:
         fresh, _ = render_text(judge, name, model, versions, text, display=rel)
-    except InputError as exc:
+    except InputError as exc:          # a bound of the sandbox: judged again every time
         return [Finding(rel, STALE_RULE, f"card cannot be re-rendered: {exc.message}",
                         line=exc.line, model=name)]
     if fresh != text:
-        return [stale_finding(name, rel, text, fresh)]
+        found = stale_finding(name, rel, text, fresh)
+        cache.put(key, found.line)
+        return [found]
     cache.put(key, True)
     return []
 
@@ -175,17 +183,28 @@ _CACHES: dict[str, Any] = {}
 
 def _freshness_cache(judge: Registry, text: str, model: dict[str, Any],
                      versions: dict[str, dict[str, Any]]) -> tuple[Any, str]:
-    """Rendering a card costs ~10 ms: remember which (card, records, template) inputs were
-    found up to date, keyed by their content (``.git/modelreg/cards.json``)."""
+    """Rendering a card costs ~10 ms: remember what the (card, records, template) inputs
+    gave — up to date, or stale from which line — keyed by their content and the releases
+    of modelreg and jinja2 (store/cache.py's :class:`Store`, ``cards``: the processes of a
+    big ``check`` write it at once)."""
     root = str(judge.root)
     cache = _CACHES.get(root)
     if cache is None:
-        cache = _CACHES[root] = ContentCache(Path(root), "cards")
+        cache = _CACHES[root] = Store(Path(root), "cards")
     override = f"{OVERRIDE_DIR}/{TEMPLATE}"
     template = judge.read_bytes(override) if judge.is_file(override) else \
         (TEMPLATES_DIR / TEMPLATE).read_bytes()
-    blob = json.dumps([text, model, versions], sort_keys=True, default=str).encode() + template
-    return cache, ContentCache.key(blob)
+    # in the records' own key order: the same bytes give the same text (a reordered record
+    # only misses)
+    blob = json.dumps([text, model, versions], default=str).encode()
+    return cache, digest(release_salt(), _jinja_release(), blob, template)
+
+
+@lru_cache(maxsize=1)
+def _jinja_release() -> str:
+    import jinja2  # noqa: PLC0415 - imported by the renderer anyway
+
+    return f"jinja2={jinja2.__version__}"
 
 
 def render_text(templates: Templates, name: str, model: dict[str, Any],

@@ -16,9 +16,16 @@ def protected_branch(registry: Registry) -> str:
 
 
 def protected_ref(git: Git, branch: str) -> str:
-    """The protected branch as this clone knows it: origin's copy when there is one."""
+    """The protected branch as this clone knows it: origin's copy when there is one (one
+    ``for-each-ref`` call)."""
+    known = git.__dict__.setdefault("_protected", {})
+    if branch in known:                  # asked again by the same command
+        return known[branch]
+    names = git.run("for-each-ref", "--format=%(refname)", f"refs/remotes/origin/{branch}",
+                    f"refs/heads/{branch}", check=False).split()
     for ref in (f"refs/remotes/origin/{branch}", f"refs/heads/{branch}"):
-        if git.ok("show-ref", "--verify", "-q", ref):
+        if ref in names:
+            known[branch] = ref
             return ref
     raise RefusedError(f"this clone has no branch {branch}",
                        hint=f"fetch it: git fetch origin {branch}")

@@ -173,6 +173,8 @@ class Registry:
         self.git = git or Git(root)
         self.tree: Tree = tree or WorkTree(root)
         self.trust: Trust | None = None        # the verdicts of the last state read
+        # the model and its refs behind :attr:`trust`, when :meth:`state` read them
+        self.judged: tuple[str, list[Ref]] | None = None
 
     @property
     def rev(self) -> str | None:
@@ -310,6 +312,7 @@ class Registry:
         were listed with their annotation's subject line only)."""
         messages = None if full else (
             lambda: {r.name: r.message for r in self.git.refs(["refs/tags/*@*"])})
+        self.judged = None
         self.trust = classify(self.git, self.protected_branch(), refs, messages=messages)
         signing = self.tag_signing()
         if signing.required:
@@ -364,6 +367,7 @@ class Registry:
         check_name(name)
         refs = self.refs(name)
         trust = self.classify(refs)
+        self.judged = (name, refs)
         when = parse_when(at) if at is not None else None
         return build_states(trust.trusted(refs), when).get(
             name, ModelState(name, (), {}, False, ()))

@@ -5,6 +5,7 @@ validators are built once per schema and reused for every file.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -47,6 +48,7 @@ class Schemas:
         self._schemas: dict[str, dict] = {}
         self._validators: dict[str, Any] = {}
         self._fast: dict[str, Any] = {}
+        self._digests: dict[str, str] = {}
 
     def _schema(self, kind: str) -> dict:
         if kind not in self._schemas:
@@ -55,7 +57,9 @@ class Schemas:
                 raise CannotRunError(f"schema {rel} is missing",
                                      hint="restore it from the registry template")
             try:
-                self._schemas[kind] = json.loads(self.registry.read_bytes(rel))
+                raw = self.registry.read_bytes(rel)
+                self._schemas[kind] = json.loads(raw)
+                self._digests[kind] = hashlib.sha256(raw).hexdigest()
             except ModelregError as exc:
                 raise CannotRunError(f"{rel} cannot be read: {exc.message}",
                                      hint="fix the schema file") from None
@@ -63,6 +67,12 @@ class Schemas:
                 raise CannotRunError(f"{rel} is not valid JSON: {exc}",
                                      hint="fix the schema file") from None
         return self._schemas[kind]
+
+    def digest(self, kind: str) -> str:
+        """The sha256 of ``schemas/KIND.schema.json`` as read (a cache key's part: a result
+        computed under one schema is never reused under another)."""
+        self._schema(kind)
+        return self._digests[kind]
 
     def validator(self, kind: str) -> Any:
         """jsonschema's validator: it explains what is wrong (built on first need, with the

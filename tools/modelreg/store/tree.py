@@ -19,6 +19,7 @@ from modelreg.store.git import CatFile, Git
 
 Kind = Literal["file", "dir", "other"]
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)    # without it (Windows), every read is the careful one
 _MODE_KIND: dict[str, Kind] = {"100644": "file", "100755": "file", "040000": "dir"}
 
 
@@ -48,6 +49,8 @@ class WorkTree:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._real_root = os.path.realpath(root)
+        self._root = str(root)
+        self._inside_dirs: dict[str, bool] = {}     # folder -> its real path is inside root
 
     def _inside(self, rel: str) -> Path:
         path = self.root / rel
@@ -93,7 +96,53 @@ class WorkTree:
                 out.append((e.name, "other"))
         return sorted(out)
 
+    def _dir_inside(self, folder: str) -> bool:
+        """Whether ``folder`` (a path under the root) really is inside the registry: a folder
+        that is no link is where its parent is, so one ``lstat`` per folder decides."""
+        known = self._inside_dirs.get(folder)
+        if known is None:
+            parent, name = os.path.split(folder)
+            if folder == self._root:
+                known = True
+            elif name in ("", ".", "..") or not folder.startswith(self._root + os.sep):
+                real = os.path.realpath(folder)
+                known = real == self._real_root or real.startswith(self._real_root + os.sep)
+            else:
+                try:
+                    link = stat.S_ISLNK(os.lstat(folder).st_mode)
+                except OSError:
+                    link = True           # the careful path says what is wrong
+                if link:
+                    real = os.path.realpath(folder)
+                    known = real.startswith(self._real_root + os.sep)
+                else:
+                    known = self._dir_inside(parent)
+            self._inside_dirs[folder] = known
+        return known
+
     def read(self, rel: str) -> bytes:
+        # The common case in one open: a regular file (never a link: O_NOFOLLOW) in a folder
+        # whose real path, resolved once per folder, is inside the registry.
+        path = os.path.join(self._root, rel)
+        folder = os.path.dirname(path)
+        if _NOFOLLOW and self._dir_inside(folder):
+            try:
+                fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+            except OSError:
+                fd = -1                   # missing, a link, …: the careful path says which
+            if fd >= 0:
+                try:
+                    regular = stat.S_ISREG(os.fstat(fd).st_mode)
+                except OSError:
+                    regular = False
+                if not regular:
+                    os.close(fd)          # a folder, FIFO or device: the careful path says so
+                else:
+                    with os.fdopen(fd, "rb") as fh:
+                        return fh.read()
+        return self._read_slowly(rel)
+
+    def _read_slowly(self, rel: str) -> bytes:
         path = self._inside(rel)
         try:
             st = path.stat()
