@@ -218,3 +218,35 @@ def test_unread_tag_names_are_judged_the_same_through_the_shortcut(name: str):
         assert tags._parse(name) is not None
         m = tags._match(name)
         assert m and tags.NAME_RE.match(m.group("artifact")) and not m.group("created")
+
+
+# --- ls: the configured stages remembered by the bytes they are read from -------------------
+def test_ls_stages_follow_every_change_to_the_configuration(empty_repo):
+    from modelreg import open_registry
+    from modelreg.app.read import _known_stages
+    from modelreg.store.cache import ContentCache
+
+    env = empty_repo.root / "policies" / "data" / "environments.yaml"
+    original = env.read_text()
+
+    def known() -> set[str] | None:
+        registry = open_registry(empty_repo.root)
+        cache = ContentCache(registry.root, "ls")
+        used: set[str] = set()
+        out = _known_stages(registry, cache, used)
+        cache.save(keep=used)
+        assert out == _known_stages(open_registry(empty_repo.root))   # the uncached answer
+        return out
+
+    assert known() == {"staging", "production"}
+    assert known() == {"staging", "production"}                  # from the cache
+    env.write_text(original + "  - name: canary\n    description: A few users.\n"
+                   "    requires: staging\n")
+    assert known() == {"staging", "production", "canary"}
+    env.write_text(original.replace("stages:", "stages: 3\nnot_stages:"))   # does not check
+    assert known() is None
+    schema = empty_repo.root / "schemas" / "data" / "environments.schema.json"
+    env.write_text(original)
+    assert known() == {"staging", "production"}
+    schema.write_text('{"type": "string"}')                 # the schema changed, not the data
+    assert known() is None

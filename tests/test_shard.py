@@ -123,6 +123,11 @@ def test_a_bad_shard_is_a_usage_error(reg: Path, run_cli, spec: str):
     assert "--shard" in ran.err
 
 
+def test_a_shards_text_output_says_which_shard_it_is(reg: Path, run_cli):
+    ran = run_cli(reg, "check", "--shard", "2/3")
+    assert ran.code == EXIT_FINDINGS and "check (shard 2/3): " in ran.err
+
+
 def test_a_shard_takes_no_changed_since(reg: Path, run_cli):
     ran = run_cli(reg, "check", "--shard", "1/3", "--changed-since", "HEAD")
     assert ran.code == EXIT_USAGE
@@ -139,7 +144,8 @@ def test_any_text_is_a_shard_or_a_usage_error(spec: str):
         shard = parse(spec)
     except UsageError:
         return
-    assert 1 <= shard.index <= shard.count and str(shard) == spec.strip()
+    assert 1 <= shard.index <= shard.count
+    assert [int(n) for n in spec.strip().split("/")] == [shard.index, shard.count]
 
 
 # --- the merged report is the whole check's ------------------------------------------------

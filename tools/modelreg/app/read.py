@@ -1,6 +1,7 @@
 """The library API behind each read command: results as plain data, nothing printed."""
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from modelreg.core import tags as tagmod
@@ -8,6 +9,7 @@ from modelreg.core.errors import ModelregError, UsageError
 from modelreg.core.records import ModelState
 from modelreg.core.timefmt import When, parse_when, rfc3339
 from modelreg.store.cache import ContentCache
+from modelreg.store.config import DATA_DIR, SCHEMA_DIR
 from modelreg.store.registry import Registry, check_name, check_version, semver_key
 
 
@@ -26,7 +28,7 @@ def list_models(registry: Registry) -> list[dict[str, Any]]:
     untrusted = registry.trust.untrusted_by_model() if registry.trust is not None else {}
     cache = ContentCache(registry.root, "ls")
     used: set[str] = set()
-    known = _known_stages(registry)
+    known = _known_stages(registry, cache, used)
     rows = []
     for name in registry.model_names():
         state = states.get(name, ModelState(name, (), {}, False, ()))
@@ -65,14 +67,39 @@ def unread_tags(registry: Registry) -> list[dict[str, str]]:
             if (why := tagmod.unread(n))]
 
 
-def _known_stages(registry: Registry) -> set[str] | None:
+def _known_stages(registry: Registry, cache: ContentCache | None = None,
+                  used: set[str] | None = None) -> set[str] | None:
     """The stages the registry's configuration lists (None when it cannot be read: validate
     reports why); a tag may name any stage GTO accepts, and ``ls`` flags the others
-    (``verify`` reports them)."""
+    (``verify`` reports them). With ``cache``: remembered by the bytes of every file the
+    configuration is read and checked from (``policies/data/``, ``schemas/data/``), so a
+    listing does not load and check the whole configuration again."""
+    key = None
+    if cache is not None:
+        digest = hashlib.sha1(b"stages\0")
+        try:
+            for folder in (DATA_DIR, SCHEMA_DIR):
+                for name in registry.list_dir(folder):
+                    rel = f"{folder}/{name}"
+                    digest.update(rel.encode() + b"\0")
+                    if registry.is_file(rel):
+                        raw = registry.read_bytes(rel)
+                        digest.update(b"%d\0" % len(raw) + raw)
+            key = digest.hexdigest()
+        except ModelregError:
+            key = None
+        if key is not None and used is not None:
+            used.add(key)
+        hit = cache.get(key) if key is not None else None
+        if isinstance(hit, dict) and "stages" in hit:
+            return None if hit["stages"] is None else set(hit["stages"])
     try:
-        return set(registry.config.stage_names)
+        known: set[str] | None = set(registry.config.stage_names)
     except ModelregError:
-        return None
+        known = None
+    if cache is not None and key is not None:
+        cache.put(key, {"stages": None if known is None else sorted(known)})
+    return known
 
 
 def _key(v: str):

@@ -27,7 +27,8 @@ def text(result: CheckResult, strict: bool = False) -> str:
 def summary_line(result: CheckResult, strict: bool = False) -> str:
     r = result.report
     verdict = "ok" if result.ok(strict) else "FAILED"
-    return (f"check: {len(result.models)} models, {result.documents} documents, {r.files} files "
+    part = f" (shard {result.shard})" if result.shard is not None else ""
+    return (f"check{part}: {len(result.models)} models, {result.documents} documents, {r.files} files "
             f"({result.engine or 'no engine'}): {r.errors} errors, {r.warnings} warnings, "
             f"{len(result.waived)} waived — {verdict}")
 

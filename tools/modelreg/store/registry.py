@@ -100,18 +100,23 @@ def build_states(refs: list[Ref], at: int | None = None) -> dict[str, ModelState
             version_at_commit[(parsed.model, ref.target)] = parsed.version  # type: ignore[assignment]
         elif parsed.action is Action.DEREGISTER:
             version_at_commit.setdefault((parsed.model, ref.target), parsed.version)  # type: ignore[arg-type]
+    staged = (Action.ASSIGN, Action.UNASSIGN)
+    evidence_field = tagmod.evidence_field
     for ref, parsed in parsed_refs:
         if at is not None and ref.time > at:
             continue
         version = parsed.version
-        if parsed.action in (Action.ASSIGN, Action.UNASSIGN):
-            claimed = tagmod.evidence_field(ref.message, "version") if ref.annotated else None
+        annotated = ref.object_type == "tag" and ref.tag_name == ref.name   # Ref.annotated
+        if parsed.action in staged:
+            claimed = evidence_field(ref.message, "version") if annotated else None
             version = claimed or version_at_commit.get((parsed.model, ref.target))
-        events_by_model.setdefault(parsed.model, []).append(Event(
-            action=parsed.action, model=parsed.model, tag=ref.name, commit=ref.target,
-            time=ref.time, actor=ref.tagger_name, actor_email=ref.tagger_email,
-            annotated=ref.annotated, version=version, stage=parsed.stage,
-            counter=parsed.counter or 0, message=ref.message, object=ref.object))
+        events = events_by_model.get(parsed.model)
+        if events is None:
+            events = events_by_model[parsed.model] = []
+        # positional, in Event's field order (a named tuple: 12,000 per listing)
+        events.append(Event(parsed.action, parsed.model, ref.name, ref.target, ref.time,
+                            ref.tagger_name, ref.tagger_email, annotated, version,
+                            parsed.stage, parsed.counter or 0, ref.message, ref.object))
     states = {}
     for model, events in events_by_model.items():
         states[model] = _replay(model, events)
