@@ -275,6 +275,26 @@ def _tag_evidence(store: Store, ev: Event) -> dict[str, Any]:
     return evidence
 
 
+def _read_card(records: Registry, rel: str, placeholders: Sequence[str],
+               store: Store | None) -> tuple[str, inputs.Card]:
+    """A card's text and what the policies read of it, split once per content and
+    placeholder list."""
+    raw = records.read_bytes(rel)
+    text = records_text(raw, rel)
+    if store is None:
+        return text, inputs.parse_card(text, rel, placeholders)
+    key = digest(release_salt(), "card", blob_id(raw), json.dumps(list(placeholders)))
+    hit = store.get(key)
+    if isinstance(hit, dict) and isinstance(hit.get("front_matter"), dict) and \
+            isinstance(hit.get("sections"), dict) and isinstance(hit.get("lines"), dict):
+        return text, inputs.Card(hit["front_matter"], hit["sections"], hit["lines"])
+    card = inputs.parse_card(text, rel, placeholders)
+    entry = {"front_matter": card.front_matter, "sections": card.sections, "lines": card.lines}
+    if plain(entry):
+        store.put(key, entry)
+    return text, card
+
+
 def _model_files(records: Registry, name: str) -> list[str]:
     base = f"{MODELS_DIR}/{name}"
     paths = [f"{base}/{f}" for f in ("model.yaml", "stages.yaml", "card.md")]
@@ -321,7 +341,8 @@ def _leaks(raw: bytes, rel: str, store: Store | None) -> list[Leak]:
 def records_text(raw: bytes, rel: str) -> str:
     """A registry file's bytes as text, with the size limit ``Registry.read_text`` keeps."""
     if len(raw) > MAX_BYTES:
-        raise InputError(f"file is {len(raw)} bytes, over the {MAX_BYTES}-byte limit", file=rel)
+        raise InputError(f"file is {len(raw)} bytes, over the {MAX_BYTES}-byte limit",
+                         file=rel, hint="metadata files are small; keep weights under DVC")
     return decode(raw, rel)
 
 
@@ -362,8 +383,8 @@ def read_model(records: Registry, schemas: Schemas, name: str, placeholders: Seq
     has_card = records.exists(paths["card"])
     if has_card:
         try:
-            text = records.read_text(paths["card"])
-            card = inputs.parse_card(text, paths["card"], placeholders)
+            text, card = _read_card(records, paths["card"], placeholders,
+                                    cache.store if cache is not None else None)
         except ModelregError as exc:
             findings.append(unreadable(paths["card"], exc, name))
             bad.add(paths["card"])
