@@ -265,3 +265,15 @@ def test_junk_in_the_cache_folder_is_ignored(tmp_path, junk):
     store.save()
     assert Store(tmp_path, "junk").get("key") == [1]
     assert not (folder / "0-0-0.seg").exists()        # the damaged segment was merged away
+
+
+def test_an_edit_to_one_model_judges_that_model_alone_again(repo):
+    """A full check after a one-file edit: that file parsed and scanned, that one model sent
+    to the engine (its documents' change names only its own folder's paths)."""
+    _findings(repo.root)
+    entries = len(Store(repo.root, "records"))
+    model = repo.root / "models/credit-default/model.yaml"
+    model.write_text(model.read_text() + "# edited\n")
+    _findings(repo.root)
+    # the record, its secret scan and credit-default's policy answer; iris-classifier's stay
+    assert len(Store(repo.root, "records")) == entries + 3

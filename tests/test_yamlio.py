@@ -504,3 +504,48 @@ def test_decode_on_arbitrary_bytes_returns_or_raises_input_error(raw: bytes) -> 
         assert exc.line is not None and 1 <= exc.line <= raw.count(b"\n") + 1
     else:
         assert text.encode("utf-8") == raw
+
+
+# --- the fast path (libyaml's events straight to data) agrees with the full one ------------
+def _full(text: str):
+    loader = yamlio._Loader(text)
+    try:
+        node = loader.get_single_node()
+        return None if node is None else yamlio._construct(loader, node, {})
+    finally:
+        loader.dispose()
+
+
+_SCALARS = ["1", "-0", "0o17", "017", "0x1F", "0b101", "1_000", "190:20:30", "1.5", "-.inf",
+            ".NaN", "6.8523015e+5", "1e3", "yes", "No", "on", "OFF", "true", "~", "null", "",
+            "'1'", '"true"', "2026-11-30", "2026-11-30T12:00:00Z", "a: b", "x #c", "'a''b'",
+            '"\\u00e9\\n"', "|\n  block\n", ">\n  folded\n", "[1, a, ~]", "{a: 1, b: [x]}"]
+
+
+@pytest.mark.parametrize("value", _SCALARS)
+def test_the_fast_path_builds_what_the_full_path_builds(value: str) -> None:
+    text = f"key: {value}\nlist:\n  - {value}\nnested:\n  deeper: {{x: [{value.strip()}]}}\n" \
+        if "\n" not in value else f"key: {value}"
+    try:
+        expected = _full(text)
+    except yaml.YAMLError:
+        with pytest.raises(Exception):  # noqa: B017,PT011 - whatever it is, the full path decides
+            yamlio._parse_fast(text)
+        return
+    got = yamlio._parse_fast(text)
+    assert got == expected and repr(got) == repr(expected)
+
+
+@pytest.mark.parametrize("text", [
+    "a: 1\na: 2\n",                       # a duplicate key
+    "a: &x 1\nb: *x\n",                   # an anchor and an alias
+    "a: !!str 1\n",                       # an explicit tag
+    "<<: {a: 1}\n",                       # a merge key
+    "1: a\n",                             # a key that is not a string
+    "? [a]\n: b\n",                       # a key that is a list
+    "a: 1\n---\nb: 2\n",                  # two documents
+    "a: [" * 70 + "]" * 70 + "\n",        # nesting past the limit
+])
+def test_the_fast_path_leaves_every_unusual_document_to_the_full_path(text: str) -> None:
+    with pytest.raises(Exception):  # noqa: B017,PT011 - _Unusual or the parser's own error
+        yamlio._parse_fast(text)

@@ -38,7 +38,7 @@ def unreadable(rel: str, exc: ModelregError, model: str | None,
                    line=exc.line, model=model, version=version)
 
 
-def _plain(data: Any) -> bool:
+def plain(data: Any) -> bool:
     """Whether ``data`` is exactly what JSON gives back (strings, numbers, booleans, null,
     lists, string-keyed mappings): only such a record is cached. A ``!!binary`` or ``!!set``
     value is parsed again each time rather than come back as something else."""
@@ -109,7 +109,7 @@ class RecordCache:
         doc = Document(rel, text, data)
         errors = [(parts, message, locate(doc, parts))
                   for parts, message in schemas.errors(kind, data)]
-        if _plain(data):
+        if plain(data):
             self.store.put(key, {"data": data, "schema": [list(e) for e in errors]})
         return doc, errors
 

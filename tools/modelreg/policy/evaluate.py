@@ -13,14 +13,15 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from modelreg.core import timefmt
 from modelreg.core.errors import CannotRunError, InputError, ModelregError
-from modelreg.core.records import Finding, ModelState
+from modelreg.core.records import Event, Finding, ModelState
 from modelreg.core.yamlio import MAX_BYTES, Document, decode, locate
 from modelreg.policy import inputs
-from modelreg.policy.documents import RecordCache, unreadable, validate_file
+from modelreg.policy.documents import RecordCache, plain, unreadable, validate_file
 from modelreg.policy.engines import (
     DECISION_QUERY,
     Engine,
@@ -124,7 +125,8 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
             else records.state(name)
         docs.extend(inputs.model_documents(mf, state, rank=rank, stage=stage, change=change,
                                            review=review, changed=None if scope is None
-                                           else scope.get(name, set())))
+                                           else scope.get(name, set()),
+                                           evidence=partial(_tag_evidence, cache.store)))
     annotate(records, docs, judge=judge)        # the signature facts SIGN-01/02 judge
     found, waived, out.engine = run_policies(docs, documents, cards, engine, opa_url,
                                              policy_set, stamp, pull_request,
@@ -256,6 +258,21 @@ def _remember(cache: Store, keys: dict[str, str], decision: dict[str, list[Any]]
             parts[model][kind].append(raw)
     for name, key in keys.items():
         cache.put(key, parts[name])
+
+
+def _tag_evidence(store: Store, ev: Event) -> dict[str, Any]:
+    """A tag's evidence block, parsed once per annotation text (a registry of 10,000
+    versions has 12,000 of them to read for every full check)."""
+    if not ev.annotated:
+        return {}
+    key = digest(release_salt(), "evidence", ev.message)
+    hit = store.get(key)
+    if isinstance(hit, dict):
+        return hit
+    evidence = ev.evidence
+    if plain(evidence):
+        store.put(key, evidence)
+    return evidence
 
 
 def _model_files(records: Registry, name: str) -> list[str]:

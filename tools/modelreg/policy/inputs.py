@@ -14,7 +14,7 @@ document.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,10 +69,16 @@ def files_of(name: str) -> dict[str, str]:
             "card": f"{base}/card.md"}
 
 
+def _evidence(ev: Event) -> dict[str, Any]:
+    return ev.evidence
+
+
 def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
                     stage: str | None, change: dict[str, Any],
                     review: dict[str, Any] | None = None,
-                    changed: Collection[str] | None = None) -> list[dict[str, Any]]:
+                    changed: Collection[str] | None = None,
+                    evidence: Callable[[Event], dict[str, Any]] = _evidence
+                    ) -> list[dict[str, Any]]:
     """The policy documents of one model: one per version (or one for the model alone).
 
     ``review`` (the pull request's) is the evidence of the versions the pull request changes,
@@ -84,6 +90,11 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
     requested, rollback = requested_stages(stages_data)
     held = dict(state.stages)
     base_files = files_of(mf.name)
+    # the change as this model sees it: its own folder's paths (the pull request as a whole
+    # is input.change); a change elsewhere leaves this model's documents, and the answer the
+    # policy cache holds for them, as they were
+    prefix = f"models/{mf.name}/"
+    change = {**change, "files": [f for f in change.get("files") or [] if f.startswith(prefix)]}
     # JSON has no NaN or Infinity and the engines refuse an input holding one: take them out,
     # and list where they were for ID-08 to report
     model_data, model_bad = _finite(mf.model.data, "model")
@@ -110,8 +121,9 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
             "change": change,
             "review": review if review is not None and (
                 changed is None or version is None or version in changed) else
-            recorded_review(state, version, doc_stage),
-            "record_approvals": record_approvals(state, version, vdoc, change, review),
+            recorded_review(state, version, doc_stage, evidence),
+            "record_approvals": record_approvals(state, version, vdoc, change, review,
+                                                 evidence),
         }
         bad = model_bad + stages_bad + card_bad + version_bad
         if bad:
@@ -141,7 +153,8 @@ VOUCHING_FIELDS = ("exceptions", "validation")
 
 
 def record_approvals(state: ModelState, version: str | None, vdoc: Document | None,
-                     change: dict[str, Any], review: dict[str, Any] | None
+                     change: dict[str, Any], review: dict[str, Any] | None,
+                     evidence_of: Callable[[Event], dict[str, Any]] = _evidence
                      ) -> dict[str, Any]:
     """Who approved the pull request that introduced or last changed this version's record,
     and when: ``{"source": text, "by": {login: RFC 3339 time}}``.
@@ -165,7 +178,7 @@ def record_approvals(state: ModelState, version: str | None, vdoc: Document | No
     if registration is None:
         return {"source": "no pull request review given, and the version is not registered "
                           "yet", "by": {}}
-    evidence = registration.evidence
+    evidence = evidence_of(registration)
     recorded = review_from_evidence(evidence)
     pr = f"pull request #{evidence['pr']}" if evidence.get("pr") else "no pull request"
     when = rfc3339(registration.time)
@@ -173,7 +186,9 @@ def record_approvals(state: ModelState, version: str | None, vdoc: Document | No
             "by": {login: when for login in approvals(recorded)}}
 
 
-def recorded_review(state: ModelState, version: str | None, stage: str) -> dict[str, Any] | None:
+def recorded_review(state: ModelState, version: str | None, stage: str,
+                    evidence_of: Callable[[Event], dict[str, Any]] = _evidence
+                    ) -> dict[str, Any] | None:
     """Sign-off evidence for a version that holds ``stage``, as the stage tag recorded it.
 
     On the protected branch there is no pull request to ask: the approvals reconcile wrote
@@ -185,7 +200,7 @@ def recorded_review(state: ModelState, version: str | None, stage: str) -> dict[
     if tag is None:
         return None
 
-    return review_from_evidence(tag.evidence)
+    return review_from_evidence(evidence_of(tag))
 
 
 def policy_input(now: str, docs: list[dict[str, Any]],

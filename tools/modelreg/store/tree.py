@@ -62,7 +62,7 @@ class WorkTree:
 
     def kind(self, rel: str) -> Kind | None:
         try:
-            mode = os.lstat(self.root / rel).st_mode
+            mode = os.lstat(os.path.join(self._root, rel)).st_mode
         except (FileNotFoundError, NotADirectoryError):
             return None
         if stat.S_ISREG(mode):
