@@ -260,6 +260,7 @@ class OpaLibEngine:
         self._mod = opa_bindings
         self._engine: Any = None
         self._set: PolicySet | None = None
+        self._compiled = False
         self.prints: list[tuple[str, str]] = []
 
     @staticmethod
@@ -282,18 +283,27 @@ class OpaLibEngine:
             for pf in policy_set.files:
                 engine.add_policy(pf.path, pf.text)
             engine.add_data({DATA_ROOT: policy_set.data})
-            # compile now, so syntax and compile errors surface at load time
-            engine.eval_query("x := 1")
         except self._mod.OpaError as exc:
             raise policy_error(self.name, "load the policies", str(exc)) from None
         self._engine = engine
         self._set = policy_set
+        self._compiled = False
 
     def evaluate(self, query: str, input: Any) -> Any:
+        # every query compiles the policies: the first one is their compile check too (a
+        # failure is told apart by compiling them alone, so a syntax error still reads as
+        # "could not load the policies"), which saves a compile on every run
         try:
             rows = self._engine.eval_query(f"__result := {query}", input)
         except self._mod.OpaError as exc:
+            if not self._compiled:
+                try:
+                    self._engine.eval_query("x := 1")
+                except self._mod.OpaError as compile_error:
+                    raise policy_error(self.name, "load the policies",
+                                       str(compile_error)) from None
             raise policy_error(self.name, "evaluate the policies", str(exc)) from None
+        self._compiled = True
         if not rows:
             return None
         return rows[0].get("__result")

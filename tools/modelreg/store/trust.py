@@ -47,9 +47,10 @@ MODELS_DIR = "models"
 #: How far ahead of this machine's clock a tagger's clock may run before the tag is refused.
 FUTURE_SKEW = 300
 #: Bumped whenever the rules below change: cached verdicts of older rules are not reused.
-RULES = "3"
+RULES = "4"
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 UNREVIEWED = "reached main without a reviewed pull request"
+_PLAIN: dict = {"r": [], "u": False, "m": None}
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,10 @@ class _Classifier:
         good = trust.good
         for ref in refs:
             cached = get(ref.object) if ref.tag_name == ref.name else None
+            if cached == 1:                      # trusted, reviewed, no merge (most tags)
+                cached = _PLAIN
+            elif not isinstance(cached, dict):   # none, or not this rule's answer
+                cached = None
             if cached is not None:
                 # only registry tags are cached (and the object names this tag): the model
                 # is what comes before the first '@' or '#', no need to parse the name again
@@ -347,7 +352,9 @@ class _Classifier:
                                 "request's merge")
             verdict = Verdict(ref.name, p.model, tuple(reasons), unreviewed, merge)
             if positive:
-                self.cache.put(ref.object, {"r": list(reasons), "u": unreviewed, "m": merge})
+                # the common verdict as one number: the cache of 12,000 tags loads faster
+                self.cache.put(ref.object, 1 if not reasons and not unreviewed and merge is None
+                               else {"r": list(reasons), "u": unreviewed, "m": merge})
             live = self._live(ref)
             trust.add(Verdict(ref.name, p.model, (*live, *verdict.reasons), unreviewed, merge)
                       if live else verdict)
