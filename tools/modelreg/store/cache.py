@@ -110,7 +110,7 @@ class Store:
     def __init__(self, root: Path, name: str) -> None:
         git_dir = root / ".git"
         self.folder = git_dir / "modelreg" / "cache" / name if git_dir.is_dir() else None
-        self._raw: dict[str, bytes] = {}
+        self._raw: dict[str, bytes | memoryview] = {}
         self._new: dict[str, Any] = {}
         self._used: set[str] = set()
         self._read: list[Path] = []
@@ -148,7 +148,7 @@ class Store:
         if raw is None:
             return None
         try:
-            value = json.loads(raw)
+            value = json.loads(bytes(raw))
         except ValueError:
             return None
         self._used.add(key)
@@ -199,19 +199,26 @@ class Store:
         self._new = {}
 
 
-def _parse_segment(raw: bytes) -> dict[str, bytes] | None:
-    """A segment's entries, or None when it is not a whole segment of this format."""
-    head, sep, body = raw.partition(b"\n")
-    fields = head.split(b" ")
-    if not sep or len(fields) != 3 or fields[0] != _MAGIC or fields[1] != b"%d" % FORMAT:
+def _parse_segment(raw: bytes) -> dict[str, memoryview] | None:
+    """A segment's entries (views into ``raw``: no copy of a big file), or None when it is
+    not a whole segment of this format."""
+    nl = raw.find(b"\n")
+    fields = raw[:nl].split(b" ") if nl >= 0 else []
+    if len(fields) != 3 or fields[0] != _MAGIC or fields[1] != b"%d" % FORMAT:
         return None
-    if hashlib.sha256(body).hexdigest().encode() != fields[2]:
+    view = memoryview(raw)
+    if hashlib.sha256(view[nl + 1:]).hexdigest().encode() != fields[2]:
         return None
-    out: dict[str, bytes] = {}
-    for line in body.split(b"\n"):
-        if line:
-            key, tab, value = line.partition(b"\t")
-            if not tab:
+    out: dict[str, memoryview] = {}
+    pos, size = nl + 1, len(raw)
+    while pos < size:
+        end = raw.find(b"\n", pos)
+        if end < 0:
+            end = size
+        if end > pos:
+            tab = raw.find(b"\t", pos, end)
+            if tab < 0:
                 return None
-            out[key.decode("ascii", "replace")] = value
+            out[raw[pos:tab].decode("ascii", "replace")] = view[tab + 1:end]
+        pos = end + 1
     return out
