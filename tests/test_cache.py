@@ -277,3 +277,11 @@ def test_an_edit_to_one_model_judges_that_model_alone_again(repo):
     _findings(repo.root)
     # the record, its secret scan and credit-default's policy answer; iris-classifier's stay
     assert len(Store(repo.root, "records")) == entries + 3
+
+
+def test_linked_work_trees_share_their_clones_cache(repo, tmp_path):
+    other = tmp_path / "second-tree"
+    repo.git("worktree", "add", "-q", "--detach", str(other))
+    store = Store(other, "records")
+    assert store.folder == repo.root / ".git/modelreg/cache/records"
+    assert _findings(other) == _findings(repo.root)

@@ -108,8 +108,8 @@ class Store:
     """
 
     def __init__(self, root: Path, name: str) -> None:
-        git_dir = root / ".git"
-        self.folder = git_dir / "modelreg" / "cache" / name if git_dir.is_dir() else None
+        git_dir = _common_git_dir(root)
+        self.folder = git_dir / "modelreg" / "cache" / name if git_dir is not None else None
         self._raw: dict[str, bytes | memoryview] = {}
         self._new: dict[str, Any] = {}
         self._used: set[str] = set()
@@ -197,6 +197,27 @@ class Store:
             key, _, value = line.partition(b"\t")
             self._raw[key.decode()] = value
         self._new = {}
+
+
+def _common_git_dir(root: Path) -> Path | None:
+    """The clone's git folder: ``.git`` itself, or for a linked work tree (``.git`` is a
+    file naming its folder) the folder it shares with its main work tree, so every work
+    tree of a clone shares one cache."""
+    dot_git = root / ".git"
+    if dot_git.is_dir():
+        return dot_git
+    try:
+        line = dot_git.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not line.startswith("gitdir: "):
+        return None
+    own = (root / line[len("gitdir: "):]).resolve()
+    try:
+        common = (own / (own / "commondir").read_text(encoding="utf-8").strip()).resolve()
+    except (OSError, UnicodeDecodeError):
+        common = own
+    return common if common.is_dir() else None
 
 
 def _parse_segment(raw: bytes) -> dict[str, memoryview] | None:
