@@ -922,6 +922,11 @@ def merge_one_version(ctx: Context) -> Callable[[], None]:
     return undo
 
 
+def drop_cache(ctx: Context) -> None:
+    """What a fresh clone has: no cache under .git/modelreg."""
+    shutil.rmtree(ctx.built.root / ".git" / "modelreg", ignore_errors=True)
+
+
 def check_reconciled_one(proc: subprocess.CompletedProcess, ctx: Context) -> str | None:
     report = _json(proc)
     created = [c.get("tag") for c in report.get("created") or []]
@@ -944,6 +949,7 @@ class Timed:
     default: bool = True            # False: timed only when named in --only (too slow today)
     name: str | None = None         # what --only calls it (default: the subcommand)
     setup: Callable[[Context], Callable[[], None]] | None = None  # returns its undo
+    before_each: Callable[[Context], None] | None = None   # run before every run, untimed
 
     @property
     def key(self) -> str:
@@ -972,6 +978,11 @@ COMMANDS = [
     # every version of the registry, on each embedded engine
     Timed(("check", "--engine", "regorus", "--json"), check_check, target=8.0,
           name="check-all"),
+    # the same with no cache (a new clone, or after `rm -rf .git/modelreg`)
+    Timed(("check", "--engine", "regorus", "--json"), check_check, name="check-all-cold",
+          label="modelreg check --engine regorus --json (no cache)", before_each=drop_cache),
+    Timed(("validate", "--json"), check_validate, name="validate-cold",
+          label="modelreg validate --json (no cache)", before_each=drop_cache),
     Timed(("check", "--engine", "opa-lib", "--json"), check_check,
           name="check-all-opa-lib", default=False),
     Timed(("gate", "{model}", "--stage", "production"), _exit_zero, target=0.35,
@@ -1106,6 +1117,8 @@ def measure(timed: Timed, ctx: Context, repeat: int) -> Result:
 def _measure(timed: Timed, ctx: Context, repeat: int, argv: list[str],
              result: Result) -> Result:
     timeout = GTO_TIMEOUT if timed.program == "gto" else None
+    if timed.before_each:
+        timed.before_each(ctx)
     proc, wall, cpu = _run(argv, ctx.built.root, timeout)
     if proc is None:
         result.status, result.runs = "timeout", [wall]
@@ -1129,10 +1142,14 @@ def _measure(timed: Timed, ctx: Context, repeat: int, argv: list[str],
         result.cpu.append(cpu)
         return result
     for _ in range(repeat):
+        if timed.before_each:
+            timed.before_each(ctx)
         _, wall, cpu = _run(argv, ctx.built.root)
         result.runs.append(wall)
         result.cpu.append(cpu)
     if timed.program == "modelreg":
+        if timed.before_each:
+            timed.before_each(ctx)
         result.peak_mib = peak_mib(argv, ctx.built.root)
     return result
 
