@@ -226,3 +226,25 @@ def test_the_table_gives_ratios_to_git_and_to_gto_and_peak_memory():
     assert row["modelreg gate m --stage production"][6:8] == ["1.5×", "> 12,000×"]
     assert row["gto show"][3] == "250.00" and row["gto history m"][3] == "> 3600.00"
     assert row["git for-each-ref"][6] == "–"
+
+
+def test_the_generated_registry_passes_the_full_check_and_reconcile_signs(built, tmp_path):
+    """The generator keeps up with the rules: a full check of its registry finds nothing,
+    and reconcile, with the registry's own tag-signing key, tags a new merge."""
+    import shutil
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "modelreg", "check", "--engine", "regorus",
+                           "--json"], cwd=built.root, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[:2000] + proc.stderr[-2000:]
+    copy = tmp_path / "copy"
+    shutil.copytree(built.root.parent, copy, symlinks=True)
+    ctx = bench.Context(bench.Built(copy / built.root.name, built.models, built.versions, 0,
+                                    built.commits, built.tags, built.git_bytes),
+                        bench.model_name(1, MODELS))
+    undo = bench.merge_one_version(ctx)
+    proc = subprocess.run([sys.executable, "-m", "modelreg", "reconcile", "--engine",
+                           "regorus", "--json", "--signing-key", ctx.key_file],
+                          cwd=ctx.built.root, capture_output=True, text=True)
+    assert bench.check_reconciled_one(proc, ctx) is None, proc.stderr[-2000:]
+    undo()

@@ -162,6 +162,7 @@ def model_record(name: str, index: int) -> dict[str, Any]:
         "model_type": "logistic regression",
         "library_name": "sklearn",
         "license": "proprietary-internal" if high else "Apache-2.0",
+        **({"license_link": "https://example.com/licences/internal-models"} if high else {}),
         "owner": {"team": team, "business_owner": login},
         "developers": [login],
         "contacts": [f"{team}@example.com"],
@@ -792,6 +793,19 @@ class Context:
     model: str                      # the model `show` asks about
 
     @property
+    def key_file(self) -> str:
+        """The registry's tag-signing key as an OpenSSH private key file (reconcile signs)."""
+        from cryptography.hazmat.primitives import serialization
+
+        path = self.built.root.parent / "tag-signing-key"
+        if not path.is_file():
+            path.write_bytes(TagKey().key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                serialization.NoEncryption()))
+            path.chmod(0o600)
+        return str(path)
+
+    @property
     def models(self) -> int:
         return self.built.models
 
@@ -988,7 +1002,8 @@ COMMANDS = [
     Timed(("gate", "{model}", "--stage", "production"), _exit_zero, target=0.35,
           large_target=0.5),
     # after one merge on main: tag it, whatever the registry's size
-    Timed(("reconcile", "--engine", "regorus", "--json"), check_reconciled_one, target=2.0,
+    Timed(("reconcile", "--engine", "regorus", "--json", "--signing-key", "{key}"),
+          check_reconciled_one, target=2.0, label="modelreg reconcile --engine regorus --json",
           setup=merge_one_version),
     # GTO on the same registry (its overview, one model, one model's history)
     Timed(("show",), check_gto, program="gto", label="gto show", name="gto-show",
@@ -1091,7 +1106,8 @@ def measure(timed: Timed, ctx: Context, repeat: int) -> Result:
     """One warm-up run, checked for sanity, then ``repeat`` timed runs (the warm-up alone
     when it took over ``SLOW`` seconds, as GTO's benchmark did for its 5-minute runs), then
     one run for peak memory."""
-    args = [a.format(model=ctx.model, last=version_name(ctx.versions - 1)) for a in timed.argv]
+    args = [a.format(model=ctx.model, last=version_name(ctx.versions - 1), key=ctx.key_file)
+            for a in timed.argv]
     label = (timed.label or " ".join([timed.program, *timed.argv])).format(
         model=ctx.model, last=version_name(ctx.versions - 1))
     target = timed.large_target if ctx.models >= LARGE_SCENARIO[0] else timed.target
