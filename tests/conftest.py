@@ -317,3 +317,18 @@ def s3(monkeypatch):
         yield S3(url, client, server)
     finally:
         server.stop()
+
+
+def load_bench():
+    """tools/bench.py as the module ``bench`` (loaded once: its generator builds registries
+    for the benchmark's and the shard tests)."""
+    import importlib.util
+
+    if "bench" in sys.modules:
+        return sys.modules["bench"]
+    spec = importlib.util.spec_from_file_location("bench", PROJECT / "tools" / "bench.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench"] = module      # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module

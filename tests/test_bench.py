@@ -4,7 +4,6 @@ Only the generator is tested here; timings never decide a test.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
+from conftest import load_bench
 from modelreg import open_registry
 from modelreg.core import tags as tagmod
 from modelreg.core.yamlio import parse_yaml
@@ -24,16 +24,7 @@ from modelreg.store.tagsign import signature_verdicts
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("bench", ROOT / "tools" / "bench.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench"] = module      # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_bench()
 
 MODELS, VERSIONS = 3, 2
 
@@ -232,7 +223,6 @@ def test_the_generated_registry_passes_the_full_check_and_reconcile_signs(built,
     """The generator keeps up with the rules: a full check of its registry finds nothing,
     and reconcile, with the registry's own tag-signing key, tags a new merge."""
     import shutil
-    import sys
 
     proc = subprocess.run([sys.executable, "-m", "modelreg", "check", "--engine", "regorus",
                            "--json"], cwd=built.root, capture_output=True, text=True)

@@ -7,7 +7,6 @@ make one check.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from conftest import load_bench
 from modelreg.app.check import check
 from modelreg.core.errors import EXIT_CANNOT_RUN, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError
 from modelreg.core.shards import Shard, parse, shard_of
@@ -30,16 +30,7 @@ REPORT_SCHEMA = Draft202012Validator(
 N = 3
 
 
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("bench", ROOT / "tools" / "bench.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench"] = module      # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_bench()
 
 
 @pytest.fixture(scope="module")
