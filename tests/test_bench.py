@@ -238,3 +238,20 @@ def test_the_generated_registry_passes_the_full_check_and_reconcile_signs(built,
                           cwd=ctx.built.root, capture_output=True, text=True)
     assert bench.check_reconciled_one(proc, ctx) is None, proc.stderr[-2000:]
     undo()
+
+
+def test_the_bench_compiles_the_package_the_timed_runs_import(tmp_path, monkeypatch):
+    """As an install does: with PYTHONDONTWRITEBYTECODE set, no timed run compiles modelreg
+    again. The package compiled is the one the environment imports, not the bench's own."""
+    import importlib.util
+    import shutil
+
+    copy = tmp_path / "site" / "modelreg"
+    shutil.copytree(ROOT / "tools" / "modelreg", copy,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setenv("PYTHONPATH", str(copy.parent))
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    bench.compile_modelreg()
+    sources = sorted(copy.rglob("*.py"))
+    missing = [p for p in sources if not Path(importlib.util.cache_from_source(p)).is_file()]
+    assert sources and missing == []

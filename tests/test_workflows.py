@@ -215,6 +215,14 @@ def test_a_checkout_that_keeps_its_credentials_is_flagged(tmp_path: Path):
     assert "artipacked" in _idents(zizmor(bad))
 
 
+def test_a_cache_in_a_publishing_workflow_is_flagged(tmp_path: Path):
+    """zizmor's cache-poisoning audit reads the nightly's cache step: it finds nothing only
+    because no release or tag push starts that workflow."""
+    bad = _bad_copy(tmp_path, "nightly.yml", "  workflow_dispatch:\n",
+                    "  workflow_dispatch:\n  release:\n    types: [published]\n")
+    assert "cache-poisoning" in _idents(zizmor(bad))
+
+
 def test_shellcheck_runs_on_the_scripts(tmp_path: Path):
     bad = _bad_copy(tmp_path, "deploy.yml", 'dvc pull -- "${paths[@]}"', "dvc pull -- ${paths[@]}")
     assert any(e["kind"] == "shellcheck" for e in actionlint(bad))
@@ -538,6 +546,117 @@ def test_the_nightly_check_is_a_matrix_of_shards_merged_at_the_end():
     assert downloads[0]["with"]["pattern"] == "shard-*"
     assert uploads[0]["with"]["name"] == "shard-${{ matrix.shard }}"
     assert "modelreg report merge --format github" in merge["steps"][-1]["run"]
+
+
+CHECK_CACHE = ".git/modelreg/cache"
+
+
+def _uses(step: dict, action: str) -> bool:
+    """Whether ``step`` runs ``action`` (``actions/cache`` also matches its restore and save
+    halves)."""
+    return str(step.get("uses", "")).split("@")[0].startswith(action)
+
+
+def _check_cache_problem(steps: list[dict]) -> str | None:
+    """Why a nightly shard's steps do not restore the check's cache before the check (and
+    save it: the whole action, not its restore half), keyed by shard and commit; None when
+    they do."""
+    caches = [i for i, s in enumerate(steps) if _uses(s, "actions/cache")]
+    checks = [i for i, s in enumerate(steps) if "modelreg check" in str(s.get("run"))]
+    checkout = next(i for i, s in enumerate(steps) if _uses(s, "actions/checkout"))
+    if len(caches) != 1 or len(checks) != 1:
+        return f"{len(caches)} cache steps, {len(checks)} check steps"
+    step = steps[caches[0]]
+    if str(step["uses"]).split("@")[0] != "actions/cache":
+        return f"{step['uses']} does not restore and save"
+    if not checkout < caches[0] < checks[0]:
+        return "the cache is not restored between the checkout and the check"
+    given = step.get("with") or {}
+    if given.get("path") != CHECK_CACHE or given.get("lookup-only"):
+        return f"restores {given.get('path')!r}, lookup-only {given.get('lookup-only')!r}"
+    key = str(given.get("key", ""))
+    for part in ("${{ matrix.shard }}", "${{ strategy.job-total }}", "${{ github.sha }}"):
+        if part not in key:
+            return f"the key {key!r} lacks {part}"
+    fallbacks = [f.strip() for f in str(given.get("restore-keys", "")).splitlines() if f.strip()]
+    if not fallbacks or not all(key.startswith(f) for f in fallbacks):
+        return f"restore keys {fallbacks!r} are not prefixes of the key"
+    if "${{ matrix.shard }}" not in fallbacks[0]:
+        return "the first fallback is not the same shard's last cache"
+    return None
+
+
+def test_the_nightly_shards_restore_the_checks_cache_before_the_check(tmp_path: Path):
+    from modelreg.store.cache import Store
+
+    steps = _load(FLOWS / "nightly.yml")["jobs"]["shard"]["steps"]
+    assert _check_cache_problem(steps) is None, _check_cache_problem(steps)
+    # the path is where a full check keeps its entries
+    git(tmp_path, "init", "-q")
+    assert Store(tmp_path, "records").folder.parent == tmp_path / CHECK_CACHE
+    # removed, moved after the check, restored but never saved, keyed without the commit
+    cache = next(i for i, s in enumerate(steps) if _uses(s, "actions/cache"))
+    check = next(i for i, s in enumerate(steps) if "modelreg check" in str(s.get("run")))
+    moved = [s for i, s in enumerate(steps) if i != cache]
+    moved.insert(check, steps[cache])
+    restore_only = {**steps[cache], "uses": steps[cache]["uses"].replace(
+        "actions/cache@", "actions/cache/restore@")}
+    no_commit = {**steps[cache], "with": {**steps[cache]["with"], "key": steps[cache][
+        "with"]["key"].replace("-${{ github.sha }}", "")}}
+    for bad in ([s for i, s in enumerate(steps) if i != cache], moved,
+                steps[:cache] + [restore_only] + steps[cache + 1:],
+                steps[:cache] + [no_commit] + steps[cache + 1:]):
+        assert _check_cache_problem(bad) is not None
+
+
+def test_the_pull_request_check_restores_and_saves_no_cache():
+    """The pull request's check costs what it touched; a restored cache would make its
+    verdict depend on what another run wrote."""
+    for _, step in _steps(FLOWS / "check.yml"):
+        assert not _uses(step, "actions/cache"), step
+        assert not (step.get("with") or {}).get("cache"), step        # setup-python's cache
+        assert ".git/modelreg" not in str(step.get("run", "")), step.get("name")
+
+
+def test_no_workflow_runs_unreviewed_code_in_mains_cache_scope():
+    """GitHub lets a pull_request_target or workflow_run run save into the default branch's
+    cache scope, the one the nightly restores: no workflow here starts on either."""
+    for path in WORKFLOWS:
+        on = _load(path)[True]
+        events = {on} if isinstance(on, str) else set(on)
+        assert not events & {"pull_request_target", "workflow_run"}, path.name
+
+
+def test_a_restored_cache_answers_the_next_nights_shard(repo, tmp_path):
+    """What actions/cache restores (the folder, in another clone) answers the next night's
+    check of the same commit without computing anything again; after a one-record change
+    only that record's entries are new."""
+    temp = tmp_path / "runner-temp"
+    temp.mkdir()
+    shard = ("Install modelreg", "Fetch the registry's tags (annotated, as they are)")
+    contexts = {"matrix": {"shard": 1}, "strategy": {"job-total": 1}}
+
+    def night(root: Path) -> dict[Path, int]:
+        ran = run_job(FLOWS / "nightly.yml", "shard", root, {}, temp, skip=shard,
+                      contexts=contexts)
+        assert [code for _, code, _ in ran] == [0], ran
+        return {p.relative_to(root / CHECK_CACHE): len(p.read_bytes().splitlines()) - 1
+                for p in (root / CHECK_CACHE).rglob("*.seg")}
+
+    first = night(repo.root)
+    assert first, "the full check saved nothing where the workflow restores from"
+    clone = tmp_path / "next-night"
+    git(tmp_path, "clone", "-q", str(repo.root), str(clone))
+    shutil.copytree(repo.root / CHECK_CACHE, clone / CHECK_CACHE)       # the restore
+    assert night(clone) == first                    # nothing computed, nothing written
+    record = clone / "models" / "credit-default" / "model.yaml"
+    record.write_text(record.read_text().replace("description:", "description: Edited.", 1))
+    git(clone, "commit", "-qam", "one record edited")
+    after = night(clone)
+    new = {p: n for p, n in after.items() if p not in first}
+    assert after.items() >= first.items() and new
+    models = len([p for p in (clone / "models").iterdir() if p.is_dir()])
+    assert models > 1 and sum(new.values()) * models <= sum(first.values()), (new, first)
 
 
 def _nightly(repo_root: Path, temp: Path, shards: int) -> list[tuple[str, int, str]]:
