@@ -159,3 +159,101 @@ def test_ls_cache_follows_file_contents(registered, run_cli):
     (registered.root / ".git/modelreg/ls.json").write_text("{not json")
     assert json.loads(run_cli(registered.root, "ls", "--json").out)["models"][1]["owner"] == \
         "credit-analytics"
+
+
+# --- the listing remembers tag objects by id (store/git.py RefMemo) --------------------------
+def _memo_refs(root, patterns=("refs/tags/*@*",), contents=False):
+    from modelreg.store.cache import ContentCache
+    from modelreg.store.git import Git, RefMemo
+
+    memo = RefMemo(ContentCache(root, "tags"))
+    out = Git(root).refs(list(patterns), contents=contents, memo=memo)
+    memo.save()
+    return out
+
+
+def _fresh_refs(root, patterns=("refs/tags/*@*",), contents=False):
+    from modelreg.store.git import Git
+
+    return Git(root).refs(list(patterns), contents=contents)
+
+
+def test_a_remembered_listing_reads_only_the_tags_made_since(registered, monkeypatch):
+    from modelreg.store.git import Git
+
+    root = registered.root
+    assert _memo_refs(root) == _fresh_refs(root)
+    assert (root / ".git/modelreg/tags.json").is_file()
+    asked: list[list[str]] = []
+    real = Git._refs
+    monkeypatch.setattr(Git, "_refs", lambda self, p, c: asked.append(p) or real(self, p, c))
+    assert _memo_refs(root) == _fresh_refs(root)
+    assert asked[0] == ["refs/tags/*@*"]            # the uncached read, for comparison
+    asked.clear()
+    _tag(registered, "iris-classifier@v2.0.0!", "iris-classifier@v2.0.0",
+         "2026-05-20T10:00:00Z")
+    assert _memo_refs(root) == _fresh_refs(root)
+    assert asked[0] == ["refs/tags/iris-classifier@v2.0.0!"]   # the new tag alone
+    asked.clear()
+    _memo_refs(root)
+    assert asked == []                               # nothing new: no tag object read
+
+
+def test_a_moved_tag_is_read_again_not_taken_from_the_memo(registered):
+    root = registered.root
+    _memo_refs(root, contents=True)
+    registered.git("tag", "-d", "iris-classifier@v1.1.0")
+    _tag(registered, "iris-classifier@v1.1.0", "HEAD~1", message="made again, elsewhere")
+    after = {r.name: r for r in _memo_refs(root, contents=True)}
+    assert after["iris-classifier@v1.1.0"].message.startswith("made again, elsewhere")
+    assert list(after.values()) == _fresh_refs(root, contents=True)
+
+
+def test_a_name_borrowing_a_remembered_tag_object_is_not_annotated(registered):
+    """``git tag NEW OLD`` points a second name at OLD's tag object: the memo knows that
+    object, but the annotation names OLD, so NEW must not carry it."""
+    root = registered.root
+    _memo_refs(root, contents=True)
+    registered.git("tag", "iris-classifier@v9.0.0", "iris-classifier@v1.0.0")
+    refs = {r.name: r for r in _memo_refs(root, contents=True)}
+    borrowed, own = refs["iris-classifier@v9.0.0"], refs["iris-classifier@v1.0.0"]
+    assert borrowed.object == own.object and own.annotated and own.message
+    assert not borrowed.annotated and borrowed.message == ""
+    assert list(refs.values()) == _fresh_refs(root, contents=True)
+
+
+def test_a_damaged_or_foreign_tag_memo_only_costs_time(registered):
+    root = registered.root
+    _memo_refs(root)
+    memo = root / ".git/modelreg/tags.json"
+    for junk in ("{not json", '{"salt": "0.0.1", "entries": {}}', '{"salt": 1}'):
+        memo.write_text(junk)
+        assert _memo_refs(root) == _fresh_refs(root)
+        assert memo.read_text() != junk               # replaced by a whole memo
+
+
+def test_a_tag_moved_during_the_listing_is_read_afresh(registered, monkeypatch):
+    """The names and ids are listed first, the new objects read after: a tag replaced in
+    between leaves the memo without the listed id, and the whole listing is read again."""
+    from modelreg.store.git import Git
+
+    root = registered.root
+    real = Git._refs
+    calls = []
+
+    def racing(self, patterns, contents):
+        calls.append(patterns)
+        return [] if len(calls) == 1 else real(self, patterns, contents)
+    monkeypatch.setattr(Git, "_refs", racing)
+    assert _memo_refs(root) == real(Git(root), ["refs/tags/*@*"], False)
+    assert calls[-1] == ["refs/tags/*@*"]
+
+
+def test_ls_answers_the_same_from_a_warm_tag_memo(registered, run_cli):
+    stage_on_main(registered.root, "iris-classifier", "staging", "1.1.0", 4)
+    cold = json.loads(run_cli(registered.root, "ls", "--json").out)
+    assert (registered.root / ".git/modelreg/tags.json").is_file()
+    warm = json.loads(run_cli(registered.root, "ls", "--json").out)
+    assert warm == cold
+    assert {r["name"]: r["stages"] for r in warm["models"]}["iris-classifier"] == \
+        {"staging": "1.1.0"}

@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 from modelreg.core.errors import CannotRunError, CommandError
 from modelreg.core.tags import without_signature
+from modelreg.store.cache import ContentCache
 
 _REF_FORMAT = "%00".join([
     "%(refname)", "%(tag)", "%(objecttype)", "%(objectname)", "%(*objectname)", "%(*objecttype)",
@@ -36,12 +37,51 @@ class Ref(NamedTuple):
     time: int               # tagger date (annotated) or commit date (lightweight), unix
     message: str
     tag_name: str = ""      # the name inside the tag object
+    raw_message: str = ""   # the annotation without its signature, whoever's name points here
 
     @property
     def annotated(self) -> bool:
         # A ref may point at *another* tag's object (`git tag NEW OLD`): that borrows the
         # old annotation, so it only counts as annotated when the object names this tag.
         return self.object_type == "tag" and self.tag_name == self.name
+
+
+class RefMemo:
+    """What ``for-each-ref`` said of each tag object, by its id (and whether the whole
+    annotation or its subject line was read), kept in the clone's ``.git/modelreg/``.
+
+    A tag object, like every git object, is named by its content: the id fixes the tag's
+    name inside, target, tagger, date and message. Only the ref's own name is not part of
+    it (``git tag NEW OLD`` points a second name at one object), so that is never kept."""
+
+    def __init__(self, cache: ContentCache) -> None:
+        self.cache = cache
+        self.used: set[str] = set()
+
+    def get(self, mode: str, oid: str) -> list | None:
+        return self.cache.get(mode + oid)
+
+    def put(self, mode: str, ref: Ref) -> None:
+        self.cache.put(mode + ref.object, [ref.tag_name, ref.object_type, ref.target,
+                                           ref.target_type, ref.tagger_name,
+                                           ref.tagger_email, ref.time, ref.raw_message])
+
+    def ref(self, mode: str, refname: str, oid: str) -> Ref | None:
+        fields = self.cache.get(mode + oid)
+        if not isinstance(fields, list) or len(fields) != 8:
+            return None
+        self.used.add(mode + oid)
+        tag_name, otype, target, target_type, tname, temail, stamp, message = fields
+        name = refname[len("refs/tags/"):] if refname.startswith("refs/tags/") else refname
+        annotated = otype == "tag" and tag_name == name
+        return Ref(name=name, object_type=otype, object=oid, target=target,
+                   target_type=target_type, tagger_name=tname, tagger_email=temail,
+                   time=stamp, message=message if annotated else "", tag_name=tag_name,
+                   raw_message=message)
+
+    def save(self) -> None:
+        """Write what was learnt; only the tags this run listed are kept."""
+        self.cache.save(keep=self.used)
 
 
 def _env() -> dict[str, str]:
@@ -140,9 +180,33 @@ class Git:
         out = self.run("ls-files", "-z", "--", *paths)
         return {p for p in out.split("\0") if p}
 
-    def refs(self, patterns: list[str], contents: bool = True) -> list[Ref]:
+    def refs(self, patterns: list[str], contents: bool = True,
+             memo: RefMemo | None = None) -> list[Ref]:
         """Every ref matching ``patterns`` in one ``for-each-ref`` call (``contents=False``:
-        only the annotation's subject line)."""
+        only the annotation's subject line).
+
+        With ``memo``: the refs' names and object ids only (git reads no tag object for
+        that), and the rest from ``memo``, which remembers each tag by its object id: a tag
+        object never changes, so only tags made since the last call are read in full."""
+        if memo is None:
+            return self._refs(patterns, contents)
+        mode = "c" if contents else "s"
+        listing = [line.split("\0", 1) for line in self.run(
+            "for-each-ref", "--format=%(refname)%00%(objectname)", *patterns).splitlines()]
+        missing = [ref for ref, oid in listing if memo.get(mode, oid) is None]
+        if missing:
+            # a few new tags by their exact names; many (a first run) in the one listing
+            for ref in self._refs(missing if len(missing) <= 200 else patterns, contents):
+                memo.put(mode, ref)
+        out = []
+        for refname, oid in listing:
+            ref = memo.ref(mode, refname, oid)
+            if ref is None:                # a tag moved between the two calls: read afresh
+                return self._refs(patterns, contents)
+            out.append(ref)
+        return out
+
+    def _refs(self, patterns: list[str], contents: bool) -> list[Ref]:
         fmt = _REF_FORMAT if contents else _REF_FORMAT.replace("%(contents)", "%(subject)")
         out = self.run("for-each-ref", f"--format={fmt}", *patterns)
         refs: list[Ref] = []
@@ -158,13 +222,15 @@ class Git:
             name = refname[len("refs/tags/"):] if refname.startswith("refs/tags/") else refname
             annotated = otype == "tag" and tag_name == name
             stamp = tdate if annotated and tdate else cdate
+            unsigned = without_signature(message) if otype == "tag" else ""
             refs.append(Ref(
                 name=name, object_type=otype, object=obj,
                 target=peeled if otype == "tag" else obj,
                 target_type=peeled_type if otype == "tag" else otype,
                 tagger_name=tname, tagger_email=temail.strip("<>"),
                 time=int(stamp) if stamp.strip() else 0,
-                message=without_signature(message) if annotated else "", tag_name=tag_name,
+                message=unsigned if annotated else "", tag_name=tag_name,
+                raw_message=unsigned,
             ))
         return refs
 

@@ -20,7 +20,8 @@ from modelreg.core.records import Artifact, Event, ModelState, Resolution
 from modelreg.core.tags import Action
 from modelreg.core.timefmt import When, parse_when
 from modelreg.core.yamlio import MAX_BYTES, Document, decode, parse_text
-from modelreg.store.git import Git, Ref
+from modelreg.store.cache import ContentCache
+from modelreg.store.git import Git, Ref, RefMemo
 from modelreg.store.tree import CommitTree, Tree, WorkTree
 from modelreg.store.trust import Trust, Verdict, classify
 
@@ -360,8 +361,10 @@ class Registry:
             refs = self._all_refs
             trust = self.classify(refs)
         else:
-            refs = self.git.refs(["refs/tags/*#*"]) + \
-                self.git.refs(["refs/tags/*@*"], contents=False)
+            memo = RefMemo(ContentCache(self.root, "tags"))
+            refs = self.git.refs(["refs/tags/*#*"], memo=memo) + \
+                self.git.refs(["refs/tags/*@*"], contents=False, memo=memo)
+            memo.save()
             trust = self.classify(refs, full=False)
         return build_states(trust.trusted(refs), at)
 
