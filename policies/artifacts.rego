@@ -10,7 +10,7 @@ artifacts(doc) := doc.version.artifacts if is_array(doc.version.artifacts)
 else := []
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "ART-01")
 	some i, a in artifacts(doc)
 	some key, pattern in {"md5": "^[0-9a-f]{32}$", "sha256": "^[0-9a-f]{64}$"}
@@ -22,7 +22,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "ART-01")
 	some i, a in artifacts(doc)
 	object.get(a, "dvc_file", "") == ""
@@ -46,7 +46,7 @@ scanned_clean(a) if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "ART-02")
 	some i, a in artifacts(doc)
 	unsafe(a)
@@ -61,7 +61,7 @@ deny contains f if {
 # recorded under a safe format's name (safetensors, ONNX) whose scan is an error is not
 # what its name promises.
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "ART-02")
 	some i, a in artifacts(doc)
 	not unsafe(a)
@@ -83,7 +83,7 @@ blind_spot(a) if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "ART-02")
 	some i, a in artifacts(doc)
 	blind_spot(a)
@@ -95,7 +95,7 @@ deny contains f if {
 
 # Production takes safe formats only; no exception can waive it (rules.yaml: waivable false).
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "ART-02")
 	lib.at_least(doc, "production")
 	some i, a in artifacts(doc)
@@ -107,7 +107,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "ART-03")
 	some path in doc.change.files
 	startswith(path, sprintf("models/%s/", [doc.name]))
@@ -120,7 +120,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "ART-04")
 	is_object(doc.version)
 	commit := object.get(doc.version, ["code", "commit"], "")
@@ -129,7 +129,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "ART-04")
 	doc.version.code.dirty == true
 	f := lib.finding(doc, "ART-04", "version", ["code", "dirty"], "the training code had uncommitted changes (code.dirty: true): commit the code and train again")
@@ -148,7 +148,7 @@ signature_verified(doc) if doc.signature.verified == true
 signature_present(doc) if doc.signature.present == true
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "SIGN-01")
 	is_object(doc.version)
 	signature_required(doc)
@@ -160,7 +160,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "SIGN-02")
 	signature_present(doc)
 	not signature_verified(doc)

@@ -29,7 +29,7 @@ filled(doc, section) if count(trim_space(doc.card.sections[section])) >= cards.m
 card_path(doc) := doc.files.card
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "CARD-01")
 	is_object(doc.version)
 	not is_object(doc.card)
@@ -41,7 +41,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "CARD-01")
 	is_object(doc.card)
 	some section in required(doc)
@@ -53,7 +53,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "CARD-02")
 	is_object(doc.card)
 	want := doc.model.library_name
@@ -66,7 +66,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "CARD-02")
 	is_object(doc.card)
 	want := doc.model.license
@@ -94,7 +94,7 @@ license_agrees(fm, want) if {
 # The Hub takes `license: other` only with `license_name` and `license_link` (hub-docs
 # model-cards): a licence that is not one of its ids needs model.yaml's license_link.
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "CARD-02")
 	is_object(doc.card)
 	doc.card.front_matter.license == "other"
@@ -112,7 +112,7 @@ filled_string(x) if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "CARD-02")
 	is_object(doc.card)
 	listed := {d | some d in object.get(doc.card.front_matter, "datasets", [])}
@@ -129,7 +129,7 @@ format(x) := x if is_string(x)
 else := "a non-string value"
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "CARD-03")
 	is_object(doc.card)
 	some section in high_risk_required(doc)

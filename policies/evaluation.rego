@@ -23,7 +23,7 @@ threshold_msg(m, threshold, direction) := sprintf(
 
 # Thresholds recorded on the metric rows.
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "EVAL-01")
 	some i, m in metrics(doc)
 	is_number(m.threshold)
@@ -43,7 +43,7 @@ matches(t, m) if {
 
 # Thresholds declared in model.yaml: every one needs a metric row, and every row meets it.
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	is_object(doc.version)
 	lib.active(doc, "EVAL-01")
 	some t in declared(doc)
@@ -55,7 +55,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	is_object(doc.version)
 	lib.active(doc, "EVAL-01")
 	some j, t in declared(doc)
@@ -67,7 +67,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "EVAL-02")
 	some i, m in metrics(doc)
 	count([d | some d in doc.version.datasets; d.id == m.dataset]) == 0
@@ -78,7 +78,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "EVAL-02")
 	some i, m in metrics(doc)
 	count([d | some d in doc.version.datasets; d.id == m.dataset]) > 0
@@ -150,14 +150,14 @@ gap_denies(doc) if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "EVAL-04")
 	gap_denies(doc)
 	some f in slice_findings(doc)
 }
 
 warn contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "EVAL-04")
 	not gap_denies(doc)
 	some f in slice_findings(doc)

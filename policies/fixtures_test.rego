@@ -102,6 +102,11 @@ approved_by := {"appr1": approved_at, "appr2": approved_at, "val": approved_at}
 # `good` with `patch` merged in (object.union is recursive).
 with_(patch) := object.union(good, patch)
 
-batch(doc) := {"now": now, "models": [doc]}
+# As check sends it: the model and the card once per model, in `shared`.
+batch(doc) := {
+	"now": now,
+	"models": [object.remove(doc, ["model", "card"])],
+	"shared": {object.get(doc, "name", ""): object.filter(doc, ["model", "card"])},
+}
 
 ids(findings) := {f.id | some f in findings}

@@ -27,7 +27,7 @@ revoked(r, login, i) if {
 short(sha) := substring(sha, 0, 7)
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "GOV-01")
 	r := doc.review
 	is_object(r)
@@ -45,7 +45,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "GOV-02")
 	r := doc.review
 	is_object(r)
@@ -65,7 +65,7 @@ deny contains f if {
 }
 
 warn contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "GOV-03")
 	r := doc.review
 	is_object(r)
@@ -81,7 +81,7 @@ warn contains f if {
 needs_validation(doc) if lib.tier(doc).independent_validation == true
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "GOV-04")
 	needs_validation(doc)
 	is_object(doc.version)
@@ -93,7 +93,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "GOV-04")
 	needs_validation(doc)
 	who := doc.version.validation.validator
@@ -107,7 +107,7 @@ deny contains f if {
 # The record naming a validator proves nothing: the validator must have approved the pull
 # request that introduced the record (or its registration tag must record that approval).
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "GOV-04")
 	needs_validation(doc)
 	who := doc.version.validation.validator
@@ -120,7 +120,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "GOV-04")
 	needs_validation(doc)
 	who := doc.version.validation.validator
@@ -132,7 +132,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "GOV-04")
 	needs_validation(doc)
 	doc.version.validation.outcome == "rejected"
@@ -154,7 +154,7 @@ validated_on(doc, at) := min({at, validator_approved_on(doc)}) if is_string(vali
 else := at
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "GOV-05")
 	claimed := doc.version.validation.validated_at
 	regex.match("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", claimed)
@@ -169,7 +169,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "GOV-07")
 	some i, w in lib.exceptions(doc)
 	not lib.rules[w.rule]
@@ -180,7 +180,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "GOV-07")
 	some i, w in lib.exceptions(doc)
 	lib.rules[w.rule].waivable != true
@@ -191,7 +191,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "GOV-07")
 	some i, w in lib.exceptions(doc)
 	not lib.has_role(w.approved_by, roles.approve_waiver)
@@ -204,7 +204,7 @@ deny contains f if {
 # An exception names its approver; only an approval of the pull request that introduced it
 # makes that true (GOV-10).
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "GOV-10")
 	some i, w in lib.exceptions(doc)
 	not lib.vouched(doc, w.approved_by)
@@ -215,7 +215,7 @@ deny contains f if {
 }
 
 warn contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "GOV-07")
 	some i, w in lib.exceptions(doc)
 	lib.vouched(doc, w.approved_by)
@@ -229,7 +229,7 @@ warn contains f if {
 }
 
 warn contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "GOV-07")
 	some i, w in lib.exceptions(doc)
 	lib.vouched(doc, w.approved_by)
@@ -243,7 +243,7 @@ warn contains f if {
 }
 
 warn contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "GOV-07")
 	some i, w in lib.exceptions(doc)
 	w.expires < lib.today
@@ -286,7 +286,7 @@ else := "nobody: CODEOWNERS names no owner, so no approval can count"
 # The same sign-off per document, with the evidence a stage tag recorded, when there is no
 # pull request as a whole to judge (the protected branch).
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "GOV-09")
 	not lib.pr_review
 	r := doc.review

@@ -8,7 +8,7 @@ teams := data.registry.teams.teams
 allowed_licenses := data.registry.licenses.allowed
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "ID-02")
 	doc.model.name != doc.name
 	f := lib.finding(doc, "ID-02", "model", ["name"], sprintf(
@@ -18,7 +18,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "ID-03")
 	v := doc.version.version
 	not semver.is_valid(v)
@@ -28,7 +28,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "ID-03")
 	v := doc.version.version
 	not endswith(doc.files.version, sprintf("/%s.yaml", [v]))
@@ -39,7 +39,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "ID-03")
 	doc.version.model != doc.name
 	f := lib.finding(doc, "ID-03", "version", ["model"], sprintf(
@@ -50,7 +50,7 @@ deny contains f if {
 
 # A registered version is immutable: its record is evidence (SR 11-7 change control).
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "ID-03")
 	v := doc.version.version
 	v in doc.registered_versions
@@ -62,7 +62,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "ID-04")
 	v := doc.version.version
 	current := doc.stages.held[doc.stage]
@@ -77,7 +77,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "ID-05")
 	team := doc.model.owner.team
 	not teams[team]
@@ -88,7 +88,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "ID-05")
 	team := doc.model.owner.team
 	teams[team]
@@ -100,7 +100,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "ID-05")
 	person := doc.model.owner.business_owner
 	not lib.people[person]
@@ -111,7 +111,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "ID-05")
 	some i, person in object.get(doc.model, "developers", [])
 	not lib.people[person]
@@ -122,7 +122,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "ID-06")
 	lic := doc.model.license
 	lic != "other"
@@ -134,7 +134,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "ID-06")
 	doc.model.license == "other"
 	not doc.model.license_link
@@ -145,7 +145,7 @@ deny contains f if {
 # document and lists where it was (doc.non_finite); each one is a finding, never an engine
 # error that stops the whole batch.
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "ID-08")
 	some bad in object.get(doc, "non_finite", [])
 	f := lib.finding(doc, "ID-08", bad.file, bad.path, sprintf(

@@ -8,6 +8,13 @@ package modelreg.lib
 # Stage order is data: `registered`, then the stages of environments.yaml in promotion order.
 stages := array.concat(["registered"], [s.name | some s in data.registry.environments.stages])
 
+# The documents the rules judge: each of `input.models` joined with what every document of its
+# model shares, sent once per model (`input.shared`: model.yaml and the card); a document's own
+# keys win. Every rule reads documents through this, never `input.models` itself.
+documents := [object.union(object.get(shared, doc.name, {}), doc) | some doc in input.models]
+
+shared := object.get(input, "shared", {})
+
 # Complete rules, computed once per evaluation: a lookup into a rule costs a fraction of a
 # lookup into `data.registry` or a call that redoes it for every document of the batch.
 rank := {name: i | some i, name in stages}

@@ -12,7 +12,7 @@ datasets(doc) := doc.version.datasets if is_array(doc.version.datasets)
 else := []
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "DATA-01")
 	some i, d in datasets(doc)
 	not registered[d.id]
@@ -23,7 +23,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "DATA-02")
 	some i, d in datasets(doc)
 	registered[d.id]
@@ -35,7 +35,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "DATA-02")
 	some i, d in datasets(doc)
 	expected := registered[d.id].revisions[d.revision].sha256
@@ -49,21 +49,21 @@ deny contains f if {
 roles(doc, wanted) := [d | some d in datasets(doc); d.role in wanted]
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "DATA-03")
 	count(roles(doc, {"train"})) == 0
 	f := lib.finding(doc, "DATA-03", "version", ["datasets"], "no dataset has role train: record the training data")
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "DATA-03")
 	count(roles(doc, {"test", "validation"})) == 0
 	f := lib.finding(doc, "DATA-03", "version", ["datasets"], "no dataset has role test or validation: evaluate on held-out data and record it")
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "DATA-03")
 	some train in roles(doc, {"train"})
 	some test in roles(doc, {"test", "validation"})
@@ -83,7 +83,7 @@ personal(d) if d.contains_personal_data == true
 personal(d) if registered[d.id].contains_personal_data == true
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "DATA-04")
 	some i, d in datasets(doc)
 	personal(d)
@@ -95,7 +95,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "DATA-05")
 	some i, d in datasets(doc)
 	lic := registered[d.id].license

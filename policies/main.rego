@@ -20,7 +20,7 @@ raw_warn := (((((((({f | some f in identity.warn} | {f | some f in risk.warn}) |
 # Applicable waivers indexed by "model@version", built once: the lookup per finding does not
 # scan the batch. One registry has one record per model version, so keys do not collide.
 waiver_index[key] := ws if {
-	some doc in input.models
+	some doc in lib.documents
 	key := doc_key(doc.name, lib.version_id(doc))
 	ws := [object.union(w, {"expires": lib.waiver_until(doc, w)}) |
 		some w in lib.exceptions(doc)

@@ -8,7 +8,7 @@ environments := data.registry.environments.stages
 high_risk_params := data.registry.tiers.eu_ai_act.high
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "OPS-01")
 	missing := [k |
 		some k in ["metrics", "thresholds", "frequency", "owner"]
@@ -22,7 +22,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "OPS-02")
 	some stage, wanted in doc.stages.requested
 	wanted == lib.version_id(doc)
@@ -35,7 +35,7 @@ deny contains f if {
 
 # Stage order (environments.yaml `requires`): production only after staging, by default.
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "OPS-02")
 	some env in environments
 	env.name == doc.stage
@@ -51,7 +51,7 @@ deny contains f if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "OPS-03")
 	lib.high_risk(doc)
 	minimum := high_risk_params.min_log_retention_days

@@ -12,14 +12,14 @@ tier_declared(doc) if is_number(doc.model.risk.tier)
 class_declared(doc) if is_string(doc.model.risk.eu_ai_act["class"])
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "RISK-01")
 	not tier_declared(doc)
 	f := lib.finding(doc, "RISK-01", "model", ["risk"], "risk.tier is not declared: set it to 1 (highest) .. 3 (lowest)")
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "RISK-01")
 	not class_declared(doc)
 	f := lib.finding(doc, "RISK-01", "model", ["risk"], "risk.eu_ai_act.class is not declared: set prohibited, high, limited, minimal or gpai")
@@ -27,7 +27,7 @@ deny contains f if {
 
 # Art. 5 prohibited practices: denied at every stage, whatever the stage name, never waivable.
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	doc.model.risk.eu_ai_act["class"] == "prohibited"
 	f := lib.finding(doc, "RISK-01", "model", ["risk", "eu_ai_act", "class"], sprintf(
 		"%s is classed as a prohibited AI practice (EU AI Act Art. 5): it cannot be registered or deployed; withdraw it",
@@ -43,7 +43,7 @@ needs_assessment(doc) if {
 }
 
 deny contains f if {
-	some doc in input.models
+	some doc in lib.documents
 	lib.active(doc, "RISK-02")
 	needs_assessment(doc)
 	not doc.model.risk.impact_assessment.ref

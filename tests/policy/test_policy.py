@@ -386,7 +386,90 @@ def test_input_documents_match_their_schema(registry_repo):
     check(open_registry(registry_repo), engine=Recorder(), now=NOW)
     validator.validate(captured["input"])
     docs = {d["name"]: d for d in captured["input"]["models"]}
-    assert docs["iris-classifier"]["card"]["sections"]["Model Details"].endswith(
+    shared = captured["input"]["shared"]
+    # the model and its card go once per model, not in each version's document
+    assert "card" not in docs["iris-classifier"] and "model" not in docs["iris-classifier"]
+    assert shared["iris-classifier"]["card"]["sections"]["Model Details"].endswith(
         "Multinomial logistic regression on the four iris measurements.")
+    assert shared["iris-classifier"]["model"]["name"] == "iris-classifier"
     assert docs["iris-classifier"]["stage"] == inputs.REGISTERED
     assert docs["credit-default"]["version"] is None
+
+
+# --- what a model's documents share goes once per model -------------------------------------
+def _captured_input(root: Path, **kw) -> dict:
+    captured = {}
+
+    class Recorder:
+        name = "recorder"
+
+        def evaluate(self, query, input):
+            captured["input"] = input
+            return {"deny": [], "warn": [], "waived": []}
+
+    check(open_registry(root), engine=Recorder(), now=NOW, **kw)
+    return captured["input"]
+
+
+CUSTOM_RULE = """
+# a registry's own rule, written the way rules were before lib.documents: over input.models
+deny contains f if {
+	some doc in input.models
+	doc.model.owner.team == "ml-platform"
+	f := lib.finding(doc, "CUSTOM-01", "model", ["owner", "team"], "no ml-platform models here")
+}
+"""
+
+
+def test_a_registry_rule_reading_input_models_still_sees_the_model(registry_repo):
+    """A registry's own rule written over ``input.models`` (or an older lib.rego) must be
+    given documents that carry their model and card: with them sent once per model it
+    would see no ``doc.model`` and pass silently."""
+    write_version(registry_repo)
+    assert "shared" in _captured_input(registry_repo)
+    governance = registry_repo / "policies/governance.rego"
+    governance.write_text(governance.read_text() + CUSTOM_RULE)
+    sent = _captured_input(registry_repo)
+    assert "shared" not in sent and all("model" in d for d in sent["models"])
+    proc = run_cli(registry_repo, "check", "--engine", "regorus")
+    assert proc.returncode == 1 and "[CUSTOM-01]" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_reads_documents_looks_at_code_not_comments():
+    from modelreg.policy.engines import PolicyFile
+    from modelreg.policy.evaluate import reads_documents
+
+    lib = PolicyFile("policies/lib.rego", (PROJECT / "policies/lib.rego").read_text())
+    old_lib = PolicyFile("policies/lib.rego", "package modelreg.lib\n\nx := 1\n")
+    commented = PolicyFile("policies/a.rego",
+                           "package modelreg.a\n\n# not over input.models: lib.documents\n")
+    direct = PolicyFile("policies/b.rego", "package modelreg.b\n" + CUSTOM_RULE)
+    assert reads_documents(PolicySet((lib, commented), {}))
+    assert not reads_documents(PolicySet((lib, direct), {}))
+    assert not reads_documents(PolicySet((old_lib, commented), {}))
+
+
+def test_the_same_answer_in_batches_of_one_model(registry_repo, monkeypatch):
+    """The registry is judged a batch of models per engine call, the engine loaded once:
+    batches of one model give exactly the answer of one batch of all."""
+    from modelreg.policy import engines as engines_mod
+    from modelreg.policy import evaluate as evaluate_mod
+
+    write_version(registry_repo, accuracy="0.85")
+    (registry_repo / "models/credit-default/card.md").write_text("# no sections\n")
+
+    def findings():
+        result = check(open_registry(registry_repo), engine="regorus", now=NOW, parallel=False)
+        return sorted(f.sort_key() for f in result.report.findings)
+
+    import shutil
+    whole = findings()
+    assert {"EVAL-01", "CARD-01"} <= {f.rule for f in check(open_registry(registry_repo), engine="regorus", now=NOW, parallel=False).report.findings}
+    created = []
+    real = engines_mod.create_engine
+    monkeypatch.setattr(evaluate_mod, "create_engine",
+                        lambda *a, **k: created.append(a) or real(*a, **k))
+    monkeypatch.setattr(evaluate_mod, "BATCH", 1)
+    shutil.rmtree(registry_repo / ".git/modelreg/cache", ignore_errors=True)
+    assert findings() == whole
+    assert len(created) == 1                       # one engine for every batch

@@ -1,4 +1,4 @@
-"""Judging registry documents: schemas, secrets and the Rego policies, in one engine call.
+"""Judging registry documents: schemas, secrets and the Rego policies, a batch of models per engine call.
 
 ``evaluate`` reads the models' files from one view of the registry (``records``: the work
 tree or any revision) and judges them with the schemas, policies and policy data of another
@@ -105,54 +105,84 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
     schemas = Schemas(judge)
     cache = RecordCache(records)
     out = Evaluation()
-    documents: dict[str, Document] = {}
-    cards: dict[str, inputs.Card] = {}
-    docs: list[dict[str, Any]] = []
-    for name in names:
-        only = versions.get(name) if versions is not None else None
-        mf, found, n = read_model(records, schemas, name, placeholders, documents,
-                                  only=only, freshness=freshness, cache=cache)
-        out.findings.extend(found)
-        out.findings.extend(secret_findings(records, name, only=only, store=cache.store))
-        out.files += n
-        if mf is None:
-            continue
-        if mf.card is not None:
-            cards[name] = mf.card
-        # a model the given states leave out has no trusted tag: asking git again per model
-        # (a tag listing and its trust verdicts each) would only say so a thousand times
-        state = states.get(name) or ModelState(name, (), {}, False, ()) if states is not None \
-            else records.state(name)
-        docs.extend(inputs.model_documents(mf, state, rank=rank, stage=stage, change=change,
-                                           review=review, changed=None if scope is None
-                                           else scope.get(name, set()),
-                                           evidence=partial(_tag_evidence, cache.store)))
-    annotate(records, docs, judge=judge)        # the signature facts SIGN-01/02 judge
-    found, waived, out.engine = run_policies(docs, documents, cards, engine, opa_url,
-                                             policy_set, stamp, pull_request,
-                                             cache=cache.store)
+    found: list[Finding] = []
+    # a pull request's check judges the change as a whole beside its (few) models: one batch
+    size = len(names) if pull_request is not None else BATCH
+    eng: str | Engine = engine if not isinstance(engine, str) else \
+        _Lazy(engine, opa_url, policy_set)
+    for start in range(0, max(len(names), 1), max(size, 1)):
+        documents: dict[str, Document] = {}
+        cards: dict[str, inputs.Card] = {}
+        docs: list[dict[str, Any]] = []
+        for name in names[start:start + size]:
+            only = versions.get(name) if versions is not None else None
+            mf, read, n = read_model(records, schemas, name, placeholders, documents,
+                                     only=only, freshness=freshness, cache=cache)
+            found.extend(read)
+            found.extend(secret_findings(records, name, only=only, store=cache.store))
+            out.files += n
+            if mf is None:
+                continue
+            if mf.card is not None:
+                cards[name] = mf.card
+            # a model the given states leave out has no trusted tag: asking git again per
+            # model (a tag listing and its trust verdicts each) would only say so a thousand
+            # times
+            state = states.get(name) or ModelState(name, (), {}, False, ()) \
+                if states is not None else records.state(name)
+            docs.extend(inputs.model_documents(
+                mf, state, rank=rank, stage=stage, change=change, review=review,
+                changed=None if scope is None else scope.get(name, set()),
+                evidence=partial(_tag_evidence, cache.store)))
+        annotate(records, docs, judge=judge)        # the signature facts SIGN-01/02 judge
+        judged, waived, out.engine = run_policies(docs, documents, cards, eng, opa_url,
+                                                  policy_set, stamp, pull_request,
+                                                  cache=cache.store)
+        found.extend(judged)
+        out.waived.extend(waived)
+        out.documents += len(docs)
     cache.save()
-    out.findings = dedupe(out.findings + found)
-    out.waived = waived
-    out.documents = len(docs)
+    out.findings = dedupe(found)
     return out
 
 
+# Models judged per engine call: the engine is given many documents at once (its fixed cost
+# per call is paid a few times, not once per document), and the documents, their input and
+# the engine's working memory are those of one batch, whatever the registry holds.
+BATCH = 100
+
+
+class _Lazy:
+    """An engine by name, created and loaded with the policies when a batch first needs it
+    (a run whose answers all come from the cache loads none), then reused."""
+
+    def __init__(self, name: str, opa_url: str | None, policy_set: PolicySet) -> None:
+        self.name, self.opa_url, self.policy_set = name, opa_url, policy_set
+        self._engine: Engine | None = None
+
+    def get(self) -> Engine:
+        if self._engine is None:
+            self._engine = create_engine(self.name, opa_url=self.opa_url)
+            self._engine.load(self.policy_set)
+        return self._engine
+
+
 def run_policies(docs: list[dict[str, Any]], documents: dict[str, Document],
-                 cards: dict[str, inputs.Card], engine: str | Engine, opa_url: str | None,
+                 cards: dict[str, inputs.Card], engine: str | Engine | _Lazy, opa_url: str | None,
                  policy_set: PolicySet, stamp: str, pull_request: dict[str, Any] | None = None,
                  *, cache: Store | None = None) -> tuple[list[Finding], list[Waiver], str]:
-    """All documents in one engine call; findings mapped back to file:line.
+    """The documents in one engine call; findings mapped back to file:line.
 
     With ``cache``, each model's documents are judged once per content: the engine's answer
     for a model is stored under the digest of its documents, the day (``input.now`` as the
     policies read it), the policies, their data and the engine's release, and only models
     without an answer go to the engine. A pull request's check (``pull_request``: the
     change as a whole is judged beside the documents) is never cached."""
-    engine_name = engine if isinstance(engine, str) else engine.name
+    requested = engine.name if isinstance(engine, _Lazy) else engine
+    engine_name = requested if isinstance(requested, str) else requested.name
     if not docs and pull_request is None:
         return [], [], engine_name
-    resolved = resolve_engine_name(engine) if isinstance(engine, str) else engine.name
+    resolved = resolve_engine_name(requested) if isinstance(requested, str) else requested.name
     salt = _policy_salt(resolved, policy_set) if cache is not None and pull_request is None \
         else None
     decision: dict[str, list[Any]] = {"deny": [], "warn": [], "waived": []}
@@ -170,12 +200,15 @@ def run_policies(docs: list[dict[str, Any]], documents: dict[str, Document],
                 keys[name] = key
                 todo.extend(group)
     if todo or pull_request is not None:
-        if isinstance(engine, str):
+        if isinstance(engine, _Lazy):
+            eng = engine.get()
+        elif isinstance(engine, str):
             eng = create_engine(engine, opa_url=opa_url)
             eng.load(policy_set)
         else:
             eng = engine
-        fresh = eng.evaluate(DECISION_QUERY, inputs.policy_input(stamp, todo, pull_request))
+        fresh = eng.evaluate(DECISION_QUERY, inputs.policy_input(
+            stamp, todo, pull_request, share=reads_documents(policy_set)))
         engine_name = eng.name
         _check_decision(fresh, eng.name)
         if cache is not None and keys:
@@ -201,6 +234,26 @@ def _reads_the_date_only(policy_set: PolicySet) -> bool:
             if _NOW.search(code):
                 return False
     return True
+
+
+_INPUT_MODELS = re.compile(r"\binput\.models\b")
+_DEFINES_DOCUMENTS = re.compile(r"^package modelreg\.lib\b.*^documents\s*:?=", re.M | re.S)
+
+
+def reads_documents(policy_set: PolicySet) -> bool:
+    """Whether the policies read documents through ``lib.documents`` (which joins each one
+    with what its model's documents share) and none reads ``input.models`` itself. Only then
+    is a model's ``model.yaml`` and card sent once per model (``input.shared``); policies
+    written for documents that carry everything (an older ``lib.rego``, a rule of the
+    registry's own reading ``input.models``) are given exactly that."""
+    defined = False
+    for pf in policy_set.policies:
+        code = "\n".join(line.split("#", 1)[0] for line in pf.text.splitlines())
+        if _DEFINES_DOCUMENTS.search(code):
+            defined = True                 # lib's definition is the one reader allowed
+        elif _INPUT_MODELS.search(code):
+            return False
+    return defined
 
 
 def _policy_salt(engine: str, policy_set: PolicySet) -> str | None:

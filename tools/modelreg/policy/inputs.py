@@ -2,14 +2,16 @@
 
 Its shape is documented by ``schemas/input.schema.json``::
 
-    {"now": RFC3339, "models": [doc, ...], "change": {...}}
+    {"now": RFC3339, "models": [doc, ...], "shared": {name: {...}}, "change": {...}}
 
 One ``doc`` per model version being checked (or one per model without versions), with the
 stage it is checked at, its files, the parsed model, version, stages and card, the change
-under review and, when known, the review that signs it off. ``change`` (present when a pull
-request is checked against its base) is the pull request as a whole, built by
-policy/scope.py. All documents of a run go to the engine in one evaluation, not one per
-document.
+under review and, when known, the review that signs it off. What every document of a model
+shares (its ``model.yaml`` and card: most of the bytes) goes to the engine once per model, in
+``shared``; the policies read each document joined with it (``lib.documents``). ``change``
+(present when a pull request is checked against its base) is the pull request as a whole,
+built by policy/scope.py. The documents of a run go to the engine in a few evaluations of
+many documents each, not one per document.
 """
 from __future__ import annotations
 
@@ -203,12 +205,31 @@ def recorded_review(state: ModelState, version: str | None, stage: str,
     return review_from_evidence(evidence_of(tag))
 
 
+SHARED = ("model", "card")     # the keys every document of one model shares
+
+
 def policy_input(now: str, docs: list[dict[str, Any]],
-                 change: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The whole batch: every document of a run, evaluated in one engine call; ``change`` is
-    the pull request as a whole (its files, their code owners, its review and the risk
-    fields it edits), judged once rather than per document."""
-    out: dict[str, Any] = {"now": now, "models": docs}
+                 change: dict[str, Any] | None = None, *, share: bool = True
+                 ) -> dict[str, Any]:
+    """One batch of documents, evaluated in one engine call; ``change`` is the pull request
+    as a whole (its files, their code owners, its review and the risk fields it edits),
+    judged once rather than per document. ``share``: what every document of a model shares
+    goes once per model, in ``shared`` (policies that read ``lib.documents``); without it
+    each document carries everything."""
+    if not share:
+        out: dict[str, Any] = {"now": now, "models": docs}
+        if change is not None:
+            out["change"] = change
+        return out
+    models, shared = [], {}
+    for doc in docs:
+        name = doc.get("name")
+        common = shared.setdefault(name, {k: doc[k] for k in SHARED if k in doc}) \
+            if isinstance(name, str) else {}
+        # a document whose model or card is not its model's (never, as built here) keeps its own
+        models.append({k: v for k, v in doc.items()
+                       if not (k in common and common[k] is v)})
+    out = {"now": now, "models": models, "shared": shared}
     if change is not None:
         out["change"] = change
     return out

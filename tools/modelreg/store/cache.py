@@ -111,7 +111,7 @@ class Store:
         git_dir = _common_git_dir(root)
         self.folder = git_dir / "modelreg" / "cache" / name if git_dir is not None else None
         self._raw: dict[str, bytes | memoryview] = {}
-        self._new: dict[str, Any] = {}
+        self._new: dict[str, bytes] = {}
         self._used: set[str] = set()
         self._read: list[Path] = []
         self._damaged = False
@@ -142,9 +142,7 @@ class Store:
 
     def get(self, key: str) -> Any:
         """The value stored under ``key``, or None."""
-        if key in self._new:
-            return self._new[key]
-        raw = self._raw.get(key)
+        raw = self._new.get(key) or self._raw.get(key)
         if raw is None:
             return None
         try:
@@ -155,20 +153,21 @@ class Store:
         return value
 
     def put(self, key: str, value: Any) -> None:
-        self._new[key] = value
+        """Remember ``value`` (JSON) under ``key``: kept as its text until :meth:`save`, so
+        a run over many records holds bytes, not every parsed record. A value JSON cannot
+        hold is not kept (it is computed again next time)."""
+        try:
+            self._new[key] = json.dumps(value, separators=(",", ":"),
+                                        allow_nan=False).encode()
+        except (TypeError, ValueError):
+            self._new.pop(key, None)
 
     def save(self) -> None:
         """Write this run's new entries (merging the segments when there are many or one
         was damaged). A read-only clone still answers, only slower."""
         if self.folder is None or not (self._new or self._damaged):
             return
-        lines = []
-        for key, value in self._new.items():
-            try:
-                lines.append(key.encode() + b"\t" +
-                             json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
-            except (TypeError, ValueError):
-                continue                  # not JSON: computed again next time
+        lines = [key.encode() + b"\t" + value for key, value in self._new.items()]
         fresh = list(lines)
         merge = self._damaged or len(self._read) >= MAX_SEGMENTS
         if merge:
