@@ -255,3 +255,11 @@ def test_the_bench_compiles_the_package_the_timed_runs_import(tmp_path, monkeypa
     sources = sorted(copy.rglob("*.py"))
     missing = [p for p in sources if not Path(importlib.util.cache_from_source(p)).is_file()]
     assert sources and missing == []
+
+
+def test_gto_timeout_is_an_option_and_must_be_positive(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        bench.main(["--models", "1", "--gto-timeout", "0"])
+    assert stopped.value.code == 2
+    assert "--gto-timeout more than 0" in capsys.readouterr().err
+    assert bench.Context(None, "m", 5.0).gto_timeout == 5.0

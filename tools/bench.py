@@ -791,6 +791,7 @@ class Context:
 
     built: Built
     model: str                      # the model `show` asks about
+    gto_timeout: float = GTO_TIMEOUT  # a GTO command still running after this is stopped
 
     @property
     def key_file(self) -> str:
@@ -1143,7 +1144,7 @@ def measure(timed: Timed, ctx: Context, repeat: int) -> Result:
 
 def _measure(timed: Timed, ctx: Context, repeat: int, argv: list[str],
              result: Result) -> Result:
-    timeout = GTO_TIMEOUT if timed.program == "gto" else None
+    timeout = ctx.gto_timeout if timed.program == "gto" else None
     if timed.before_each:
         timed.before_each(ctx)
     proc, wall, cpu = _run(argv, ctx.built.root, timeout)
@@ -1260,7 +1261,7 @@ def _log(message: str) -> None:
 
 def run_scenario(dest: Path, models: int, versions: int, repeat: int,
                  per_commit: int = PER_COMMIT, commands: list[Timed] = COMMANDS,
-                 ) -> tuple[Built, list[Result]]:
+                 gto_timeout: float = GTO_TIMEOUT) -> tuple[Built, list[Result]]:
     label = scenario_label(models, versions)
     _log(f"[{label}] generating in {dest} ...")
     built = generate(dest, models, versions, per_commit)
@@ -1269,7 +1270,7 @@ def run_scenario(dest: Path, models: int, versions: int, repeat: int,
     problems = verify(built.root, models, versions, sample=3)
     for problem in problems:
         _log(f"[{label}] GENERATOR PROBLEM: {problem}")
-    ctx = Context(built, model_name(models // 2, models))
+    ctx = Context(built, model_name(models // 2, models), gto_timeout)
     pull_weights(built.root, ctx.model, versions)
     results = []
     for timed in commands:
@@ -1310,11 +1311,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="also 10,000 x 10 (default when BENCH_LARGE=1); GTO is not "
                              "run there")
     parser.add_argument("--no-gto", action="store_true", help="leave GTO out")
+    parser.add_argument("--gto-timeout", type=float, default=GTO_TIMEOUT, metavar="SECONDS",
+                        help=f"stop a GTO command after this long and report it as more "
+                             f"than that (default {GTO_TIMEOUT:.0f})")
     args = parser.parse_args(argv)
     if (args.models is not None and args.models < 1) or \
             (args.versions is not None and args.versions < 1) or args.repeat < 1 \
-            or args.per_commit < 1:
-        parser.error("--models, --versions, --repeat and --per-commit must be at least 1")
+            or args.per_commit < 1 or args.gto_timeout <= 0:
+        parser.error("--models, --versions, --repeat and --per-commit must be at least 1, "
+                     "--gto-timeout more than 0")
     if args.models is None and args.versions is None:
         scenarios = DEFAULT_SCENARIOS + ([LARGE_SCENARIO] if args.large else [])
     else:
@@ -1338,7 +1343,7 @@ def main(argv: list[str] | None = None) -> int:
             # GTO takes minutes per command at 1,000 x 10; 10 times the registry is hours
             here = [c for c in commands if c.program != "gto" or models < LARGE_SCENARIO[0]]
             done.append(run_scenario(dest, models, versions, args.repeat, args.per_commit,
-                                     here))
+                                     here, args.gto_timeout))
     finally:
         if args.out is None and not args.keep:
             shutil.rmtree(base, ignore_errors=True)
