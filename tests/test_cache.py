@@ -24,6 +24,13 @@ PROJECT = Path(__file__).resolve().parent.parent
 IRIS = "models/iris-classifier"
 
 
+@pytest.fixture(autouse=True)
+def every_check_uses_the_cache(monkeypatch):
+    """A check of a few models reads no cache (parsing them is cheaper than loading a big
+    registry's): these registries are small, so every check here counts as many."""
+    monkeypatch.setattr(evaluate_mod, "FEW", 0)
+
+
 def _findings(root: Path, engine: str = "regorus", stage: str | None = None) -> set[tuple]:
     registry = modelreg.open_registry(root)
     result = check(registry, engine=engine, parallel=False, stage=stage)
@@ -285,3 +292,12 @@ def test_linked_work_trees_share_their_clones_cache(repo, tmp_path):
     store = Store(other, "records")
     assert store.folder == repo.root / ".git/modelreg/cache/records"
     assert _findings(other) == _findings(repo.root)
+
+
+def test_a_check_of_a_few_models_reads_and_writes_no_cache(repo, monkeypatch):
+    monkeypatch.setattr(evaluate_mod, "FEW", 20)     # as shipped: more than these two models
+    _findings(repo.root)
+    assert _segments(repo.root) == []
+    monkeypatch.setattr(evaluate_mod, "FEW", 1)
+    _findings(repo.root)
+    assert _segments(repo.root)

@@ -15,7 +15,10 @@ from modelreg.store.tagsign import signature_verdicts, split_signature
 
 
 # --- the verdicts themselves ------------------------------------------------------------------
-def test_verdicts_are_cached_by_tag_object_and_signers(repo, tmp_path):
+def test_verdicts_are_cached_by_tag_object_and_signers(repo, tmp_path, monkeypatch):
+    from modelreg.store import tagsign
+
+    monkeypatch.setattr(tagsign, "FEW", 0)      # three tags count as many here
     git(repo.root, "tag", "-s", "-m", "signed", "a")
     git(repo.root, "tag", "-a", "--no-sign", "-m", "annotated", "b")
     git(repo.root, "tag", "c")
@@ -66,3 +69,11 @@ def test_signatures_are_split_as_git_splits_them():
     assert split_signature(b"object 1\n\nplain\n") == (b"object 1\n\nplain\n", b"", None)
     # a marker inside a line is not a signature
     assert split_signature(b"x -----BEGIN SSH SIGNATURE-----\n")[2] is None
+
+
+def test_one_models_few_tags_are_verified_without_the_cache(repo):
+    git(repo.root, "tag", "-s", "-m", "signed", "a")
+    registry = Registry(repo.root)
+    refs = registry.git.refs(["refs/tags/a"])
+    assert signature_verdicts(registry, refs)[refs[0].object].valid
+    assert not (repo.root / ".git/modelreg/tag-signatures.json").exists()

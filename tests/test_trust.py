@@ -10,6 +10,7 @@ own. An unsigned forgery fails earlier still (tests/test_tag_signing.py)."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -333,3 +334,25 @@ def test_stage_pushed_straight_to_main_counts_but_the_gate_refuses_it(world: Wor
     code, out = _gate(w, w.ci, "staging")
     assert code == 1 and any("reached main without a reviewed pull request" in r
                              for r in out["reasons"]), out
+
+
+def test_a_few_tags_are_judged_without_the_cache_of_verdicts(tmp_path, monkeypatch):
+    """One model's tags are judged afresh (faster than loading a registry's verdicts); a
+    registry's many tags go through the cache."""
+    from modelreg.store import trust as trust_mod
+    from modelreg.store.git import Git
+
+    root = tmp_path / "r"
+    root.mkdir()
+    for args in (("init", "-q", "-b", "main"), ("commit", "-q", "--allow-empty", "-m", "x"),
+                 ("tag", "-a", "-m", "r", "m@v1.0.0")):
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+    git = Git(root)
+    used: list[bool] = []
+    real = trust_mod.ContentCache
+    monkeypatch.setattr(trust_mod, "ContentCache",
+                        lambda *a, use=True: used.append(use) or real(*a, use=use))
+    trust_mod.classify(git, "main", git.refs(["refs/tags/*"]))
+    monkeypatch.setattr(trust_mod, "FEW_TAGS", 0)
+    trust_mod.classify(git, "main", git.refs(["refs/tags/*"]))
+    assert used == [False, True]

@@ -77,8 +77,8 @@ class RecordCache:
     whose bytes, schema and tools did not change is not parsed or validated again. The
     neighbour checks (names, versions, pointers) are cheap and always made afresh."""
 
-    def __init__(self, registry: Registry) -> None:
-        self.store = Store(registry.root, "records")
+    def __init__(self, registry: Registry, *, use: bool = True) -> None:
+        self.store = Store(registry.root, "records", use=use)
         self.salt = digest(release_salt(), _tools())
 
     def read(self, registry: Registry, schemas: Schemas, rel: str, kind: str

@@ -103,7 +103,9 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
     placeholders = config.cards.placeholders
     change = change or {"base": None, "files": []}
     schemas = Schemas(judge)
-    cache = RecordCache(records)
+    # the cache holds the whole registry's records: worth reading for many models, not for
+    # the few a gate or a pull request's check judges (parsing those is cheaper)
+    cache = RecordCache(records, use=len(names) > FEW)
     out = Evaluation()
     found: list[Finding] = []
     # a pull request's check judges the change as a whole beside its (few) models: one batch
@@ -145,6 +147,8 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
     out.findings = dedupe(found)
     return out
 
+
+FEW = 20      # models; up to this many are judged without reading or writing the cache
 
 # Models judged per engine call: the engine is given many documents at once (its fixed cost
 # per call is paid a few times, not once per document), and the documents, their input and

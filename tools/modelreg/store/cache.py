@@ -25,9 +25,10 @@ from modelreg.core.release import __version__
 class ContentCache:
     """One JSON file of entries keyed by the SHA-1 of a file's bytes and the release."""
 
-    def __init__(self, root: Path, name: str) -> None:
+    def __init__(self, root: Path, name: str, *, use: bool = True) -> None:
+        """``use=False``: entries of this run only, nothing read or written."""
         git_dir = root / ".git"
-        self.path = git_dir / "modelreg" / f"{name}.json" if git_dir.is_dir() else None
+        self.path = git_dir / "modelreg" / f"{name}.json" if use and git_dir.is_dir() else None
         self.salt = __version__
         self._data: dict[str, Any] = {}
         self._dirty = False
@@ -107,8 +108,10 @@ class Store:
     A missing, unreadable or foreign folder only costs time; deleting it is always safe.
     """
 
-    def __init__(self, root: Path, name: str) -> None:
-        git_dir = _common_git_dir(root)
+    def __init__(self, root: Path, name: str, *, use: bool = True) -> None:
+        """``use=False``: a store of this run only, nothing read or written (a command that
+        judges a model or two computes faster than it reads a whole registry's cache)."""
+        git_dir = _common_git_dir(root) if use else None
         self.folder = git_dir / "modelreg" / "cache" / name if git_dir is not None else None
         self._raw: dict[str, bytes | memoryview] = {}
         self._new: dict[str, bytes] = {}

@@ -59,6 +59,7 @@ _SIGNATURE_STARTS = {
     b"-----BEGIN SIGNED MESSAGE-----": "x509",
 }
 _CACHE_FILE = "tag-signatures.json"
+FEW = 200       # tags; up to this many are verified without reading or writing the cache
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,9 @@ def signature_verdicts(registry: _Registry, refs: Iterable[_HasObject | str], *,
     ids.discard("")
     if not ids:
         return {}
-    cache = _VerdictCache(registry.root, signers_digest(signing))
+    # the cache holds every tag's verdict: read for many tags, not for one model's few
+    # (verifying those is cheaper than loading the verdicts of a whole registry)
+    cache = _VerdictCache(registry.root, signers_digest(signing), use=len(ids) > FEW)
     known = cache.known
     out = {oid: known[oid] for oid in ids if oid in known}
     missing = sorted(ids - out.keys())
@@ -199,9 +202,9 @@ class _VerdictCache:
     the valid ones as lists of ids per signer (one shared verdict each, so 100,000 entries
     load in one pass), the others with their reason."""
 
-    def __init__(self, root: Path, digest: str) -> None:
+    def __init__(self, root: Path, digest: str, *, use: bool = True) -> None:
         git_dir = root / ".git"
-        self.path = git_dir / "modelreg" / _CACHE_FILE if git_dir.is_dir() else None
+        self.path = git_dir / "modelreg" / _CACHE_FILE if use and git_dir.is_dir() else None
         self.digest = digest
         self.valid: dict[str, list[str]] = {}
         self.invalid: dict[str, str] = {}

@@ -201,7 +201,8 @@ def _field(message: str, key: str) -> str | None:
 
 
 class _Classifier:
-    def __init__(self, git: Git, branch: str, now: float | None) -> None:
+    def __init__(self, git: Git, branch: str, now: float | None, *, remember: bool = True
+                 ) -> None:
         self.git = git
         self.branch = branch
         self.now = time.time() if now is None else now
@@ -211,7 +212,7 @@ class _Classifier:
             self.tip = None
         self._fp: FirstParents | set[str] | None = None
         digest = hashlib.sha1(f"{RULES}\0{branch}".encode()).hexdigest()[:12]
-        self.cache = ContentCache(git.root, f"trust-{digest}")
+        self.cache = ContentCache(git.root, f"trust-{digest}", use=remember)
         self.ledger = Ledger(git)
 
     @property
@@ -402,8 +403,13 @@ class _Classifier:
 
 def classify(git: Git, branch: str, refs: list[Ref], *, now: float | None = None,
              messages: Callable[[], dict[str, str]] | None = None) -> Trust:
-    """The verdict on every registry tag among ``refs`` (see the module docstring)."""
-    return _Classifier(git, branch, now).classify(refs, messages)
+    """The verdict on every registry tag among ``refs`` (see the module docstring). The
+    verdicts cached in ``.git/modelreg/`` are read for many tags only: one model's few are
+    judged faster than a whole registry's verdicts load."""
+    return _Classifier(git, branch, now, remember=len(refs) > FEW_TAGS).classify(refs, messages)
+
+
+FEW_TAGS = 200    # up to this many tags are judged without the cache of verdicts
 
 
 __all__ = ["Trust", "Verdict", "Ledger", "classify", "record_tags", "first_parents",
