@@ -257,3 +257,86 @@ def test_ls_answers_the_same_from_a_warm_tag_memo(registered, run_cli):
     assert warm == cold
     assert {r["name"]: r["stages"] for r in warm["models"]}["iris-classifier"] == \
         {"staging": "1.1.0"}
+
+
+# --- ls remembers what the tags say, under everything they depend on ----------------------
+def _ls(run_cli, root):
+    res = run_cli(root, "ls", "--json")
+    assert res.code == 0, res.err
+    return {r["name"]: r for r in json.loads(res.out)["models"]}["iris-classifier"]
+
+
+def _remembered_states(root) -> list[str]:
+    entries = json.loads((root / ".git/modelreg/ls.json").read_text())["entries"]
+    return [k for k in entries if k.startswith("states:")]
+
+
+def test_ls_remembers_the_tag_states_and_sees_a_new_tag(registered, run_cli):
+    first = _ls(run_cli, registered.root)
+    assert len(_remembered_states(registered.root)) == 1
+    assert _ls(run_cli, registered.root) == first
+    stage_on_main(registered.root, "iris-classifier", "staging", "1.1.0", 4)
+    assert _ls(run_cli, registered.root)["stages"] == {"staging": "1.1.0"}
+
+
+def test_ls_judges_again_when_the_protected_branch_is_rewritten(registered, run_cli):
+    """The stage tag counts while its merge commit is on main's first-parent history; a
+    forced push that drops that commit makes it count nowhere, though no tag changed."""
+    root = registered.root
+    stage_on_main(root, "iris-classifier", "staging", "1.1.0", 4)
+    assert _ls(run_cli, root)["stages"] == {"staging": "1.1.0"}
+    registered.git("reset", "-q", "--hard", "HEAD~1")
+    registered.git("push", "-q", "--force", "origin", "HEAD:main")
+    after = _ls(run_cli, root)
+    assert after["stages"] == {}
+    assert [t["tag"] for t in after["untrusted_tags"]] == ["iris-classifier#staging#4"]
+
+
+def test_ls_judges_again_when_the_ledger_changes(registered, run_cli):
+    """The ledger remembers which object each tag had when it was verified: a different
+    object recorded there means the tag was moved since, and ls must say so at once."""
+    root = registered.root
+    stage_on_main(root, "iris-classifier", "staging", "1.1.0", 4)
+    assert registered.git("tag", "-l", "iris-classifier#staging#4").strip()
+    assert run_cli(root, "verify", "iris-classifier").code == 0     # writes the ledger
+    assert _ls(run_cli, root)["untrusted_tags"] == []
+    ledger = root / ".git/modelreg/ledger.json"
+    data = json.loads(ledger.read_text())
+    data["tags"]["iris-classifier#staging#4"] = "0" * 40
+    ledger.write_text(json.dumps(data))
+    flagged = _ls(run_cli, root)["untrusted_tags"]
+    assert [t["tag"] for t in flagged] == ["iris-classifier#staging#4"]
+    assert any("moved" in r for r in flagged[0]["reasons"])
+
+
+def test_ls_does_not_remember_a_tag_dated_in_the_future(registered, run_cli):
+    """A tag dated ahead of the clock counts nowhere until the clock passes it: an answer
+    computed while it is in the future would go stale by itself, so none is kept."""
+    root = registered.root
+    _tag(registered, "iris-classifier@v3.0.0", date="2099-01-01T00:00:00Z")
+    flagged = _ls(run_cli, root)["untrusted_tags"]
+    assert any("future" in r for t in flagged for r in t["reasons"])
+    assert _remembered_states(root) == []
+    registered.git("tag", "-d", "iris-classifier@v3.0.0")
+    _ls(run_cli, root)
+    assert len(_remembered_states(root)) == 1
+
+
+def test_a_remembered_verdict_is_bound_to_the_branch_as_it_is_now(registered, monkeypatch):
+    """Verdicts are kept by tag object, but whether the commit a tag is bound to is still on
+    the protected branch's first-parent history is asked again on every read: a clone
+    that fetched a rewritten main must not go on trusting the cached verdict."""
+    from modelreg.store import trust as trust_mod
+
+    monkeypatch.setattr(trust_mod, "FEW_TAGS", 0)          # these few tags go through the cache
+    root = registered.root
+    stage_on_main(root, "iris-classifier", "staging", "1.1.0", 4)
+    assert modelreg.open_registry(root).states()["iris-classifier"].stages == \
+        {"staging": "1.1.0"}
+    assert list((root / ".git/modelreg").glob("trust-*.json"))
+    registered.git("reset", "-q", "--hard", "HEAD~1")
+    registered.git("push", "-q", "--force", "origin", "HEAD:main")
+    registry = modelreg.open_registry(root)
+    assert registry.states()["iris-classifier"].stages == {}
+    [verdict] = registry.untrusted("iris-classifier")
+    assert "is not on the first-parent history of main" in " ".join(verdict.reasons)

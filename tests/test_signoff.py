@@ -93,6 +93,8 @@ class World:
         self.pr += 1
         self.as_user("ci")
         self.tick()
+        # GitHub merges into main as origin has it (a push straight to main included)
+        git(self.admin, "pull", "-q", "--ff-only", "origin", "main")
         git(self.admin, "fetch", "-q", "origin", f"{branch}:{branch}")
         git(self.admin, "merge", "-q", "--no-ff", "-m", f"Merge pull request #{self.pr} "
             f"from {branch}", branch)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 from modelreg.core import tags as tagmod
@@ -11,6 +12,7 @@ from modelreg.core.timefmt import When, parse_when, rfc3339
 from modelreg.store.cache import ContentCache
 from modelreg.store.config import DATA_DIR, SCHEMA_DIR
 from modelreg.store.registry import Registry, check_name, check_version, semver_key
+from modelreg.store.trust import FUTURE_SKEW
 
 
 def _summary(data: dict[str, Any]) -> dict[str, Any]:
@@ -22,16 +24,17 @@ def _summary(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_models(registry: Registry) -> list[dict[str, Any]]:
-    """``modelreg ls``: one row per model, stages from one ``for-each-ref`` call, model
-    summaries from a content-keyed cache (only changed ``model.yaml`` files are parsed)."""
-    states = registry.states(evidence=False)
-    untrusted = registry.trust.untrusted_by_model() if registry.trust is not None else {}
+    """``modelreg ls``: one row per model. What the tags say of every model (stages,
+    registered versions, untrusted tags) is remembered under :meth:`Registry.states_key`,
+    so it is worked out again only when a tag, the protected branch or the ledger changed;
+    model summaries are kept by the bytes of each ``model.yaml``."""
     cache = ContentCache(registry.root, "ls")
     used: set[str] = set()
+    tagged = _tag_states(registry, cache, used)
     known = _known_stages(registry, cache, used)
     rows = []
     for name in registry.model_names():
-        state = states.get(name, ModelState(name, (), {}, False, ()))
+        state = tagged.get(name) or _NO_TAGS
         files = registry.version_names(name)
         row: dict[str, Any] = {"name": name}
         try:
@@ -45,18 +48,46 @@ def list_models(registry: Registry) -> list[dict[str, Any]]:
         except ModelregError as exc:
             row.update(title=None, owner=None, risk_tier=None, eu_ai_act_class=None,
                        error=str(exc))
-        every = sorted(set(files) | set(state.registered), key=_key)
+        every = sorted(set(files) | set(state["registered"]), key=_key)
         # a deregistered version is never the latest, even while its record stays
-        live = [v for v in every if v not in state.deregistered]
+        live = [v for v in every if v not in state["deregistered"]]
         row.update(latest=live[-1] if live else None, versions=len(every),
-                   registered=len(state.registered), stages=dict(state.stages),
-                   deprecated=state.deprecated,
-                   untrusted_tags=[v.to_json() for v in untrusted.get(name, [])])
-        if known is not None and (unknown := sorted(set(state.stages) - known)):
+                   registered=len(state["registered"]), stages=dict(state["stages"]),
+                   deprecated=state["deprecated"], untrusted_tags=list(state["untrusted"]))
+        if known is not None and (unknown := sorted(set(state["stages"]) - known)):
             row["unknown_stages"] = unknown
         rows.append(row)
     cache.save(keep=used)
     return rows
+
+
+_NO_TAGS: dict[str, Any] = {"registered": [], "deregistered": [], "stages": {},
+                            "deprecated": False, "untrusted": []}
+
+
+def _tag_states(registry: Registry, cache: ContentCache, used: set[str]
+                ) -> dict[str, dict[str, Any]]:
+    """Per model, what its trusted tags say and which of its tags are untrusted, as plain
+    data: from the cache when nothing they depend on changed, else from the tags."""
+    key = "states:" + registry.states_key()
+    hit = cache.get(key)
+    if isinstance(hit, dict):
+        used.add(key)
+        return hit
+    states = registry.states(evidence=False)
+    untrusted = registry.trust.untrusted_by_model() if registry.trust is not None else {}
+    out = {name: {"registered": list(state.registered),
+                  "deregistered": list(state.deregistered), "stages": dict(state.stages),
+                  "deprecated": state.deprecated, "untrusted": []}
+           for name, state in states.items()}
+    for name, verdicts in untrusted.items():
+        out.setdefault(name, {**_NO_TAGS, "untrusted": []})["untrusted"] = \
+            [v.to_json() for v in verdicts]
+    # a tag dated ahead of now is judged again once the clock passes it: not kept
+    if registry.newest_tag <= time.time() + FUTURE_SKEW:
+        cache.put(key, out)
+        used.add(key)
+    return out
 
 
 def unread_tags(registry: Registry) -> list[dict[str, str]]:

@@ -20,7 +20,8 @@ from modelreg.core.records import Artifact, Event, ModelState, Resolution
 from modelreg.core.tags import Action
 from modelreg.core.timefmt import When, parse_when
 from modelreg.core.yamlio import MAX_BYTES, Document, decode, parse_text
-from modelreg.store.cache import ContentCache
+from modelreg.store.cache import ContentCache, digest, release_salt
+from modelreg.store.firstparent import state_dir
 from modelreg.store.git import Git, Ref, RefMemo
 from modelreg.store.tree import CommitTree, Tree, WorkTree
 from modelreg.store.trust import Trust, Verdict, classify
@@ -181,6 +182,7 @@ class Registry:
         self.trust: Trust | None = None        # the verdicts of the last state read
         # the model and its refs behind :attr:`trust`, when :meth:`state` read them
         self.judged: tuple[str, list[Ref]] | None = None
+        self.newest_tag = 0                    # the latest tag date the last states() read
 
     @property
     def rev(self) -> str | None:
@@ -350,6 +352,24 @@ class Registry:
         """The untrusted registry tags (of ``model``) the last state read found."""
         return self.trust.untrusted(model) if self.trust is not None else []
 
+    def states_key(self) -> str:
+        """A digest of everything :meth:`states` and :attr:`trust` are computed from: the
+        names and objects of every tag, the protected branch's name and tips (here and on
+        origin: the history tags are bound to, and the tag signers it lists), the ledger of
+        tags seen before, and the release. Equal keys give equal states and verdicts, but
+        for the clock: a tag dated in the future is judged again once it no longer is, so
+        a caller keeps an answer only when :attr:`newest_tag` is not ahead of now."""
+        branch = self.protected_branch()
+        tips = self.git.run("for-each-ref", "--format=%(refname) %(objectname)",
+                            f"refs/heads/{branch}", f"refs/remotes/origin/{branch}")
+        tags = self.git.run("for-each-ref", "--format=%(refname) %(objectname)", "refs/tags/")
+        folder = state_dir(self.git)
+        try:
+            ledger = (folder / "ledger.json").read_bytes() if folder is not None else b""
+        except OSError:
+            ledger = b""
+        return digest(release_salt(), branch, tips, ledger, tags)
+
     def states(self, at: int | None = None, evidence: bool = True) -> dict[str, ModelState]:
         """Every model's state from one ``for-each-ref`` call, from trusted tags only
         (:attr:`trust` holds the verdicts).
@@ -366,6 +386,7 @@ class Registry:
                 self.git.refs(["refs/tags/*@*"], contents=False, memo=memo)
             memo.save()
             trust = self.classify(refs, full=False)
+        self.newest_tag = max((r.time for r in refs), default=0)
         return build_states(trust.trusted(refs), at)
 
     def state(self, name: str, at: When | None = None) -> ModelState:

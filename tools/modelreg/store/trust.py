@@ -47,10 +47,10 @@ MODELS_DIR = "models"
 #: How far ahead of this machine's clock a tagger's clock may run before the tag is refused.
 FUTURE_SKEW = 300
 #: Bumped whenever the rules below change: cached verdicts of older rules are not reused.
-RULES = "4"
+RULES = "5"
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 UNREVIEWED = "reached main without a reviewed pull request"
-_PLAIN: dict = {"r": [], "u": False, "m": None}
+_PLAIN: dict = {"r": [], "u": False, "m": None, "b": ""}
 
 
 @dataclass(frozen=True)
@@ -235,13 +235,23 @@ class _Classifier:
             cached = get(ref.object) if ref.tag_name == ref.name else None
             if cached == 1:                      # trusted, reviewed, no merge (most tags)
                 cached = _PLAIN
-            elif not isinstance(cached, dict):   # none, or not this rule's answer
-                cached = None
+            elif not isinstance(cached, dict) or not isinstance(cached.get("b"), str):
+                cached = None                    # none, or not this rule's answer
             if cached is not None:
                 # only registry tags are cached (and the object names this tag): the model
                 # is what comes before the first '@' or '#', no need to parse the name again
                 model = ref.name.split("@", 1)[0].split("#", 1)[0]
                 live = self._live(ref)
+                # the commit the tag is bound to was on the branch's first-parent history;
+                # the branch may have moved since (a clone that fetched a rewrite): asked
+                # again every time, a binary search
+                bound = cached["b"]
+                if bound == "" and ref.target not in self.on_branch:
+                    live.append(f"points at {ref.target[:12]}, which is not on the "
+                                f"first-parent history of {self.branch}")
+                elif bound not in ("", "-") and bound not in self.on_branch:
+                    live.append(f"its merge commit {bound[:12]} is not on the first-parent "
+                                f"history of {self.branch}")
                 if live or cached["r"]:
                     trust.add(Verdict(ref.name, model, (*live, *cached["r"]),
                                       bool(cached.get("u")), cached.get("m")))
@@ -354,8 +364,13 @@ class _Classifier:
             verdict = Verdict(ref.name, p.model, tuple(reasons), unreviewed, merge)
             if positive:
                 # the common verdict as one number: the cache of 12,000 tags loads faster
+                # "b": the commit that must stay on the branch, checked again on every read
+                # ("" the tag's target, as in the one-number form; "-" none)
+                bound = "" if p.action is Action.REGISTER else (merge or "-")
                 self.cache.put(ref.object, 1 if not reasons and not unreviewed and merge is None
-                               else {"r": list(reasons), "u": unreviewed, "m": merge})
+                               and bound == ""
+                               else {"r": list(reasons), "u": unreviewed, "m": merge,
+                                     "b": bound})
             live = self._live(ref)
             trust.add(Verdict(ref.name, p.model, (*live, *verdict.reasons), unreviewed, merge)
                       if live else verdict)
