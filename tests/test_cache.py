@@ -295,9 +295,16 @@ def test_linked_work_trees_share_their_clones_cache(repo, tmp_path):
 
 
 def test_a_check_of_a_few_models_reads_and_writes_no_cache(repo, monkeypatch):
+    """A pull request's check of a model or two (a gate too) parses them rather than load
+    a registry's cache; the full check, however small the registry, keeps it."""
     monkeypatch.setattr(evaluate_mod, "FEW", 20)     # as shipped: more than these two models
-    _findings(repo.root)
+    registry = modelreg.open_registry(repo.root)
+    check(registry, engine="regorus", parallel=False, models=["iris-classifier"])
     assert _segments(repo.root) == []
-    monkeypatch.setattr(evaluate_mod, "FEW", 1)
-    _findings(repo.root)
+    monkeypatch.setattr(evaluate_mod, "FEW", 0)
+    check(registry, engine="regorus", parallel=False, models=["iris-classifier"])
+    assert _segments(repo.root)
+    shutil.rmtree(repo.root / ".git/modelreg/cache")
+    monkeypatch.setattr(evaluate_mod, "FEW", 20)
+    check(registry, engine="regorus", parallel=False)
     assert _segments(repo.root)

@@ -166,7 +166,8 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
           base: str | None = None, engine: str | Engine = "auto", opa_url: str | None = None,
           now: _dt.datetime | str | None = None, review: dict[str, Any] | None = None,
           policy_set: PolicySet | None = None, models: list[str] | None = None,
-          parallel: bool = True, shard: Shard | None = None) -> CheckResult:
+          parallel: bool = True, shard: Shard | None = None,
+          remember: bool | None = None) -> CheckResult:
     """Check the registry (or what changed since ``changed_since``, or ``models``) against
     schemas and policy.
 
@@ -180,6 +181,9 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
     recorded approvals fails), and other versions without approval rules.
     ``shard`` checks one shard of every model (:mod:`modelreg.core.shards`); the result
     records what :func:`merge` needs to put the shards back together as the full check.
+    ``remember``: read and write the cache under ``.git/modelreg/cache`` (None: for a
+    full check, a shard, or more than a few models; a pull request's check of one model
+    computes faster than it reads a large registry's cache).
     Raises :class:`CannotRunError` when the policies cannot be evaluated; never passes silently.
     """
     if shard is not None:
@@ -191,8 +195,10 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
         mine = [name for name in registry.model_names() if shard.holds(name)]
         result = check(registry, stage=stage, base=base, engine=engine, opa_url=opa_url,
                        now=now, review=review, policy_set=policy_set, models=mine,
-                       parallel=parallel)
+                       parallel=parallel, remember=True if remember is None else remember)
         return replace(result, shard=shard, commit=registry.git.head())
+    if remember is None and models is None and not changed_since:
+        remember = True                       # the full check: what the cache is for
     stamp = timefmt.stamp(now)
     judge = registry.at(base) if base else registry
     try:
@@ -221,7 +227,7 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
     if parallel and isinstance(engine, str) and len(names) >= PARALLEL_FROM and workers > 1:
         return _check_parallel(registry, names, workers, stage=stage,
                                changed_since=changed_since, base=judge.rev, engine=engine,
-                               opa_url=opa_url, now=stamp, review=review)
+                               opa_url=opa_url, now=stamp, review=review, remember=remember)
     # one for-each-ref for many models; a few models ask only for their own tags
     states = registry.states() if len(names) > 20 else {n: registry.state(n) for n in names}
     scope, pull_request = _pull_request(registry, names, changed_since, tracked, review)
@@ -231,7 +237,7 @@ def check(registry: Registry, *, stage: str | None = None, changed_since: str | 
                       change={"base": changed_since, "files": tracked}, engine=engine,
                       opa_url=opa_url, now=stamp, policy_set=policy_set,
                       freshness=partial(cards.stale_findings, judge),
-                      scope=scope, pull_request=pull_request)
+                      scope=scope, pull_request=pull_request, remember=remember)
     cards.save_caches()
     # the recorded scans are not taken on trust: the weights that are here are scanned again
     found = result.findings + proposed + rescan_findings(registry, names)

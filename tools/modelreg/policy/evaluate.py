@@ -79,7 +79,8 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
              policy_set: PolicySet | None = None,
              freshness: Freshness | None = None,
              scope: dict[str, set[str]] | None = None,
-             pull_request: dict[str, Any] | None = None) -> Evaluation:
+             pull_request: dict[str, Any] | None = None,
+             remember: bool | None = None) -> Evaluation:
     """Judge the models ``names`` as ``records`` holds them.
 
     ``versions`` limits a model to some of its versions (a missing one is an ID-00 finding).
@@ -89,6 +90,7 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
     policy/scope.py) limits ``review`` to those versions; the others keep their recorded
     evidence. ``pull_request`` is the change as a whole (``input.change``: its files and
     their code owners, GOV-09; its risk-field edits, RISK-03), judged even when no model is.
+    ``remember``: read and write the cache (None: when judging more than :data:`FEW` models).
     Raises :class:`CannotRunError` when the policies cannot be evaluated: never passes
     silently.
     """
@@ -105,7 +107,7 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
     schemas = Schemas(judge)
     # the cache holds the whole registry's records: worth reading for many models, not for
     # the few a gate or a pull request's check judges (parsing those is cheaper)
-    cache = RecordCache(records, use=len(names) > FEW)
+    cache = RecordCache(records, use=len(names) > FEW if remember is None else remember)
     out = Evaluation()
     found: list[Finding] = []
     # a pull request's check judges the change as a whole beside its (few) models: one batch
