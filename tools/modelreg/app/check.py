@@ -352,8 +352,8 @@ PARALLEL_FROM = 200    # models; below this one process is faster than a pool
 
 def _check_parallel(registry: Registry, names: list[str], workers: int, **kw: Any
                     ) -> CheckResult:
-    """Big registries: each process reads and checks a share of the models and evaluates
-    its share in one engine call (parsing YAML and evaluating Rego are CPU-bound)."""
+    """Big registries: each process reads and checks a share of the models, a batch of
+    models per engine call (parsing YAML and evaluating Rego are CPU-bound)."""
     from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415 - process pools only for big registries
 
     chunks = [names[i::workers] for i in range(workers)]

@@ -211,7 +211,7 @@ SHARED = ("model", "card")     # the keys every document of one model shares
 def policy_input(now: str, docs: list[dict[str, Any]],
                  change: dict[str, Any] | None = None, *, share: bool = True
                  ) -> dict[str, Any]:
-    """One batch of documents, evaluated in one engine call; ``change`` is the pull request
+    """One batch of documents, for one engine call; ``change`` is the pull request
     as a whole (its files, their code owners, its review and the risk fields it edits),
     judged once rather than per document. ``share``: what every document of a model shares
     goes once per model, in ``shared`` (policies that read ``lib.documents``); without it
