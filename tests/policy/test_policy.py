@@ -366,38 +366,8 @@ def test_policy_test_and_explain_commands(registry_repo):
     assert "gate:      registered" in proc.stdout and "cannot be waived" in proc.stdout
 
 
-def test_input_documents_match_their_schema(registry_repo):
-    from modelreg.policy import inputs
-
-    schema = json.loads((PROJECT / "schemas/input.schema.json").read_text())
-    validator = Draft202012Validator(schema)
-    for name in fixture_names():
-        validator.validate(load_fixture(name)["input"])
-    write_version(registry_repo)
-    captured = {}
-
-    class Recorder:
-        name = "recorder"
-
-        def evaluate(self, query, input):
-            captured["input"] = input
-            return {"deny": [], "warn": [], "waived": []}
-
-    check(open_registry(registry_repo), engine=Recorder(), now=NOW)
-    validator.validate(captured["input"])
-    docs = {d["name"]: d for d in captured["input"]["models"]}
-    shared = captured["input"]["shared"]
-    # the model and its card go once per model, not in each version's document
-    assert "card" not in docs["iris-classifier"] and "model" not in docs["iris-classifier"]
-    assert shared["iris-classifier"]["card"]["sections"]["Model Details"].endswith(
-        "Multinomial logistic regression on the four iris measurements.")
-    assert shared["iris-classifier"]["model"]["name"] == "iris-classifier"
-    assert docs["iris-classifier"]["stage"] == inputs.REGISTERED
-    assert docs["credit-default"]["version"] is None
-
-
-# --- what a model's documents share goes once per model -------------------------------------
 def _captured_input(root: Path, **kw) -> dict:
+    """The policy input a check of ``root`` sends to the engine."""
     captured = {}
 
     class Recorder:
@@ -411,6 +381,28 @@ def _captured_input(root: Path, **kw) -> dict:
     return captured["input"]
 
 
+def test_input_documents_match_their_schema(registry_repo):
+    from modelreg.policy import inputs
+
+    schema = json.loads((PROJECT / "schemas/input.schema.json").read_text())
+    validator = Draft202012Validator(schema)
+    for name in fixture_names():
+        validator.validate(load_fixture(name)["input"])
+    write_version(registry_repo)
+    sent = _captured_input(registry_repo)
+    validator.validate(sent)
+    docs = {d["name"]: d for d in sent["models"]}
+    shared = sent["shared"]
+    # the model and its card go once per model, not in each version's document
+    assert "card" not in docs["iris-classifier"] and "model" not in docs["iris-classifier"]
+    assert shared["iris-classifier"]["card"]["sections"]["Model Details"].endswith(
+        "Multinomial logistic regression on the four iris measurements.")
+    assert shared["iris-classifier"]["model"]["name"] == "iris-classifier"
+    assert docs["iris-classifier"]["stage"] == inputs.REGISTERED
+    assert docs["credit-default"]["version"] is None
+
+
+# --- what a model's documents share goes once per model -------------------------------------
 CUSTOM_RULE = """
 # a registry's own rule, written the way rules were before lib.documents: over input.models
 deny contains f if {
