@@ -326,9 +326,9 @@ def test_a_remembered_verdict_is_bound_to_the_branch_as_it_is_now(registered, mo
     """Verdicts are kept by tag object, but whether the commit a tag is bound to is still on
     the protected branch's first-parent history is asked again on every read: a clone
     that fetched a rewritten main must not go on trusting the cached verdict."""
-    from modelreg.store import trust as trust_mod
+    from modelreg.store import cache as cache_mod
 
-    monkeypatch.setattr(trust_mod, "FEW_TAGS", 0)          # these few tags go through the cache
+    monkeypatch.setattr(cache_mod, "FEW_TAGS", 0)          # these few tags go through the cache
     root = registered.root
     stage_on_main(root, "iris-classifier", "staging", "1.1.0", 4)
     assert modelreg.open_registry(root).states()["iris-classifier"].stages == \

@@ -16,9 +16,9 @@ from modelreg.store.tagsign import signature_verdicts, split_signature
 
 # --- the verdicts themselves ------------------------------------------------------------------
 def test_verdicts_are_cached_by_tag_object_and_signers(repo, tmp_path, monkeypatch):
-    from modelreg.store import tagsign
+    from modelreg.store import cache as cache_mod
 
-    monkeypatch.setattr(tagsign, "FEW", 0)      # three tags count as many here
+    monkeypatch.setattr(cache_mod, "FEW_TAGS", 0)      # three tags count as many here
     git(repo.root, "tag", "-s", "-m", "signed", "a")
     git(repo.root, "tag", "-a", "--no-sign", "-m", "annotated", "b")
     git(repo.root, "tag", "c")

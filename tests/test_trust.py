@@ -339,6 +339,7 @@ def test_stage_pushed_straight_to_main_counts_but_the_gate_refuses_it(world: Wor
 def test_a_few_tags_are_judged_without_the_cache_of_verdicts(tmp_path, monkeypatch):
     """One model's tags are judged afresh (faster than loading a registry's verdicts); a
     registry's many tags go through the cache."""
+    from modelreg.store import cache as cache_mod
     from modelreg.store import trust as trust_mod
     from modelreg.store.git import Git
 
@@ -353,6 +354,6 @@ def test_a_few_tags_are_judged_without_the_cache_of_verdicts(tmp_path, monkeypat
     monkeypatch.setattr(trust_mod, "ContentCache",
                         lambda *a, use=True: used.append(use) or real(*a, use=use))
     trust_mod.classify(git, "main", git.refs(["refs/tags/*"]))
-    monkeypatch.setattr(trust_mod, "FEW_TAGS", 0)
+    monkeypatch.setattr(cache_mod, "FEW_TAGS", 0)
     trust_mod.classify(git, "main", git.refs(["refs/tags/*"]))
     assert used == [False, True]

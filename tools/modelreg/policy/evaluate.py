@@ -112,8 +112,7 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
     found: list[Finding] = []
     # a pull request's check judges the change as a whole beside its (few) models: one batch
     size = len(names) if pull_request is not None else BATCH
-    eng: str | Engine = engine if not isinstance(engine, str) else \
-        _Lazy(engine, opa_url, policy_set)
+    eng = _Lazy(engine, opa_url, policy_set) if isinstance(engine, str) else engine
     for start in range(0, max(len(names), 1), max(size, 1)):
         documents: dict[str, Document] = {}
         cards: dict[str, inputs.Card] = {}
@@ -184,11 +183,12 @@ def run_policies(docs: list[dict[str, Any]], documents: dict[str, Document],
     policies read it), the policies, their data and the engine's release, and only models
     without an answer go to the engine. A pull request's check (``pull_request``: the
     change as a whole is judged beside the documents) is never cached."""
-    requested = engine.name if isinstance(engine, _Lazy) else engine
-    engine_name = requested if isinstance(requested, str) else requested.name
+    if isinstance(engine, str):
+        engine = _Lazy(engine, opa_url, policy_set)
+    engine_name = engine.name
     if not docs and pull_request is None:
         return [], [], engine_name
-    resolved = resolve_engine_name(requested) if isinstance(requested, str) else requested.name
+    resolved = resolve_engine_name(engine.name) if isinstance(engine, _Lazy) else engine.name
     salt = _policy_salt(resolved, policy_set) if cache is not None and pull_request is None \
         else None
     decision: dict[str, list[Any]] = {"deny": [], "warn": [], "waived": []}
@@ -206,13 +206,7 @@ def run_policies(docs: list[dict[str, Any]], documents: dict[str, Document],
                 keys[name] = key
                 todo.extend(group)
     if todo or pull_request is not None:
-        if isinstance(engine, _Lazy):
-            eng = engine.get()
-        elif isinstance(engine, str):
-            eng = create_engine(engine, opa_url=opa_url)
-            eng.load(policy_set)
-        else:
-            eng = engine
+        eng = engine.get() if isinstance(engine, _Lazy) else engine
         fresh = eng.evaluate(DECISION_QUERY, inputs.policy_input(
             stamp, todo, pull_request, share=reads_documents(policy_set)))
         engine_name = eng.name

@@ -216,20 +216,18 @@ def policy_input(now: str, docs: list[dict[str, Any]],
     judged once rather than per document. ``share``: what every document of a model shares
     goes once per model, in ``shared`` (policies that read ``lib.documents``); without it
     each document carries everything."""
-    if not share:
-        out: dict[str, Any] = {"now": now, "models": docs}
-        if change is not None:
-            out["change"] = change
-        return out
-    models, shared = [], {}
-    for doc in docs:
-        name = doc.get("name")
-        common = shared.setdefault(name, {k: doc[k] for k in SHARED if k in doc}) \
-            if isinstance(name, str) else {}
-        # a document whose model or card is not its model's (never, as built here) keeps its own
-        models.append({k: v for k, v in doc.items()
-                       if not (k in common and common[k] is v)})
-    out = {"now": now, "models": models, "shared": shared}
+    out: dict[str, Any] = {"now": now, "models": docs}
+    if share:
+        models, shared = [], {}
+        for doc in docs:
+            name = doc.get("name")
+            common = shared.setdefault(name, {k: doc[k] for k in SHARED if k in doc}) \
+                if isinstance(name, str) else {}
+            # a document whose model or card is not its model's (never, as built here)
+            # keeps its own
+            models.append({k: v for k, v in doc.items()
+                           if not (k in common and common[k] is v)})
+        out.update(models=models, shared=shared)
     if change is not None:
         out["change"] = change
     return out

@@ -63,6 +63,11 @@ class ContentCache:
             pass                       # a read-only clone still answers, only slower
 
 
+# Registry-wide caches (tag verdicts, signature verdicts) are read for more tags than this
+# only: one model's few are judged faster than a whole registry's entries load.
+FEW_TAGS = 200
+
+
 # --- the content-addressed store -----------------------------------------------------------
 FORMAT = 1                       # bumped when what an entry holds changes shape
 MAX_SEGMENTS = 8                 # more segment files than this: the next save merges them

@@ -72,16 +72,24 @@ class RefMemo:
             return None
         self.used.add(mode + oid)
         tag_name, otype, target, target_type, tname, temail, stamp, message = fields
-        name = refname[len("refs/tags/"):] if refname.startswith("refs/tags/") else refname
-        annotated = otype == "tag" and tag_name == name
-        return Ref(name=name, object_type=otype, object=oid, target=target,
-                   target_type=target_type, tagger_name=tname, tagger_email=temail,
-                   time=stamp, message=message if annotated else "", tag_name=tag_name,
-                   raw_message=message)
+        return _ref(refname, tag_name, otype, oid, target, target_type, tname, temail, stamp,
+                    message)
 
     def save(self) -> None:
         """Write what was learnt; only the tags this run listed are kept."""
         self.cache.save(keep=self.used)
+
+
+def _ref(refname: str, tag_name: str, otype: str, oid: str, target: str, target_type: str,
+         tagger_name: str, tagger_email: str, time: int, message: str) -> Ref:
+    """A :class:`Ref` from what ``for-each-ref`` gives (or :class:`RefMemo` kept): the
+    annotation counts only for the name the tag object carries."""
+    name = refname[len("refs/tags/"):] if refname.startswith("refs/tags/") else refname
+    annotated = otype == "tag" and tag_name == name
+    return Ref(name=name, object_type=otype, object=oid, target=target,
+               target_type=target_type, tagger_name=tagger_name, tagger_email=tagger_email,
+               time=time, message=message if annotated else "", tag_name=tag_name,
+               raw_message=message)
 
 
 def _env() -> dict[str, str]:
@@ -219,19 +227,13 @@ class Git:
                 continue
             (refname, tag_name, otype, obj, peeled, peeled_type, tname, temail, tdate, cdate,
              message) = parts
-            name = refname[len("refs/tags/"):] if refname.startswith("refs/tags/") else refname
-            annotated = otype == "tag" and tag_name == name
-            stamp = tdate if annotated and tdate else cdate
-            unsigned = without_signature(message) if otype == "tag" else ""
-            refs.append(Ref(
-                name=name, object_type=otype, object=obj,
-                target=peeled if otype == "tag" else obj,
-                target_type=peeled_type if otype == "tag" else otype,
-                tagger_name=tname, tagger_email=temail.strip("<>"),
-                time=int(stamp) if stamp.strip() else 0,
-                message=unsigned if annotated else "", tag_name=tag_name,
-                raw_message=unsigned,
-            ))
+            # a tag object's creator date is its tagger date: the same for every name
+            stamp = tdate if otype == "tag" and tdate else cdate
+            refs.append(_ref(
+                refname, tag_name, otype, obj, peeled if otype == "tag" else obj,
+                peeled_type if otype == "tag" else otype, tname, temail.strip("<>"),
+                int(stamp) if stamp.strip() else 0,
+                without_signature(message) if otype == "tag" else ""))
         return refs
 
 

@@ -40,6 +40,7 @@ from typing import Any, Protocol
 from modelreg.core.errors import CannotRunError, CommandError
 from modelreg.core.files import write_atomic
 from modelreg.core.release import __version__
+from modelreg.store import cache as cache_mod
 from modelreg.store.config import AllowedSigner, RegistryConfig, TagSigning
 from modelreg.store.git import Git
 
@@ -59,7 +60,6 @@ _SIGNATURE_STARTS = {
     b"-----BEGIN SIGNED MESSAGE-----": "x509",
 }
 _CACHE_FILE = "tag-signatures.json"
-FEW = 200       # tags; up to this many are verified without reading or writing the cache
 
 
 @dataclass(frozen=True)
@@ -117,9 +117,8 @@ def signature_verdicts(registry: _Registry, refs: Iterable[_HasObject | str], *,
     ids.discard("")
     if not ids:
         return {}
-    # the cache holds every tag's verdict: read for many tags, not for one model's few
-    # (verifying those is cheaper than loading the verdicts of a whole registry)
-    cache = _VerdictCache(registry.root, signers_digest(signing), use=len(ids) > FEW)
+    cache = _VerdictCache(registry.root, signers_digest(signing),
+                          use=len(ids) > cache_mod.FEW_TAGS)
     known = cache.known
     out = {oid: known[oid] for oid in ids if oid in known}
     missing = sorted(ids - out.keys())

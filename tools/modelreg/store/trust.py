@@ -38,6 +38,7 @@ from modelreg.core.stages import requested_stages
 from modelreg.core.tags import Action
 from modelreg.core.timefmt import rfc3339
 from modelreg.core.yamlio import parse_yaml
+from modelreg.store import cache as cache_mod
 from modelreg.store.cache import ContentCache
 from modelreg.store.firstparent import FirstParents, state_dir
 from modelreg.store.git import Git, Ref, read_objects
@@ -419,12 +420,10 @@ class _Classifier:
 def classify(git: Git, branch: str, refs: list[Ref], *, now: float | None = None,
              messages: Callable[[], dict[str, str]] | None = None) -> Trust:
     """The verdict on every registry tag among ``refs`` (see the module docstring). The
-    verdicts cached in ``.git/modelreg/`` are read for many tags only: one model's few are
-    judged faster than a whole registry's verdicts load."""
-    return _Classifier(git, branch, now, remember=len(refs) > FEW_TAGS).classify(refs, messages)
-
-
-FEW_TAGS = 200    # up to this many tags are judged without the cache of verdicts
+    verdicts cached in ``.git/modelreg/`` are read for many tags only
+    (:data:`~modelreg.store.cache.FEW_TAGS`)."""
+    return _Classifier(git, branch, now, remember=len(refs) > cache_mod.FEW_TAGS
+                       ).classify(refs, messages)
 
 
 __all__ = ["Trust", "Verdict", "Ledger", "classify", "record_tags", "first_parents",
