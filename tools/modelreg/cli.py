@@ -1374,6 +1374,35 @@ def audit(obj: dict, name: str | None, all_models: bool, at: str | None, fmt: st
 
 
 @cli.command()
+@click.option("--at", "at", metavar="DATE", help="As of this date, from git history alone "
+              "(YYYY-MM-DD, end of day UTC, or an RFC 3339 time).")
+@_format_option("md", "csv", "json", default="md", help="A Markdown table, CSV (one row per "
+                "model) or JSON.")
+@click.option("--out", "out", metavar="PATH", help="Write to PATH instead of stdout.")
+@click.pass_obj
+def inventory(obj: dict, at: str | None, fmt: str, out: str | None) -> None:
+    """The model inventory: one row per model, retired ones included.
+
+    Owner, risk tier, EU AI Act class and Annex III area, intended use, the version each
+    stage holds, the latest version, the last validation, open validation findings, the next
+    review date, monitoring and retirement.
+
+    \b
+    Example:
+      modelreg inventory --at 2026-06-30 --format csv --out inventory.csv
+    """
+    from modelreg.app.inventory import inventory as build
+    from modelreg.render import inventory as inventory_render
+
+    text = inventory_render.render(build(_registry(obj["repo"]), at=at), fmt)
+    if out:
+        write_atomic(Path(out), text)
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command()
 @click.argument("target", metavar="NAME@VERSION", type=_Target())
 @_format_option("mermaid", "dot", "json", default="mermaid", help="Mermaid, Graphviz DOT "
                 "or JSON.")
