@@ -220,7 +220,9 @@ def test_audit_report_shows_retirement_and_findings(registry, run_cli):
     jsonschema.validate(r, schema)
     assert r["retirement"] == {"date": "2026-06-24", "reason": "Replaced by iris | distilled",
                                "replaced_by": "iris-distilled"}
+    assert r["risk"]["annex_iii"] == "5(b)"           # the Annex III area, as model.yaml says
     md = run_cli(registry.root, "audit", "credit-default").out
+    assert "| EU AI Act Annex III area | 5(b) |" in md
     assert "| retired | 2026-06-24: Replaced by iris \\| distilled (replaced by " \
            "iris-distilled) |" in md
     r = json.loads(run_cli(registry.root, "audit", "iris-classifier", "--format", "json").out)

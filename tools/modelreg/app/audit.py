@@ -182,7 +182,7 @@ def _risk(model: dict[str, Any]) -> dict[str, Any]:
             "tier_rationale": _str(risk.get("tier_rationale")),
             "eu_ai_act_class": _str(eu.get("class")),
             "eu_ai_act_rationale": _str(eu.get("rationale")),
-            "annex_iii": _str(eu.get("annex_iii")),
+            "annex_iii": _str(eu.get("annex_iii_area")),
             "impact_assessment": _str(_dict(ia).get("ref") or _dict(ia).get("id"))
             if isinstance(ia, dict) else _str(ia)}
 
