@@ -26,7 +26,8 @@ DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 DOCUMENTED_KINDS = ("model", "version", "stages")
 EXPECT = "# expect: "
 # At least this many (valid, invalid) examples per kind.
-MINIMUM = {"model": (4, 8), "version": (4, 8), "stages": (3, 4), "report": (2, 4)}
+MINIMUM = {"model": (4, 8), "version": (4, 8), "stages": (3, 4), "monitoring": (3, 5),
+           "report": (2, 4)}
 
 
 def examples(kind: str, outcome: str) -> list[Path]:
@@ -56,7 +57,7 @@ def schemas() -> Schemas:
 
 
 def test_the_corpus_covers_every_kind() -> None:
-    assert set(KINDS) == {"model", "version", "stages", "report"}
+    assert set(KINDS) == {"model", "version", "stages", "monitoring", "report"}
     for kind, (valid, invalid) in MINIMUM.items():
         assert len(examples(kind, "valid")) >= valid, kind
         assert len(examples(kind, "invalid")) >= invalid, kind

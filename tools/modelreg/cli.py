@@ -1616,6 +1616,56 @@ def verify_cmd(obj: dict, names: tuple[str, ...], no_weights: bool, remote: bool
     sys.exit(_emit_report(report, fmt))
 
 
+@cli.group()
+def monitor() -> None:
+    """Ongoing monitoring: record what a version showed on production data.
+
+    \b
+    Example:
+      modelreg monitor record credit-default@1.1.0 --results monitoring/2026-11.json
+    """
+
+
+@monitor.command(name="record")
+@click.argument("target", metavar="NAME@VERSION", type=_Target())
+@click.option("--results", "results", required=True, metavar="FILE",
+              help="The monitoring job's output (JSON or YAML): window {start, end}, "
+                   "metrics, drift.")
+@click.option("--branch", "branch", metavar="BRANCH",
+              help="The branch to commit on (default: monitor/NAME-VERSION-END).")
+@_format_option(*_TEXT_JSON)
+@click.pass_obj
+def monitor_record(obj: dict, target: tuple[str, str | None], results: str,
+                   branch: str | None, fmt: str) -> None:
+    """Record a monitoring window of NAME@VERSION on a branch, for a pull request.
+
+    Writes models/NAME/monitoring/VERSION/END.yaml, judged against model.yaml's
+    monitoring_plan.thresholds; the breaches are printed and written into the record for
+    the reviewer (the policies judge the values again, MON-01 … MON-03). Exit 0 when the
+    record is committed, breaches or not.
+
+    \b
+    Example:
+      modelreg monitor record credit-default@1.1.0 --results monitoring/2026-11.json
+    """
+    from modelreg.app.monitor import record
+    from modelreg.core.monitoring import describe
+
+    name, version = target
+    result = record(_registry(obj["repo"]), f"{name}@{version}", results, branch=branch)
+    if fmt == "json":
+        _json_out(result.to_json())
+        return
+    for b in result.breaches:
+        click.echo(f"breach: {printable(describe(b))}")
+    window = result.record["window"]
+    click.echo(f"Recorded {result.path} (window {window['start']} to {window['end']}, "
+               f"{len(result.breaches)} breaches) on branch {result.branch} "
+               f"(commit {(result.commit or '')[:12]})")
+    click.echo(f"next: git push -u origin {result.branch}  and open a pull request; the "
+               "model's owners review it")
+
+
 # --- the error boundary -----------------------------------------------------------------
 def main(argv: list[str] | None = None) -> NoReturn:
     try:

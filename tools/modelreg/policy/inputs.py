@@ -16,18 +16,18 @@ many documents each, not one per document.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 # The card's reading lives in core (one parser for card, check and site); the policy input
 # uses its Card and parse_card.
-from modelreg.core import numbers
+from modelreg.core import monitoring, numbers
 from modelreg.core.cardtext import Card, parse_card
 from modelreg.core.records import Event, ModelState  # noqa: F401 - Event re-exported for typing
 from modelreg.core.stages import REGISTERED, requested_stages
 from modelreg.core.tags import Action
-from modelreg.core.timefmt import rfc3339
+from modelreg.core.timefmt import day, rfc3339
 from modelreg.core.yamlio import Document
 from modelreg.policy.reviews import approvals, review_from_evidence
 
@@ -63,6 +63,7 @@ class ModelFiles:
     versions: dict[str, Document]          # version -> document (readable, schema-valid)
     stages: Document | None
     card: Card | None
+    monitoring: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)  # version -> records
 
 
 def files_of(name: str) -> dict[str, str]:
@@ -79,7 +80,8 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
                     stage: str | None, change: dict[str, Any],
                     review: dict[str, Any] | None = None,
                     changed: Collection[str] | None = None,
-                    evidence: Callable[[Event], dict[str, Any]] = _evidence
+                    evidence: Callable[[Event], dict[str, Any]] = _evidence,
+                    directions: Mapping[str, str] | None = None
                     ) -> list[dict[str, Any]]:
     """The policy documents of one model: one per version (or one for the model alone).
 
@@ -127,11 +129,30 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
             "record_approvals": record_approvals(state, version, vdoc, change, review,
                                                  evidence),
         }
+        if version is not None:
+            doc["monitoring"] = monitoring_summary(mf, version, state, rank, directions)
         bad = model_bad + stages_bad + card_bad + version_bad
         if bad:
             doc["non_finite"] = bad
         docs.append(doc)
     return docs
+
+
+def monitoring_summary(mf: ModelFiles, version: str, state: ModelState,
+                       rank: dict[str, int], directions: Mapping[str, str] | None
+                       ) -> dict[str, Any]:
+    """What the monitoring rules read of one version (MON-01 … MON-03): its records judged
+    again from their values against model.yaml's thresholds (core/monitoring.py), the
+    cadence, and the day the version took the last stage, from that stage's tag."""
+    last = max(rank, key=lambda s: rank[s]) if rank else None
+    since = None
+    if last is not None and state.stages.get(last) == version:
+        ev = state.assignment(last, version)
+        since = day(ev.time) if ev is not None else None
+    model = mf.model.data if isinstance(mf.model.data, dict) else {}
+    return monitoring.summarize(mf.monitoring.get(version, []),
+                                monitoring.thresholds(model, directions),
+                                cadence=monitoring.cadence_days(model), since=since)
 
 
 def _finite(data: Any, file: str) -> tuple[Any, list[dict[str, Any]]]:
