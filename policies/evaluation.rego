@@ -162,3 +162,124 @@ warn contains f if {
 	not gap_denies(doc)
 	some f in slice_findings(doc)
 }
+
+# EVAL-03: metrics belong to the artifact. From staging on, every metric row names (by sha256)
+# an artifact of the version, so a result measured on other weights cannot pass for this one.
+artifact_hashes(doc) := {a.sha256 | some a in doc.version.artifacts; is_string(a.sha256)}
+
+deny contains f if {
+	some doc in lib.documents
+	lib.active(doc, "EVAL-03")
+	some i, m in metrics(doc)
+	not is_string(object.get(m, "artifact_sha256", null))
+	f := lib.finding(doc, "EVAL-03", "version", ["metrics", i], sprintf(
+		"metric %s on %s (%s, slice %s) does not say which artifact it was computed on: record artifact_sha256 (register fills it when the metrics file names the artifact)",
+		[m.name, m.dataset, m.split, m.slice],
+	))
+}
+
+deny contains f if {
+	some doc in lib.documents
+	lib.active(doc, "EVAL-03")
+	some i, m in metrics(doc)
+	is_string(m.artifact_sha256)
+	not m.artifact_sha256 in artifact_hashes(doc)
+	f := lib.finding(doc, "EVAL-03", "version", ["metrics", i, "artifact_sha256"], sprintf(
+		"metric %s was computed on artifact %s, which is not an artifact of %s: evaluate the registered weights and record that result",
+		[m.name, substring(m.artifact_sha256, 0, 12), lib.label(doc)],
+	))
+}
+
+# EVAL-05: champion / challenger. A version checked at production is compared with the version
+# it takes production from (modelreg builds the comparison: metrics both report, row by row,
+# `worse_by` in each metric's direction). Worse by more than the tier's tolerance denies,
+# unless a model-risk officer approved this pull request (or the promotion tag recorded it).
+regression_tolerance(doc, metric) := lib.tier(doc).regression.metrics[metric] if is_number(lib.tier(doc).regression.metrics[metric])
+
+else := lib.tier(doc).regression["default"] if is_number(lib.tier(doc).regression["default"])
+
+else := 0
+
+regressions(doc) := [c |
+	some c in doc.champion.comparison
+	is_number(c.worse_by)
+	c.worse_by > regression_tolerance(doc, c.metric)
+]
+
+regression_approvers(doc) := {login |
+	r := doc.review
+	is_object(r)
+	some login in lib.independent_approvers(r)
+	lib.has_role(login, data.registry.tiers.roles.approve_regression)
+}
+
+regression_msg(doc, c) := sprintf(
+	"%s is worse than %s (holding production) on %s, %s %s slice %s: %s against %s, by %s over the tolerance %s",
+	[lib.label(doc), doc.champion.version, c.metric, c.dataset, c.split, c.slice, lib.num(c.challenger), lib.num(c.champion), lib.num(c.worse_by), lib.num(regression_tolerance(doc, c.metric))],
+)
+
+deny contains f if {
+	some doc in lib.documents
+	lib.active(doc, "EVAL-05")
+	lib.at_least(doc, "production")
+	count(regression_approvers(doc)) == 0
+	some c in regressions(doc)
+	f := lib.finding(doc, "EVAL-05", "version", ["metrics", c.index, "value"], sprintf(
+		"%s: improve the model, or have a model-risk officer (%s) approve the pull request that promotes it",
+		[regression_msg(doc, c), concat(", ", data.registry.tiers.roles.approve_regression)],
+	))
+}
+
+warn contains f if {
+	some doc in lib.documents
+	lib.active(doc, "EVAL-05")
+	lib.at_least(doc, "production")
+	approvers := regression_approvers(doc)
+	count(approvers) > 0
+	some c in regressions(doc)
+	f := lib.finding(doc, "EVAL-05", "version", ["metrics", c.index, "value"], sprintf(
+		"%s; approved by %s",
+		[regression_msg(doc, c), concat(", ", sort(approvers))],
+	))
+}
+
+warn contains f if {
+	some doc in lib.documents
+	lib.active(doc, "EVAL-05")
+	lib.at_least(doc, "production")
+	doc.champion.record == false
+	f := lib.finding(doc, "EVAL-05", "version", ["metrics"], sprintf(
+		"%s takes production from %s, whose record cannot be read: the two cannot be compared (restore models/%s/versions/%s.yaml from git history)",
+		[lib.label(doc), doc.champion.version, doc.name, doc.champion.version],
+	))
+}
+
+# EVAL-06: robustness and security tests for EU high-risk models (Art. 15): recorded before
+# production, and none failed.
+robustness(doc) := doc.version.robustness if is_array(doc.version.robustness)
+
+else := []
+
+deny contains f if {
+	some doc in lib.documents
+	is_object(doc.version)
+	lib.active(doc, "EVAL-06")
+	lib.high_risk(doc)
+	count(robustness(doc)) == 0
+	f := lib.finding(doc, "EVAL-06", "version", [], sprintf(
+		"%s is EU high-risk and records no robustness or security tests: run them (perturbation, distribution shift, adversarial, security) and record each under robustness with its result and date",
+		[lib.label(doc)],
+	))
+}
+
+deny contains f if {
+	some doc in lib.documents
+	lib.active(doc, "EVAL-06")
+	lib.high_risk(doc)
+	some i, t in robustness(doc)
+	t.result == "fail"
+	f := lib.finding(doc, "EVAL-06", "version", ["robustness", i, "result"], sprintf(
+		"robustness test '%s' of %s failed on %s: make the model robust to it and record the passing run, or record an approved exception",
+		[t.test, lib.label(doc), t.date],
+	))
+}

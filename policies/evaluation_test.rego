@@ -77,3 +77,115 @@ test_slice_gap_warns_for_tier3_minimal_in_production if {
 	"EVAL-04" in fx.ids(warn(doc))
 	not "EVAL-04" in fx.ids(deny(doc))
 }
+
+# EVAL-03: metrics bound to the version's artifact
+test_metric_without_artifact_denied_from_staging if {
+	rows := [object.remove(m[0], ["artifact_sha256"]), m[1], m[2]]
+	fs := deny(fx.with_({"stage": "staging", "version": {"metrics": rows}}))
+	some f in fs
+	f.id == "EVAL-03"
+	f.path == ["metrics", 0]
+}
+
+test_metric_without_artifact_passes_at_registration if {
+	rows := [object.remove(m[0], ["artifact_sha256"]), m[1], m[2]]
+	not "EVAL-03" in fx.ids(deny(fx.with_({"stage": "registered", "version": {"metrics": rows}})))
+}
+
+test_metric_on_other_weights_denied if {
+	rows := [object.union(m[0], {"artifact_sha256": fx.sha("9")}), m[1], m[2]]
+	fs := deny(metrics(rows))
+	some f in fs
+	f.id == "EVAL-03"
+	f.path == ["metrics", 0, "artifact_sha256"]
+	contains(f.msg, "is not an artifact of credit 2.0.0")
+}
+
+# EVAL-05: champion / challenger
+regressed(worse_by) := fx.with_({"champion": {"comparison": [{
+	"index": 1, "metric": "auc", "dataset": "test-set", "split": "test", "slice": "sex=f",
+	"champion": 0.8, "challenger": 0.8 - worse_by, "direction": "higher", "worse_by": worse_by,
+}]}})
+
+# a review approved by the two approvers only (appr1 is also a model-risk officer: drop him)
+without_officer(doc) := object.union(doc, {"review": {"reviews": [
+	{"user": {"login": "val"}, "state": "APPROVED", "commit_id": fx.head},
+]}})
+
+test_regression_beyond_tolerance_denied_without_officer if {
+	fs := deny(without_officer(regressed(0.02)))
+	some f in fs
+	f.id == "EVAL-05"
+	f.path == ["metrics", 1, "value"]
+	contains(f.msg, "worse than 1.0.0 (holding production) on auc, test-set test slice sex=f")
+}
+
+test_regression_approved_by_officer_warns if {
+	doc := regressed(0.02)
+	not "EVAL-05" in fx.ids(deny(doc))
+	some f in warn(doc)
+	f.id == "EVAL-05"
+	contains(f.msg, "approved by appr1, appr2")
+}
+
+test_regression_within_tolerance_passes if {
+	doc := without_officer(regressed(0.004))
+	not "EVAL-05" in fx.ids(deny(doc))
+	not "EVAL-05" in fx.ids(warn(doc))
+}
+
+test_officer_who_authored_does_not_approve_regression if {
+	doc := object.union(regressed(0.02), {"review": {"pr_author": "appr1", "reviews": [
+		{"user": {"login": "appr1"}, "state": "APPROVED", "commit_id": fx.head},
+		{"user": {"login": "val"}, "state": "APPROVED", "commit_id": fx.head},
+	]}})
+	"EVAL-05" in fx.ids(deny(doc))
+}
+
+test_per_metric_tolerance_from_tier if {
+	reg := object.union(fx.registry, {"tiers": {"tiers": {"1": {"regression": {"metrics": {"auc": 0.05}}}}}})
+	fs := evaluation.deny with input as fx.batch(without_officer(regressed(0.02))) with data.registry as reg
+	not "EVAL-05" in fx.ids(fs)
+}
+
+test_regression_not_judged_below_production if {
+	doc := object.union(without_officer(regressed(0.02)), {"stage": "staging"})
+	not "EVAL-05" in fx.ids(deny(doc))
+}
+
+test_unknown_direction_is_not_judged if {
+	doc := fx.with_({"champion": {"comparison": [{"index": 0, "metric": "odd", "worse_by": null}]}})
+	not "EVAL-05" in fx.ids(deny(without_officer(doc)))
+}
+
+test_unreadable_champion_warns if {
+	some f in warn(fx.with_({"champion": {"record": false, "comparison": []}}))
+	f.id == "EVAL-05"
+	contains(f.msg, "cannot be compared")
+}
+
+# EVAL-06: robustness for EU high-risk models
+test_high_risk_without_robustness_denied if {
+	doc := object.union(object.remove(fx.good, ["version"]), {"version": object.remove(fx.good.version, ["robustness"])})
+	"EVAL-06" in fx.ids(deny(doc))
+}
+
+test_failed_robustness_test_denied if {
+	fs := deny(fx.with_({"version": {"robustness": [{"test": "label flip", "result": "fail", "date": "2026-10-15"}]}}))
+	some f in fs
+	f.id == "EVAL-06"
+	f.path == ["robustness", 0, "result"]
+}
+
+test_not_high_risk_needs_no_robustness if {
+	doc := object.union(object.remove(fx.good, ["version"]), {
+		"model": object.union(fx.good.model, {"risk": {"eu_ai_act": {"class": "minimal"}}}),
+		"version": object.remove(fx.good.version, ["robustness"]),
+	})
+	not "EVAL-06" in fx.ids(deny(doc))
+}
+
+test_robustness_not_required_before_production if {
+	doc := object.union(object.remove(fx.good, ["version"]), {"stage": "staging", "version": object.remove(fx.good.version, ["robustness"])})
+	not "EVAL-06" in fx.ids(deny(doc))
+}

@@ -17,7 +17,15 @@ reference := {
 		"val": {"teams": ["validation"], "roles": ["validator"]},
 	}},
 	"teams": {"teams": {"credit": {}, "risk": {}, "validation": {}, "empty": {}}},
-	"licenses": {"allowed": ["Apache-2.0", "proprietary-internal"]},
+	"licenses": {
+		"allowed": ["Apache-2.0", "proprietary-internal"],
+		"derivation": ["Apache-2.0", "proprietary-internal"],
+		"external_models": {
+			"org/open-base": {"license": "Apache-2.0"},
+			"org/pinned-base": {"license": "Apache-2.0", "revisions": ["r7"]},
+			"org/no-derivatives": {"license": "CC-BY-NC-ND-4.0"},
+		},
+	},
 	"datasets": {"datasets": {
 		"train-set": {"license": "proprietary-internal", "revisions": {"r1": {"sha256": sha("1")}}},
 		"test-set": {"license": "proprietary-internal", "revisions": {"r1": {"sha256": sha("2")}}},
@@ -64,12 +72,20 @@ good := {
 			{"id": "test-set", "revision": "r1", "role": "test", "sha256": sha("2")},
 		],
 		"metrics": [
-			{"name": "auc", "value": 0.8, "dataset": "test-set", "split": "test", "slice": "overall", "threshold": 0.7, "direction": "higher"},
-			{"name": "auc", "value": 0.78, "dataset": "test-set", "split": "test", "slice": "sex=f", "threshold": 0.7, "direction": "higher"},
-			{"name": "auc", "value": 0.79, "dataset": "test-set", "split": "test", "slice": "sex=m", "threshold": 0.7, "direction": "higher"},
+			{"name": "auc", "value": 0.8, "dataset": "test-set", "split": "test", "slice": "overall", "threshold": 0.7, "direction": "higher", "artifact_sha256": sha("3")},
+			{"name": "auc", "value": 0.78, "dataset": "test-set", "split": "test", "slice": "sex=f", "threshold": 0.7, "direction": "higher", "artifact_sha256": sha("3")},
+			{"name": "auc", "value": 0.79, "dataset": "test-set", "split": "test", "slice": "sex=m", "threshold": 0.7, "direction": "higher", "artifact_sha256": sha("3")},
 		],
 		"validation": {"validator": "val", "validated_at": "2026-10-01", "outcome": "approved"},
+		"robustness": [{"test": "Gaussian noise on income", "category": "perturbation", "result": "pass", "date": "2026-10-15"}],
 	},
+	# built by modelreg: the version holding production and the metrics both report
+	"champion": {"version": "1.0.0", "record": true, "comparison": [{
+		"index": 0, "metric": "auc", "dataset": "test-set", "split": "test", "slice": "overall",
+		"champion": 0.79, "challenger": 0.8, "direction": "higher", "worse_by": -0.01,
+	}]},
+	"findings": [],
+	"lineage": {"base": null, "parent": null, "cycle": null},
 	"stages": {"held": {"staging": "2.0.0", "production": "1.0.0"}, "requested": {"staging": "2.0.0", "production": "2.0.0"}, "rollback": [], "history": ["staging"]},
 	"registered_versions": ["1.0.0", "2.0.0"],
 	"card": {

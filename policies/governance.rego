@@ -306,3 +306,61 @@ deny contains f if {
 		[lib.label(doc), path, concat(", ", sort(allowed))],
 	))
 }
+
+# GOV-06: validation findings (models/NAME/validation/ID.yaml). An open high-severity finding
+# that concerns the version denies production; an open finding past its due date warns from
+# staging on. modelreg sends each document the findings that concern its version.
+validation_findings(doc) := doc.findings if is_array(doc.findings)
+
+else := []
+
+open_finding(vf) if vf.status != "closed"
+
+deny contains f if {
+	some doc in lib.documents
+	lib.active(doc, "GOV-06")
+	lib.at_least(doc, "production")
+	some vf in validation_findings(doc)
+	open_finding(vf)
+	vf.severity == "high"
+	f := lib.finding(doc, "GOV-06", vf.file, ["status"], sprintf(
+		"validation finding %s (high: %s) is open for %s: remediate it and have the validation team close it in a reviewed pull request (due %s, owner %s)",
+		[vf.id, vf.title, lib.label(doc), vf.due, vf.owner],
+	))
+}
+
+warn contains f if {
+	some doc in lib.documents
+	lib.active(doc, "GOV-06")
+	some vf in validation_findings(doc)
+	open_finding(vf)
+	vf.due < lib.today
+	f := lib.finding(doc, "GOV-06", vf.file, ["due"], sprintf(
+		"validation finding %s (%s: %s) for %s was due on %s and is still open: remediate it, or have the validation team agree a new due date",
+		[vf.id, vf.severity, vf.title, lib.label(doc), vf.due],
+	))
+}
+
+# Findings are the validation team's: a pull request that adds, edits, closes or deletes one
+# needs an approval on the head commit from someone with a validation role who is neither its
+# author nor a committer. A finding file's `raised_by` is a claim; this is the evidence.
+finding_file(path) if regex.match(`^models/[^/]+/validation/[^/]+\.yaml$`, path)
+
+deny contains f if {
+	lib.rules["GOV-06"]
+	r := lib.pr_review
+	some path in object.get(input.change, "files", [])
+	finding_file(path)
+	count({login | some login in lib.independent_approvers(r); lib.has_role(login, roles.validate)}) == 0
+	f := {
+		"id": "GOV-06",
+		"msg": sprintf(
+			"[GOV-06] the pull request changes validation finding %s, which needs an approval on the head commit from the validation team (roles: %s) who is neither the author nor a committer: request their review",
+			[path, concat(", ", roles.validate)],
+		),
+		"model": null,
+		"version": null,
+		"file": path,
+		"path": [],
+	}
+}

@@ -203,3 +203,51 @@ test_a_generated_file_is_left_to_its_inputs_owners if {
 test_a_hand_edited_codeowners_needs_its_owner if {
 	"GOV-09" in fx.ids(pr_deny([], pr([approve("appr1", fx.head)], {".github/CODEOWNERS": ["gov1"]})))
 }
+
+# GOV-06: validation findings
+vf(patch) := object.union({
+	"id": "VF-1", "model": "credit", "title": "Calibration drifts", "severity": "high",
+	"owner": "dev", "opened_at": "2026-10-01", "due": "2026-12-31", "status": "open",
+	"file": "models/credit/validation/VF-1.yaml",
+}, patch)
+
+test_open_high_finding_denies_production if {
+	fs := deny(fx.with_({"findings": [vf({})]}))
+	some f in fs
+	f.id == "GOV-06"
+	f.file == "models/credit/validation/VF-1.yaml"
+	contains(f.msg, "VF-1 (high: Calibration drifts) is open for credit 2.0.0")
+}
+
+test_open_high_finding_does_not_deny_staging if not "GOV-06" in fx.ids(deny(fx.with_({"stage": "staging", "findings": [vf({})]})))
+
+test_closed_high_finding_passes if not "GOV-06" in fx.ids(deny(fx.with_({"findings": [vf({"status": "closed"})]})))
+
+test_open_medium_finding_does_not_deny if not "GOV-06" in fx.ids(deny(fx.with_({"findings": [vf({"severity": "medium"})]})))
+
+test_past_due_finding_warns_from_staging if {
+	some f in warn(fx.with_({"stage": "staging", "findings": [vf({"severity": "low", "due": "2026-11-01"})]}))
+	f.id == "GOV-06"
+	contains(f.msg, "was due on 2026-11-01")
+}
+
+test_past_due_finding_quiet_at_registration if not "GOV-06" in fx.ids(warn(fx.with_({"stage": "registered", "findings": [vf({"severity": "low", "due": "2026-11-01"})]})))
+
+finding_change(reviews) := object.union(fx.batch(fx.good), {"change": {
+	"files": ["models/credit/validation/VF-1.yaml"],
+	"review": {"pr_author": "dev", "head": fx.head, "committers": ["dev"], "reviews": reviews},
+}})
+
+test_finding_change_needs_validator if {
+	fs := governance.deny with input as finding_change([{"user": {"login": "appr1"}, "state": "APPROVED", "commit_id": fx.head}])
+		with data.registry as fx.registry
+	some f in fs
+	f.id == "GOV-06"
+	f.file == "models/credit/validation/VF-1.yaml"
+}
+
+test_finding_change_approved_by_validator_passes if {
+	fs := governance.deny with input as finding_change([{"user": {"login": "val"}, "state": "APPROVED", "commit_id": fx.head}])
+		with data.registry as fx.registry
+	not "GOV-06" in fx.ids(fs)
+}

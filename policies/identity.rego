@@ -153,3 +153,78 @@ deny contains f if {
 		[concat(".", [sprintf("%v", [p]) | some p in bad.path]), bad.value],
 	))
 }
+
+# ID-07: a derived model's base model is a registered version of a model of this registry or
+# an allow-listed external model, and its licence permits derivation. modelreg resolves the
+# reference over the whole registry (`lineage.base`).
+derivation_licenses := object.get(data.registry.licenses, "derivation", [])
+
+external_models := object.get(data.registry.licenses, "external_models", {})
+
+base_of(doc) := doc.lineage.base if is_object(doc.lineage.base)
+
+deny contains f if {
+	some doc in lib.documents
+	lib.active(doc, "ID-07")
+	b := base_of(doc)
+	b.source == "registry"
+	not b.registered
+	f := lib.finding(doc, "ID-07", "model", ["base_model"], sprintf(
+		"base model %s%s is not a registered version of %s: register it first, or name a registered version",
+		[b.id, version_suffix(b), b.id],
+	))
+}
+
+deny contains f if {
+	some doc in lib.documents
+	lib.active(doc, "ID-07")
+	b := base_of(doc)
+	b.source == "registry"
+	not b.license in derivation_licenses
+	f := lib.finding(doc, "ID-07", "model", ["base_model"], sprintf(
+		"base model %s is licensed %s, which does not permit derived models (policies/data/licenses.yaml derivation): choose another base model, or have governance review the licence",
+		[b.id, object.get(b, "license", "without a licence")],
+	))
+}
+
+deny contains f if {
+	some doc in lib.documents
+	lib.active(doc, "ID-07")
+	b := base_of(doc)
+	b.source == "external"
+	not external_models[b.id]
+	f := lib.finding(doc, "ID-07", "model", ["base_model", "id"], sprintf(
+		"base model %s is neither a model of this registry nor an allow-listed external model: register it, or have governance add it to external_models in policies/data/licenses.yaml",
+		[b.id],
+	))
+}
+
+deny contains f if {
+	some doc in lib.documents
+	lib.active(doc, "ID-07")
+	b := base_of(doc)
+	b.source == "external"
+	allowed := external_models[b.id]
+	not allowed.license in derivation_licenses
+	f := lib.finding(doc, "ID-07", "model", ["base_model", "id"], sprintf(
+		"base model %s is licensed %s, which does not permit derived models: choose another base model",
+		[b.id, allowed.license],
+	))
+}
+
+deny contains f if {
+	some doc in lib.documents
+	lib.active(doc, "ID-07")
+	b := base_of(doc)
+	b.source == "external"
+	revisions := external_models[b.id].revisions
+	not b.version in revisions
+	f := lib.finding(doc, "ID-07", "model", ["base_model", "version"], sprintf(
+		"base model %s is allowed at revisions %s only, not %s: use an allowed revision or have governance review this one",
+		[b.id, concat(", ", revisions), object.get(b, "version", "(none given)")],
+	))
+}
+
+version_suffix(b) := sprintf(" %s", [b.version]) if is_string(b.version)
+
+else := ""

@@ -57,4 +57,36 @@ test_non_finite_number_is_a_finding if {
 
 test_finite_numbers_are_no_finding if not "ID-08" in fx.ids(deny(fx.good))
 
-todo_id07_base_model_is_registered if false
+# ID-07: base models
+based(base) := fx.with_({"lineage": {"base": base}})
+
+test_registered_base_model_passes if {
+	not "ID-07" in fx.ids(deny(based({"id": "bert", "version": "1.0.0", "source": "registry", "registered": true, "license": "Apache-2.0"})))
+}
+
+test_unregistered_base_version_denied if {
+	some f in deny(based({"id": "bert", "version": "9.0.0", "source": "registry", "registered": false, "license": "Apache-2.0"}))
+	f.id == "ID-07"
+	contains(f.msg, "bert 9.0.0 is not a registered version of bert")
+}
+
+test_base_licence_without_derivation_denied if {
+	some f in deny(based({"id": "bert", "source": "registry", "registered": true, "license": "MIT"}))
+	f.id == "ID-07"
+	contains(f.msg, "licensed MIT, which does not permit derived models")
+}
+
+test_allow_listed_external_base_passes if not "ID-07" in fx.ids(deny(based({"id": "org/open-base", "source": "external"})))
+
+test_unknown_external_base_denied if {
+	some f in deny(based({"id": "someone/else", "source": "external"}))
+	f.id == "ID-07"
+	f.path == ["base_model", "id"]
+}
+
+test_external_base_licence_without_derivation_denied if "ID-07" in fx.ids(deny(based({"id": "org/no-derivatives", "source": "external"})))
+
+test_external_base_at_unlisted_revision_denied if {
+	"ID-07" in fx.ids(deny(based({"id": "org/pinned-base", "version": "r8", "source": "external"})))
+	not "ID-07" in fx.ids(deny(based({"id": "org/pinned-base", "version": "r7", "source": "external"})))
+}

@@ -105,3 +105,32 @@ deny contains f if {
 		[d.id, lic],
 	))
 }
+
+# DATA-06: the lineage graph over the whole registry (parent versions and base models) is
+# acyclic and every reference resolves. modelreg follows the references from each document
+# (`lineage`: its parent and whether it has a record, and any cycle reachable from it).
+deny contains f if {
+	some doc in lib.documents
+	lib.active(doc, "DATA-06")
+	p := doc.lineage.parent
+	is_object(p)
+	p.exists == false
+	f := lib.finding(doc, "DATA-06", "version", ["parent"], sprintf(
+		"%s names parent %s %s, which has no record in the registry: fix the reference (model and version of the version it was trained from)",
+		[lib.label(doc), p.model, p.version],
+	))
+}
+
+deny contains f if {
+	some doc in lib.documents
+	lib.active(doc, "DATA-06")
+	is_array(doc.lineage.cycle)
+	f := lib.finding(doc, "DATA-06", cycle_file(doc), [], sprintf(
+		"the lineage of %s has a cycle (%s): a model cannot derive from itself; fix the parent or base_model that closes it",
+		[lib.label(doc), concat(" -> ", doc.lineage.cycle)],
+	))
+}
+
+cycle_file(doc) := "version" if is_object(doc.version)
+
+else := "model"

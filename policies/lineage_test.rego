@@ -41,3 +41,20 @@ test_dataset_licence_allow_list if {
 	fs := lineage.deny with input as fx.batch(fx.good) with data.registry as reg
 	"DATA-05" in fx.ids(fs)
 }
+
+# DATA-06: the lineage graph
+test_missing_parent_denied if {
+	fs := deny(fx.with_({"lineage": {"parent": {"model": "credit", "version": "0.9.0", "exists": false}}}))
+	some f in fs
+	f.id == "DATA-06"
+	f.path == ["parent"]
+}
+
+test_existing_parent_passes if not "DATA-06" in fx.ids(deny(fx.with_({"lineage": {"parent": {"model": "credit", "version": "1.0.0", "exists": true}}})))
+
+test_cycle_denied if {
+	fs := deny(fx.with_({"lineage": {"cycle": ["credit@2.0.0", "scorer@1.0.0", "credit@2.0.0"]}}))
+	some f in fs
+	f.id == "DATA-06"
+	contains(f.msg, "credit@2.0.0 -> scorer@1.0.0 -> credit@2.0.0")
+}

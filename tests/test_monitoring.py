@@ -5,13 +5,14 @@ production gate); an edited `breaches:` list hides nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
 
 import modelreg
-from conftest import git
+from conftest import git, safetensors_bytes
 from modelreg.core import monitoring
 from test_signoff import World
 
@@ -35,9 +36,29 @@ def results(tmp: Path, end: str, accuracy: float, *, start: str | None = None,
     return str(path)
 
 
+def register(w: World, version: str, payload: bytes) -> tuple[str, str]:
+    """World.register, with metrics bound to the weights they were computed on (EVAL-03)."""
+    w.start_branch()
+    weights = w.base / f"train-{version}" / "model.safetensors"
+    weights.parent.mkdir()
+    weights.write_bytes(safetensors_bytes(version, payload))
+    sha = hashlib.sha256(weights.read_bytes()).hexdigest()
+    metrics = weights.parent / "metrics.json"
+    metrics.write_text(json.dumps([
+        {"name": name, "value": value, "dataset": "iris-test", "split": "test",
+         "artifact_sha256": sha} for name, value in (("accuracy", 0.96), ("f1_macro", 0.95))]))
+    res = w.cli(w.ds, "register", MODEL, "--version", version, "--weights", str(weights),
+                "--metrics", str(metrics), "--dataset", "train:iris-train@2026.11",
+                "--dataset", "test:iris-test@2026.11")
+    assert res.code == 0, res.err
+    branch = f"register/{MODEL}-{version}"
+    git(w.ds, "push", "-q", "origin", branch)
+    return branch, w.head(w.ds)
+
+
 def in_production(w: World) -> None:
     """1.0.0 registered, then staging and production, as reviewed pull requests."""
-    branch, head = w.register("1.0.0", b"weights-1.0.0" * 20)
+    branch, head = register(w, "1.0.0", b"weights-1.0.0" * 20)
     w.merge(branch)
     w.reconcile(w.reviews(("grace-ds", head)))
     for stage in ("staging", "production"):
@@ -156,11 +177,11 @@ def test_a_record_only_on_a_branch_does_not_count_for_the_gate(world: World, tmp
 
 def test_monitor_record_refuses_bad_input_and_leaves_nothing(world: World, tmp_path):
     w = world
-    branch, head = w.register("1.0.0", b"weights-1.0.0" * 20)
+    branch, head = register(w, "1.0.0", b"weights-1.0.0" * 20)
     w.merge(branch)
     w.reconcile(w.reviews(("grace-ds", head)))
     # 1.1.0's record exists on its registration branch, but no tag registers it
-    w.register("1.1.0", b"weights-1.1.0" * 20)
+    register(w, "1.1.0", b"weights-1.1.0" * 20)
     git(w.ds, "checkout", "-q", "register/iris-classifier-1.1.0")
     branches = git(w.ds, "branch", "--list").split()
 

@@ -7,6 +7,7 @@ names no direction is read as ``higher``, the common case (accuracy, AUC, F1). T
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 HIGHER, LOWER = "higher", "lower"
@@ -34,4 +35,37 @@ def threshold_sign(direction: str | None) -> str:
     return "≤" if direction == LOWER else "≥"
 
 
-__all__ = ["HIGHER", "LOWER", "value_meets", "meets_threshold", "threshold_sign"]
+def row_key(metric: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+    """What makes two metric rows comparable: the metric, dataset, split and slice."""
+    return (metric.get("name"), metric.get("dataset"), metric.get("split"), metric.get("slice"))
+
+
+def compare(champion: list[Any], challenger: list[Any],
+            direction_of: Callable[[str], str | None]) -> list[dict[str, Any]]:
+    """The challenger's metrics beside the champion's, row by row on what both report (same
+    metric, dataset, split and slice). ``worse_by`` is how much worse the challenger is in the
+    metric's direction (negative: better); a row whose direction is unknown (not on the row,
+    not from ``direction_of``) has none and is not judged. ``index`` is the challenger row's
+    position in its record."""
+    theirs = {row_key(m): m for m in champion
+              if isinstance(m, dict) and _number(m.get("value"))}
+    out = []
+    for i, m in enumerate(challenger):
+        if not isinstance(m, dict) or not _number(m.get("value")):
+            continue
+        old = theirs.get(row_key(m))
+        if old is None:
+            continue
+        direction = m.get("direction") or old.get("direction") or direction_of(str(m["name"]))
+        row = {"index": i, "metric": m["name"], "dataset": m.get("dataset"),
+               "split": m.get("split"), "slice": m.get("slice"), "champion": old["value"],
+               "challenger": m["value"], "direction": direction, "worse_by": None}
+        if direction in (HIGHER, LOWER):
+            worse = old["value"] - m["value"] if direction == HIGHER else m["value"] - old["value"]
+            row["worse_by"] = round(worse, 10)      # no float noise at the tolerance's edge
+        out.append(row)
+    return out
+
+
+__all__ = ["HIGHER", "LOWER", "value_meets", "meets_threshold", "threshold_sign", "row_key",
+           "compare"]

@@ -112,6 +112,18 @@ class ModelState:
                 found = ev
         return found
 
+    def champion(self, version: str, stage: str) -> str | None:
+        """The version ``version`` challenges for ``stage``: the last other version assigned
+        to it before ``version`` took it (before now, when ``version`` does not hold it).
+        A stage emptied in between still has its champion: taking a stage down first is no
+        way around the comparison."""
+        assigned = [ev for ev in self.events
+                    if ev.action is Action.ASSIGN and ev.stage == stage and ev.version]
+        if self.stages.get(stage) == version:
+            last = max(i for i, ev in enumerate(assigned) if ev.version == version)
+            assigned = assigned[:last]
+        return next((ev.version for ev in reversed(assigned) if ev.version != version), None)
+
 
 @dataclass(frozen=True)
 class Artifact:

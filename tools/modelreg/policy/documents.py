@@ -166,6 +166,16 @@ def validate_file(registry: Registry, schemas: Schemas, rel: str, *,
         if "model" in data and data["model"] != model:
             add(NAMING, ["model"], f"model {data['model']!r} does not match the folder {model!r}")
         out.extend(_check_pointers(registry, doc, data, model, version))
+    elif kind == "finding":
+        stem = rel.rsplit("/", 1)[1][:-5]
+        if "id" in data and str(data["id"]) != stem:
+            add(NAMING, ["id"], f"id {data['id']!r} does not match the file name {stem!r}")
+        if "model" in data and data["model"] != model:
+            add(NAMING, ["model"], f"model {data['model']!r} does not match the folder {model!r}")
+        concerns = data.get("version")
+        if isinstance(concerns, str) and model and concerns not in registry.version_names(model):
+            add(VERSIONING, ["version"], f"the finding concerns version {concerns}, which has "
+                                         f"no record (no models/{model}/versions/{concerns}.yaml)")
     elif kind == "stages":
         stages = data.get("stages") if isinstance(data.get("stages"), dict) else {}
         known = set(registry.version_names(model)) if model else set()

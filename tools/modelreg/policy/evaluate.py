@@ -12,7 +12,7 @@ import datetime as _dt
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -34,6 +34,8 @@ from modelreg.policy.engines import (
 from modelreg.store.cache import Store, blob_id, digest, release_salt
 from modelreg.store.credentials import Leak
 from modelreg.store.credentials import find as find_secrets
+from modelreg.store.findings import finding_paths
+from modelreg.store.index import RegistryIndex
 from modelreg.store.monitoring import read_records as read_monitoring
 from modelreg.store.monitoring import record_paths as monitoring_paths
 from modelreg.store.registry import MODELS_DIR, Registry
@@ -113,6 +115,10 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
     cache = RecordCache(records, use=len(names) > FEW if remember is None else remember)
     out = Evaluation()
     found: list[Finding] = []
+    # other models' records, as far as the lineage rules follow them (ID-07, DATA-06)
+    index = RegistryIndex(records, states=lambda n: states[n] if states is not None and
+                          n in states else records.state(n))
+    directions = inputs.metric_directions(policy_set.data)
     # a pull request's check judges the change as a whole beside its (few) models: one batch
     size = len(names) if pull_request is not None else BATCH
     eng = _Lazy(engine, opa_url, policy_set) if isinstance(engine, str) else engine
@@ -137,11 +143,13 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
             # times
             state = states.get(name) or ModelState(name, (), {}, False, ()) \
                 if states is not None else records.state(name)
+            index.judging(name, mf.model.data, {v: d.data for v, d in mf.versions.items()})
             docs.extend(inputs.model_documents(
-                mf, state, rank=rank, stage=stage, change=change, review=review,
+                _with_champions(records, mf, state, rank), state, rank=rank, stage=stage,
+                change=change, review=review,
                 changed=None if scope is None else scope.get(name, set()),
-                evidence=partial(_tag_evidence, cache.store),
-                directions=config.metric_directions))
+                evidence=partial(_tag_evidence, cache.store), lineage=index.facts,
+                directions=directions))
         annotate(records, docs, judge=judge)        # the signature facts SIGN-01/02 judge
         judged, waived, out.engine = run_policies(docs, documents, cards, eng, opa_url,
                                                   policy_set, stamp, pull_request,
@@ -152,6 +160,24 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
     cache.save()
     out.findings = dedupe(found)
     return out
+
+
+def _with_champions(records: Registry, mf: inputs.ModelFiles, state: ModelState,
+                    rank: dict[str, int]) -> inputs.ModelFiles:
+    """``mf`` with the records of the versions its versions challenge for production
+    (EVAL-05) that it was not asked to judge (a gate reads one version)."""
+    if inputs.PRODUCTION not in rank:
+        return mf
+    wanted = {c for v in mf.versions
+              if (c := state.champion(v, inputs.PRODUCTION)) and c not in mf.versions}
+    others = {}
+    for version in sorted(wanted):
+        rel = f"{MODELS_DIR}/{mf.name}/versions/{version}.yaml"
+        try:
+            others[version] = records.load(rel)
+        except ModelregError:
+            continue                  # judged without it: EVAL-05 says it cannot compare
+    return replace(mf, others=others) if others else mf
 
 
 FEW = 20      # models; up to this many are judged without reading or writing the cache
@@ -430,7 +456,8 @@ def read_model(records: Registry, schemas: Schemas, name: str, placeholders: Seq
         where = f" at {records.rev[:12]}" if records.rev else ""
         return None, findings + [Finding(paths["model"], "ID-00", f"no model {name}{where}",
                                          model=name)], 0
-    candidates = [paths["model"], *version_paths]
+    finding_files = finding_paths(records, name)
+    candidates = [paths["model"], *version_paths, *finding_files]
     if records.exists(paths["stages"]):
         candidates.append(paths["stages"])
     bad: set[str] = set()
@@ -466,9 +493,11 @@ def read_model(records: Registry, schemas: Schemas, name: str, placeholders: Seq
     if freshness is not None and card is not None and not bad:
         findings.extend(freshness(name, text, model.data,
                                   {v: d.data for v, d in versions.items()}))
+    validation = tuple(load(p) for p in finding_files if p not in bad)
     watched, found, m = _monitoring(records, schemas, name, names, watch, cache)
     findings.extend(found)
-    return inputs.ModelFiles(name, model, versions, stages, card, watched), findings, n + m
+    return inputs.ModelFiles(name, model, versions, stages, card, validation,
+                             monitoring=watched), findings, n + m
 
 
 def _monitoring(records: Registry, schemas: Schemas, name: str, names: list[str],

@@ -24,12 +24,14 @@ from typing import Any
 # uses its Card and parse_card.
 from modelreg.core import monitoring, numbers
 from modelreg.core.cardtext import Card, parse_card
+from modelreg.core.metrics import HIGHER, LOWER, compare
 from modelreg.core.records import Event, ModelState  # noqa: F401 - Event re-exported for typing
 from modelreg.core.stages import REGISTERED, requested_stages
 from modelreg.core.tags import Action
 from modelreg.core.timefmt import day, rfc3339
 from modelreg.core.yamlio import Document
 from modelreg.policy.reviews import approvals, review_from_evidence
+from modelreg.store.findings import applies
 
 
 def history(state: ModelState, version: str) -> list[str]:
@@ -63,7 +65,56 @@ class ModelFiles:
     versions: dict[str, Document]          # version -> document (readable, schema-valid)
     stages: Document | None
     card: Card | None
+    findings: tuple[Document, ...] = ()    # validation findings (readable, schema-valid)
+    others: dict[str, Document] = field(default_factory=dict)   # read, not judged (champions)
     monitoring: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)  # version -> records
+
+
+# The stage a challenger is compared with its champion for (EVAL-05).
+PRODUCTION = "production"
+
+
+def metric_directions(data: dict[str, Any]) -> dict[str, str]:
+    """Which way is better for each metric, as policies/data/metrics.yaml says."""
+    metrics = data.get("metrics") if isinstance(data.get("metrics"), dict) else {}
+    directions = metrics.get("directions") if isinstance(metrics.get("directions"), dict) else {}
+    return {str(k): v for k, v in directions.items() if v in (HIGHER, LOWER)}
+
+
+def _direction_of(model: Any, directions: dict[str, str]) -> Callable[[str], str | None]:
+    """A metric's direction: from a threshold model.yaml declares for it, else the
+    registry's list."""
+    declared: dict[str, str] = {}
+    evaluation = model.get("evaluation") if isinstance(model, dict) else None
+    thresholds = evaluation.get("thresholds") if isinstance(evaluation, dict) else None
+    for t in thresholds if isinstance(thresholds, list) else []:
+        if isinstance(t, dict) and t.get("direction") in (HIGHER, LOWER):
+            declared.setdefault(str(t.get("metric")), t["direction"])
+    return lambda name: declared.get(name) or directions.get(name)
+
+
+def _metric_rows(vdoc: Document | None) -> list[Any]:
+    rows = vdoc.data.get("metrics") if vdoc is not None and isinstance(vdoc.data, dict) \
+        else None
+    return rows if isinstance(rows, list) else []
+
+
+def champion_of(mf: ModelFiles, state: ModelState, version: str, stage: str,
+                rank: dict[str, int], rollback: list[str],
+                direction_of: Callable[[str], str | None]) -> dict[str, Any] | None:
+    """The comparison EVAL-05 judges for a version checked at production or later: the
+    champion (the version it takes production from) and the metrics both report. None
+    below production, for a rollback, or when no other version ever held production."""
+    if PRODUCTION not in rank or rank.get(stage, -1) < rank[PRODUCTION] or \
+            PRODUCTION in rollback:
+        return None
+    champion = state.champion(version, PRODUCTION)
+    if champion is None:
+        return None
+    record = mf.versions.get(champion) or mf.others.get(champion)
+    return {"version": champion, "record": record is not None,
+            "comparison": compare(_metric_rows(record), _metric_rows(mf.versions.get(version)),
+                                  direction_of)}
 
 
 def files_of(name: str) -> dict[str, str]:
@@ -81,7 +132,8 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
                     review: dict[str, Any] | None = None,
                     changed: Collection[str] | None = None,
                     evidence: Callable[[Event], dict[str, Any]] = _evidence,
-                    directions: Mapping[str, str] | None = None
+                    lineage: Callable[[str, str | None], dict[str, Any]] | None = None,
+                    directions: dict[str, str] | None = None
                     ) -> list[dict[str, Any]]:
     """The policy documents of one model: one per version (or one for the model alone).
 
@@ -104,6 +156,8 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
     model_data, model_bad = _finite(mf.model.data, "model")
     stages_bad = _finite(stages_data, "stages")[1] if stages_data is not None else []
     card, card_bad = _finite(mf.card.to_input(), "card") if mf.card else (None, [])
+    direction_of = _direction_of(mf.model.data, directions or {})
+    validation = [{**f.data, "file": f.path} for f in mf.findings if isinstance(f.data, dict)]
     docs = []
     versions: list[str | None] = list(mf.versions) or [None]
     for version in versions:
@@ -131,6 +185,12 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
         }
         if version is not None:
             doc["monitoring"] = monitoring_summary(mf, version, state, rank, directions)
+        doc["findings"] = [f for f in validation if applies(f, version)]
+        if lineage is not None:
+            doc["lineage"] = lineage(mf.name, version)
+        if version is not None and (champion := champion_of(
+                mf, state, version, doc_stage, rank, rollback, direction_of)) is not None:
+            doc["champion"] = champion
         bad = model_bad + stages_bad + card_bad + version_bad
         if bad:
             doc["non_finite"] = bad
