@@ -61,3 +61,54 @@ deny contains f if {
 		[minimum],
 	))
 }
+
+# Retirement (SR 11-7 model inventory, NIST AI RMF GOVERN 1.7): a retired model is taken out
+# of every stage first, says when and why, and is never promoted again.
+retirement(doc) := doc.model.retirement if is_object(doc.model.retirement)
+
+deny contains f if {
+	some doc in lib.documents
+	lib.active(doc, "OPS-04")
+	r := retirement(doc)
+	missing := [k |
+		some k in ["date", "reason"]
+		not filled_text(object.get(r, k, null))
+	]
+	count(missing) > 0
+	f := lib.finding(doc, "OPS-04", "model", ["retirement"], sprintf(
+		"%s is retired without a %s: record when and why in model.yaml retirement",
+		[doc.name, concat(" and ", missing)],
+	))
+}
+
+deny contains f if {
+	some doc in lib.documents
+	lib.active(doc, "OPS-04")
+	retirement(doc)
+	v := lib.version_id(doc)
+	some stage, held in doc.stages.held
+	held == v
+	f := lib.finding(doc, "OPS-04", "model", ["retirement"], sprintf(
+		"%s is retired but %s still holds %s: take it out of every stage first (modelreg deprecate %s), then retire it",
+		[doc.name, v, stage, doc.name],
+	))
+}
+
+deny contains f if {
+	some doc in lib.documents
+	lib.active(doc, "OPS-04")
+	retirement(doc)
+	v := lib.version_id(doc)
+	some stage, wanted in doc.stages.requested
+	wanted == v
+	object.get(doc.stages.held, stage, null) != v
+	f := lib.finding(doc, "OPS-04", "stages", ["stages", stage], sprintf(
+		"%s is retired: %s cannot be promoted to %s",
+		[doc.name, v, stage],
+	))
+}
+
+filled_text(x) if {
+	is_string(x)
+	trim_space(x) != ""
+}

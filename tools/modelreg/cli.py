@@ -876,17 +876,22 @@ def _emit_change(change: Any, fmt: str) -> None:
     if fmt == "json":
         _json_out({"model": change.model, "version": change.version, "stage": change.stage,
                    "action": change.action, "branch": change.branch, "commit": change.commit,
+                   "file": f"models/{change.model}/{change.file}",
                    "warnings": [f.to_json() for f in change.findings]})
         return
     for f in change.findings:
         click.echo(str(f), err=True)
     what = {"promote": f"{change.model} {change.version} → {change.stage}",
             "rollback": f"{change.model} {change.stage} back to {change.version}",
-            "deprecate": f"{change.model} {change.version or ''} deprecated".replace("  ", " ")}
-    click.echo(f"Prepared {what[change.action]} in models/{change.model}/stages.yaml"
+            "deprecate": f"{change.model} {change.version or ''} deprecated".replace("  ", " "),
+            "retire": f"the retirement of {change.model}"}
+    click.echo(f"Prepared {what[change.action]} in models/{change.model}/{change.file}"
                + (f" on branch {change.branch}" if change.branch else "")
                + f" (commit {(change.commit or '')[:12]})")
-    if change.branch:
+    if change.branch and change.action == "retire":
+        click.echo(f"next: git push -u origin {change.branch}  and open a pull request; "
+                   "the model's owners approve it")
+    elif change.branch:
         click.echo(f"next: git push -u origin {change.branch}  and open a pull request; "
                    "the stage owners approve it, reconcile tags it after the merge")
 
@@ -989,6 +994,41 @@ def deprecate(obj: dict, target: tuple[str, str | None], legacy_version: str | N
     name, version = _one_version(target, legacy_version, required=False)
     _emit_change(do_deprecate(_registry(obj["repo"]), name, version, reason=message,
                               branch=not no_branch), fmt)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--reason", "reason", required=True, metavar="TEXT",
+              help="Why the model is retired: recorded in model.yaml and the commit message.")
+@click.option("--date", "date", metavar="YYYY-MM-DD", help="The retirement date "
+              "(default: today, UTC).")
+@click.option("--replaced-by", "replaced_by", metavar="MODEL",
+              help="The registered model that takes over its use.")
+@click.option("--branch", "branch_name", metavar="BRANCH",
+              help="The branch to commit on (default: retire/NAME).")
+@click.option("--no-branch", is_flag=True, help="Commit on the current branch.")
+@_format_option(*_TEXT_JSON)
+@click.pass_obj
+def retire(obj: dict, name: str, reason: str, date: str | None, replaced_by: str | None,
+           branch_name: str | None, no_branch: bool, fmt: str) -> None:
+    """Prepare a pull request that records model NAME as retired in its model.yaml.
+
+    The model must hold no stage and ask for none (`modelreg deprecate NAME` empties its
+    stages first). It stays in the registry, its history, the audit report and the
+    inventory, marked retired, and can no longer be promoted.
+
+    \b
+    Example:
+      modelreg retire credit-default --reason "Replaced by the 2027 scorecard" \\
+        --replaced-by credit-scorecard
+    """
+    from modelreg.app.promote import retire as do_retire
+
+    if branch_name and no_branch:
+        raise click.UsageError("--branch and --no-branch exclude each other")
+    _emit_change(do_retire(_registry(obj["repo"]), name, reason, date=date,
+                           replaced_by=replaced_by, branch=not no_branch,
+                           branch_name=branch_name), fmt)
 
 
 def _pulls(registry: Registry, github: bool, reviews_dir: str | None, pr: int | None,
@@ -1326,6 +1366,35 @@ def audit(obj: dict, name: str | None, all_models: bool, at: str | None, fmt: st
         return
     text = audit_render.render(au.audit(registry, str(name), at=at, engine=engine), fmt,
                                final_stage=registry.config.last_stage)
+    if out:
+        write_atomic(Path(out), text)
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command()
+@click.option("--at", "at", metavar="DATE", help="As of this date, from git history alone "
+              "(YYYY-MM-DD, end of day UTC, or an RFC 3339 time).")
+@_format_option("md", "csv", "json", default="md", help="A Markdown table, CSV (one row per "
+                "model) or JSON.")
+@click.option("--out", "out", metavar="PATH", help="Write to PATH instead of stdout.")
+@click.pass_obj
+def inventory(obj: dict, at: str | None, fmt: str, out: str | None) -> None:
+    """The model inventory: one row per model, retired ones included.
+
+    Owner, risk tier, EU AI Act class and Annex III area, intended use, the version each
+    stage holds, the latest version, the last validation, open validation findings, the next
+    review date, monitoring and retirement.
+
+    \b
+    Example:
+      modelreg inventory --at 2026-06-30 --format csv --out inventory.csv
+    """
+    from modelreg.app.inventory import inventory as build
+    from modelreg.render import inventory as inventory_render
+
+    text = inventory_render.render(build(_registry(obj["repo"]), at=at), fmt)
     if out:
         write_atomic(Path(out), text)
         click.echo(f"wrote {out}", err=True)

@@ -32,7 +32,7 @@ from modelreg.core.timefmt import parse_when, stamp
 from modelreg.core.timefmt import rfc3339 as iso
 from modelreg.policy.evaluate import Evaluation, evaluate
 from modelreg.store import cards
-from modelreg.store.protected import protected_branch, protected_ref
+from modelreg.store.protected import protected_commit_at
 from modelreg.store.registry import MODELS_DIR, Registry, _replay, check_name, sort_versions
 
 AUDIT_VERSION = 1
@@ -78,13 +78,6 @@ def snapshot(registry: Registry, name: str, when: int | None) -> Snapshot:
     if view is not registry:
         view.close()
     return Snapshot(source, commit, model, versions, errors)
-
-
-def protected_commit_at(registry: Registry, when: int) -> str | None:
-    """The last first-parent commit of the protected branch made at or before ``when``."""
-    ref = protected_ref(registry.git, protected_branch(registry))
-    out = registry.git.run("rev-list", "-1", "--first-parent", f"--before={when}", ref)
-    return out.strip() or None
 
 
 # --- the report -----------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""``promote``, ``rollback`` and ``deprecate``: pull requests that edit ``stages.yaml``.
+"""``promote``, ``rollback`` and ``deprecate``: pull requests that edit ``stages.yaml``;
+``retire``: the pull request that records a model's retirement in its ``model.yaml``.
 
 Each prepares a branch and a commit; none creates a tag (``reconcile`` does, on the
 protected branch, after review). ``promote`` and ``rollback`` check the target stage's
@@ -6,18 +7,22 @@ policies first and refuse with the findings when they fail; there is no ``--forc
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from modelreg.core.errors import PolicyRefusal, RefusedError
+from modelreg.core.errors import PolicyRefusal, RefusedError, UsageError
 from modelreg.core.files import write_atomic
 from modelreg.core.records import Finding
 from modelreg.core.tags import Action
+from modelreg.core.timefmt import parse_when, rfc3339
+from modelreg.core.yamlio import dump_yaml, parse_yaml
 from modelreg.policy.documents import validate_file
 from modelreg.policy.evaluate import evaluate
 from modelreg.policy.reviews import reached_without_review
 from modelreg.steps.stages import entry_version, requested
 from modelreg.steps.stages import text as stages_text
+from modelreg.store import cards
 from modelreg.store.registry import Registry, check_name, check_version, semver_key
 from modelreg.store.schemas import Schemas
 from modelreg.store.undo import Undo
@@ -28,10 +33,11 @@ class StageChange:
     model: str
     version: str | None
     stage: str | None
-    action: str                     # promote | rollback | deprecate
+    action: str                     # promote | rollback | deprecate | retire
     branch: str | None
     commit: str | None
     findings: tuple[Finding, ...]   # warnings that did not block
+    file: str = "stages.yaml"       # the model's file the commit changes
 
 
 def _policy_findings(registry: Registry, name: str, version: str | None, engine: str,
@@ -62,30 +68,41 @@ def uncommitted_model_files(registry: Registry, name: str) -> list[str]:
                   if status != "??" or path.endswith(_READ_SUFFIXES))
 
 
-def _refuse_uncommitted(registry: Registry, name: str) -> None:
+def _refuse_uncommitted(registry: Registry, name: str, file: str = "stages.yaml") -> None:
     dirty = uncommitted_model_files(registry, name)
     if dirty:
         shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
         raise RefusedError(
             f"{name} has uncommitted changes ({shown}): the pull request would hold only "
-            "stages.yaml, so they cannot be judged with it; nothing was changed",
+            f"{file}, so they cannot be judged with it; nothing was changed",
             hint="commit them on their own pull request (or git stash them), then try again")
 
 
-def _apply(registry: Registry, name: str, data: dict[str, Any], *, branch: str | None,
+def _apply(registry: Registry, name: str, data: dict[str, Any] | str, *, branch: str | None,
            title: str, version: str | None, check_policies: bool, engine: str,
-           now: Any, action: str, stage: str | None, unreviewed: bool = False) -> StageChange:
+           now: Any, action: str, stage: str | None, unreviewed: bool = False,
+           file: str = "stages.yaml", card: bool = False) -> StageChange:
+    """Write ``file`` of the model (``data``: stages.yaml's data, or the file's text), check
+    it, and commit it (with the card rendered again, ``card``), on ``branch`` when one is
+    given."""
     git = registry.git
-    path = registry.model_dir(name) / "stages.yaml"
+    path = registry.model_dir(name) / file
     rel = registry.rel(path)
     if branch and git.branch_exists(branch):
         raise RefusedError(f"branch {branch} exists already",
                            hint=f"finish its pull request or delete it (git branch -D {branch})")
-    _refuse_uncommitted(registry, name)
+    _refuse_uncommitted(registry, name, file)
     undo = Undo(registry)
     try:
         undo.remember(path)
-        write_atomic(path, stages_text(data))
+        write_atomic(path, data if isinstance(data, str) else stages_text(data))
+        paths = [rel]
+        if card:
+            card_file = registry.model_dir(name) / "card.md"
+            if card_file.exists():
+                undo.remember(card_file)
+                cards.write(registry, name)
+                paths.append(registry.rel(card_file))
         warnings: list[Finding] = []
         schema_errors = [f for f in validate_file(registry, Schemas(registry), rel)
                          if f.severity == "error"]
@@ -102,12 +119,13 @@ def _apply(registry: Registry, name: str, data: dict[str, Any], *, branch: str |
         if branch:
             git.run("checkout", "-q", "-b", branch)
             undo.new_branch = branch
-        git.run("add", "--", rel)
-        git.run("commit", "-q", "--no-verify", "-m", title, "--", rel)
+        git.run("add", "--", *paths)
+        git.run("commit", "-q", "--no-verify", "-m", title, "--", *paths)
     except BaseException:
         undo.rollback()
         raise
-    return StageChange(name, version, stage, action, branch, git.head(), tuple(warnings))
+    return StageChange(name, version, stage, action, branch, git.head(), tuple(warnings),
+                       file)
 
 
 def promote(registry: Registry, name: str, version: str, stage: str, *,
@@ -121,6 +139,10 @@ def promote(registry: Registry, name: str, version: str, stage: str, *,
     if version not in state.registered:
         raise RefusedError(f"{name} {version} is not registered (no tag {name}@v{version})",
                            hint="merge its registration pull request; reconcile tags it")
+    retired = registry.model(name).data.get("retirement")
+    if retired is not None:
+        raise RefusedError(f"{name} is retired{_since(retired)} and cannot be promoted "
+                           "(OPS-04)", hint="register and promote its replacement instead")
     data = requested(registry, name)
     if version in (data.get("deprecated_versions") or []) or data.get("deprecated"):
         raise RefusedError(f"{name} {version} is deprecated and cannot be promoted")
@@ -222,3 +244,75 @@ def deprecate(registry: Registry, name: str, version: str | None = None, *,
                   title=title + (f"\n\n{reason}" if reason else ""), version=version,
                   check_policies=False, engine="auto", now=None, action="deprecate",
                   stage=None)
+
+
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _since(retirement: Any) -> str:
+    when = retirement.get("date") if isinstance(retirement, dict) else None
+    return f" since {when}" if isinstance(when, str) else ""
+
+
+def retire(registry: Registry, name: str, reason: str, *, date: str | None = None,
+           replaced_by: str | None = None, branch: bool = True,
+           branch_name: str | None = None) -> StageChange:
+    """Record in ``model.yaml`` that ``name`` is retired (SR 11-7 model inventory, NIST AI
+    RMF GOVERN 1.7): ``retirement: {date, reason, replaced_by}``, appended so the file's
+    comments and order stay as they are. The model must hold no stage (by its trusted tags)
+    and ask for none; it stays in the registry, its history and the inventory."""
+    check_name(name)
+    model = registry.model(name)
+    reason = (reason or "").strip()
+    if not reason:
+        raise UsageError("a retirement needs a reason", hint="give --reason TEXT: why the "
+                         "model is retired, for the inventory and the audit report")
+    when = (date or "").strip() or rfc3339()[:10]
+    if not _DATE.match(when):
+        raise UsageError(f"invalid date {when!r}", hint="use YYYY-MM-DD")
+    parse_when(when)                # a real calendar date, or a UsageError
+    if model.data.get("retirement") is not None:
+        raise RefusedError(f"{name} is retired already{_since(model.data['retirement'])}",
+                           file=model.path)
+    if replaced_by is not None:
+        check_name(replaced_by)
+        if replaced_by == name:
+            raise UsageError(f"{name} cannot replace itself",
+                             hint="--replaced-by names the model that takes over its use")
+        successor = registry.model(replaced_by)
+        if successor.data.get("retirement") is not None:
+            raise RefusedError(f"{replaced_by} is retired too: it cannot replace {name}",
+                               hint="name the model that serves its use now")
+    state = registry.state(name)
+    if state.stages:
+        held = ", ".join(f"{s} ({v})" for s, v in sorted(state.stages.items()))
+        raise RefusedError(
+            f"{name} still holds {held}: a retired model holds no stage (OPS-04); nothing "
+            "was changed",
+            hint=f"take it out of every stage first: `modelreg deprecate {name}` prepares "
+                 "the pull request that empties its stages (or `modelreg rollback` puts "
+                 "another version back); once it is merged and reconcile has tagged it, "
+                 "retire the model")
+    asked = {s: entry_version(e) for s, e in requested(registry, name)["stages"].items()
+             if entry_version(e)}
+    if asked:
+        shown = ", ".join(f"{s} ({v})" for s, v in sorted(asked.items()))
+        raise RefusedError(
+            f"models/{name}/stages.yaml still asks for {shown}: a retired model asks for no "
+            "stage (OPS-04); nothing was changed",
+            hint=f"`modelreg deprecate {name}` prepares the pull request that empties its "
+                 "stages; merge it first")
+    path = registry.model_dir(name) / "model.yaml"
+    text = path.read_text(encoding="utf-8")
+    parse_yaml(text, model.path)    # what is appended to must be one mapping already
+    entry: dict[str, Any] = {"date": when, "reason": reason}
+    if replaced_by:
+        entry["replaced_by"] = replaced_by
+    if text and not text.endswith("\n"):
+        text += "\n"
+    text += dump_yaml({"retirement": entry})
+    return _apply(registry, name, text,
+                  branch=(branch_name or f"retire/{name}") if branch else None,
+                  title=f"Retire {name}\n\n{reason}", version=None, check_policies=False,
+                  engine="auto", now=None, action="retire", stage=None, file="model.yaml",
+                  card=True)

@@ -31,5 +31,13 @@ def protected_ref(git: Git, branch: str) -> str:
                        hint=f"fetch it: git fetch origin {branch}")
 
 
+def protected_commit_at(registry: Registry, when: int) -> str | None:
+    """The last first-parent commit of the protected branch made at or before unix time
+    ``when``: the registry's files as they stood then (``audit --at``, ``inventory --at``)."""
+    ref = protected_ref(registry.git, protected_branch(registry))
+    out = registry.git.run("rev-list", "-1", "--first-parent", f"--before={when}", ref)
+    return out.strip() or None
+
+
 def on_protected(git: Git, commit: str, ref: str) -> bool:
     return git.ok("merge-base", "--is-ancestor", commit, ref)
