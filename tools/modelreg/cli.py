@@ -1735,6 +1735,53 @@ def monitor_record(obj: dict, target: tuple[str, str | None], results: str,
                "model's owners review it")
 
 
+@cli.command()
+@click.option("--within", "within", type=click.IntRange(min=0), default=30, show_default=True,
+              metavar="DAYS", help="List what falls due within DAYS days (overdue items always).")
+@_format_option("text", "json", "github-issues",
+                help="text, json, or github-issues (each item's issue: title, body, label).")
+@click.option("--today", "today", metavar="DATE",
+              help="Count the days from DATE (YYYY-MM-DD) instead of today's UTC date.")
+@click.option("--sync-issues", "sync", is_flag=True,
+              help="Open, update, reopen and close one GitHub issue per item (label "
+                   "modelreg-due): $GITHUB_REPOSITORY, $GITHUB_TOKEN or $GH_TOKEN (issues: "
+                   "write), $GITHUB_API_URL.")
+@click.pass_obj
+def due(obj: dict, within: int, fmt: str, today: str | None, sync: bool) -> None:
+    """What falls due: periodic reviews, revalidations, waivers, validation findings and
+    monitoring, soonest first.
+
+    Reviews and revalidations are listed for versions that hold a stage, monitoring for the
+    version holding the last stage, waivers and findings for registered versions that are
+    not deprecated. Exit 0 when nothing is overdue, 1 when something is.
+
+    \b
+    Example:
+      modelreg due --within 60
+      modelreg due --sync-issues
+    """
+    from modelreg.app.due import due as do_due
+    from modelreg.app.due import sync_issues
+    from modelreg.render import due as render
+    from modelreg.store.github import GitHub
+
+    result = do_due(_registry(obj["repo"]), within=within, today=today)
+    for note in result.notes:
+        click.echo(f"note: {printable(note)}", err=True)
+    if sync:
+        synced = sync_issues(GitHub.from_env(os.environ), render.issues(result))
+        click.echo(f"issues: {len(synced.opened)} opened, {len(synced.updated)} updated, "
+                   f"{len(synced.reopened)} reopened, {len(synced.closed)} closed, "
+                   f"{len(synced.unchanged)} unchanged", err=True)
+    if fmt == "json":
+        _json_out(result.to_json())
+    elif fmt == "github-issues":
+        _json_out(render.issues_json(result))
+    else:
+        click.echo(render.text(result))
+    sys.exit(EXIT_FINDINGS if result.overdue else EXIT_OK)
+
+
 # --- the error boundary -----------------------------------------------------------------
 def main(argv: list[str] | None = None) -> NoReturn:
     try:
