@@ -907,18 +907,27 @@ _MESSAGE_HELP = "Why: recorded with the change and in its commit message."
 @_renamed("--to", "--stage", "stage")
 @click.option("-m", "--message", "message", help=_MESSAGE_HELP)
 @_renamed("--reason", "--message", "message")
+@click.option("--accept-regression", metavar="REASON",
+              help="The version is worse than the one holding the stage beyond the tier's "
+                   "tolerance (EVAL-05), and this is why that is acceptable.")
+@click.option("--accepted-by", metavar="LOGIN",
+              help="The model-risk officer who accepts the regression; counts when they "
+                   "approve the pull request.")
 @click.option("--no-branch", is_flag=True, help="Commit on the current branch.")
 @click.option("--engine", default="auto", show_default=True, metavar="NAME",
               help="Policy engine for the pre-check.")
 @_format_option(*_TEXT_JSON)
 @click.pass_obj
 def promote(obj: dict, target: tuple[str, str | None], legacy_version: str | None, stage: str,
-            message: str | None, no_branch: bool, engine: str, fmt: str) -> None:
+            message: str | None, accept_regression: str | None, accepted_by: str | None,
+            no_branch: bool, engine: str, fmt: str) -> None:
     """Prepare a pull request that asks for NAME@VERSION to hold STAGE.
 
     \b
-    Example:
+    Examples:
       modelreg promote credit-default@1.1.0 --stage staging -m "Passed the October backtest"
+      modelreg promote credit-default@1.1.0 --stage production \\
+        --accept-regression "AUC on age_band=18-25 traded for calibration" --accepted-by carol-risk
     """
     from modelreg.app.promote import promote as do_promote
 
@@ -926,7 +935,8 @@ def promote(obj: dict, target: tuple[str, str | None], legacy_version: str | Non
     registry = _registry(obj["repo"])
     _stage(registry, stage)
     _emit_change(do_promote(registry, name, str(version), stage, reason=message,
-                            branch=not no_branch, engine=engine), fmt)
+                            branch=not no_branch, engine=engine,
+                            accept_regression=accept_regression, accepted_by=accepted_by), fmt)
 
 
 @cli.command()

@@ -99,6 +99,15 @@ def _metric_rows(vdoc: Document | None) -> list[Any]:
     return rows if isinstance(rows, list) else []
 
 
+def accepted_regressions(stages_data: Any) -> dict[str, Any]:
+    """stage -> the ``accept_regression`` stages.yaml records for it (EVAL-05): who accepts
+    the challenger's regression and why. A claim: the policy counts it only when that person
+    approved the pull request."""
+    raw = stages_data.get("stages") if isinstance(stages_data, dict) else None
+    return {stage: value["accept_regression"] for stage, value in (raw or {}).items()
+            if isinstance(value, dict) and isinstance(value.get("accept_regression"), dict)}
+
+
 def champion_of(mf: ModelFiles, state: ModelState, version: str, stage: str,
                 rank: dict[str, int], rollback: list[str],
                 direction_of: Callable[[str], str | None]) -> dict[str, Any] | None:
@@ -157,6 +166,7 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
     stages_bad = _finite(stages_data, "stages")[1] if stages_data is not None else []
     card, card_bad = _finite(mf.card.to_input(), "card") if mf.card else (None, [])
     direction_of = _direction_of(mf.model.data, directions or {})
+    accepted = accepted_regressions(stages_data)
     validation = [{**f.data, "file": f.path} for f in mf.findings if isinstance(f.data, dict)]
     docs = []
     versions: list[str | None] = list(mf.versions) or [None]
@@ -173,7 +183,8 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
             "model": model_data,
             "version": version_data,
             "stages": {"held": held, "requested": requested, "rollback": rollback,
-                       "history": history(state, version) if version else []},
+                       "history": history(state, version) if version else [],
+                       "accepted": accepted},
             "registered_versions": list(state.registered),
             "card": card,
             "change": change,
