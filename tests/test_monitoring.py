@@ -175,6 +175,33 @@ def test_a_record_only_on_a_branch_does_not_count_for_the_gate(world: World, tmp
     assert gate(w)[0] == 1
 
 
+def test_a_window_still_to_come_does_not_lift_a_breach(world: World, tmp_path):
+    """Hostile: an in-threshold record dated next year, written by hand and merged, would be
+    the latest and break the run of breaches; a window that has not ended is left out."""
+    w = world
+    in_production(w)
+    record(w, tmp_path, ago(50), 0.70)
+    assert gate(w)[0] == 1
+    w.start_branch()
+    future = (dt.date.today() + dt.timedelta(days=365)).isoformat()
+    old = w.ds / f"models/{MODEL}/monitoring/1.0.0/{ago(50)}.yaml"
+    new = old.with_name(f"{future}.yaml")
+    new.write_text(old.read_text().replace(f"end: '{ago(50)}'", f"end: '{future}'")
+                   .replace("value: 0.7\n", "value: 0.99\n"))
+    git(w.ds, "checkout", "-q", "-b", "monitor/forged")
+    git(w.ds, "add", str(new))
+    git(w.ds, "commit", "-qm", "A good month")
+    git(w.ds, "push", "-q", "origin", "monitor/forged")
+    w.merge("monitor/forged")
+    git(w.ci, "pull", "-q", "--ff-only", "origin", "main")
+    assert "0.99" in (w.ci / new.relative_to(w.ds)).read_text()
+    assert sorted(check_ids(w)) == ["MON-01 warning", "MON-03 error"]
+    assert gate(w)[0] == 1
+    res = w.cli(w.ds, "monitor", "record", f"{MODEL}@1.0.0", "--results",
+                results(tmp_path, future, 0.99))
+    assert res.code == 1 and "still to come" in res.err
+
+
 def test_monitor_record_refuses_bad_input_and_leaves_nothing(world: World, tmp_path):
     w = world
     branch, head = register(w, "1.0.0", b"weights-1.0.0" * 20)

@@ -215,7 +215,8 @@ def _monitoring(registry: Registry, name: str, version: str, model: dict[str, An
     cadence = monitoring.cadence_days(model)
     if cadence is None:
         return []
-    records = read_records(registry, name, version).get(version, [])
+    records = [r for r in read_records(registry, name, version).get(version, [])
+               if r["window"]["end"] <= today]          # a window still to come is not one
     last = records[-1]["window"]["end"] if records else None
     start = max(d for d in (last, since) if d) if (last or since) else None
     if start is None:

@@ -9,6 +9,7 @@ only files are read.
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from modelreg.core.files import write_atomic
 from modelreg.core.yamlio import Document, dump_yaml, locate
 from modelreg.core.yamlio import load as load_file
 from modelreg.policy.documents import validate_file
+from modelreg.policy.inputs import metric_directions
 from modelreg.store.monitoring import folder
 from modelreg.store.registry import Registry, check_name, check_version
 from modelreg.store.schemas import Schemas, json_path
@@ -134,7 +136,7 @@ def _schema_errors(registry: Registry, record: dict[str, Any], doc: Document,
 
 def _directions(registry: Registry, name: str, model: dict[str, Any]
                 ) -> list[monitoring.Threshold]:
-    limits = monitoring.thresholds(model, registry.config.metric_directions)
+    limits = monitoring.thresholds(model, metric_directions(dict(registry.config.data)))
     unknown = [t for t in limits if t.direction is None]
     if unknown:
         rel = f"models/{name}/model.yaml"
@@ -177,6 +179,10 @@ def record(registry: Registry, target: str, results: str, *, branch: str | None 
     breaches = monitoring.judge(rec, limits)
     rec["breaches"] = breaches
     end = rec["window"]["end"]
+    if end > dt.datetime.now(dt.UTC).date().isoformat():
+        raise InputError(f"the window ends on {end}, which is still to come", file=doc.path,
+                         line=locate(doc, [*where["window"], "end"]),
+                         hint="record a window once it has ended")
     rel = f"{folder(name, version)}/{end}.yaml"
     path = registry.root / rel
     if path.exists() or registry.git.tracked([rel]):

@@ -149,7 +149,7 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
                 change=change, review=review,
                 changed=None if scope is None else scope.get(name, set()),
                 evidence=partial(_tag_evidence, cache.store), lineage=index.facts,
-                directions=directions))
+                directions=directions, today=stamp[:10]))
         annotate(records, docs, judge=judge)        # the signature facts SIGN-01/02 judge
         judged, waived, out.engine = run_policies(docs, documents, cards, eng, opa_url,
                                                   policy_set, stamp, pull_request,

@@ -142,7 +142,8 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
                     changed: Collection[str] | None = None,
                     evidence: Callable[[Event], dict[str, Any]] = _evidence,
                     lineage: Callable[[str, str | None], dict[str, Any]] | None = None,
-                    directions: dict[str, str] | None = None
+                    directions: dict[str, str] | None = None,
+                    today: str | None = None
                     ) -> list[dict[str, Any]]:
     """The policy documents of one model: one per version (or one for the model alone).
 
@@ -195,7 +196,7 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
                                                  evidence),
         }
         if version is not None:
-            doc["monitoring"] = monitoring_summary(mf, version, state, rank, directions)
+            doc["monitoring"] = monitoring_summary(mf, version, state, rank, directions, today)
         doc["findings"] = [f for f in validation if applies(f, version)]
         if lineage is not None:
             doc["lineage"] = lineage(mf.name, version)
@@ -210,18 +211,21 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
 
 
 def monitoring_summary(mf: ModelFiles, version: str, state: ModelState,
-                       rank: dict[str, int], directions: Mapping[str, str] | None
-                       ) -> dict[str, Any]:
+                       rank: dict[str, int], directions: Mapping[str, str] | None,
+                       today: str | None = None) -> dict[str, Any]:
     """What the monitoring rules read of one version (MON-01 … MON-03): its records judged
     again from their values against model.yaml's thresholds (core/monitoring.py), the
-    cadence, and the day the version took the last stage, from that stage's tag."""
+    cadence, and the day the version took the last stage, from that stage's tag. A window
+    that ends after ``today`` has not happened: it is left out."""
     last = max(rank, key=lambda s: rank[s]) if rank else None
     since = None
     if last is not None and state.stages.get(last) == version:
         ev = state.assignment(last, version)
         since = day(ev.time) if ev is not None else None
     model = mf.model.data if isinstance(mf.model.data, dict) else {}
-    return monitoring.summarize(mf.monitoring.get(version, []),
+    records = [r for r in mf.monitoring.get(version, [])
+               if today is None or (monitoring.window_end(r) or "") <= today]
+    return monitoring.summarize(records,
                                 monitoring.thresholds(model, directions),
                                 cadence=monitoring.cadence_days(model), since=since)
 

@@ -196,14 +196,6 @@ class RegistryConfig:
         """The final stage of promotion (the one that serves decisions)."""
         return self.stage_order[-1]
 
-    @property
-    def metric_directions(self) -> Mapping[str, str]:
-        """``metrics.yaml`` ``directions``: which way each metric is good (monitoring
-        thresholds given as a bare number)."""
-        metrics = self.data.get("metrics")
-        found = metrics.get("directions") if isinstance(metrics, Mapping) else None
-        return MappingProxyType(dict(found)) if isinstance(found, Mapping) else _empty()
-
     def file(self, stem: str) -> str:
         """The root-relative path of a configuration file, e.g. ``file("people")`` (the
         ``.yaml`` name when the file does not exist)."""
