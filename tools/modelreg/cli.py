@@ -590,7 +590,25 @@ def show(obj: dict, target: tuple[str, str | None], at: str | None, fmt: str) ->
                        f"{'met' if ok else 'NOT MET'})")
             click.echo(printable(f"    metric {row.get('name')}={row.get('value')}  "
                                  f"{row.get('dataset')}/{row.get('split')}/{row.get('slice')}{thr}"))
+    if data.get("champion"):
+        _echo_champion(data["versions"][0]["version"], data["champion"])
     sys.exit(EXIT_FINDINGS if broken else EXIT_OK)
+
+
+def _echo_champion(version: str, champion: dict) -> None:
+    """The version beside the one it takes production from (EVAL-05 judges the tolerance)."""
+    click.echo(printable(f"\n  against {champion['version']} (production before it), "
+                         "on what both report:"))
+    for row in champion.get("comparison") or []:
+        worse = row.get("worse_by")
+        verdict = "direction unknown" if worse is None else \
+            f"worse by {worse:.4f}" if worse > 0 else "not worse"
+        click.echo(printable(f"    {row['metric']} {row.get('dataset')}/{row.get('split')}/"
+                             f"{row.get('slice')}: {champion['version']} {row['champion']} -> "
+                             f"{version} {row['challenger']}  ({verdict})"))
+    if not champion.get("comparison"):
+        click.echo("    no metric in common" + (f" ({champion['error']})"
+                                                if champion.get("error") else ""))
 
 
 # --- validate ---------------------------------------------------------------------------

@@ -81,7 +81,7 @@ def metric_directions(data: dict[str, Any]) -> dict[str, str]:
     return {str(k): v for k, v in directions.items() if v in (HIGHER, LOWER)}
 
 
-def _direction_of(model: Any, directions: dict[str, str]) -> Callable[[str], str | None]:
+def direction_of(model: Any, directions: dict[str, str]) -> Callable[[str], str | None]:
     """A metric's direction: from a threshold model.yaml declares for it, else the
     registry's list."""
     declared: dict[str, str] = {}
@@ -166,7 +166,7 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
     model_data, model_bad = _finite(mf.model.data, "model")
     stages_bad = _finite(stages_data, "stages")[1] if stages_data is not None else []
     card, card_bad = _finite(mf.card.to_input(), "card") if mf.card else (None, [])
-    direction_of = _direction_of(mf.model.data, directions or {})
+    direction = direction_of(mf.model.data, directions or {})
     accepted = accepted_regressions(stages_data)
     validation = [{**f.data, "file": f.path} for f in mf.findings if isinstance(f.data, dict)]
     docs = []
@@ -201,7 +201,7 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
         if lineage is not None:
             doc["lineage"] = lineage(mf.name, version)
         if version is not None and (champion := champion_of(
-                mf, state, version, doc_stage, rank, rollback, direction_of)) is not None:
+                mf, state, version, doc_stage, rank, rollback, direction)) is not None:
             doc["champion"] = champion
         bad = model_bad + stages_bad + card_bad + version_bad
         if bad:
