@@ -206,11 +206,17 @@ regressions(doc) := [c |
 	c.worse_by > regression_tolerance(doc, c.metric)
 ]
 
+# Who accepts the regression: stages.yaml names them (`accept_regression.approved_by` on the
+# stage), they hold an approve_regression role, and they approved this pull request (or the
+# promotion tag recorded their approval). The name alone vouches for nobody.
+acceptance(doc) := doc.stages.accepted[doc.stage] if is_object(doc.stages.accepted[doc.stage])
+
 regression_approvers(doc) := {login |
+	login := acceptance(doc).approved_by
+	lib.has_role(login, data.registry.tiers.roles.approve_regression)
 	r := doc.review
 	is_object(r)
-	some login in lib.independent_approvers(r)
-	lib.has_role(login, data.registry.tiers.roles.approve_regression)
+	login in lib.independent_approvers(r)
 }
 
 regression_msg(doc, c) := sprintf(
@@ -222,13 +228,31 @@ deny contains f if {
 	some doc in lib.documents
 	lib.active(doc, "EVAL-05")
 	lib.at_least(doc, "production")
+	is_object(doc.review)
 	count(regression_approvers(doc)) == 0
 	some c in regressions(doc)
 	f := lib.finding(doc, "EVAL-05", "version", ["metrics", c.index, "value"], sprintf(
-		"%s: improve the model, or have a model-risk officer (%s) approve the pull request that promotes it",
+		"%s: improve the model, or have someone with role %s accept the regression (modelreg promote --accept-regression) and approve the pull request%s",
+		[regression_msg(doc, c), concat(", ", data.registry.tiers.roles.approve_regression), unvouched(doc)],
+	))
+}
+
+# No review to judge yet (a promotion being prepared): say what its pull request will need.
+warn contains f if {
+	some doc in lib.documents
+	lib.active(doc, "EVAL-05")
+	lib.at_least(doc, "production")
+	not is_object(object.get(doc, "review", null))
+	some c in regressions(doc)
+	f := lib.finding(doc, "EVAL-05", "version", ["metrics", c.index, "value"], sprintf(
+		"%s: its pull request needs someone with role %s to accept the regression (modelreg promote --accept-regression REASON --accepted-by LOGIN) and approve it",
 		[regression_msg(doc, c), concat(", ", data.registry.tiers.roles.approve_regression)],
 	))
 }
+
+unvouched(doc) := sprintf(" (stages.yaml names %s, who has no such role or did not approve this pull request)", [acceptance(doc).approved_by]) if is_string(acceptance(doc).approved_by)
+
+else := ""
 
 warn contains f if {
 	some doc in lib.documents
@@ -238,8 +262,8 @@ warn contains f if {
 	count(approvers) > 0
 	some c in regressions(doc)
 	f := lib.finding(doc, "EVAL-05", "version", ["metrics", c.index, "value"], sprintf(
-		"%s; approved by %s",
-		[regression_msg(doc, c), concat(", ", sort(approvers))],
+		"%s; accepted by %s: %s",
+		[regression_msg(doc, c), concat(", ", sort(approvers)), acceptance(doc).reason],
 	))
 }
 

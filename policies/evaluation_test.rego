@@ -107,10 +107,10 @@ regressed(worse_by) := fx.with_({"champion": {"comparison": [{
 	"champion": 0.8, "challenger": 0.8 - worse_by, "direction": "higher", "worse_by": worse_by,
 }]}})
 
-# a review approved by the two approvers only (appr1 is also a model-risk officer: drop him)
-without_officer(doc) := object.union(doc, {"review": {"reviews": [
-	{"user": {"login": "val"}, "state": "APPROVED", "commit_id": fx.head},
-]}})
+# the regression accepted in stages.yaml by `who`
+accepted_by(doc, who) := object.union(doc, {"stages": {"accepted": {"production": {"approved_by": who, "reason": "traded for calibration overall"}}}})
+
+without_officer(doc) := doc
 
 test_regression_beyond_tolerance_denied_without_officer if {
 	fs := deny(without_officer(regressed(0.02)))
@@ -121,11 +121,32 @@ test_regression_beyond_tolerance_denied_without_officer if {
 }
 
 test_regression_approved_by_officer_warns if {
-	doc := regressed(0.02)
+	doc := accepted_by(regressed(0.02), "appr1")
 	not "EVAL-05" in fx.ids(deny(doc))
 	some f in warn(doc)
 	f.id == "EVAL-05"
-	contains(f.msg, "approved by appr1, appr2")
+	contains(f.msg, "accepted by appr1: traded for calibration overall")
+}
+
+test_officer_approval_alone_does_not_accept_regression if {
+	# appr1 and appr2 (model-risk officers) approved the promotion, but nobody accepted the
+	# regression in stages.yaml
+	some f in deny(regressed(0.02))
+	f.id == "EVAL-05"
+	contains(f.msg, "accept the regression")
+}
+
+test_acceptance_by_someone_without_the_role_denied if {
+	some f in deny(accepted_by(regressed(0.02), "val"))
+	f.id == "EVAL-05"
+	contains(f.msg, "stages.yaml names val, who has no such role or did not approve")
+}
+
+test_acceptance_by_officer_who_did_not_approve_denied if {
+	doc := object.union(accepted_by(regressed(0.02), "appr1"), {"review": {"reviews": [
+		{"user": {"login": "appr2"}, "state": "APPROVED", "commit_id": fx.head},
+	]}})
+	"EVAL-05" in fx.ids(deny(doc))
 }
 
 test_regression_within_tolerance_passes if {
@@ -135,7 +156,7 @@ test_regression_within_tolerance_passes if {
 }
 
 test_officer_who_authored_does_not_approve_regression if {
-	doc := object.union(regressed(0.02), {"review": {"pr_author": "appr1", "reviews": [
+	doc := object.union(accepted_by(regressed(0.02), "appr1"), {"review": {"pr_author": "appr1", "reviews": [
 		{"user": {"login": "appr1"}, "state": "APPROVED", "commit_id": fx.head},
 		{"user": {"login": "val"}, "state": "APPROVED", "commit_id": fx.head},
 	]}})
@@ -188,4 +209,12 @@ test_not_high_risk_needs_no_robustness if {
 test_robustness_not_required_before_production if {
 	doc := object.union(object.remove(fx.good, ["version"]), {"stage": "staging", "version": object.remove(fx.good.version, ["robustness"])})
 	not "EVAL-06" in fx.ids(deny(doc))
+}
+
+test_regression_without_a_review_yet_warns if {
+	doc := object.remove(regressed(0.02), ["review"])
+	not "EVAL-05" in fx.ids(deny(doc))
+	some f in warn(doc)
+	f.id == "EVAL-05"
+	contains(f.msg, "its pull request needs someone with role model-risk-officer")
 }

@@ -364,3 +364,22 @@ deny contains f if {
 		"path": [],
 	}
 }
+
+# A finding is closed (status: closed, with a resolution), never deleted: the change lists the
+# finding files it removes (`input.change.deleted`).
+deny contains f if {
+	lib.rules["GOV-06"]
+	some path in object.get(input.change, "deleted", [])
+	finding_file(path)
+	f := {
+		"id": "GOV-06",
+		"msg": sprintf(
+			"[GOV-06] the pull request deletes validation finding %s: findings are kept as evidence; close it instead (status: closed, closed_at, resolution), approved by the validation team",
+			[path],
+		),
+		"model": null,
+		"version": null,
+		"file": path,
+		"path": [],
+	}
+}

@@ -251,3 +251,11 @@ test_finding_change_approved_by_validator_passes if {
 		with data.registry as fx.registry
 	not "GOV-06" in fx.ids(fs)
 }
+
+test_deleting_a_finding_denied if {
+	doc := object.union(fx.batch(fx.good), {"change": {"files": [], "deleted": ["models/credit/validation/VF-1.yaml"]}})
+	fs := governance.deny with input as doc with data.registry as fx.registry
+	some f in fs
+	f.id == "GOV-06"
+	contains(f.msg, "deletes validation finding models/credit/validation/VF-1.yaml")
+}

@@ -10,12 +10,13 @@ import data.modelreg.governance
 import data.modelreg.identity
 import data.modelreg.lib
 import data.modelreg.lineage
+import data.modelreg.monitoring
 import data.modelreg.operations
 import data.modelreg.risk
 
-raw_deny := (((((((({f | some f in identity.deny} | {f | some f in risk.deny}) | {f | some f in lineage.deny}) | {f | some f in artifacts.deny}) | {f | some f in evaluation.deny}) | {f | some f in governance.deny}) | {f | some f in operations.deny}) | {f | some f in card.deny}) | set())
+raw_deny := (((((((({f | some f in identity.deny} | {f | some f in risk.deny}) | {f | some f in lineage.deny}) | {f | some f in artifacts.deny}) | {f | some f in evaluation.deny}) | {f | some f in governance.deny}) | {f | some f in operations.deny}) | {f | some f in card.deny}) | {f | some f in monitoring.deny})
 
-raw_warn := (((((((({f | some f in identity.warn} | {f | some f in risk.warn}) | {f | some f in lineage.warn}) | {f | some f in artifacts.warn}) | {f | some f in evaluation.warn}) | {f | some f in governance.warn}) | {f | some f in operations.warn}) | {f | some f in card.warn}) | set())
+raw_warn := (((((((({f | some f in identity.warn} | {f | some f in risk.warn}) | {f | some f in lineage.warn}) | {f | some f in artifacts.warn}) | {f | some f in evaluation.warn}) | {f | some f in governance.warn}) | {f | some f in operations.warn}) | {f | some f in card.warn}) | {f | some f in monitoring.warn})
 
 # Applicable waivers indexed by "model@version", built once: the lookup per finding does not
 # scan the batch. One registry has one record per model version, so keys do not collide.

@@ -1,5 +1,6 @@
 """A GitHub REST API on 127.0.0.1 for tests: the documented shapes of the three endpoints
-modelreg reads (a commit's pull requests, a pull request, its reviews), pages of
+modelreg reads (a commit's pull requests, a pull request, its reviews) and of the issues
+``modelreg due --sync-issues`` keeps (list with state and labels, create, update), pages of
 ``per_page`` items linked by ``Link: <…>; rel="next"``, and errors on demand; and the three
 endpoints ``modelreg doctor``'s settings are sent to, ``POST /repos/{owner}/{repo}/rulesets``,
 ``PUT /repos/{owner}/{repo}/environments/{name}`` and ``POST
@@ -15,7 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 REPO = "example-org/registry"
 
@@ -40,6 +41,25 @@ class FakeGitHub:
     rulesets: list[dict[str, Any]] = field(default_factory=list)
     environments: dict[str, dict[str, Any]] = field(default_factory=dict)
     branch_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    issues: dict[int, dict[str, Any]] = field(default_factory=dict)
+    writes: list[tuple[str, str, Any]] = field(default_factory=list)   # (method, path, body)
+
+    def add_issue(self, title: str, body: str, labels: list[str], state: str = "open",
+                  pull_request: bool = False) -> dict[str, Any]:
+        """An issue (or a pull request, which GitHub's issue list shows too)."""
+        number = max([0, *self.issues, *self.pulls]) + 1
+        issue = {"url": f"{self.url}/repos/{self.repo}/issues/{number}", "id": 9000 + number,
+                 "node_id": f"I_{number}", "number": number, "title": title, "body": body,
+                 "state": state, "state_reason": None,
+                 "labels": [{"id": 100 + i, "name": n, "color": "ededed"}
+                            for i, n in enumerate(labels)],
+                 "user": {"login": "someone", "type": "User"}, "comments": 0,
+                 "created_at": "2026-11-01T00:00:00Z", "updated_at": "2026-11-01T00:00:00Z",
+                 "closed_at": None if state == "open" else "2026-11-02T00:00:00Z"}
+        if pull_request:
+            issue["pull_request"] = {"url": f"{self.url}/repos/{self.repo}/pulls/{number}"}
+        self.issues[number] = issue
+        return issue
 
     def add_pull(self, number: int, author: str, head: str, merge_commit: str | None,
                  reviews: list[dict[str, Any]]) -> None:
@@ -76,6 +96,17 @@ class FakeGitHub:
             if number not in self.pulls:
                 return 404, {}, {"message": "Not Found"}
             return self._page(path, query, self.reviews[number])
+        if rest == "issues":
+            # GET /repos/{owner}/{repo}/issues: state open (default), closed or all; labels a
+            # comma-separated list the issue must all carry; newest first
+            state = (query.get("state") or ["open"])[0]
+            if state not in ("open", "closed", "all"):
+                return 422, {}, {"message": "Validation Failed"}
+            wanted = [x for x in (query.get("labels") or [""])[0].split(",") if x]
+            items = [i for i in sorted(self.issues.values(), key=lambda i: -i["number"])
+                     if (state == "all" or i["state"] == state)
+                     and set(wanted) <= {lb["name"] for lb in i["labels"]}]
+            return self._page(path, query, items)
         if m := re.fullmatch(r"pulls/(\d+)", rest):
             number = int(m.group(1))
             if number not in self.pulls:
@@ -90,11 +121,15 @@ class FakeGitHub:
         headers = {}
         last = max(1, -(-len(items) // per_page))
         links = []
+        # as GitHub: the links keep the list's other parameters (state, labels …)
+        rest = "".join(f"&{k}={quote(v[0], safe=',')}" for k, v in sorted(query.items())
+                       if k not in ("per_page", "page"))
         if page < last:
-            links.append(f'<{self.url}{path}?per_page={per_page}&page={page + 1}>; rel="next"')
-            links.append(f'<{self.url}{path}?per_page={per_page}&page={last}>; rel="last"')
+            links.append(f'<{self.url}{path}?per_page={per_page}&page={page + 1}{rest}>; '
+                         'rel="next"')
+            links.append(f'<{self.url}{path}?per_page={per_page}&page={last}{rest}>; rel="last"')
         if page > 1:
-            links.append(f'<{self.url}{path}?per_page={per_page}&page=1>; rel="first"')
+            links.append(f'<{self.url}{path}?per_page={per_page}&page=1{rest}>; rel="first"')
         if links:
             headers["Link"] = ", ".join(links)
         return 200, headers, chunk
@@ -110,6 +145,35 @@ class FakeGitHub:
             body = json.loads(raw or b"{}")
         except ValueError:
             return 400, {}, {"message": "Problems parsing JSON"}
+        if method == "POST" and rest == "issues":
+            self.writes.append((method, rest, body))
+            if not isinstance(body.get("title"), str) or not body["title"]:
+                return 422, {}, {"message": "Validation Failed",
+                                 "errors": [{"field": "title", "code": "missing_field"}]}
+            if set(body) - {"title", "body", "labels", "assignees", "milestone", "type"}:
+                return 422, {}, {"message": "Validation Failed"}
+            made = self.add_issue(body["title"], body.get("body") or "",
+                                  list(body.get("labels") or []))
+            return 201, {}, made
+        if method == "PATCH" and (m := re.fullmatch(r"issues/(\d+)", rest)):
+            self.writes.append((method, rest, body))
+            issue = self.issues.get(int(m.group(1)))
+            if issue is None:
+                return 404, {}, {"message": "Not Found"}
+            if set(body) - {"title", "body", "state", "state_reason", "labels", "assignees",
+                            "milestone", "type"}:
+                return 422, {}, {"message": "Validation Failed"}
+            if body.get("state", "open") not in ("open", "closed") or body.get(
+                    "state_reason") not in (None, "completed", "not_planned", "reopened"):
+                return 422, {}, {"message": "Validation Failed"}
+            for k in ("title", "body", "state", "state_reason"):
+                if k in body:
+                    issue[k] = body[k]
+            if "labels" in body:
+                issue["labels"] = [{"id": 100 + i, "name": n, "color": "ededed"}
+                                   for i, n in enumerate(body["labels"])]
+            issue["closed_at"] = None if issue["state"] == "open" else "2026-11-30T00:00:00Z"
+            return 200, {}, issue
         if method == "POST" and rest == "rulesets":
             errors = ruleset_errors(body)
             if errors:
@@ -291,6 +355,9 @@ def serve(fake: FakeGitHub) -> ThreadingHTTPServer:
             self._write()
 
         def do_PUT(self) -> None:  # noqa: N802 (http.server's name)
+            self._write()
+
+        def do_PATCH(self) -> None:  # noqa: N802 (http.server's name)
             self._write()
 
         def _write(self) -> None:

@@ -83,7 +83,7 @@ def test_a_new_registry_trusts_no_key_of_the_reference_registry(made):
 
 def test_workflows_install_this_exact_release(made):
     workflows = sorted((made / ".github/workflows").glob("*.yml"))
-    assert [p.name for p in workflows] == ["check.yml", "deploy.yml", "nightly.yml",
+    assert [p.name for p in workflows] == ["check.yml", "deploy.yml", "due.yml", "nightly.yml",
                                            "pages.yml", "reconcile.yml"]
     for path in workflows:
         text = path.read_text()

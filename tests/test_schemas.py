@@ -27,6 +27,7 @@ DOCUMENTED_KINDS = ("model", "version", "stages", "finding")
 EXPECT = "# expect: "
 # At least this many (valid, invalid) examples per kind.
 MINIMUM = {"model": (4, 8), "version": (4, 8), "stages": (3, 4), "finding": (3, 5),
+           "monitoring": (3, 5),
            "report": (2, 4)}
 
 
@@ -57,7 +58,7 @@ def schemas() -> Schemas:
 
 
 def test_the_corpus_covers_every_kind() -> None:
-    assert set(KINDS) == {"model", "version", "stages", "finding", "report"}
+    assert set(KINDS) == {"model", "version", "stages", "finding", "monitoring", "report"}
     for kind, (valid, invalid) in MINIMUM.items():
         assert len(examples(kind, "valid")) >= valid, kind
         assert len(examples(kind, "invalid")) >= invalid, kind

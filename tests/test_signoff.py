@@ -116,14 +116,16 @@ class World:
         git(self.ds, "pull", "-q", "--ff-only", "origin", "main")
         git(self.ds, "fetch", "-q", "--force", "origin", "+refs/tags/*:refs/tags/*")
 
-    def register(self, version: str, payload: bytes) -> tuple[str, str]:
+    def register(self, version: str, payload: bytes, accuracy: float = 0.96
+                 ) -> tuple[str, str]:
         self.start_branch()
         w = self.base / f"train-{version}" / "model.safetensors"
         w.parent.mkdir()
         w.write_bytes(safetensors_bytes(version, payload))
         metrics = w.parent / "metrics.json"
-        metrics.write_text(json.dumps([{"name": "accuracy", "value": 0.96, "dataset": "iris-test",
-                                        "split": "test"}, {"name": "f1_macro", "value": 0.95,
+        metrics.write_text(json.dumps([{"name": "accuracy", "value": accuracy,
+                                        "dataset": "iris-test", "split": "test"},
+                                       {"name": "f1_macro", "value": 0.95,
                                         "dataset": "iris-test", "split": "test"}]))
         res = self.cli(self.ds, "register", "iris-classifier", "--version", version,
                        "--weights", str(w), "--metrics", str(metrics),

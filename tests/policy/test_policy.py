@@ -54,7 +54,7 @@ def test_every_policy_test_passes(engine, test_policy_set):
     assert len(results) >= 80
     bad = [(r.name, r.status, r.message) for r in results if r.status not in ("pass", "skip")]
     assert bad == []
-    assert {r.status for r in results} == {"pass", "skip"}
+    assert {r.status for r in results} <= {"pass", "skip"}
 
 
 def test_parity_across_installed_engines(test_policy_set):
@@ -141,7 +141,7 @@ def test_opa_server_gives_the_same_decisions(opa_server, test_policy_set):
     eng = create_engine("opa-server", opa_url=opa_server.url)
     eng.load(test_policy_set)
     results = eng.run_tests()
-    assert {r.status for r in results} == {"pass", "skip"}
+    assert {r.status for r in results} <= {"pass", "skip"}
     assert "policies_lib.rego" in opa_server.policies          # pushed with the Policy API
     assert "rules" in opa_server.data["registry"]                 # data with the Data API
     fx = load_fixture("batch")
@@ -354,6 +354,9 @@ def test_waiver_is_reported(registry_repo):
 
 
 def test_policy_test_and_explain_commands(registry_repo):
+    # a test not written yet (todo_ prefix) is reported as skipped, not passed
+    (registry_repo / "policies/pending_test.rego").write_text(
+        "package pending_test\n\ntodo_later if false\n")
     proc = run_cli(registry_repo, "policy", "test", "--engine", "regorus")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "PASS" in proc.stdout and "SKIPPED" in proc.stdout

@@ -607,7 +607,25 @@ def show(obj: dict, target: tuple[str, str | None], at: str | None, fmt: str) ->
                        f"{'met' if ok else 'NOT MET'})")
             click.echo(printable(f"    metric {row.get('name')}={row.get('value')}  "
                                  f"{row.get('dataset')}/{row.get('split')}/{row.get('slice')}{thr}"))
+    if data.get("champion"):
+        _echo_champion(data["versions"][0]["version"], data["champion"])
     sys.exit(EXIT_FINDINGS if broken else EXIT_OK)
+
+
+def _echo_champion(version: str, champion: dict) -> None:
+    """The version beside the one it takes production from (EVAL-05 judges the tolerance)."""
+    click.echo(printable(f"\n  against {champion['version']} (production before it), "
+                         "on what both report:"))
+    for row in champion.get("comparison") or []:
+        worse = row.get("worse_by")
+        verdict = "direction unknown" if worse is None else \
+            f"worse by {worse:.4f}" if worse > 0 else "not worse"
+        click.echo(printable(f"    {row['metric']} {row.get('dataset')}/{row.get('split')}/"
+                             f"{row.get('slice')}: {champion['version']} {row['champion']} -> "
+                             f"{version} {row['challenger']}  ({verdict})"))
+    if not champion.get("comparison"):
+        click.echo("    no metric in common" + (f" ({champion['error']})"
+                                                if champion.get("error") else ""))
 
 
 # --- validate ---------------------------------------------------------------------------
@@ -924,18 +942,27 @@ _MESSAGE_HELP = "Why: recorded with the change and in its commit message."
 @_renamed("--to", "--stage", "stage")
 @click.option("-m", "--message", "message", help=_MESSAGE_HELP)
 @_renamed("--reason", "--message", "message")
+@click.option("--accept-regression", metavar="REASON",
+              help="The version is worse than the one holding the stage beyond the tier's "
+                   "tolerance (EVAL-05), and this is why that is acceptable.")
+@click.option("--accepted-by", metavar="LOGIN",
+              help="The model-risk officer who accepts the regression; counts when they "
+                   "approve the pull request.")
 @click.option("--no-branch", is_flag=True, help="Commit on the current branch.")
 @click.option("--engine", default="auto", show_default=True, metavar="NAME",
               help="Policy engine for the pre-check.")
 @_format_option(*_TEXT_JSON)
 @click.pass_obj
 def promote(obj: dict, target: tuple[str, str | None], legacy_version: str | None, stage: str,
-            message: str | None, no_branch: bool, engine: str, fmt: str) -> None:
+            message: str | None, accept_regression: str | None, accepted_by: str | None,
+            no_branch: bool, engine: str, fmt: str) -> None:
     """Prepare a pull request that asks for NAME@VERSION to hold STAGE.
 
     \b
-    Example:
+    Examples:
       modelreg promote credit-default@1.1.0 --stage staging -m "Passed the October backtest"
+      modelreg promote credit-default@1.1.0 --stage production \\
+        --accept-regression "AUC on age_band=18-25 traded for calibration" --accepted-by carol-risk
     """
     from modelreg.app.promote import promote as do_promote
 
@@ -943,7 +970,8 @@ def promote(obj: dict, target: tuple[str, str | None], legacy_version: str | Non
     registry = _registry(obj["repo"])
     _stage(registry, stage)
     _emit_change(do_promote(registry, name, str(version), stage, reason=message,
-                            branch=not no_branch, engine=engine), fmt)
+                            branch=not no_branch, engine=engine,
+                            accept_regression=accept_regression, accepted_by=accepted_by), fmt)
 
 
 @cli.command()
@@ -1700,6 +1728,103 @@ def verify_cmd(obj: dict, names: tuple[str, ...], no_weights: bool, remote: bool
     report = do_verify(_registry(obj["repo"]), list(names) or None, weights=not no_weights,
                        remote=remote)
     sys.exit(_emit_report(report, fmt))
+
+
+@cli.group()
+def monitor() -> None:
+    """Ongoing monitoring: record what a version showed on production data.
+
+    \b
+    Example:
+      modelreg monitor record credit-default@1.1.0 --results monitoring/2026-11.json
+    """
+
+
+@monitor.command(name="record")
+@click.argument("target", metavar="NAME@VERSION", type=_Target())
+@click.option("--results", "results", required=True, metavar="FILE",
+              help="The monitoring job's output (JSON or YAML): window {start, end}, "
+                   "metrics, drift.")
+@click.option("--branch", "branch", metavar="BRANCH",
+              help="The branch to commit on (default: monitor/NAME-VERSION-END).")
+@_format_option(*_TEXT_JSON)
+@click.pass_obj
+def monitor_record(obj: dict, target: tuple[str, str | None], results: str,
+                   branch: str | None, fmt: str) -> None:
+    """Record a monitoring window of NAME@VERSION on a branch, for a pull request.
+
+    Writes models/NAME/monitoring/VERSION/END.yaml, judged against model.yaml's
+    monitoring_plan.thresholds; the breaches are printed and written into the record for
+    the reviewer (the policies judge the values again, MON-01 … MON-03). Exit 0 when the
+    record is committed, breaches or not.
+
+    \b
+    Example:
+      modelreg monitor record credit-default@1.1.0 --results monitoring/2026-11.json
+    """
+    from modelreg.app.monitor import record
+    from modelreg.core.monitoring import describe
+
+    name, version = target
+    result = record(_registry(obj["repo"]), f"{name}@{version}", results, branch=branch)
+    if fmt == "json":
+        _json_out(result.to_json())
+        return
+    for b in result.breaches:
+        click.echo(f"breach: {printable(describe(b))}")
+    window = result.record["window"]
+    click.echo(f"Recorded {result.path} (window {window['start']} to {window['end']}, "
+               f"{len(result.breaches)} breaches) on branch {result.branch} "
+               f"(commit {(result.commit or '')[:12]})")
+    click.echo(f"next: git push -u origin {result.branch}  and open a pull request; the "
+               "model's owners review it")
+
+
+@cli.command()
+@click.option("--within", "within", type=click.IntRange(min=0), default=30, show_default=True,
+              metavar="DAYS", help="List what falls due within DAYS days (overdue items always).")
+@_format_option("text", "json", "github-issues",
+                help="text, json, or github-issues (each item's issue: title, body, label).")
+@click.option("--today", "today", metavar="DATE",
+              help="Count the days from DATE (YYYY-MM-DD) instead of today's UTC date.")
+@click.option("--sync-issues", "sync", is_flag=True,
+              help="Open, update, reopen and close one GitHub issue per item (label "
+                   "modelreg-due): $GITHUB_REPOSITORY, $GITHUB_TOKEN or $GH_TOKEN (issues: "
+                   "write), $GITHUB_API_URL.")
+@click.pass_obj
+def due(obj: dict, within: int, fmt: str, today: str | None, sync: bool) -> None:
+    """What falls due: periodic reviews, revalidations, waivers, validation findings and
+    monitoring, soonest first.
+
+    Reviews and revalidations are listed for versions that hold a stage, monitoring for the
+    version holding the last stage, waivers and findings for registered versions that are
+    not deprecated. Exit 0 when nothing is overdue, 1 when something is.
+
+    \b
+    Example:
+      modelreg due --within 60
+      modelreg due --sync-issues
+    """
+    from modelreg.app.due import due as do_due
+    from modelreg.app.due import sync_issues
+    from modelreg.render import due as render
+    from modelreg.store.github import GitHub
+
+    result = do_due(_registry(obj["repo"]), within=within, today=today)
+    for note in result.notes:
+        click.echo(f"note: {printable(note)}", err=True)
+    if sync:
+        synced = sync_issues(GitHub.from_env(os.environ), render.issues(result))
+        click.echo(f"issues: {len(synced.opened)} opened, {len(synced.updated)} updated, "
+                   f"{len(synced.reopened)} reopened, {len(synced.closed)} closed, "
+                   f"{len(synced.unchanged)} unchanged", err=True)
+    if fmt == "json":
+        _json_out(result.to_json())
+    elif fmt == "github-issues":
+        _json_out(render.issues_json(result))
+    else:
+        click.echo(render.text(result))
+    sys.exit(EXIT_FINDINGS if result.overdue else EXIT_OK)
 
 
 # --- the error boundary -----------------------------------------------------------------

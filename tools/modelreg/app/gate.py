@@ -183,12 +183,15 @@ def gate(registry: Registry, name: str, stage: str, *, artifact: str | None = No
     at = merge or ev.commit
     record = None
     try:
-        with registry.at(at) as approved:
+        # the monitoring records as the protected branch holds them today: what production
+        # traffic showed since the approval counts, and only through reviewed merges
+        with registry.at(at) as approved, \
+                registry.at(protected_ref(git, protected_branch(registry))) as today:
             review = review_at_merge(git, evidence if merge else {}, at, approved.config)
             result.approvers = vouched(review)
             verdict_ = evaluate(approved, [name], judge=registry, stage=stage,
                                 versions={name: [version]}, states={name: state},
-                                review=review, engine=engine, now=now)
+                                review=review, engine=engine, now=now, watch=today)
             if approved.is_file(f"{MODELS_DIR}/{name}/versions/{version}.yaml"):
                 record = approved.version(name, version).data
         for f in verdict_.findings:

@@ -130,10 +130,18 @@ def _apply(registry: Registry, name: str, data: dict[str, Any] | str, *, branch:
 
 def promote(registry: Registry, name: str, version: str, stage: str, *,
             reason: str | None = None, branch: bool = True, engine: str = "auto",
-            now: Any = None) -> StageChange:
-    """Ask for ``version`` of ``name`` to hold ``stage``."""
+            now: Any = None, accept_regression: str | None = None,
+            accepted_by: str | None = None) -> StageChange:
+    """Ask for ``version`` of ``name`` to hold ``stage``. ``accept_regression`` (a reason)
+    and ``accepted_by`` (a model-risk officer's login) record that the version may be worse
+    than the one holding the stage (EVAL-05); it counts when that person approves the pull
+    request."""
     check_name(name)
     version = check_version(version)
+    if (accept_regression is None) != (accepted_by is None):
+        raise UsageError("--accept-regression and --accepted-by go together",
+                         hint="give the reason and the login of the model-risk officer who "
+                              "accepts it")
     registry.config.check_stage(stage, registered=False)
     state = registry.state(name)
     if version not in state.registered:
@@ -160,8 +168,10 @@ def promote(registry: Registry, name: str, version: str, stage: str, *,
                                "request", hint="give -m REASON: a pull request that changes "
                                "its entry, approved by the stage's owners, records it again")
     entry: Any = version
-    if reason:
-        entry = {"version": version, "reason": reason}
+    if reason or accept_regression:
+        entry = {"version": version, **({"reason": reason} if reason else {})}
+    if accept_regression is not None:
+        entry["accept_regression"] = {"approved_by": accepted_by, "reason": accept_regression}
     data["stages"][stage] = entry
     return _apply(registry, name, data,
                   branch=f"promote/{name}-{stage}-{version}" if branch else None,

@@ -7,8 +7,10 @@ from typing import Any
 
 from modelreg.core import tags as tagmod
 from modelreg.core.errors import ModelregError, UsageError
+from modelreg.core.metrics import compare
 from modelreg.core.records import ModelState
 from modelreg.core.timefmt import When, parse_when, rfc3339
+from modelreg.policy.inputs import PRODUCTION, direction_of, metric_directions
 from modelreg.store import findings as vf
 from modelreg.store.cache import ContentCache
 from modelreg.store.config import DATA_DIR, SCHEMA_DIR
@@ -191,6 +193,25 @@ def history(registry: Registry, name: str | None = None, *,
     return out
 
 
+def challenge(registry: Registry, name: str, version: str, state: ModelState,
+              model: dict[str, Any]) -> dict[str, Any] | None:
+    """``version`` beside the version it takes (or would take) production from, metric by
+    metric, as EVAL-05 judges it: ``{"version", "comparison"}``; None when no other version
+    ever held production."""
+    champion = state.champion(version, PRODUCTION)
+    if champion is None:
+        return None
+    try:
+        rows = [registry.version(name, v).data.get("metrics") or [] for v in (champion, version)]
+        directions = metric_directions({"metrics": registry.load(
+            registry.config.file("metrics")).data}) if registry.exists(
+            registry.config.file("metrics")) else {}
+    except ModelregError:
+        return {"version": champion, "comparison": [], "error": "a record cannot be read"}
+    return {"version": champion,
+            "comparison": compare(rows[0], rows[1], direction_of(model, directions))}
+
+
 def untrusted_tags(registry: Registry, name: str | None = None) -> list[dict[str, Any]]:
     """The registry tags (of ``name``) the last state read left out, with why: they count
     nowhere, and a reader should know they are there."""
@@ -219,6 +240,9 @@ def show(registry: Registry, name: str, version: str | None = None,
     out: dict[str, Any] = {"name": name}
     if when is not None:
         out["at"] = rfc3339(when)
+    if len(versions) == 1 and (champion := challenge(registry, name, versions[0], state,
+                                                     model.data)) is not None:
+        out["champion"] = champion
     today = rfc3339()[:10]
     live = vf.open_findings(vf.read_findings(registry, name))
     retirement = model.data.get("retirement")

@@ -27,7 +27,8 @@ POINTER = "ART-01"       # .dvc pointer missing or disagreeing with the record
 def model_and_version(rel: str) -> tuple[str | None, str | None]:
     parts = rel.split("/")
     model = parts[1] if len(parts) > 2 else None
-    version = parts[3][:-5] if len(parts) == 4 and parts[2] == "versions" else None
+    version = parts[3][:-5] if len(parts) == 4 and parts[2] == "versions" else \
+        parts[3] if len(parts) == 5 and parts[2] == "monitoring" else None
     return model, version
 
 
@@ -184,7 +185,31 @@ def validate_file(registry: Registry, schemas: Schemas, rel: str, *,
                 add(VERSIONING, ["stages", stage],
                     f"stage {stage!r} asks for version {wanted}, which is not registered "
                     f"(no models/{model}/versions/{wanted}.yaml)")
+    elif kind == "monitoring":
+        _check_monitoring(registry, rel, data, model, version, add)
     return out
+
+
+def _check_monitoring(registry: Registry, rel: str, data: dict, model: str | None,
+                      version: str | None, add: Any) -> None:
+    """A monitoring record names its model and version as its folders do, is named after its
+    window's end, and its window does not end before it starts."""
+    if "model" in data and data["model"] != model:
+        add(NAMING, ["model"], f"model {data['model']!r} does not match the folder {model!r}")
+    if "version" in data and str(data["version"]) != version:
+        add(VERSIONING, ["version"],
+            f"version {data['version']!r} does not match the folder {version!r}")
+    if model and version and not registry.is_file(f"{MODELS_DIR}/{model}/versions/{version}.yaml"):
+        add(VERSIONING, [], f"{model} has no version {version} "
+                            f"(no {MODELS_DIR}/{model}/versions/{version}.yaml)")
+    window = data.get("window") if isinstance(data.get("window"), dict) else {}
+    start, end = window.get("start"), window.get("end")
+    stem = rel.rsplit("/", 1)[1][:-5]
+    if isinstance(end, str) and end != stem:
+        add(VERSIONING, ["window", "end"],
+            f"the window ends on {end} but the file is named {stem}.yaml: name it {end}.yaml")
+    if isinstance(start, str) and isinstance(end, str) and end < start:
+        add(SCHEMA, ["window", "end"], f"the window ends ({end}) before it starts ({start})")
 
 
 def _check_pointers(registry: Registry, doc: Document, data: dict, model: str | None,

@@ -36,6 +36,8 @@ from modelreg.store.credentials import Leak
 from modelreg.store.credentials import find as find_secrets
 from modelreg.store.findings import finding_paths
 from modelreg.store.index import RegistryIndex
+from modelreg.store.monitoring import read_records as read_monitoring
+from modelreg.store.monitoring import record_paths as monitoring_paths
 from modelreg.store.registry import MODELS_DIR, Registry
 from modelreg.store.schemas import Schemas, json_path
 from modelreg.store.signatures import annotate
@@ -82,7 +84,7 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
              freshness: Freshness | None = None,
              scope: dict[str, set[str]] | None = None,
              pull_request: dict[str, Any] | None = None,
-             remember: bool | None = None) -> Evaluation:
+             remember: bool | None = None, watch: Registry | None = None) -> Evaluation:
     """Judge the models ``names`` as ``records`` holds them.
 
     ``versions`` limits a model to some of its versions (a missing one is an ID-00 finding).
@@ -93,6 +95,7 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
     evidence. ``pull_request`` is the change as a whole (``input.change``: its files and
     their code owners, GOV-09; its risk-field edits, RISK-03), judged even when no model is.
     ``remember``: read and write the cache (None: when judging more than :data:`FEW` models).
+    ``watch``: where the monitoring records are read (default ``records``).
     Raises :class:`CannotRunError` when the policies cannot be evaluated: never passes
     silently.
     """
@@ -126,7 +129,8 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
         for name in names[start:start + size]:
             only = versions.get(name) if versions is not None else None
             mf, read, n = read_model(records, schemas, name, placeholders, documents,
-                                     only=only, freshness=freshness, cache=cache)
+                                     only=only, freshness=freshness, cache=cache,
+                                     watch=watch)
             found.extend(read)
             found.extend(secret_findings(records, name, only=only, store=cache.store))
             out.files += n
@@ -145,7 +149,7 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
                 change=change, review=review,
                 changed=None if scope is None else scope.get(name, set()),
                 evidence=partial(_tag_evidence, cache.store), lineage=index.facts,
-                directions=directions))
+                directions=directions, today=stamp[:10]))
         annotate(records, docs, judge=judge)        # the signature facts SIGN-01/02 judge
         judged, waived, out.engine = run_policies(docs, documents, cards, eng, opa_url,
                                                   policy_set, stamp, pull_request,
@@ -428,10 +432,14 @@ def records_text(raw: bytes, rel: str) -> str:
 
 def read_model(records: Registry, schemas: Schemas, name: str, placeholders: Sequence[str],
                documents: dict[str, Document], *, only: list[str] | None = None,
-               freshness: Freshness | None = None, cache: RecordCache | None = None
+               freshness: Freshness | None = None, cache: RecordCache | None = None,
+               watch: Registry | None = None
                ) -> tuple[inputs.ModelFiles | None, list[Finding], int]:
     """Validate and load one model's files. A file that does not parse or validate is
-    reported and left out of the policy input; the model is skipped when model.yaml is."""
+    reported and left out of the policy input; the model is skipped when model.yaml is.
+    The monitoring records come from ``watch`` when given (the gate: the protected branch
+    as it is today, not the record as it was approved), unreported; else from ``records``,
+    each validated like the other files."""
     findings: list[Finding] = []
     paths = inputs.files_of(name)
     names = records.version_names(name)
@@ -486,7 +494,32 @@ def read_model(records: Registry, schemas: Schemas, name: str, placeholders: Seq
         findings.extend(freshness(name, text, model.data,
                                   {v: d.data for v, d in versions.items()}))
     validation = tuple(load(p) for p in finding_files if p not in bad)
-    return inputs.ModelFiles(name, model, versions, stages, card, validation), findings, n
+    watched, found, m = _monitoring(records, schemas, name, names, watch, cache)
+    findings.extend(found)
+    return inputs.ModelFiles(name, model, versions, stages, card, validation,
+                             monitoring=watched), findings, n + m
+
+
+def _monitoring(records: Registry, schemas: Schemas, name: str, names: list[str],
+                watch: Registry | None, cache: RecordCache | None
+                ) -> tuple[dict[str, list[dict[str, Any]]], list[Finding], int]:
+    """The monitoring records of the judged versions (version -> records), the findings
+    about the unusable ones and how many files were read."""
+    if watch is not None:
+        return ({v: rs for v, rs in read_monitoring(watch, name).items() if v in names},
+                [], 0)
+    out: dict[str, list[dict[str, Any]]] = {}
+    findings: list[Finding] = []
+    paths = [p for p in monitoring_paths(records, name) if p.split("/")[3] in names]
+    loaded: dict[str, Document] = {}
+    for rel in paths:
+        found = validate_file(records, schemas, rel, loaded=loaded, cache=cache)
+        findings.extend(found)
+        doc = loaded.get(rel)
+        if doc is not None and not any(f.severity == "error" for f in found) and \
+                isinstance(doc.data, dict):
+            out.setdefault(rel.split("/")[3], []).append({**doc.data, "path": rel})
+    return out, findings, len(paths)
 
 
 def _map_decision(decision: Any, engine: str, docs: list[dict[str, Any]],

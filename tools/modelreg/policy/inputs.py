@@ -16,19 +16,19 @@ many documents each, not one per document.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 # The card's reading lives in core (one parser for card, check and site); the policy input
 # uses its Card and parse_card.
-from modelreg.core import numbers
+from modelreg.core import monitoring, numbers
 from modelreg.core.cardtext import Card, parse_card
 from modelreg.core.metrics import HIGHER, LOWER, compare
 from modelreg.core.records import Event, ModelState  # noqa: F401 - Event re-exported for typing
 from modelreg.core.stages import REGISTERED, requested_stages
 from modelreg.core.tags import Action
-from modelreg.core.timefmt import rfc3339
+from modelreg.core.timefmt import day, rfc3339
 from modelreg.core.yamlio import Document
 from modelreg.policy.reviews import approvals, review_from_evidence
 from modelreg.store.findings import applies
@@ -67,6 +67,7 @@ class ModelFiles:
     card: Card | None
     findings: tuple[Document, ...] = ()    # validation findings (readable, schema-valid)
     others: dict[str, Document] = field(default_factory=dict)   # read, not judged (champions)
+    monitoring: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)  # version -> records
 
 
 # The stage a challenger is compared with its champion for (EVAL-05).
@@ -80,7 +81,7 @@ def metric_directions(data: dict[str, Any]) -> dict[str, str]:
     return {str(k): v for k, v in directions.items() if v in (HIGHER, LOWER)}
 
 
-def _direction_of(model: Any, directions: dict[str, str]) -> Callable[[str], str | None]:
+def direction_of(model: Any, directions: dict[str, str]) -> Callable[[str], str | None]:
     """A metric's direction: from a threshold model.yaml declares for it, else the
     registry's list."""
     declared: dict[str, str] = {}
@@ -96,6 +97,15 @@ def _metric_rows(vdoc: Document | None) -> list[Any]:
     rows = vdoc.data.get("metrics") if vdoc is not None and isinstance(vdoc.data, dict) \
         else None
     return rows if isinstance(rows, list) else []
+
+
+def accepted_regressions(stages_data: Any) -> dict[str, Any]:
+    """stage -> the ``accept_regression`` stages.yaml records for it (EVAL-05): who accepts
+    the challenger's regression and why. A claim: the policy counts it only when that person
+    approved the pull request."""
+    raw = stages_data.get("stages") if isinstance(stages_data, dict) else None
+    return {stage: value["accept_regression"] for stage, value in (raw or {}).items()
+            if isinstance(value, dict) and isinstance(value.get("accept_regression"), dict)}
 
 
 def champion_of(mf: ModelFiles, state: ModelState, version: str, stage: str,
@@ -132,7 +142,8 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
                     changed: Collection[str] | None = None,
                     evidence: Callable[[Event], dict[str, Any]] = _evidence,
                     lineage: Callable[[str, str | None], dict[str, Any]] | None = None,
-                    directions: dict[str, str] | None = None
+                    directions: dict[str, str] | None = None,
+                    today: str | None = None
                     ) -> list[dict[str, Any]]:
     """The policy documents of one model: one per version (or one for the model alone).
 
@@ -155,7 +166,8 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
     model_data, model_bad = _finite(mf.model.data, "model")
     stages_bad = _finite(stages_data, "stages")[1] if stages_data is not None else []
     card, card_bad = _finite(mf.card.to_input(), "card") if mf.card else (None, [])
-    direction_of = _direction_of(mf.model.data, directions or {})
+    direction = direction_of(mf.model.data, directions or {})
+    accepted = accepted_regressions(stages_data)
     validation = [{**f.data, "file": f.path} for f in mf.findings if isinstance(f.data, dict)]
     docs = []
     versions: list[str | None] = list(mf.versions) or [None]
@@ -172,7 +184,8 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
             "model": model_data,
             "version": version_data,
             "stages": {"held": held, "requested": requested, "rollback": rollback,
-                       "history": history(state, version) if version else []},
+                       "history": history(state, version) if version else [],
+                       "accepted": accepted},
             "registered_versions": list(state.registered),
             "card": card,
             "change": change,
@@ -182,17 +195,39 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
             "record_approvals": record_approvals(state, version, vdoc, change, review,
                                                  evidence),
         }
+        if version is not None:
+            doc["monitoring"] = monitoring_summary(mf, version, state, rank, directions, today)
         doc["findings"] = [f for f in validation if applies(f, version)]
         if lineage is not None:
             doc["lineage"] = lineage(mf.name, version)
         if version is not None and (champion := champion_of(
-                mf, state, version, doc_stage, rank, rollback, direction_of)) is not None:
+                mf, state, version, doc_stage, rank, rollback, direction)) is not None:
             doc["champion"] = champion
         bad = model_bad + stages_bad + card_bad + version_bad
         if bad:
             doc["non_finite"] = bad
         docs.append(doc)
     return docs
+
+
+def monitoring_summary(mf: ModelFiles, version: str, state: ModelState,
+                       rank: dict[str, int], directions: Mapping[str, str] | None,
+                       today: str | None = None) -> dict[str, Any]:
+    """What the monitoring rules read of one version (MON-01 … MON-03): its records judged
+    again from their values against model.yaml's thresholds (core/monitoring.py), the
+    cadence, and the day the version took the last stage, from that stage's tag. A window
+    that ends after ``today`` has not happened: it is left out."""
+    last = max(rank, key=lambda s: rank[s]) if rank else None
+    since = None
+    if last is not None and state.stages.get(last) == version:
+        ev = state.assignment(last, version)
+        since = day(ev.time) if ev is not None else None
+    model = mf.model.data if isinstance(mf.model.data, dict) else {}
+    records = [r for r in mf.monitoring.get(version, [])
+               if today is None or (monitoring.window_end(r) or "") <= today]
+    return monitoring.summarize(records,
+                                monitoring.thresholds(model, directions),
+                                cadence=monitoring.cadence_days(model), since=since)
 
 
 def _finite(data: Any, file: str) -> tuple[Any, list[dict[str, Any]]]:

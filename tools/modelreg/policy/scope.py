@@ -83,7 +83,22 @@ def change_document(base: Registry | None, head: Registry, *, base_ref: str | No
             if before is not None and after is not None:
                 models[parts[1]] = {"before": before, "after": after}
     return {"base": base_ref, "files": paths, "review": review, "models": models,
-            "generated": sorted(set(generated) & set(paths))}
+            "generated": sorted(set(generated) & set(paths)),
+            "deleted": deleted_findings(head, base_ref)}
+
+
+def deleted_findings(head: Registry, base_ref: str | None) -> list[str]:
+    """Validation findings (models/NAME/validation/*.yaml) that existed where the change
+    forked from ``base_ref`` and are gone from the work tree: a finding is closed, never
+    deleted (GOV-06), and a deletion is otherwise no changed file to judge."""
+    if not base_ref or head.git is None:
+        return []
+    fork = head.git.run("merge-base", base_ref, "HEAD", check=False).strip()
+    if not fork:
+        return []
+    out = head.git.run("diff", "--name-only", "--diff-filter=D", "--no-renames", "-z", fork,
+                       "--", ":(glob)models/*/validation/*.yaml", check=False)
+    return sorted(p for p in out.split("\0") if p)
 
 
 __all__ = ["change_document", "changed_versions", "merge_base"]

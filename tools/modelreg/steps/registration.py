@@ -278,20 +278,26 @@ def _refuse_stale_pointer(registry: Registry, weights: WeightsFile) -> None:
             file=rel, hint="the pointer is stale: delete it, or restore the matching weights")
 
 
-def _metrics(req: RegisterRequest, model: dict) -> list[dict]:
+def _metrics(req: RegisterRequest, model: dict) -> tuple[list[dict], list[str | None]]:
+    """The metric rows for the record, and for each the artifact the metrics file says it
+    was computed on (``artifact:`` on the row or at the top of the file: a file name or
+    path, or a sha256), bound to the artifact's hash once the weights are hashed."""
     if not req.metrics:
-        return []
+        return [], []
     doc = load(req.metrics)
     _refuse_non_finite(doc)
     rows = doc.data.get("metrics") if isinstance(doc.data, dict) else doc.data
     if not isinstance(rows, list):
         raise InputError("expected a list of metrics or {\"metrics\": [...]}", file=req.metrics)
+    top = doc.data.get("artifact") if isinstance(doc.data, dict) else None
     thresholds = _thresholds(model)
-    out = []
+    out, named = [], []
     for row in rows:
         if not isinstance(row, dict):
             raise InputError("each metric must be a mapping", file=req.metrics)
         row = dict(row)
+        which = row.pop("artifact", top)
+        named.append(str(which) if which is not None else None)
         row.setdefault("slice", "overall")
         if "threshold" not in row:
             best = _threshold_for(row, thresholds)
@@ -299,7 +305,37 @@ def _metrics(req: RegisterRequest, model: dict) -> list[dict]:
                 row["threshold"] = best["threshold"]
                 row["direction"] = best["direction"]
         out.append(row)
-    return out
+    return out, named
+
+
+def _bind_metrics(req: RegisterRequest, metrics: list[dict], named: list[str | None],
+                  artifacts: tuple[dict[str, Any], ...], warnings: list[str]) -> None:
+    """Record on each metric row the sha256 of the artifact it was computed on (EVAL-03):
+    the one the metrics file names, else the version's only artifact. A name that is none
+    of the version's artifacts is refused; rows left unbound with several artifacts are
+    warned about (EVAL-03 denies them from staging on)."""
+    unbound = 0
+    for row, which in zip(metrics, named):
+        given = row.get("artifact_sha256") or which
+        if given is None:
+            if len(artifacts) == 1:
+                row["artifact_sha256"] = artifacts[0]["sha256"]
+            else:
+                unbound += 1
+            continue
+        match = [a for a in artifacts if given in (a["sha256"], a["path"])
+                 or a["path"].rsplit("/", 1)[1] == str(given).rsplit("/", 1)[-1]]
+        if len(match) != 1:
+            raise InputError(
+                f"metric {row.get('name')} names artifact {given!r}, which is not one of "
+                f"this version's weights ({', '.join(a['path'].rsplit('/', 1)[1] for a in artifacts) or 'none'})",
+                file=req.metrics, hint="name the weights file the metric was computed on "
+                "(artifact: FILE) or its sha256")
+        row["artifact_sha256"] = match[0]["sha256"]
+    if unbound and artifacts:
+        warnings.append(f"{unbound} metric row(s) do not say which of the {len(artifacts)} "
+                        "artifacts they were computed on: add `artifact: FILE` to the metrics "
+                        "file (EVAL-03 denies unbound metrics from staging on)")
 
 
 def _refuse_non_finite(doc: Document) -> None:
@@ -683,7 +719,7 @@ def plan(registry: Registry, request: RegisterRequest,
                            hint=f"delete it (`git branch -D {branch}`) or finish its pull request")
     warnings: list[str] = []
     entries: list[str] = []
-    metrics = _metrics(req, model_data)
+    metrics, named = _metrics(req, model_data)
     datasets = _datasets(registry, req, warnings, entries)
     code, code_root = _code(req, registry)
     training = _training(req, code_root)
@@ -715,6 +751,7 @@ def plan(registry: Registry, request: RegisterRequest,
     _no_metrics(req, name, model_data, metrics, starter, warnings)   # after what the files are
     artifacts = tuple(_artifact(registry, w, remote) for w in weights)
     record["artifacts"] = list(artifacts)
+    _bind_metrics(req, metrics, named, artifacts, warnings)
     record_text = dump_yaml(record)
 
     if new_model:

@@ -109,7 +109,9 @@ def generate(registry: Registry, adding: Mapping[str, dict[str, Any]] | None = N
         lines.append(f"/models/ {' '.join(newcomers)}")
         expected["models/not-yet-listed/model.yaml"] = tuple(newcomers)
     lines.append("")
-    lines.append("# Each model: its owning team; its stages.yaml: the approvers for its risk tier.")
+    validators = _handles(config, config.codeowners.validation, rules_file)
+    lines.append("# Each model: its owning team; its stages.yaml: the approvers for its risk tier"
+                 + ("; its validation findings: the validation team." if validators else "."))
     for name in sorted(set(registry.model_names()) | set(adding)):
         if name in adding:
             model = adding[name]
@@ -133,6 +135,9 @@ def generate(registry: Registry, adding: Mapping[str, dict[str, Any]] | None = N
                              hint=f"add stage_owners.\"{tier}\" (needed by {where})")
         lines.append(f"/models/{name}/ {' '.join(model_owners)}")
         lines.append(f"/models/{name}/stages.yaml {' '.join(approvers)}")
+        if validators:
+            lines.append(f"/models/{name}/validation/ {' '.join(validators)}")
+            expected[f"models/{name}/validation/F-1.yaml"] = tuple(validators)
         expected[f"models/{name}/versions/1.0.0.yaml"] = tuple(model_owners)
         expected[f"models/{name}/stages.yaml"] = tuple(approvers)
     text = "\n".join(lines) + "\n"

@@ -110,6 +110,7 @@ class CodeOwnerRules:
     governance: tuple[str, ...] = ()
     new_models: tuple[str, ...] = ()
     stage_owners: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)   # risk tier -> teams
+    validation: tuple[str, ...] = ()      # own models/NAME/validation/ (findings, GOV-06)
 
 
 @dataclass(frozen=True)
@@ -314,7 +315,7 @@ def _cross_findings(docs: dict[str, Document]) -> list[Finding]:
                     add("people", ["people", login, "teams", i],
                         f"team {team!r} is not in teams.yaml")
         owners = _data(docs, "codeowners")
-        for key in ("governance", "new_models"):
+        for key in ("governance", "new_models", "validation_owners"):
             for i, team in enumerate(owners.get(key) or []):
                 if team not in teams:
                     add("codeowners", [key, i], f"team {team!r} is not in teams.yaml")
@@ -397,7 +398,8 @@ def _build(docs: dict[str, Document]) -> RegistryConfig:
         roles=_frozen({str(k): _strs(v) for k, v in (tiers.get("roles") or {}).items()}),
         codeowners=CodeOwnerRules(
             _strs(owners.get("governance")), _strs(owners.get("new_models")),
-            _frozen({str(k): _strs(v) for k, v in (owners.get("stage_owners") or {}).items()})),
+            _frozen({str(k): _strs(v) for k, v in (owners.get("stage_owners") or {}).items()}),
+            _strs(owners.get("validation_owners"))),
         datasets=_frozen(dict(data.get("datasets", {}).get("datasets") or {})),
         licenses=_strs(data.get("licenses", {}).get("allowed")),
         signing_keys=_frozen({str(k): SigningKey(str(k), str(v["public_key"]), v.get("owner"))

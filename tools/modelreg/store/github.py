@@ -1,5 +1,6 @@
 """A small client of GitHub's REST API: which pull request merged a commit, its reviews (every
-page) and its author and head.
+page) and its author and head; the issues ``modelreg due --sync-issues`` keeps (list every page,
+create, update, close).
 
 Configured as GitHub Actions configures a job: the token from ``GITHUB_TOKEN`` (or
 ``GH_TOKEN``), the API's address from ``GITHUB_API_URL`` (default ``https://api.github.com``,
@@ -85,12 +86,38 @@ class GitHub:
                                  ", not an object", hint="check GITHUB_API_URL")
         return data
 
+    # --- issues (modelreg due --sync-issues) -----------------------------------------
+    def issues(self, *, labels: str | None = None, state: str = "open") -> list[dict[str, Any]]:
+        """``GET /repos/{repo}/issues``: every issue (and pull request: GitHub lists both;
+        a pull request has ``pull_request``) with all of ``labels`` in ``state``, every page."""
+        query = {"state": state, **({"labels": labels} if labels else {})}
+        return self._list("issues", query)
+
+    def create_issue(self, title: str, body: str, labels: list[str]) -> dict[str, Any]:
+        """``POST /repos/{repo}/issues``: the issue as GitHub made it (``number`` …)."""
+        return self._object("POST", "issues", {"title": title, "body": body,
+                                               "labels": labels})
+
+    def update_issue(self, number: int, **fields: Any) -> dict[str, Any]:
+        """``PATCH /repos/{repo}/issues/{number}``: ``title``, ``body``, ``state`` (open,
+        closed), ``state_reason`` (completed, not_planned, reopened), ``labels``."""
+        return self._object("PATCH", f"issues/{int(number)}", fields)
+
+    def _object(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        data, _ = self._get(self._url(path), method=method, body=body)
+        if not isinstance(data, dict):
+            raise CannotRunError(f"GitHub answered {method} {path} with "
+                                 f"{type(data).__name__}, not an object",
+                                 hint="check GITHUB_API_URL")
+        return data
+
     # --- transport --------------------------------------------------------------------
     def _url(self, path: str) -> str:
         return f"{self.api_url}/repos/{self.repository}/{path}"
 
-    def _list(self, path: str) -> list[dict[str, Any]]:
-        url: str | None = f"{self._url(path)}?per_page={PER_PAGE}"
+    def _list(self, path: str, query: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        params = urllib.parse.urlencode({**(query or {}), "per_page": PER_PAGE})
+        url: str | None = f"{self._url(path)}?{params}"
         items: list[dict[str, Any]] = []
         for _ in range(MAX_PAGES):
             if url is None:
@@ -110,12 +137,17 @@ class GitHub:
         raise CannotRunError(f"GitHub's list {path} has more than {MAX_PAGES} pages",
                              hint="report this: no pull request has that many")
 
-    def _get(self, url: str) -> tuple[Any, Mapping[str, str]]:
+    def _get(self, url: str, *, method: str = "GET", body: Any = None
+             ) -> tuple[Any, Mapping[str, str]]:
         headers = {"Accept": "application/vnd.github+json",
                    "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "modelreg"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(url, headers=headers)
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(url, headers=headers, data=data, method=method)
         where = url.split("?")[0]
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -158,7 +190,8 @@ def _http_error(exc: urllib.error.HTTPError, where: str) -> CannotRunError:
     if exc.code == 403:
         return CannotRunError(f"GitHub forbade {where}: 403{said}",
                               hint="give the token read access to pull requests "
-                                   "(`pull-requests: read`)")
+                                   "(`pull-requests: read`), or `issues: write` for "
+                                   "`modelreg due --sync-issues`")
     if exc.code == 404:
         return CannotRunError(f"GitHub has no {where}: 404{said}",
                               hint="check GITHUB_REPOSITORY and that the token can read it")

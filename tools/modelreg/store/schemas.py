@@ -15,13 +15,14 @@ from typing import Any
 from modelreg.core.errors import CannotRunError, ModelregError
 from modelreg.store.registry import Registry
 
-KINDS = ("model", "version", "stages", "finding", "report")
+KINDS = ("model", "version", "stages", "finding", "monitoring", "report")
 
 _KIND_OF_PATH = [
     (re.compile(r"^models/[^/]+/model\.yaml$"), "model"),
     (re.compile(r"^models/[^/]+/versions/[^/]+\.yaml$"), "version"),
     (re.compile(r"^models/[^/]+/stages\.yaml$"), "stages"),
     (re.compile(r"^models/[^/]+/validation/[^/]+\.yaml$"), "finding"),
+    (re.compile(r"^models/[^/]+/monitoring/[^/]+/[^/]+\.yaml$"), "monitoring"),
 ]
 
 
