@@ -218,3 +218,12 @@ test_regression_without_a_review_yet_warns if {
 	f.id == "EVAL-05"
 	contains(f.msg, "its pull request needs someone with role model-risk-officer")
 }
+
+test_whole_numbers_print_with_four_decimals if {
+	doc := without_officer(fx.with_({"champion": {"comparison": [{
+		"index": 1, "metric": "auc", "dataset": "test-set", "split": "test", "slice": "sex=f",
+		"champion": 1, "challenger": 0.9, "direction": "higher", "worse_by": 0.1,
+	}]}}))
+	some f in deny(doc)
+	contains(f.msg, "0.9000 against 1.0000, by 0.1000")
+}

@@ -109,8 +109,11 @@ finding(doc, id, file, path, msg) := {
 	"path": path,
 }
 
-# Numbers in messages: fixed precision so every engine prints the same text.
-num(x) := sprintf("%.4f", [x])
+# Numbers in messages: fixed precision so every engine prints the same text (a whole number,
+# which JSON may carry as 1 or 1.0, is printed with the same four decimals).
+num(x) := sprintf("%d.0000", [x]) if x == floor(x)
+
+else := sprintf("%.4f", [x])
 
 # "credit-default 1.2.0" or just "credit-default" for a model-level document.
 label(doc) := sprintf("%s %s", [doc.name, doc.version.version]) if is_string(doc.version.version)

@@ -293,3 +293,34 @@ def test_validate_reports_a_misnamed_record(repo, run_cli):
     reg = modelreg.open_registry(root)
     from modelreg.store.monitoring import read_records
     assert read_records(reg, "iris-classifier") == {}
+
+
+def test_a_jobs_output_may_give_metrics_and_drift_as_mappings(tmp_path):
+    from modelreg.app.monitor import build_record
+    from modelreg.core.yamlio import load
+    path = tmp_path / "out.yaml"
+    path.write_text("start: 2026-11-01\nend: 2026-11-30\nrun_id: 4711\n"
+                    "metrics: {auc: 0.71, brier: 0.12}\n"
+                    "drift: {income: {psi: 0.12, ks: 0.05}}\n")
+    rec = build_record(load(path), "credit-default", "1.0.0")
+    assert rec == {"model": "credit-default", "version": "1.0.0",
+                   "window": {"start": "2026-11-01", "end": "2026-11-30"}, "source": "4711",
+                   "metrics": [{"name": "auc", "value": 0.71}, {"name": "brier", "value": 0.12}],
+                   "drift": [{"feature": "income", "statistic": "psi", "value": 0.12},
+                             {"feature": "income", "statistic": "ks", "value": 0.05}]}
+
+
+def test_a_value_that_is_no_number_is_refused_at_its_line(repo, run_cli, tmp_path):
+    """Before anything else is asked (the version exists, is registered), the output's own
+    mistakes are named where they are."""
+    from modelreg.app.monitor import _schema_errors, build_record
+    from modelreg.core.errors import InputError
+    from modelreg.core.yamlio import load
+    path = tmp_path / "out.yaml"
+    path.write_text("window: {start: '2026-11-01', end: '2026-11-30'}\nmetrics:\n"
+                    "  - name: auc\n    value: high\n")
+    doc = load(path)
+    with pytest.raises(InputError) as err:
+        _schema_errors(modelreg.open_registry(repo.root), build_record(doc, "m-1", "1.0.0"),
+                       doc, {"metrics": ["metrics"], "window": ["window"]})
+    assert err.value.line == 4 and "is not of type 'number'" in err.value.message

@@ -3,13 +3,16 @@
 Builds a temporary registry (its own git repository, a bare "origin", a local DVC remote),
 trains the two example models, registers each through a branch that is checked — policies,
 card, code-owner approvals given as GitHub review JSON — and merged like a pull request;
-reconciles the tags on main; promotes iris-classifier to staging and production; asks the
-deploy gate with the right and with tampered weights; shows the history; and proves a fresh
-clone pulls the exact weights back. Everything runs the real `modelreg` command; nothing
+reconciles the tags on main; promotes iris-classifier to staging and production; lets a
+challenger that is worse on a slice take production only once a model-risk officer accepts
+it; opens and closes a validation finding; records a monitoring breach; asks the deploy gate
+with the right and with tampered weights; lists what falls due and the inventory; shows the
+history; and proves a fresh clone pulls the exact weights back. Everything runs the real `modelreg` command; nothing
 here touches this checkout.
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -104,6 +107,100 @@ def merge(reg: Path, branch: str, pr: int) -> None:
     run(["git", "push", "-q", "origin", "main"], reg, show=False)
 
 
+def pull_request(scratch: Path, reg: Path, pr: int, branch: str, author: str,
+                 approver: str, what: str) -> tuple[int, str]:
+    """Check the branch's head with ``approver``'s approval, merge it and reconcile."""
+    sha = head(reg)
+    ok = reviews(scratch, f"pr-{pr + 1}", (approver, sha))
+    run(MODELREG + ["check", "--base", "main", "--pr-author", author, "--head", sha,
+                    "--reviews", ok], reg)
+    print(f"  exit 0: {approver} approved {what}")
+    merge(reg, branch, pr + 1)
+    run(MODELREG + ["reconcile", "--push", *SIGN, "--pr", str(pr + 1), "--reviews", ok,
+                    "--pr-author", author], reg)
+    return pr + 1, ok
+
+
+def challenger(scratch: Path, reg: Path, pr: int) -> int:
+    """1.1.0 challenges 1.0.0 for production (EVAL-05), a validation finding is opened and
+    closed (GOV-06), and production monitoring records a breach (MON-01). The number of the
+    last pull request, or -1 when a control let something through."""
+    say("1.1.0 goes to staging; then it asks for production, where 1.0.0 is the champion")
+    as_user("alice-ds")
+    run(MODELREG + ["promote", "iris-classifier@1.1.0", "--stage", "staging"], reg)
+    pr, _ = pull_request(scratch, reg, pr, "promote/iris-classifier-staging-1.1.0", "alice-ds",
+                         "carol-risk", "the promotion to staging")
+    as_user("alice-ds")
+    run(MODELREG + ["promote", "iris-classifier@1.1.0", "--stage", "production"], reg)
+    sha = head(reg)
+    proc = run(MODELREG + ["check", "--base", "main", "--pr-author", "alice-ds", "--head", sha,
+                           "--reviews", reviews(scratch, "challenger-plain", ("dave-risk", sha))],
+               reg, check=False)
+    print(f"  exit {proc.returncode}: 1.1.0 recalls fewer versicolor flowers than 1.0.0; an "
+          "ordinary approval does not accept a regression")
+    if proc.returncode == 0:
+        return -1
+    run(["git", "checkout", "-q", "main"], reg, show=False)
+    run(["git", "branch", "-q", "-D", "promote/iris-classifier-production-1.1.0"], reg,
+        show=False)
+    say("carol-risk, a model-risk officer, accepts the regression: named in stages.yaml, "
+        "and it counts because she approves the pull request")
+    run(MODELREG + ["promote", "iris-classifier@1.1.0", "--stage", "production",
+                    "--accept-regression", "Smoother weights; versicolor recall is watched in "
+                    "monitoring", "--accepted-by", "carol-risk"], reg)
+    pr, _ = pull_request(scratch, reg, pr, "promote/iris-classifier-production-1.1.0",
+                         "alice-ds", "carol-risk", "the promotion, and accepted the regression")
+    run(MODELREG + ["show", "iris-classifier@1.1.0"], reg)
+
+    say("erin-val (validation) raises a finding on 1.1.0; only the validation team opens "
+        "and closes findings")
+    today = dt.date.today()
+    finding = reg / "models/iris-classifier/validation/VF-001.yaml"
+    text = ("id: VF-001\nmodel: iris-classifier\nversion: 1.1.0\n"
+            "title: Versicolor recall not benchmarked against 1.0.0 on fresh data\n"
+            "severity: medium\nowner: alice-ds\nraised_by: erin-val\n"
+            f"opened_at: '{today}'\ndue: '{today + dt.timedelta(days=45)}'\nstatus: open\n")
+    as_user("alice-ds")
+    run(["git", "checkout", "-q", "-b", "validation/VF-001"], reg, show=False)
+    finding.parent.mkdir(exist_ok=True)
+    finding.write_text(text)
+    run(["git", "add", str(finding)], reg, show=False)
+    run(["git", "commit", "-q", "-m", "Validation finding VF-001"], reg)
+    pr, _ = pull_request(scratch, reg, pr, "validation/VF-001", "alice-ds", "erin-val",
+                         "the finding")
+    run(["git", "checkout", "-q", "-b", "validation/VF-001-close"], reg, show=False)
+    finding.write_text(text.replace("status: open\n", f"status: closed\nclosed_at: '{today}'\n"
+                                    "resolution: benchmark on the 2026.12 sample, report "
+                                    "VAL-2026-31\n"))
+    run(["git", "commit", "-q", "-am", "Close VF-001"], reg)
+    sha = head(reg)
+    proc = run(MODELREG + ["check", "--base", "main", "--pr-author", "alice-ds", "--head", sha,
+                           "--reviews", reviews(scratch, "close-self", ("grace-ds", sha))],
+               reg, check=False)
+    print(f"  exit {proc.returncode}: her own team cannot close it")
+    if proc.returncode == 0:
+        return -1
+    pr, _ = pull_request(scratch, reg, pr, "validation/VF-001-close", "alice-ds", "erin-val",
+                         "closing it")
+
+    say("Production monitoring: a month of accuracy on live traffic, below the threshold")
+    end = today - dt.timedelta(days=1)
+    results = scratch / "monitoring.json"
+    results.write_text(json.dumps({
+        "window": {"start": str(end - dt.timedelta(days=29)), "end": str(end)},
+        "metrics": [{"name": "accuracy", "value": 0.87, "n": 4210}],
+        "drift": [{"feature": "petal_length", "statistic": "psi", "value": 0.08}]}))
+    as_user("alice-ds")
+    run(MODELREG + ["monitor", "record", "iris-classifier@1.1.0", "--results", str(results)],
+        reg)
+    branch = run(["git", "symbolic-ref", "--short", "HEAD"], reg, show=False).stdout.strip()
+    pr, _ = pull_request(scratch, reg, pr, branch, "alice-ds", "grace-ds",
+                         "the monitoring record")
+    proc = run(MODELREG + ["check"], reg, check=False)
+    print(f"  exit {proc.returncode}: the breach is a finding on the version in production")
+    return pr
+
+
 def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="modelreg-demo-"))
     say(f"A scratch registry in {scratch}")
@@ -137,7 +234,7 @@ def main() -> int:
 
     say("Train the two example models (deterministic: same data, same weights, same hashes)")
     out = scratch / "training"
-    run([sys.executable, "tools/train_examples.py", str(out)], reg)
+    run([sys.executable, "tools/train_examples.py", str(out), "--challenger"], reg)
     for line in sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()):
         print(f"  {line}")
 
@@ -196,16 +293,17 @@ def main() -> int:
         run(MODELREG + ["reconcile", "--push", *SIGN, "--pr", str(pr), "--reviews", ok,
                         "--pr-author", "alice-ds"], reg)
 
-    say("alice-ds registers iris-classifier 1.1.0 while 1.0.0 holds production")
+    say("alice-ds registers iris-classifier 1.1.0, a challenger with ten times the "
+        "regularisation, while 1.0.0 holds production")
     as_user("alice-ds")
-    d = out / "iris-classifier"
+    d = out / "iris-classifier-challenger"
     run(MODELREG + ["register", "iris-classifier", "--version", "1.1.0",
                     "--weights", str(d / "model.safetensors"),
                     "--metrics", str(d / "metrics.json"),
                     "--config", str(d / "train-config.yaml"),
                     "--entrypoint", "tools/train_examples.py",
-                    *registrations["iris-classifier"][2][:4], "-m", "Retrained on 2026.11."],
-        reg)
+                    *registrations["iris-classifier"][2][:4],
+                    "-m", "Smaller, smoother weights (C=0.1)."], reg)
     sha = head(reg)
     ok = reviews(scratch, "register-1.1.0", ("grace-ds", sha))
     run(MODELREG + ["check", "--changed-since", "main", "--pr-author", "alice-ds",
@@ -240,10 +338,16 @@ def main() -> int:
     if proc.returncode == 0:
         return 1
     run(["git", "checkout", "-q", "main"], reg, show=False)
+    run(["git", "branch", "-q", "-D", "promote/iris-classifier-staging-1.1.0"], reg, show=False)
+
 
     say("credit-default is high-risk: production asks for far more, and the policies say what")
     proc = run(MODELREG + ["check", "--stage", "production"], reg, check=False)
     print(f"  exit {proc.returncode}: these findings block a promotion to production")
+
+    pr = challenger(scratch, reg, pr)
+    if pr < 0:
+        return 1
 
     say("What the registry holds now")
     run(MODELREG + ["ls"], reg)
@@ -261,7 +365,7 @@ def main() -> int:
     run(["git", "clone", "-q", str(origin), str(clone)], scratch)
     run(["git", "fetch", "-q", "--force", "origin", "+refs/tags/*:refs/tags/*"], clone)
     run([sys.executable, "-m", "dvc", "pull", "-q"], clone)
-    weights = clone / "models/iris-classifier/versions/1.0.0/model.safetensors"
+    weights = clone / "models/iris-classifier/versions/1.1.0/model.safetensors"
     run(MODELREG + ["gate", "iris-classifier", "--stage", "production", "--artifact",
                     str(weights)], clone)
     tampered = scratch / "tampered.safetensors"
@@ -278,6 +382,12 @@ def main() -> int:
         print(f"  {name}: sha256 {digest[:16]}… {verdict}")
         if digest != art["sha256"]:
             return 1
+
+    say("What falls due in the next 120 days (a scheduled workflow keeps one GitHub issue "
+        "per item)")
+    run(MODELREG + ["due", "--within", "120"], clone, check=False)
+    say("The inventory a model-risk committee reviews, from git alone")
+    run(MODELREG + ["inventory"], clone)
 
     say("Who did what, when, approved by whom")
     run(MODELREG + ["history"], clone)

@@ -28,7 +28,7 @@ _WHERE = {
     "import_mlflow": "app.imports", "import_gto": "app.imports",
     "ImportRequest": "app.imports", "ImportResult": "app.imports",
     "check": "app.check", "CheckResult": "app.check", "gate": "app.gate",
-    "GateResult": "app.gate",
+    "GateResult": "app.gate", "due": "app.due", "DueList": "app.due",
     "export_hf": "app.export", "ExportResult": "app.export",
     "Finding": "core.records", "Report": "core.records", "Event": "core.records",
     "ModelState": "core.records", "Resolution": "core.records", "Artifact": "core.records",

@@ -614,8 +614,8 @@ def show(obj: dict, target: tuple[str, str | None], at: str | None, fmt: str) ->
 
 def _echo_champion(version: str, champion: dict) -> None:
     """The version beside the one it takes production from (EVAL-05 judges the tolerance)."""
-    click.echo(printable(f"\n  against {champion['version']} (production before it), "
-                         "on what both report:"))
+    click.echo("\n" + printable(f"  against {champion['version']} (production before it), "
+                                "on what both report:"))
     for row in champion.get("comparison") or []:
         worse = row.get("worse_by")
         verdict = "direction unknown" if worse is None else \

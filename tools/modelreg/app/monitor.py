@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from modelreg.core import monitoring, numbers
@@ -41,12 +41,11 @@ class MonitoringRecord:
     breaches: tuple[dict[str, Any], ...]
     branch: str | None
     commit: str | None
-    notes: tuple[str, ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
         return {"model": self.model, "version": self.version, "path": self.path,
                 "window": self.record.get("window"), "breaches": list(self.breaches),
-                "branch": self.branch, "commit": self.commit, "notes": list(self.notes)}
+                "branch": self.branch, "commit": self.commit}
 
 
 def _results(path: str) -> Document:
