@@ -263,3 +263,15 @@ def test_gto_timeout_is_an_option_and_must_be_positive(capsys):
     assert stopped.value.code == 2
     assert "--gto-timeout more than 0" in capsys.readouterr().err
     assert bench.Context(None, "m", 5.0).gto_timeout == 5.0
+
+
+def test_the_index_share_is_measured_inside_a_real_full_check(built):
+    """The row that shows what the registry-wide index adds to a full check: measured from
+    a profile of a real, passing check, as a share of its time."""
+    ctx = bench.Context(built, bench.model_name(1, MODELS))
+    full = bench.Result("check", "ok", None, runs=[2.0])
+    share = bench.index_share(ctx, full)
+    assert share.status == "ok", share.problem
+    assert 0 < share.median < 2.0
+    assert "registry-wide index within the full check" in share.command
+    assert bench.index_share(ctx, None).status == "n/a"

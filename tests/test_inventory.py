@@ -1,4 +1,5 @@
-"""The model inventory on a registry whose history is built commit by commit and tag by tag
+"""The model inventory, and retirement and validation findings where a model's status is
+shown (ls, show, the audit report, the site), on a registry whose history is built commit by commit and tag by tag
 with fixed dates (tests/test_audit.py's history): rows from trusted tags and the records,
 validation findings, review dates and retirement; ``--at`` before a promotion; the formats
 parsed back; a hostile title escaped in Markdown and defused in CSV."""
@@ -23,7 +24,7 @@ FINDING = {"id": "VF-001", "model": "iris-classifier", "version": "1.1.0",
            "status": "open"}
 CLOSED = {**FINDING, "id": "VF-002", "severity": "medium", "status": "closed",
           "closed_at": "2026-06-22", "resolution": "Recalibrated."}
-LOW = {**FINDING, "id": "VF-003", "severity": "low", "due": "2026-12-31"}
+LOW = {**FINDING, "id": "VF-003", "severity": "low", "due": "2099-12-31"}
 HOSTILE = "=cmd|' /C calc'!A0 | # heading\nsecond line"
 
 
@@ -179,3 +180,94 @@ def test_hostile_title_is_escaped_in_markdown_and_defused_in_csv(registry, run_c
     # a spreadsheet shows it as text, never runs it as a formula
     assert rows["iris-distilled"]["title"] == "'" + HOSTILE
     assert json.loads(run_cli(root, "inventory", "--json").out)["models"][3]["title"] == HOSTILE
+
+
+# --- where a model's status is shown ---------------------------------------------------
+def test_show_gives_open_findings_and_retirement(registry, run_cli):
+    res = run_cli(registry.root, "show", "iris-classifier")
+    assert res.code == 0, res.err
+    assert "open validation findings: 2 (1 high, 1 past due)" in res.out
+    late = next(line for line in res.out.splitlines() if "VF-001" in line)
+    assert "PAST DUE" in late and "high" in late
+    assert "PAST DUE" not in next(line for line in res.out.splitlines() if "VF-003" in line)
+    data = json.loads(run_cli(registry.root, "show", "iris-classifier", "--json").out)
+    assert [(f["id"], f["past_due"]) for f in data["validation_findings"]] == [
+        ("VF-001", True), ("VF-003", False)]
+    assert data["retirement"] is None
+    res = run_cli(registry.root, "show", "credit-default")
+    assert "RETIRED 2026-06-24: Replaced by iris | distilled  (replaced by iris-distilled)" \
+        in res.out
+    data = json.loads(run_cli(registry.root, "show", "credit-default", "--json").out)
+    assert data["retirement"]["replaced_by"] == "iris-distilled"
+
+
+def test_ls_marks_retired_models(registry, run_cli):
+    rows = {r["name"]: r for r in json.loads(run_cli(registry.root, "ls", "--json").out)[
+        "models"]}
+    assert rows["credit-default"]["retired"] == "2026-06-24"
+    assert rows["iris-classifier"]["retired"] is None
+    text = run_cli(registry.root, "ls").out
+    assert "credit-default (retired)" in text
+
+
+def test_audit_report_shows_retirement_and_findings(registry, run_cli):
+    import jsonschema
+
+    from conftest import PROJECT
+
+    schema = json.loads((PROJECT / "schemas/audit.schema.json").read_text())
+    r = json.loads(run_cli(registry.root, "audit", "credit-default", "--format", "json").out)
+    jsonschema.validate(r, schema)
+    assert r["retirement"] == {"date": "2026-06-24", "reason": "Replaced by iris | distilled",
+                               "replaced_by": "iris-distilled"}
+    assert r["risk"]["annex_iii"] == "5(b)"           # the Annex III area, as model.yaml says
+    md = run_cli(registry.root, "audit", "credit-default").out
+    assert "| EU AI Act Annex III area | 5(b) |" in md
+    assert "| retired | 2026-06-24: Replaced by iris \\| distilled (replaced by " \
+           "iris-distilled) |" in md
+    r = json.loads(run_cli(registry.root, "audit", "iris-classifier", "--format", "json").out)
+    jsonschema.validate(r, schema)
+    assert [(f["id"], f["status"]) for f in r["validation_findings"]] == [
+        ("VF-001", "open"), ("VF-003", "open"), ("VF-002", "closed")]
+    assert r["validation_findings"][0]["past_due"] is True
+    md = run_cli(registry.root, "audit", "iris-classifier").out
+    assert "2 open (1 high, 1 past due), 1 closed." in md
+    assert "| Calibration drifts \\| in one band |" in md
+    html = run_cli(registry.root, "audit", "iris-classifier", "--format", "html").out
+    assert 'id="validation-findings"' in html and "open, past due" in html
+    # as of a date before the findings were raised and the model retired
+    r = json.loads(run_cli(registry.root, "audit", "iris-classifier", "--at", "2026-06-21",
+                           "--format", "json").out)
+    assert r["validation_findings"] == []
+    jsonschema.validate(r, schema)
+    r = json.loads(run_cli(registry.root, "audit", "credit-default", "--at", "2026-06-21",
+                           "--format", "json").out)
+    assert r["retirement"] is None
+
+
+def test_site_shows_retirement_and_findings(registry, run_cli, tmp_path):
+    out = tmp_path / "site"
+    res = run_cli(registry.root, "site", str(out))
+    assert res.code == 0, res.err
+    index = (out / "index.html").read_text()
+    row = index[index.index('data-name="credit-default"'):]
+    assert '<span class="badge deprecated">retired</span>' in row[:row.index("</tr>")]
+    row = index[index.index('data-name="iris-classifier"'):]
+    assert "2 open, 1 high" in row[:row.index("</tr>")]
+    page = (out / "models/credit-default.html").read_text()
+    assert "Retired 2026-06-24" in page and "replaced by iris-distilled" in page
+    page = (out / "models/iris-classifier.html").read_text()
+    assert "2 open validation findings" in page and "(1 past due)" in page
+    assert "Calibration drifts | in one band" in page
+
+
+def test_audit_regulation_mapping_includes_ops_04(repo, run_cli):
+    """The rule catalogue drives the mapping: OPS-04 serves SR 11-7's model inventory, NIST
+    AI RMF GOVERN 1.7 and EU AI Act Art. 72."""
+    r = json.loads(run_cli(repo.root, "audit", "credit-default", "--format", "json").out)
+    ops = next(g for g in r["regulations"] if g["rule"] == "OPS-04")
+    assert (ops["sr_11_7"], ops["nist_ai_rmf"], ops["eu_ai_act"]) == (
+        "model inventory", "GOVERN 1.7", "Art. 72")
+    assert ops["status"] == "pass"
+    md = run_cli(repo.root, "audit", "credit-default").out
+    assert "OPS-04" in md and "GOVERN 1.7" in md

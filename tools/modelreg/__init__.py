@@ -21,6 +21,7 @@ _WHERE = {
     "open_registry": "store.registry", "Registry": "store.registry", "Model": "store.registry",
     "Version": "store.registry", "RegistryConfig": "store.config", "ConfigError": "store.config",
     "list_models": "app.read", "show": "app.read", "history": "app.read",
+    "inventory": "app.inventory",
     "validate": "app.validate", "register": "app.register",
     "RegisterRequest": "steps.registration", "RegisterResult": "steps.registration",
     "DatasetSpec": "steps.registration",

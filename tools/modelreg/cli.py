@@ -503,7 +503,8 @@ def ls(obj: dict, fmt: str) -> None:
         return
     header = ["MODEL", "OWNER", "TIER", "EU AI ACT", "LATEST", "VERSIONS", "STAGES"]
     table = [header] + [[
-        r["name"] + (" (deprecated)" if r["deprecated"] else ""),
+        r["name"] + (" (retired)" if r.get("retired") else
+                     " (deprecated)" if r["deprecated"] else ""),
         str(r["owner"] or "?"), str(r["risk_tier"] or "?"), str(r["eu_ai_act_class"] or "?"),
         str(r["latest"] or "-"), str(r["versions"]),
         ", ".join(f"{s}={v}" for s, v in r["stages"].items()) or "-"] for r in rows]
@@ -562,6 +563,22 @@ def show(obj: dict, target: tuple[str, str | None], at: str | None, fmt: str) ->
     when = f" (as of {data['at']})" if data.get("at") else ""
     click.echo(printable(f"  stages{when}: {stages}")
                + ("   DEPRECATED" if data["deprecated"] else ""))
+    retired = data.get("retirement")
+    if retired is not None:
+        click.echo(printable(f"  RETIRED {retired.get('date') or '(no date)'}: "
+                             f"{retired.get('reason') or '(no reason)'}"
+                             + (f"  (replaced by {retired['replaced_by']})"
+                                if retired.get("replaced_by") else "")))
+    findings = data.get("validation_findings") or []
+    if findings:
+        high = sum(1 for f in findings if f["severity"] == "high")
+        late = sum(1 for f in findings if f["past_due"])
+        click.echo(f"  open validation findings: {len(findings)} ({high} high, {late} past due)")
+        for f in findings:
+            click.echo(printable(f"    {f['id']}  {f['severity']}  due {f['due']}"
+                                 + ("  PAST DUE" if f["past_due"] else "")
+                                 + f"  {f['version'] or 'every version'}  {f['title']}"
+                                 f"  (owner {f['owner']})"))
     for entry in data["versions"]:
         rec = entry.get("record") or {}
         flags = ["registered" if entry["registered"] else "not yet tagged"] + entry["stages"]

@@ -32,6 +32,7 @@ from modelreg.core.timefmt import parse_when, stamp
 from modelreg.core.timefmt import rfc3339 as iso
 from modelreg.policy.evaluate import Evaluation, evaluate
 from modelreg.store import cards
+from modelreg.store import findings as vf
 from modelreg.store.protected import protected_commit_at
 from modelreg.store.registry import MODELS_DIR, Registry, _replay, check_name, sort_versions
 
@@ -47,6 +48,7 @@ class Snapshot:
     model: dict[str, Any] | None
     versions: dict[str, dict[str, Any]]
     errors: dict[str, str]               # file -> why it could not be read
+    findings: tuple[dict[str, Any], ...] = ()   # validation findings (store/findings.py)
 
 
 # --- reading --------------------------------------------------------------------------
@@ -75,9 +77,10 @@ def snapshot(registry: Registry, name: str, when: int | None) -> Snapshot:
             versions[v] = _dict(view.load(vrel).data)
         except ModelregError as exc:
             errors[vrel] = exc.message + (f" (line {exc.line})" if exc.line else "")
+    found = tuple(vf.read_findings(view, name))
     if view is not registry:
         view.close()
-    return Snapshot(source, commit, model, versions, errors)
+    return Snapshot(source, commit, model, versions, errors, found)
 
 
 # --- the report -----------------------------------------------------------------------
@@ -114,7 +117,10 @@ def audit(registry: Registry, name: str, *, at: str | None = None,
         "identity": _identity(model),
         "risk": _risk(model),
         "deprecated": state.deprecated,
+        "retirement": _retirement(model),
         "stages": dict(sorted(state.stages.items())),
+        "validation_findings": _validation_findings(
+            snap.findings, (iso(when) if when is not None else stamp(now))[:10]),
         "versions": _versions(name, model, snap, state),
         "timeline": [_event(ev) for ev in state.events],
         "policy": policy,
@@ -176,9 +182,34 @@ def _risk(model: dict[str, Any]) -> dict[str, Any]:
             "tier_rationale": _str(risk.get("tier_rationale")),
             "eu_ai_act_class": _str(eu.get("class")),
             "eu_ai_act_rationale": _str(eu.get("rationale")),
-            "annex_iii": _str(eu.get("annex_iii")),
+            "annex_iii": _str(eu.get("annex_iii_area")),
             "impact_assessment": _str(_dict(ia).get("ref") or _dict(ia).get("id"))
             if isinstance(ia, dict) else _str(ia)}
+
+
+def _retirement(model: dict[str, Any]) -> dict[str, Any] | None:
+    if "retirement" not in model:
+        return None
+    r = _dict(model.get("retirement"))
+    return {"date": _str(r.get("date")), "reason": _str(r.get("reason")),
+            "replaced_by": _str(r.get("replaced_by"))}
+
+
+def _validation_findings(found: tuple[dict[str, Any], ...], today: str
+                         ) -> list[dict[str, Any]]:
+    """Every validation finding, open ones first (most severe, soonest due), each with
+    whether it was past due on ``today``."""
+    live = vf.open_findings(list(found))
+    closed = sorted((f for f in found if not vf.is_open(f)),
+                    key=lambda f: (str(f.get("closed_at")), str(f.get("id"))))
+    return [{"id": _str(f.get("id")), "version": _str(f.get("version")),
+             "title": _str(f.get("title")), "severity": _str(f.get("severity")),
+             "owner": _str(f.get("owner")), "raised_by": _str(f.get("raised_by")),
+             "opened_at": _str(f.get("opened_at")), "due": _str(f.get("due")),
+             "status": "open" if vf.is_open(f) else "closed",
+             "closed_at": _str(f.get("closed_at")), "resolution": _str(f.get("resolution")),
+             "past_due": vf.past_due(f, today), "file": _str(f.get("path"))}
+            for f in [*live, *closed]]
 
 
 def _metrics(record: dict[str, Any]) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from modelreg.core.metrics import compare
 from modelreg.core.records import ModelState
 from modelreg.core.timefmt import When, parse_when, rfc3339
 from modelreg.policy.inputs import PRODUCTION, direction_of, metric_directions
+from modelreg.store import findings as vf
 from modelreg.store.cache import ContentCache
 from modelreg.store.config import DATA_DIR, SCHEMA_DIR
 from modelreg.store.registry import Registry, check_name, check_version, semver_key
@@ -21,8 +22,11 @@ def _summary(data: dict[str, Any]) -> dict[str, Any]:
     owner = data.get("owner") if isinstance(data.get("owner"), dict) else {}
     risk = data.get("risk") if isinstance(data.get("risk"), dict) else {}
     eu = risk.get("eu_ai_act") if isinstance(risk.get("eu_ai_act"), dict) else {}
+    retirement = data.get("retirement") if isinstance(data.get("retirement"), dict) else None
     return {"title": data.get("title"), "owner": owner.get("team"),
-            "risk_tier": risk.get("tier"), "eu_ai_act_class": eu.get("class")}
+            "risk_tier": risk.get("tier"), "eu_ai_act_class": eu.get("class"),
+            "retired": (str(retirement.get("date") or "") or True) if retirement is not None
+            else None}
 
 
 def list_models(registry: Registry) -> list[dict[str, Any]]:
@@ -42,14 +46,14 @@ def list_models(registry: Registry) -> list[dict[str, Any]]:
         try:
             key = ContentCache.key(registry.read_bytes(f"models/{name}/model.yaml"))
             summary = cache.get(key)
-            if summary is None:
+            if summary is None or "retired" not in summary:
                 summary = _summary(registry.model(name).data)
                 cache.put(key, summary)
             used.add(key)
             row.update(summary)
         except ModelregError as exc:
             row.update(title=None, owner=None, risk_tier=None, eu_ai_act_class=None,
-                       error=str(exc))
+                       retired=None, error=str(exc))
         every = sorted(set(files) | set(state["registered"]), key=_key)
         # a deregistered version is never the latest, even while its record stays
         live = [v for v in every if v not in state["deregistered"]]
@@ -239,9 +243,17 @@ def show(registry: Registry, name: str, version: str | None = None,
     if len(versions) == 1 and (champion := challenge(registry, name, versions[0], state,
                                                      model.data)) is not None:
         out["champion"] = champion
+    today = rfc3339()[:10]
+    live = vf.open_findings(vf.read_findings(registry, name))
+    retirement = model.data.get("retirement")
     return {
         **out,
         "model": model.data,
+        "retirement": retirement if isinstance(retirement, dict) else None,
+        "validation_findings": [
+            {"id": f.get("id"), "version": f.get("version"), "title": f.get("title"),
+             "severity": f.get("severity"), "owner": f.get("owner"), "due": f.get("due"),
+             "past_due": vf.past_due(f, today), "path": f["path"]} for f in live],
         "untrusted_tags": untrusted_tags(registry, name),
         "stages": dict(state.stages),
         "deprecated": state.deprecated,

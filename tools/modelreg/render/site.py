@@ -60,6 +60,7 @@ def build_site(registry: Registry, out_dir: str | Path, *, engine: str = "auto",
                         "errors": sum(1 for f in report["policy"]["findings"]
                                       if f["severity"] == "error"),
                         "eu_class": row.get("eu_ai_act_class"),
+                        **_open_findings(report),
                         "search": " ".join(str(x) for x in (
                             name, row.get("title") or "", row.get("owner") or "",
                             row.get("eu_ai_act_class") or "")).lower()})
@@ -86,6 +87,12 @@ def build_site(registry: Registry, out_dir: str | Path, *, engine: str = "auto",
     write_atomic(out / ".nojekyll", "")
     pages.insert(0, "index.html")
     return SiteResult(out, tuple(pages), tuple(names))
+
+
+def _open_findings(report: dict[str, Any]) -> dict[str, int]:
+    live = [f for f in report["validation_findings"] if f["status"] == "open"]
+    return {"vf_open": len(live), "vf_high": sum(1 for f in live if f["severity"] == "high"),
+            "vf_past_due": sum(1 for f in live if f["past_due"])}
 
 
 def _markup(svg: str) -> Any:

@@ -70,6 +70,7 @@ class RegistryIndex:
         self.used: set[str] = set()                # cache keys read or written
         self._models: dict[str, dict[str, Any] | None] = {}
         self._parents: dict[Node, Node | None | bool] = {}
+        self._acyclic: set[Node] = set()
         self._own_parents: dict[Node, Node | None] = {}
 
     # -- reading ------------------------------------------------------------------------------
@@ -128,7 +129,8 @@ class RegistryIndex:
 
     def judging(self, name: str, model: Any, versions: dict[str, Any]) -> None:
         """The records of ``name`` as the caller judges them (a pull request's head, say):
-        the index answers from these rather than from the registry's copy."""
+        the index answers from these rather than from the registry's copy. Call it before
+        asking about the model."""
         self._models[name] = model_summary(model)
         for version, record in versions.items():
             self._own_parents[(name, version)] = parent_of(record)
@@ -176,7 +178,7 @@ class RegistryIndex:
         on_path: dict[Node, int] = {}
         path: list[Node] = []
         stack: list[tuple[Node, list[Node]]] = []
-        done: set[Node] = set()
+        done = self._acyclic          # nodes from which no cycle is reachable, kept
 
         def enter(n: Node) -> None:
             on_path[n] = len(path)
