@@ -130,11 +130,35 @@ def test_taking_production_down_first_does_not_skip_the_comparison(world: World)
     _release(w, "1.1.0", accuracy=0.92)
     _stage(w, "1.1.0", "staging")
     # production emptied in its own pull request, then 1.1.0 asked for
+    w.start_branch()
+    git(w.ds, "checkout", "-q", "-b", "empty-production")
+    stages = w.ds / f"models/{MODEL}/stages.yaml"
+    data = yaml.safe_load(stages.read_text())
+    data["stages"]["production"] = None
+    stages.write_text(yaml.safe_dump(data))
+    git(w.ds, "commit", "-q", "-am", "Take production down")
+    git(w.ds, "push", "-q", "origin", "empty-production")
+    ok = w.reviews(("dave-risk", w.head(w.ds)))
+    assert w.check_pr(w.head(w.ds), ok).code == 0
+    w.merge("empty-production")
+    w.reconcile(ok)
     state = modelreg.open_registry(w.ci).state(MODEL)
+    assert "production" not in state.stages
     assert state.champion("1.1.0", "production") == "1.0.0"
     branch, head = w.promote("promote", f"{MODEL}@1.1.0", "--stage", "production")
     res = w.check_pr(head, w.reviews(("dave-risk", head)))
     assert res.code == 1 and "[EVAL-05]" in _out(res)
+    # nor does calling the promotion a rollback: 1.1.0 never held production
+    stages = w.ds / f"models/{MODEL}/stages.yaml"
+    data = yaml.safe_load(stages.read_text())
+    data["stages"]["production"] = {"version": "1.1.0", "rollback": True,
+                                    "reason": "back to the better model"}
+    stages.write_text(yaml.safe_dump(data))
+    git(w.ds, "commit", "-q", "-am", "Call it a rollback")
+    head = w.head(w.ds)
+    git(w.ds, "push", "-q", "origin", branch)
+    res = w.check_pr(head, w.reviews(("dave-risk", head)))
+    assert res.code == 1 and "[EVAL-05]" in _out(res), _out(res)
 
 
 # --- EVAL-03: metrics bound to the artifact --------------------------------------------------

@@ -7,9 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import modelreg
 from conftest import git, safetensors_bytes
@@ -324,3 +327,52 @@ def test_a_value_that_is_no_number_is_refused_at_its_line(repo, run_cli, tmp_pat
         _schema_errors(modelreg.open_registry(repo.root), build_record(doc, "m-1", "1.0.0"),
                        doc, {"metrics": ["metrics"], "window": ["window"]})
     assert err.value.line == 4 and "is not of type 'number'" in err.value.message
+
+
+_values = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 5),
+                    st.none(), st.text(max_size=3), st.booleans())
+
+
+@given(st.lists(st.fixed_dictionaries({"name": st.sampled_from(["auc", "psi", "other"]),
+                                       "value": _values}), max_size=6),
+       st.lists(st.fixed_dictionaries({"feature": st.text(max_size=5),
+                                       "statistic": st.sampled_from(["psi", "ks"]),
+                                       "value": _values}), max_size=6))
+def test_judging_never_lets_an_odd_value_through(metrics, drift):
+    """Whatever a record holds, judging it does not fail, every breach can be sent to the
+    engines (finite or null values), and a value that is no finite number breaks its
+    threshold: a NaN, a string or null never reads as within it."""
+    limits = monitoring.thresholds({"monitoring_plan": {"thresholds": {"auc": 0.7, "psi": 0.2}}},
+                                   {"auc": "higher", "psi": "lower"})
+    found = monitoring.judge({"metrics": metrics, "drift": drift}, limits)
+    json.dumps(found, allow_nan=False)
+    judged = [r for r in metrics if r["name"] in ("auc", "psi")] + \
+        [r for r in drift if r["statistic"] == "psi"]
+
+    def fine(row):
+        v = row["value"]
+        ok_number = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        if row.get("name") == "auc":
+            return ok_number and v >= 0.7
+        return ok_number and v <= 0.2
+    assert len(found) == sum(1 for r in judged if not fine(r))
+
+
+@given(st.lists(st.tuples(st.dates(dt.date(2026, 1, 1), dt.date(2026, 12, 31)),
+                          st.booleans()), max_size=8, unique_by=lambda p: p[0]))
+def test_a_breach_runs_from_the_first_of_the_latest_unbroken_run(windows):
+    limits = monitoring.thresholds({"monitoring_plan": {"thresholds": {"auc": 0.7}}},
+                                   {"auc": "higher"})
+    records = [{"window": {"start": "2026-01-01", "end": d.isoformat()},
+                "metrics": [{"name": "auc", "value": 0.5 if bad else 0.9}]}
+               for d, bad in windows]
+    summary = monitoring.summarize(records, limits, cadence=31, since=None)
+    ordered = sorted(windows)
+    run = []
+    for d, bad in reversed(ordered):
+        if not bad:
+            break
+        run.append(d)
+    assert summary["breach_since"] == (run[-1].isoformat() if run else None)
+    assert summary["last"] == (ordered[-1][0].isoformat() if ordered else None)
+    assert bool(summary["breaches"]) == bool(ordered and ordered[-1][1])

@@ -1011,6 +1011,8 @@ COMMANDS = [
           name="check-all-opa-lib", default=False),
     Timed(("gate", "{model}", "--stage", "production"), _exit_zero, target=0.35,
           large_target=0.5),
+    # what falls due across the registry (reviews, waivers, findings, monitoring)
+    Timed(("due", "--json"), _exit_decided, name="due", default=False),
     # after one merge on main: tag it, whatever the registry's size
     Timed(("reconcile", "--engine", "regorus", "--json", "--signing-key", "{key}"),
           check_reconciled_one, target=2.0, label="modelreg reconcile --engine regorus --json",

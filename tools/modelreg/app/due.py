@@ -29,10 +29,12 @@ from typing import Any
 from modelreg.core import monitoring
 from modelreg.core.errors import ModelregError, UsageError
 from modelreg.core.timefmt import day
+from modelreg.policy.documents import RecordCache
 from modelreg.store.findings import is_open, read_findings
 from modelreg.store.github import GitHub
 from modelreg.store.monitoring import read_records
-from modelreg.store.registry import Registry
+from modelreg.store.registry import MODELS_DIR, Registry
+from modelreg.store.schemas import Schemas
 
 KINDS = ("review", "revalidation", "waiver", "finding", "monitoring")
 DEFAULT_WITHIN = 30
@@ -108,6 +110,8 @@ def due(registry: Registry, *, within: int = DEFAULT_WITHIN, today: str | None =
     states = registry.states()
     items: list[Item] = []
     notes: list[str] = []
+    # the records parsed once per content, shared with check and validate (.git/modelreg)
+    cache, schemas = RecordCache(registry), Schemas(registry)
     for name in sorted(names or registry.model_names()):
         try:
             model = _dict(registry.model(name).data)
@@ -122,22 +126,24 @@ def due(registry: Registry, *, within: int = DEFAULT_WITHIN, today: str | None =
         holding = {v: sorted(s for s, held in state.stages.items() if held == v)
                    for v in live}
         for version in live:
+            rel = f"{MODELS_DIR}/{name}/versions/{version}.yaml"
             try:
-                record = registry.version(name, version)
+                doc, _ = cache.read(registry, schemas, rel, "version")
             except ModelregError as exc:
-                notes.append(f"{name} {version}: record could not be read ({exc.message})")
+                notes.append(f"{name} {version}: {rel} could not be read ({exc.message})")
                 continue
-            data = record.data
+            data = _dict(doc.data)
             if holding[version]:
-                items += _reviews(config, name, version, model, data, record.path, today,
+                items += _reviews(config, name, version, model, data, rel, today,
                                   holding[version])
-            items += _waivers(name, version, data, record.path, model, today)
+            items += _waivers(name, version, data, rel, model, today)
         items += _findings(registry, name, set(live), model, today)
         serving = state.stages.get(last_stage)
         if serving in live:
             ev = state.assignment(last_stage, serving)
             items += _monitoring(registry, name, serving, model, today,
                                  day(ev.time) if ev is not None else None, last_stage)
+    cache.save()
     shown = sorted((i for i in items if i.days_left <= within),
                    key=lambda i: (i.due, i.model, i.key))
     return DueList(today, within, tuple(shown), tuple(notes))

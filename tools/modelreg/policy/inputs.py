@@ -113,10 +113,15 @@ def champion_of(mf: ModelFiles, state: ModelState, version: str, stage: str,
                 direction_of: Callable[[str], str | None]) -> dict[str, Any] | None:
     """The comparison EVAL-05 judges for a version checked at production or later: the
     champion (the version it takes production from) and the metrics both report. None
-    below production, for a rollback, or when no other version ever held production."""
-    if PRODUCTION not in rank or rank.get(stage, -1) < rank[PRODUCTION] or \
-            PRODUCTION in rollback:
+    below production, for a rollback to a version that held production before (a
+    ``rollback: true`` on any other is no rollback), or when no other version ever held
+    production."""
+    if PRODUCTION not in rank or rank.get(stage, -1) < rank[PRODUCTION]:
         return None
+    if PRODUCTION in rollback and any(
+            ev.action is Action.ASSIGN and ev.stage == PRODUCTION and ev.version == version
+            for ev in state.events):
+        return None     # back to a version that held production before: no challenger
     champion = state.champion(version, PRODUCTION)
     if champion is None:
         return None
