@@ -1013,6 +1013,8 @@ COMMANDS = [
           large_target=0.5),
     # what falls due across the registry (reviews, waivers, findings, monitoring)
     Timed(("due", "--json"), _exit_decided, name="due", default=False),
+    # the model inventory: one row per model, from the tags, records and findings
+    Timed(("inventory", "--json"), _exit_zero, name="inventory", default=False),
     # after one merge on main: tag it, whatever the registry's size
     Timed(("reconcile", "--engine", "regorus", "--json", "--signing-key", "{key}"),
           check_reconciled_one, target=2.0, label="modelreg reconcile --engine regorus --json",
