@@ -25,6 +25,14 @@ FINDING = {"id": "VF-001", "model": "iris-classifier", "version": "1.1.0",
 CLOSED = {**FINDING, "id": "VF-002", "severity": "medium", "status": "closed",
           "closed_at": "2026-06-22", "resolution": "Recalibrated."}
 LOW = {**FINDING, "id": "VF-003", "severity": "low", "due": "2099-12-31"}
+
+
+def monitoring_record(end: str, accuracy: float) -> dict:
+    return {"model": "iris-classifier", "version": "1.1.0",
+            "window": {"start": end[:8] + "01", "end": end}, "source": "nightly job",
+            "metrics": [{"name": "accuracy", "value": accuracy, "n": 500}], "breaches": []}
+
+
 HOSTILE = "=cmd|' /C calc'!A0 | # heading\nsecond line"
 
 
@@ -39,6 +47,8 @@ def registry(repo):
     h.commit("2026-06-22T10:00:00Z", "Validation findings", {
         f"{iris}/validation/VF-001.yaml": FINDING, f"{iris}/validation/VF-002.yaml": CLOSED,
         f"{iris}/validation/VF-003.yaml": LOW})
+    h.commit("2026-06-23T10:00:00Z", "Monitoring of iris-classifier 1.1.0 in June", {
+        f"{iris}/monitoring/1.1.0/2026-06-22.yaml": monitoring_record("2026-06-22", 0.95)})
     credit = yaml.safe_load((repo.root / "models/credit-default/model.yaml").read_text())
     credit["retirement"] = {"date": "2026-06-24", "reason": "Replaced by iris | distilled",
                             "replaced_by": "iris-distilled"}
@@ -66,7 +76,7 @@ def test_rows_from_tags_records_and_findings(registry):
     # two open findings (the closed one not counted), one high and past due on 2026-07-01
     assert iris["findings"] == {"open": 2, "high": 1, "past_due": 1,
                                 "ids": ["VF-001", "VF-003"]}
-    assert iris["retired"] is None and iris["monitoring"]["state"] == "none"
+    assert iris["retired"] is None and iris["monitoring"]["state"] == "ok"
     credit = rows["credit-default"]
     assert credit["deprecated"] is True and credit["stages"] == {"staging": None,
                                                                  "production": None}
@@ -271,3 +281,45 @@ def test_audit_regulation_mapping_includes_ops_04(repo, run_cli):
     assert ops["status"] == "pass"
     md = run_cli(repo.root, "audit", "credit-default").out
     assert "OPS-04" in md and "GOVERN 1.7" in md
+
+
+def test_monitoring_state_in_the_inventory_the_audit_report_and_the_site(registry, run_cli,
+                                                                          tmp_path):
+    """The version in production is judged from its records' values against model.yaml's
+    thresholds (accuracy >= 0.9, quarterly): ok, then missing once a quarter passes without
+    a record, then a breach."""
+    from modelreg.app.audit import audit
+
+    root = registry.root
+    reg = modelreg.open_registry(root)
+    mon = _rows(inventory(reg, now="2026-07-01T00:00:00Z"))["iris-classifier"]["monitoring"]
+    assert (mon["state"], mon["last"], mon["since"]) == ("ok", "2026-06-22", "2026-06-15")
+    assert _rows(inventory(reg, now="2026-07-01T00:00:00Z"))["credit-default"][
+        "monitoring"]["state"] == "none"
+    late = _rows(inventory(reg, now="2026-12-01T00:00:00Z"))["iris-classifier"]
+    assert late["monitoring"]["state"] == "missing"
+    report = audit(reg, "iris-classifier", now="2026-12-01T00:00:00Z")
+    assert report["monitoring"]["state"] == "missing"
+    # the next record breaks the threshold
+    path = root / "models/iris-classifier/monitoring/1.1.0/2026-07-31.yaml"
+    path.write_text(yaml.safe_dump(monitoring_record("2026-07-31", 0.85), sort_keys=False))
+    reg = modelreg.open_registry(root)
+    mon = _rows(inventory(reg, now="2026-08-01T00:00:00Z"))["iris-classifier"]["monitoring"]
+    assert mon["state"] == "breach" and mon["breach_since"] == "2026-07-31"
+    assert [(b["metric"], b["value"]) for b in mon["breaches"]] == [("accuracy", 0.85)]
+    csv_rows = {r["name"]: r for r in csv.DictReader(io.StringIO(
+        run_cli(root, "inventory", "--format", "csv").out))}
+    assert csv_rows["iris-classifier"]["monitoring"] == "breach"
+    assert csv_rows["iris-classifier"]["monitoring_last"] == "2026-07-31"
+    r = json.loads(run_cli(root, "audit", "iris-classifier", "--format", "json").out)
+    assert r["monitoring"]["version"] == "1.1.0" and r["monitoring"]["stage"] == "production"
+    assert r["monitoring"]["breaches"][0]["text"].startswith("accuracy 0.85 <")
+    md = run_cli(root, "audit", "iris-classifier").out
+    assert "1.1.0 (production): **BREACH** in the window ending 2026-07-31" in md
+    out = tmp_path / "site"
+    assert run_cli(root, "site", str(out)).code == 0
+    index = (out / "index.html").read_text()
+    row = index[index.index('data-name="iris-classifier"'):]
+    assert '<td class="fail">breach</td>' in row[:row.index("</tr>")]
+    page = (out / "models/iris-classifier.html").read_text()
+    assert 'id="monitoring"' in page and "breach</span> in the window ending 2026-07-31" in page

@@ -25,14 +25,18 @@ from typing import Any
 
 from modelreg.core.errors import ModelregError, UsageError
 from modelreg.core.metrics import meets_threshold
+from modelreg.core.monitoring import describe
 from modelreg.core.records import Event, ModelState
 from modelreg.core.release import __version__
 from modelreg.core.tags import SEMVER_RE, Action
 from modelreg.core.timefmt import parse_when, stamp
 from modelreg.core.timefmt import rfc3339 as iso
 from modelreg.policy.evaluate import Evaluation, evaluate
+from modelreg.policy.inputs import metric_directions
 from modelreg.store import cards
 from modelreg.store import findings as vf
+from modelreg.store.monitoring import read_records
+from modelreg.store.monitoring import status as monitoring_status
 from modelreg.store.protected import protected_commit_at
 from modelreg.store.registry import MODELS_DIR, Registry, _replay, check_name, sort_versions
 
@@ -49,6 +53,8 @@ class Snapshot:
     versions: dict[str, dict[str, Any]]
     errors: dict[str, str]               # file -> why it could not be read
     findings: tuple[dict[str, Any], ...] = ()   # validation findings (store/findings.py)
+    monitoring: dict[str, list[dict[str, Any]]] | None = None   # version -> its records
+    directions: dict[str, str] | None = None    # metric directions (policies/data/metrics.yaml)
 
 
 # --- reading --------------------------------------------------------------------------
@@ -78,9 +84,14 @@ def snapshot(registry: Registry, name: str, when: int | None) -> Snapshot:
         except ModelregError as exc:
             errors[vrel] = exc.message + (f" (line {exc.line})" if exc.line else "")
     found = tuple(vf.read_findings(view, name))
+    records = read_records(view, name)
+    try:
+        directions = metric_directions(dict(view.config.data))
+    except ModelregError:
+        directions = {}
     if view is not registry:
         view.close()
-    return Snapshot(source, commit, model, versions, errors, found)
+    return Snapshot(source, commit, model, versions, errors, found, records, directions)
 
 
 # --- the report -----------------------------------------------------------------------
@@ -121,6 +132,8 @@ def audit(registry: Registry, name: str, *, at: str | None = None,
         "stages": dict(sorted(state.stages.items())),
         "validation_findings": _validation_findings(
             snap.findings, (iso(when) if when is not None else stamp(now))[:10]),
+        "monitoring": _monitoring(registry, snap, state,
+                                  (iso(when) if when is not None else stamp(now))[:10]),
         "versions": _versions(name, model, snap, state),
         "timeline": [_event(ev) for ev in state.events],
         "policy": policy,
@@ -210,6 +223,26 @@ def _validation_findings(found: tuple[dict[str, Any], ...], today: str
              "closed_at": _str(f.get("closed_at")), "resolution": _str(f.get("resolution")),
              "past_due": vf.past_due(f, today), "file": _str(f.get("path"))}
             for f in [*live, *closed]]
+
+
+def _monitoring(registry: Registry, snap: Snapshot, state: ModelState,
+                today: str) -> dict[str, Any]:
+    """The monitoring of the version serving the highest stage it holds (store/monitoring.py),
+    counted from the day it took the last stage when it holds that one."""
+    order = [s for s in registry.config.stage_order if s in state.stages]
+    order += sorted(s for s in state.stages if s not in order)
+    stage = order[-1] if order else None
+    version = state.stages[stage] if stage else None
+    since = None
+    if stage is not None and stage == registry.config.last_stage and version:
+        ev = state.assignment(stage, version)
+        since = iso(ev.time)[:10] if ev is not None else None
+    found = monitoring_status((snap.monitoring or {}).get(version or "", []), snap.model or {},
+                              directions=snap.directions, since=since, today=today)
+    return {"version": version, "stage": stage, "state": found["state"],
+            "last": found["last"], "file": found["file"], "since": found["since"],
+            "cadence_days": found["cadence_days"], "breach_since": found["breach_since"],
+            "breaches": [{**b, "text": describe(b)} for b in found["breaches"]]}
 
 
 def _metrics(record: dict[str, Any]) -> list[dict[str, Any]]:

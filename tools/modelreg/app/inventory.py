@@ -23,7 +23,9 @@ from modelreg.core.records import ModelState
 from modelreg.core.tags import SEMVER_RE
 from modelreg.core.timefmt import parse_when, stamp
 from modelreg.core.timefmt import rfc3339 as iso
+from modelreg.policy.inputs import metric_directions
 from modelreg.store import findings as vf
+from modelreg.store.monitoring import version_status
 from modelreg.store.protected import protected_commit_at
 from modelreg.store.registry import MODELS_DIR, Registry, sort_versions
 
@@ -87,7 +89,8 @@ def _row(view: Registry, name: str, state: ModelState, stages: list[str],
     shown_stages = stages + sorted(s for s in held if s not in stages)
     registered = sort_versions(v for v in state.registered if SEMVER_RE.match(v))
     # the version serving the highest stage speaks for the model; else the newest one
-    top = next((held[s] for s in reversed(shown_stages) if held.get(s)), None)
+    top_stage = next((s for s in reversed(shown_stages) if held.get(s)), None)
+    top = held[top_stage] if top_stage else None
     speaker = top or (registered[-1] if registered else None)
     record = _load(view, f"{MODELS_DIR}/{name}/versions/{speaker}.yaml", unreadable) \
         if speaker else {}
@@ -114,7 +117,7 @@ def _row(view: Registry, name: str, state: ModelState, stages: list[str],
                      "past_due": sum(1 for f in open_ if vf.past_due(f, today)),
                      "ids": [str(f.get("id")) for f in open_]},
         "next_review": _next_review(view, model, tier, validation),
-        "monitoring": _monitoring(view, name, top, model, today),
+        "monitoring": _monitoring(view, name, top, top_stage, state, model, today),
         "retired": None if retirement is None else {
             "date": _str(retirement.get("date")), "reason": _str(retirement.get("reason")),
             "replaced_by": _str(retirement.get("replaced_by"))},
@@ -152,11 +155,20 @@ def _next_review(view: Registry, model: dict[str, Any], tier: int | None,
     return (start + _dt.timedelta(days=days)).isoformat()
 
 
-def _monitoring(view: Registry, name: str, version: str | None, model: dict[str, Any],
-                today: str) -> dict[str, Any]:
-    """What the monitoring records of the version serving the highest stage say: ``state``
-    is ``none`` while the registry holds no monitoring record for it."""
-    return {"state": "none", "last": None, "breaches": []}
+def _monitoring(view: Registry, name: str, version: str | None, stage: str | None,
+                state: ModelState, model: dict[str, Any], today: str) -> dict[str, Any]:
+    """What the monitoring records of the version serving the highest stage say
+    (store/monitoring.py), counted from the day it took the last stage when it holds it."""
+    since = None
+    if version is not None and stage is not None and stage == view.config.last_stage:
+        ev = state.assignment(stage, version)
+        since = iso(ev.time)[:10] if ev is not None else None
+    try:
+        directions = metric_directions(dict(view.config.data))
+    except ModelregError:
+        directions = {}
+    return version_status(view, name, version, model, directions=directions, since=since,
+                          today=today)
 
 
 __all__ = ["inventory", "INVENTORY_VERSION"]

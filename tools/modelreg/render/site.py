@@ -89,9 +89,9 @@ def build_site(registry: Registry, out_dir: str | Path, *, engine: str = "auto",
     return SiteResult(out, tuple(pages), tuple(names))
 
 
-def _open_findings(report: dict[str, Any]) -> dict[str, int]:
+def _open_findings(report: dict[str, Any]) -> dict[str, Any]:
     live = [f for f in report["validation_findings"] if f["status"] == "open"]
-    return {"vf_open": len(live), "vf_high": sum(1 for f in live if f["severity"] == "high"),
+    return {"monitoring": report["monitoring"]["state"], "vf_open": len(live), "vf_high": sum(1 for f in live if f["severity"] == "high"),
             "vf_past_due": sum(1 for f in live if f["past_due"])}
 
 

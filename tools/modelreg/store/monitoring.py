@@ -7,8 +7,10 @@ report the others (ID-00, ID-01, ID-02, ID-03). What the records mean is core/mo
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from modelreg.core import monitoring
 from modelreg.core.errors import ModelregError
 from modelreg.core.tags import SEMVER_RE
 from modelreg.store.registry import MODELS_DIR, Registry, check_name
@@ -68,4 +70,37 @@ def read_records(registry: Registry, name: str, version: str | None = None, *,
     return out
 
 
-__all__ = ["FOLDER", "folder", "record_paths", "read_records", "usable"]
+def version_status(registry: Registry, name: str, version: str | None,
+                   model: dict[str, Any], *, directions: Mapping[str, str] | None,
+                   since: str | None, today: str) -> dict[str, Any]:
+    """One version's monitoring as the inventory, the audit report and the site show it:
+    :func:`status` of its records as the registry holds them."""
+    records = read_records(registry, name, version).get(version, []) if version else []
+    return status(records, model, directions=directions, since=since, today=today)
+
+
+def status(records: list[dict[str, Any]], model: dict[str, Any], *,
+           directions: Mapping[str, str] | None, since: str | None,
+           today: str) -> dict[str, Any]:
+    """:func:`modelreg.core.monitoring.summarize` of one version's records (windows that end
+    after ``today`` left out) plus ``state``: ``breach`` (the latest record breaks a
+    threshold, judged again from its values), ``missing`` (no record for longer than the
+    plan's cadence, counted from the later of the last window's end and ``since``, the day
+    the version took its stage), ``ok``, or ``none`` (no record, and none due yet)."""
+    records = [r for r in records if (monitoring.window_end(r) or "") <= today]
+    summary = monitoring.summarize(records, monitoring.thresholds(model, directions),
+                                   cadence=monitoring.cadence_days(model), since=since)
+    cadence, last = summary["cadence_days"], summary["last"]
+    start = max((d for d in (last, since) if d), default=None)
+    if summary["breaches"]:
+        state = "breach"
+    elif cadence is not None and start is not None and \
+            monitoring.add_days(start, cadence) < today:
+        state = "missing"
+    else:
+        state = "ok" if last else "none"
+    return {"state": state, **summary}
+
+
+__all__ = ["FOLDER", "folder", "record_paths", "read_records", "usable", "version_status",
+           "status"]
