@@ -163,6 +163,25 @@ def test_an_emptied_breaches_list_hides_nothing(world: World, tmp_path):
     assert code == 1 and any("MON-03" in r for r in reasons), reasons
 
 
+def test_a_monitoring_record_needs_the_stage_approvers(world: World, tmp_path):
+    """Hostile: a record can lift the production gate's MON-03, so the model's own team
+    cannot approve one alone: the code owners of monitoring/ are the tier's stage
+    approvers. Honest: their approval passes the pull request's check."""
+    w = world
+    in_production(w)
+    w.start_branch()
+    res = w.cli(w.ds, "monitor", "record", f"{MODEL}@1.0.0", "--results",
+                results(tmp_path, ago(3), 0.97), "--json")
+    assert res.code == 0, res.err
+    branch = json.loads(res.out)["branch"]
+    git(w.ds, "push", "-q", "origin", branch)
+    head = w.head(w.ds)
+    res = w.check_pr(head, w.reviews(("grace-ds", head)))         # ml-platform: the model's team
+    assert res.code == 1 and "[GOV-09]" in res.out + res.err, res.out + res.err
+    res = w.check_pr(head, w.reviews(("carol-risk", head)))       # model-risk
+    assert res.code == 0, res.out + res.err
+
+
 def test_a_record_only_on_a_branch_does_not_count_for_the_gate(world: World, tmp_path):
     """Hostile: an in-threshold record committed to the deploy clone's work tree (never
     merged) does not lift a breach; the gate reads the protected branch's records."""

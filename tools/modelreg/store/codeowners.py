@@ -110,7 +110,8 @@ def generate(registry: Registry, adding: Mapping[str, dict[str, Any]] | None = N
         expected["models/not-yet-listed/model.yaml"] = tuple(newcomers)
     lines.append("")
     validators = _handles(config, config.codeowners.validation, rules_file)
-    lines.append("# Each model: its owning team; its stages.yaml: the approvers for its risk tier"
+    lines.append("# Each model: its owning team; its stages.yaml and monitoring records (both "
+                 "decide what the gate lets run): the approvers for its risk tier"
                  + ("; its validation findings: the validation team." if validators else "."))
     for name in sorted(set(registry.model_names()) | set(adding)):
         if name in adding:
@@ -135,6 +136,8 @@ def generate(registry: Registry, adding: Mapping[str, dict[str, Any]] | None = N
                              hint=f"add stage_owners.\"{tier}\" (needed by {where})")
         lines.append(f"/models/{name}/ {' '.join(model_owners)}")
         lines.append(f"/models/{name}/stages.yaml {' '.join(approvers)}")
+        lines.append(f"/models/{name}/monitoring/ {' '.join(approvers)}")
+        expected[f"models/{name}/monitoring/1.0.0/2026-11-30.yaml"] = tuple(approvers)
         if validators:
             lines.append(f"/models/{name}/validation/ {' '.join(validators)}")
             expected[f"models/{name}/validation/F-1.yaml"] = tuple(validators)
