@@ -323,3 +323,15 @@ def test_monitoring_state_in_the_inventory_the_audit_report_and_the_site(registr
     assert '<td class="fail">breach</td>' in row[:row.index("</tr>")]
     page = (out / "models/iris-classifier.html").read_text()
     assert 'id="monitoring"' in page and "breach</span> in the window ending 2026-07-31" in page
+
+
+def test_an_unreadable_model_file_is_a_row_that_says_so(registry, run_cli):
+    (registry.root / "models/iris-distilled/model.yaml").write_text("title: [unclosed\n")
+    res = run_cli(registry.root, "inventory", "--json")
+    assert res.code == 0, res.err
+    row = _rows(json.loads(res.out))["iris-distilled"]
+    assert row["unreadable"] == ["models/iris-distilled/model.yaml"] and row["title"] is None
+    assert row["latest_version"] == "0.1.0"
+    rows = {r["name"]: r for r in csv.DictReader(io.StringIO(
+        run_cli(registry.root, "inventory", "--format", "csv").out))}
+    assert rows["iris-distilled"]["unreadable"] == "models/iris-distilled/model.yaml"

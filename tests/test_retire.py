@@ -98,6 +98,11 @@ def test_retire_once_out_of_every_stage_then_no_promotion(world: World):
 
     model_yaml = w.ds / f"models/{MODEL}/model.yaml"
     original = model_yaml.read_text()
+    # an uncommitted edit would not be judged with the pull request: refused
+    model_yaml.write_text(original + "# a note\n")
+    res = w.cli(w.ds, "retire", MODEL, "--reason", "x")
+    assert res.code == 1 and "uncommitted changes (models/iris-classifier/model.yaml)" in res.err
+    model_yaml.write_text(original)
     res = w.cli(w.ds, "retire", MODEL, "--reason", "Superseded by the credit model: "
                 "one scorer for both", "--date", "2026-06-20", "--replaced-by",
                 "credit-default", "--json")

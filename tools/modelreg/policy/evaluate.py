@@ -163,12 +163,13 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
 
 def _with_champions(records: Registry, mf: inputs.ModelFiles, state: ModelState,
                     rank: dict[str, int]) -> inputs.ModelFiles:
-    """``mf`` with the records of the versions its versions challenge for production
+    """``mf`` with the records of the versions its versions challenge for the last stage
     (EVAL-05) that it was not asked to judge (a gate reads one version)."""
-    if inputs.PRODUCTION not in rank:
+    final = inputs.last_stage(rank)
+    if final is None:
         return mf
     wanted = {c for v in mf.versions
-              if (c := state.champion(v, inputs.PRODUCTION)) and c not in mf.versions}
+              if (c := state.champion(v, final)) and c not in mf.versions}
     others = {}
     for version in sorted(wanted):
         rel = f"{MODELS_DIR}/{mf.name}/versions/{version}.yaml"

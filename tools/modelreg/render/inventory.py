@@ -25,7 +25,8 @@ def columns(inv: dict[str, Any]) -> list[str]:
             "latest_version", "deprecated", "last_validation_version", "last_validation_date",
             "last_validation_outcome", "last_validation_validator", "open_findings",
             "open_high_findings", "past_due_findings", "next_review", "monitoring",
-            "monitoring_last", "retired", "retired_date", "retired_reason", "replaced_by"]
+            "monitoring_last", "retired", "retired_date", "retired_reason", "replaced_by",
+            "unreadable"]
 
 
 def _stages(inv: dict[str, Any]) -> list[str]:
@@ -57,6 +58,7 @@ def flat(row: dict[str, Any], stages: list[str]) -> dict[str, Any]:
         "retired_date": (retired or {}).get("date"),
         "retired_reason": (retired or {}).get("reason"),
         "replaced_by": (retired or {}).get("replaced_by"),
+        "unreadable": "; ".join(row.get("unreadable") or []) or None,
     }
 
 
