@@ -182,6 +182,23 @@ def test_a_monitoring_record_needs_the_stage_approvers(world: World, tmp_path):
     assert res.code == 0, res.out + res.err
 
 
+def test_a_breaching_record_made_invalid_still_stops_the_gate(world: World, tmp_path):
+    """Hostile: a record the schema refuses is left out of the judging; the gate reports it
+    instead of passing without the breach it holds."""
+    w = world
+    in_production(w)
+    rel = record(w, tmp_path, ago(50), 0.70)["path"]
+    assert gate(w)[0] == 1
+    git(w.admin, "pull", "-q", "--ff-only", "origin", "main")
+    path = w.admin / rel
+    path.write_text(path.read_text() + "status: fine\n")
+    git(w.admin, "commit", "-qam", "Mark the window as fine")
+    git(w.admin, "push", "-q", "origin", "main")
+    git(w.ci, "pull", "-q", "--ff-only", "origin", "main")
+    code, reasons = gate(w)
+    assert code == 1 and any("ID-01" in r and rel in r for r in reasons), reasons
+
+
 def test_a_record_only_on_a_branch_does_not_count_for_the_gate(world: World, tmp_path):
     """Hostile: an in-threshold record committed to the deploy clone's work tree (never
     merged) does not lift a breach; the gate reads the protected branch's records."""

@@ -60,6 +60,9 @@ def _swap(root: Path, version: str, data: bytes, *, scan: dict | None = None,
         path = path.with_name(name)
         art["path"] = f"{VDIR}/{version}/{name}"
     path.write_bytes(data)
+    for metric in record.get("metrics") or []:     # the results "bound" to the new bytes
+        if metric.get("artifact_sha256") == art["sha256"]:
+            metric["artifact_sha256"] = hashlib.sha256(data).hexdigest()
     art["sha256"] = hashlib.sha256(data).hexdigest()
     art["md5"] = hashlib.md5(data).hexdigest()
     art["size"] = len(data)

@@ -421,9 +421,9 @@ def _staged_with_two_files(w: World) -> None:
         (folder / name).write_bytes(safetensors_bytes(name, payload))
         files += ["--weights", str(folder / name)]
     metrics = folder / "metrics.json"
-    metrics.write_text(json.dumps([
+    metrics.write_text(json.dumps({"artifact": "model.safetensors", "metrics": [
         {"name": "accuracy", "value": 0.96, "dataset": "iris-test", "split": "test"},
-        {"name": "f1_macro", "value": 0.95, "dataset": "iris-test", "split": "test"}]))
+        {"name": "f1_macro", "value": 0.95, "dataset": "iris-test", "split": "test"}]}))
     res = w.cli(w.ds, "register", "iris-classifier", "--version", "1.0.0", *files,
                 "--metrics", str(metrics), "--dataset", "train:iris-train@2026.11",
                 "--dataset", "test:iris-test@2026.11")

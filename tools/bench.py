@@ -1201,6 +1201,16 @@ def _measure(timed: Timed, ctx: Context, repeat: int, argv: list[str],
 
 # --- reporting ---------------------------------------------------------------------------
 
+# A full check of the registry in the current folder, in one process, under cProfile.
+_PROFILED_CHECK = ("import cProfile, sys\n"
+                   "from modelreg import open_registry\n"
+                   "from modelreg.app.check import check\n"
+                   "registry = open_registry('.')\n"
+                   "profile = cProfile.Profile()\n"
+                   "result = profile.runcall(check, registry, engine='regorus', parallel=False)\n"
+                   "profile.dump_stats(sys.argv[1])\n"
+                   "sys.exit(0 if result.ok() else 1)\n")
+
 # The entry points through which a check uses the registry-wide index (ID-07, DATA-06).
 INDEX_CALLS = ("__init__", "judging", "facts")
 
@@ -1216,8 +1226,9 @@ def index_share(ctx: Context, full_check: Result | None) -> Result:
         return result
     with tempfile.TemporaryDirectory() as tmp:
         profile = Path(tmp) / "check.prof"
-        argv = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "modelreg",
-                "check", "--engine", "regorus", "--json"]
+        # in one process (the command spreads a full check over worker processes, which a
+        # profile of the command would not see)
+        argv = [sys.executable, "-c", _PROFILED_CHECK, str(profile)]
         proc, _, _ = _run(argv, ctx.built.root)
         if proc is None or proc.returncode != 0 or not profile.is_file():
             result.problem = "the profiled check did not pass"

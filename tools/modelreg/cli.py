@@ -614,8 +614,8 @@ def show(obj: dict, target: tuple[str, str | None], at: str | None, fmt: str) ->
 
 def _echo_champion(version: str, champion: dict) -> None:
     """The version beside the one it takes production from (EVAL-05 judges the tolerance)."""
-    click.echo("\n" + printable(f"  against {champion['version']} (production before it), "
-                                "on what both report:"))
+    click.echo("\n" + printable(f"  against {champion['version']} (in {champion['stage']} "
+                                "before it), on what both report:"))
     for row in champion.get("comparison") or []:
         worse = row.get("worse_by")
         verdict = "direction unknown" if worse is None else \
@@ -958,12 +958,15 @@ def promote(obj: dict, target: tuple[str, str | None], legacy_version: str | Non
             no_branch: bool, engine: str, fmt: str) -> None:
     """Prepare a pull request that asks for NAME@VERSION to hold STAGE.
 
+    A version worse than the one holding production beyond the tier's tolerance (EVAL-05)
+    needs --accept-regression and --accepted-by: a model-risk officer who approves the
+    pull request.
+
     \b
-    Examples:
+    Example:
       modelreg promote credit-default@1.1.0 --stage staging -m "Passed the October backtest"
-      modelreg promote credit-default@1.1.0 --stage production \\
-        --accept-regression "AUC on age_band=18-25 traded for calibration" --accepted-by carol-risk
     """
+
     from modelreg.app.promote import promote as do_promote
 
     name, version = _one_version(target, legacy_version)

@@ -36,6 +36,7 @@ from urllib.parse import unquote, urlparse
 from modelreg.core import tags as tagmod
 from modelreg.core import timefmt
 from modelreg.core.errors import CannotRunError, InputError, ModelregError, UsageError
+from modelreg.core.files import hash_file
 from modelreg.core.tags import Action
 from modelreg.core.yamlio import dump_yaml, load, parse_yaml
 from modelreg.policy.documents import validate_file
@@ -751,7 +752,10 @@ def _register(registry: Registry, undo: Undo, p: _Model, v: SourceVersion,
     try:
         files = v.fetch(folder / "files")
         metrics = folder / "metrics.json"
-        metrics.write_text(json.dumps({"metrics": _metric_rows(v.metrics, p.datasets)}),
+        # the run's metrics are the model's: bound to its weights, the largest file
+        weights = max(files, key=lambda f: (Path(f).stat().st_size, str(f)), default=None)
+        bound = {"artifact": hash_file(weights).sha256} if weights else {}
+        metrics.write_text(json.dumps({**bound, "metrics": _metric_rows(v.metrics, p.datasets)}),
                            encoding="utf-8")
         req = RegisterRequest(
             name=name, version=v.version, weights=[str(f) for f in files],

@@ -10,7 +10,7 @@ from modelreg.core.errors import ModelregError, UsageError
 from modelreg.core.metrics import compare
 from modelreg.core.records import ModelState
 from modelreg.core.timefmt import When, parse_when, rfc3339
-from modelreg.policy.inputs import PRODUCTION, direction_of, metric_directions
+from modelreg.policy.inputs import direction_of, metric_directions
 from modelreg.store import findings as vf
 from modelreg.store.cache import ContentCache
 from modelreg.store.config import DATA_DIR, SCHEMA_DIR
@@ -195,10 +195,11 @@ def history(registry: Registry, name: str | None = None, *,
 
 def challenge(registry: Registry, name: str, version: str, state: ModelState,
               model: dict[str, Any]) -> dict[str, Any] | None:
-    """``version`` beside the version it takes (or would take) production from, metric by
-    metric, as EVAL-05 judges it: ``{"version", "comparison"}``; None when no other version
-    ever held production."""
-    champion = state.champion(version, PRODUCTION)
+    """``version`` beside the version it takes (or would take) the last stage from, metric
+    by metric, as EVAL-05 judges it: ``{"version", "stage", "comparison"}``; None when no
+    other version ever held that stage."""
+    final = registry.config.last_stage
+    champion = state.champion(version, final)
     if champion is None:
         return None
     try:
@@ -207,8 +208,9 @@ def challenge(registry: Registry, name: str, version: str, state: ModelState,
             registry.config.file("metrics")).data}) if registry.exists(
             registry.config.file("metrics")) else {}
     except ModelregError:
-        return {"version": champion, "comparison": [], "error": "a record cannot be read"}
-    return {"version": champion,
+        return {"version": champion, "stage": final, "comparison": [],
+                "error": "a record cannot be read"}
+    return {"version": champion, "stage": final,
             "comparison": compare(rows[0], rows[1], direction_of(model, directions))}
 
 

@@ -36,7 +36,6 @@ from modelreg.store.credentials import Leak
 from modelreg.store.credentials import find as find_secrets
 from modelreg.store.findings import finding_paths
 from modelreg.store.index import RegistryIndex
-from modelreg.store.monitoring import read_records as read_monitoring
 from modelreg.store.monitoring import record_paths as monitoring_paths
 from modelreg.store.registry import MODELS_DIR, Registry
 from modelreg.store.schemas import Schemas, json_path
@@ -164,12 +163,13 @@ def evaluate(records: Registry, names: list[str], *, judge: Registry | None = No
 
 def _with_champions(records: Registry, mf: inputs.ModelFiles, state: ModelState,
                     rank: dict[str, int]) -> inputs.ModelFiles:
-    """``mf`` with the records of the versions its versions challenge for production
+    """``mf`` with the records of the versions its versions challenge for the last stage
     (EVAL-05) that it was not asked to judge (a gate reads one version)."""
-    if inputs.PRODUCTION not in rank:
+    final = inputs.last_stage(rank)
+    if final is None:
         return mf
     wanted = {c for v in mf.versions
-              if (c := state.champion(v, inputs.PRODUCTION)) and c not in mf.versions}
+              if (c := state.champion(v, final)) and c not in mf.versions}
     others = {}
     for version in sorted(wanted):
         rel = f"{MODELS_DIR}/{mf.name}/versions/{version}.yaml"
@@ -438,8 +438,8 @@ def read_model(records: Registry, schemas: Schemas, name: str, placeholders: Seq
     """Validate and load one model's files. A file that does not parse or validate is
     reported and left out of the policy input; the model is skipped when model.yaml is.
     The monitoring records come from ``watch`` when given (the gate: the protected branch
-    as it is today, not the record as it was approved), unreported; else from ``records``,
-    each validated like the other files."""
+    as it is today, not the record as it was approved), else from ``records``; each is
+    validated like the other files."""
     findings: list[Finding] = []
     paths = inputs.files_of(name)
     names = records.version_names(name)
@@ -503,17 +503,17 @@ def read_model(records: Registry, schemas: Schemas, name: str, placeholders: Seq
 def _monitoring(records: Registry, schemas: Schemas, name: str, names: list[str],
                 watch: Registry | None, cache: RecordCache | None
                 ) -> tuple[dict[str, list[dict[str, Any]]], list[Finding], int]:
-    """The monitoring records of the judged versions (version -> records), the findings
-    about the unusable ones and how many files were read."""
-    if watch is not None:
-        return ({v: rs for v, rs in read_monitoring(watch, name).items() if v in names},
-                [], 0)
+    """The monitoring records of the judged versions (version -> records) as ``watch`` (else
+    ``records``) holds them, the findings about the unusable ones (a record that does not
+    validate is never quietly left out: that would hide its breach) and how many files were
+    read."""
+    source = watch if watch is not None else records
     out: dict[str, list[dict[str, Any]]] = {}
     findings: list[Finding] = []
-    paths = [p for p in monitoring_paths(records, name) if p.split("/")[3] in names]
+    paths = [p for p in monitoring_paths(source, name) if p.split("/")[3] in names]
     loaded: dict[str, Document] = {}
     for rel in paths:
-        found = validate_file(records, schemas, rel, loaded=loaded, cache=cache)
+        found = validate_file(source, schemas, rel, loaded=loaded, cache=cache)
         findings.extend(found)
         doc = loaded.get(rel)
         if doc is not None and not any(f.severity == "error" for f in found) and \

@@ -70,10 +70,6 @@ class ModelFiles:
     monitoring: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)  # version -> records
 
 
-# The stage a challenger is compared with its champion for (EVAL-05).
-PRODUCTION = "production"
-
-
 def metric_directions(data: dict[str, Any]) -> dict[str, str]:
     """Which way is better for each metric, as policies/data/metrics.yaml says."""
     metrics = data.get("metrics") if isinstance(data.get("metrics"), dict) else {}
@@ -111,24 +107,29 @@ def accepted_regressions(stages_data: Any) -> dict[str, Any]:
 def champion_of(mf: ModelFiles, state: ModelState, version: str, stage: str,
                 rank: dict[str, int], rollback: list[str],
                 direction_of: Callable[[str], str | None]) -> dict[str, Any] | None:
-    """The comparison EVAL-05 judges for a version checked at production or later: the
-    champion (the version it takes production from) and the metrics both report. None
-    below production, for a rollback to a version that held production before (a
-    ``rollback: true`` on any other is no rollback), or when no other version ever held
-    production."""
-    if PRODUCTION not in rank or rank.get(stage, -1) < rank[PRODUCTION]:
+    """The comparison EVAL-05 judges for a version checked at the last stage (production):
+    the champion (the version it takes that stage from) and the metrics both report. None
+    below it, for a rollback to a version that held it before (``rollback: true`` on any
+    other is no rollback), or when no other version ever held it."""
+    final = last_stage(rank)
+    if final is None or rank.get(stage, -1) < rank[final]:
         return None
-    if PRODUCTION in rollback and any(
-            ev.action is Action.ASSIGN and ev.stage == PRODUCTION and ev.version == version
+    if final in rollback and any(
+            ev.action is Action.ASSIGN and ev.stage == final and ev.version == version
             for ev in state.events):
-        return None     # back to a version that held production before: no challenger
-    champion = state.champion(version, PRODUCTION)
+        return None     # back to a version that held it before: no challenger
+    champion = state.champion(version, final)
     if champion is None:
         return None
     record = mf.versions.get(champion) or mf.others.get(champion)
     return {"version": champion, "record": record is not None,
             "comparison": compare(_metric_rows(record), _metric_rows(mf.versions.get(version)),
                                   direction_of)}
+
+
+def last_stage(rank: dict[str, int]) -> str | None:
+    """The stage a challenger takes from its champion: the last of the stage order."""
+    return max(rank, key=lambda s: rank[s]) if len(rank) > 1 else None
 
 
 def files_of(name: str) -> dict[str, str]:

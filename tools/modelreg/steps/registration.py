@@ -335,7 +335,7 @@ def _bind_metrics(req: RegisterRequest, metrics: list[dict], named: list[str | N
     if unbound and artifacts:
         warnings.append(f"{unbound} metric row(s) do not say which of the {len(artifacts)} "
                         "artifacts they were computed on: add `artifact: FILE` to the metrics "
-                        "file (EVAL-03 denies unbound metrics from staging on)")
+                        "file (EVAL-03 denies unbound metrics once the version is promoted)")
 
 
 def _refuse_non_finite(doc: Document) -> None:
