@@ -160,9 +160,16 @@ def test_formats_parse_back(registry, run_cli, tmp_path):
     assert rows["credit-default"]["retired"] == "yes"
     assert rows["credit-default"]["retired_reason"] == "Replaced by iris | distilled"
     assert rows["empty-model"]["latest_version"] == ""
-    res = run_cli(registry.root, "inventory", "--format", "json")
-    inv = json.loads(res.out)
-    assert set(inv) >= {"inventory_version", "at", "models"}
+    import jsonschema
+
+    from conftest import PROJECT
+
+    schema = json.loads((PROJECT / "schemas/inventory.schema.json").read_text())
+    for args in ([], ["--at", "2026-06-13"]):
+        res = run_cli(registry.root, "inventory", "--format", "json", *args)
+        inv = json.loads(res.out)
+        assert set(inv) >= {"inventory_version", "at", "models"}
+        jsonschema.validate(inv, schema)
     out = tmp_path / "inventory.md"
     res = run_cli(registry.root, "inventory", "--out", str(out))
     assert res.code == 0 and f"wrote {out}" in res.err
@@ -307,6 +314,12 @@ def test_monitoring_state_in_the_inventory_the_audit_report_and_the_site(registr
     mon = _rows(inventory(reg, now="2026-08-01T00:00:00Z"))["iris-classifier"]["monitoring"]
     assert mon["state"] == "breach" and mon["breach_since"] == "2026-07-31"
     assert [(b["metric"], b["value"]) for b in mon["breaches"]] == [("accuracy", 0.85)]
+    import jsonschema
+
+    from conftest import PROJECT
+
+    schema = json.loads((PROJECT / "schemas/inventory.schema.json").read_text())
+    jsonschema.validate(json.loads(run_cli(root, "inventory", "--json").out), schema)
     csv_rows = {r["name"]: r for r in csv.DictReader(io.StringIO(
         run_cli(root, "inventory", "--format", "csv").out))}
     assert csv_rows["iris-classifier"]["monitoring"] == "breach"
@@ -335,3 +348,11 @@ def test_an_unreadable_model_file_is_a_row_that_says_so(registry, run_cli):
     rows = {r["name"]: r for r in csv.DictReader(io.StringIO(
         run_cli(registry.root, "inventory", "--format", "csv").out))}
     assert rows["iris-distilled"]["unreadable"] == "models/iris-distilled/model.yaml"
+
+
+def test_the_inventory_schema_describes_every_property():
+    from conftest import PROJECT
+    from test_schemas import undocumented
+
+    schema = json.loads((PROJECT / "schemas/inventory.schema.json").read_text())
+    assert list(undocumented(schema)) == []

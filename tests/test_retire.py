@@ -78,6 +78,18 @@ def test_a_model_in_production_cannot_be_retired(world: World):
     assert res.code == 1
     assert "[OPS-04] iris-classifier is retired but 1.0.0 still holds production" in res.out
 
+    # pushed straight to main, past the check: the deploy gate refuses the retired model
+    deploy = w.clone("deploy")
+    git(deploy, "fetch", "-q", "--force", "origin", "+refs/tags/*:refs/tags/*")
+    res = w.cli(deploy, "gate", MODEL, "--stage", "production", "--json")
+    assert res.code == 0, res.out                       # the honest deployment before it
+    git(w.ds, "push", "-q", "origin", "HEAD:main")
+    git(deploy, "pull", "-q", "--ff-only", "origin", "main")
+    res = w.cli(deploy, "gate", MODEL, "--stage", "production", "--json")
+    assert res.code == 1
+    assert "iris-classifier is retired since 2026-06-20 (main's model.yaml, OPS-04)" in \
+        " ".join(json.loads(res.out)["reasons"])
+
 
 def test_retire_once_out_of_every_stage_then_no_promotion(world: World):
     w = world

@@ -194,6 +194,14 @@ def gate(registry: Registry, name: str, stage: str, *, artifact: str | None = No
                                 review=review, engine=engine, now=now, watch=today)
             if approved.is_file(f"{MODELS_DIR}/{name}/versions/{version}.yaml"):
                 record = approved.version(name, version).data
+            # a retirement counts from the moment the protected branch holds it, reviewed or
+            # not: it only ever stops a deployment (OPS-04)
+            if today.has_model(name) and \
+                    (retired := today.model(name).data.get("retirement")) is not None:
+                when = retired.get("date") if isinstance(retired, dict) else None
+                reasons.append(f"{name} is retired" + (f" since {when}" if when else "")
+                               + f" ({protected_branch(registry)}'s model.yaml, OPS-04): a "
+                               "retired model is not deployed")
         for f in verdict_.findings:
             if f.severity == "error":
                 reasons.append(f"policy: {f}")
