@@ -27,7 +27,9 @@ record_file(doc) := m.file if {
 	is_string(m.file)
 } else := "model"
 
-shown(b) := sprintf("%s of %s %s %s %s", [b.metric, b.feature, value(b.value), sign(b), lib.num(b.threshold)]) if is_string(b.feature)
+shown(b) := sprintf("%s not reported (threshold %s)", [b.metric, lib.num(b.threshold)]) if b.missing == true
+
+else := sprintf("%s of %s %s %s %s", [b.metric, b.feature, value(b.value), sign(b), lib.num(b.threshold)]) if is_string(b.feature)
 
 else := sprintf("%s %s %s %s", [b.metric, value(b.value), sign(b), lib.num(b.threshold)])
 

@@ -88,3 +88,9 @@ test_non_number_value_shown if {
 	some f in fs
 	contains(f.msg, "auc no number < 0.7000")
 }
+
+test_a_metric_not_reported_is_named if {
+	fs := warn(watched({"breaches": [{"metric": "auc", "value": null, "threshold": 0.7, "direction": "higher", "missing": true}], "breach_since": "2026-11-20"}))
+	some f in fs
+	contains(f.msg, "auc not reported (threshold 0.7000)")
+}

@@ -231,3 +231,14 @@ def test_due_refuses_bad_arguments(repo, run_cli):
 
 
 
+
+
+def test_a_record_that_cannot_be_read_is_a_note_not_a_stop(world: World, run_cli):
+    root = due_world(world)
+    (root / f"models/{MODEL}/versions/1.1.0.yaml").write_text("model: [\n")
+    (root / f"models/{MODEL}/stages.yaml").write_text("stages: {\n")
+    res = run_cli(root, "due", "--within", "60", "--today", TODAY, "--format", "json")
+    assert res.code == 1, res.err
+    assert f"note: {MODEL} 1.1.0: models/{MODEL}/versions/1.1.0.yaml could not be read" in res.err
+    assert f"note: {MODEL}: stages.yaml could not be read" in res.err
+    assert len(json.loads(res.out)["items"]) == 5

@@ -274,6 +274,11 @@ def test_an_open_finding_past_due_warns_from_staging(tmp_path: Path, run_cli):
     assert "was due on 2026-01-31" in found[0]["message"]
     res = run_cli(repo.root, "check", "--stage", "registered")
     assert "[GOV-06]" not in res.out
+    # everywhere a model's status is shown: ls too
+    rows = {r["name"]: r for r in json.loads(run_cli(repo.root, "ls", "--json").out)["models"]}
+    assert rows[MODEL]["findings"] == {"open": 1, "high": 0, "past_due": 1}
+    assert rows["credit-default"]["findings"] == {"open": 0, "high": 0, "past_due": 0}
+    assert f"{MODEL}: 1 open validation finding(s), 1 past due" in run_cli(repo.root, "ls").out
 
 
 def test_a_finding_that_does_not_match_its_file_is_refused(tmp_path: Path, run_cli):

@@ -26,14 +26,15 @@ def ago(days: int) -> str:
     return (dt.date.today() - dt.timedelta(days=days)).isoformat()
 
 
-def results(tmp: Path, end: str, accuracy: float, *, start: str | None = None,
+def results(tmp: Path, end: str, accuracy: float | None, *, start: str | None = None,
             psi: float = 0.05, name: str | None = None) -> str:
     path = tmp / (name or f"results-{end}.json")
     path.write_text(json.dumps({
         "window": {"start": start or (dt.date.fromisoformat(end) - dt.timedelta(days=29)
                                      ).isoformat(), "end": end},
         "source": "nightly-monitoring run 42",
-        "metrics": [{"name": "accuracy", "value": accuracy, "n": 5000}],
+        "metrics": [{"name": "accuracy", "value": accuracy, "n": 5000}] if accuracy is not None
+        else [],
         "drift": [{"feature": "petal_length", "statistic": "psi", "value": psi}],
     }))
     return str(path)
@@ -70,7 +71,7 @@ def in_production(w: World) -> None:
         w.reconcile(w.reviews(("carol-risk", head)))
 
 
-def record(w: World, tmp: Path, end: str, accuracy: float, *, edit=None, **kw) -> str:
+def record(w: World, tmp: Path, end: str, accuracy: float | None, *, edit=None, **kw) -> dict:
     """`monitor record` in the data scientist's clone, pushed and merged."""
     w.start_branch()
     res = w.cli(w.ds, "monitor", "record", f"{MODEL}@1.0.0", "--results",
@@ -161,6 +162,20 @@ def test_an_emptied_breaches_list_hides_nothing(world: World, tmp_path):
     assert sorted(check_ids(w)) == ["MON-01 warning", "MON-03 error"]
     code, reasons = gate(w)
     assert code == 1 and any("MON-03" in r for r in reasons), reasons
+
+
+def test_a_record_that_leaves_out_the_bad_metric_breaches(world: World, tmp_path):
+    """Hostile: the job's output reports the drift but not the accuracy that went wrong; a
+    metric the model sets a threshold for and the record does not report is a breach."""
+    w = world
+    in_production(w)
+    out = record(w, tmp_path, ago(5), None)
+    assert out["breaches"] == [{"metric": "accuracy", "value": None, "threshold": 0.9,
+                                "direction": "higher", "missing": True}]
+    assert check_ids(w) == ["MON-01 warning"]
+    res = w.cli(w.ci, "check", "--format", "json")
+    assert any("accuracy not reported" in f["message"]
+               for f in json.loads(res.out)["findings"]), res.out
 
 
 def test_a_monitoring_record_needs_the_stage_approvers(world: World, tmp_path):
@@ -305,10 +320,14 @@ def test_a_bare_threshold_takes_its_direction_from_evaluation_then_metrics_yaml(
                      {"feature": "b", "statistic": "psi", "value": 0.3}]}
     found = monitoring.judge(rec, monitoring.thresholds(model, {"psi": "lower",
                                                                  "auc": "higher"}))
-    assert [(b["metric"], b.get("feature"), b["value"]) for b in found] == \
-        [("rmse", None, 5), ("auc", None, None), ("psi", "b", 0.3)]
-    ok = {**rec, "window": {"start": "2026-10-01", "end": "2026-10-31"}, "metrics": [],
-          "drift": []}
+    assert [(b["metric"], b.get("feature"), b["value"], b.get("missing")) for b in found] == \
+        [("rmse", None, 5, None), ("auc", None, None, None), ("psi", "b", 0.3, None),
+         ("gap", None, None, True), ("odd", None, None, True)]       # not reported: breaches
+    ok = {"window": {"start": "2026-10-01", "end": "2026-10-31"},
+          "metrics": [{"name": n, "value": v} for n, v in
+                      (("rmse", 1), ("auc", 0.9), ("gap", 0.0), ("odd", 2))],
+          "drift": [{"feature": "a", "statistic": "psi", "value": 0.1}]}
+    assert monitoring.judge(ok, monitoring.thresholds(model, {"psi": "lower"})) == []
     summary = monitoring.summarize([rec, ok, {**rec, "window": {"end": "2026-12-31"}}],
                                    monitoring.thresholds(model, {"psi": "lower"}),
                                    cadence=31, since="2026-09-01")
@@ -391,7 +410,10 @@ def test_judging_never_lets_an_odd_value_through(metrics, drift):
         if row.get("name") == "auc":
             return ok_number and v >= 0.7
         return ok_number and v <= 0.2
-    assert len(found) == sum(1 for r in judged if not fine(r))
+    reported = {r["name"] for r in metrics} | {r["statistic"] for r in drift}
+    missing = {"auc", "psi"} - reported
+    assert len(found) == sum(1 for r in judged if not fine(r)) + len(missing)
+    assert {b["metric"] for b in found if b.get("missing")} == missing
 
 
 @given(st.lists(st.tuples(st.dates(dt.date(2026, 1, 1), dt.date(2026, 12, 31)),

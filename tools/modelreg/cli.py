@@ -512,6 +512,12 @@ def ls(obj: dict, fmt: str) -> None:
     for r in rows:
         if r.get("error"):
             click.echo(f"{r['name']}: error: {printable(r['error'])}")
+    for r in rows:
+        counts = r.get("findings") or {}
+        if counts.get("open"):
+            late = f", {counts['past_due']} past due" if counts.get("past_due") else ""
+            high = f", {counts['high']} high" if counts.get("high") else ""
+            click.echo(f"{r['name']}: {counts['open']} open validation finding(s){high}{late}")
     _flag_untrusted([t for r in rows for t in r.get("untrusted_tags") or []])
 
 

@@ -121,7 +121,11 @@ def due(registry: Registry, *, within: int = DEFAULT_WITHIN, today: str | None =
         state = states.get(name)
         if state is None or state.deprecated:
             continue
-        deprecated = set(_dict(registry.stages_file(name)).get("deprecated_versions") or [])
+        try:
+            deprecated = set(_dict(registry.stages_file(name)).get("deprecated_versions") or [])
+        except ModelregError as exc:
+            notes.append(f"{name}: stages.yaml could not be read ({exc.message})")
+            deprecated = set()
         live = [v for v in state.registered if v not in deprecated]
         holding = {v: sorted(s for s, held in state.stages.items() if held == v)
                    for v in live}

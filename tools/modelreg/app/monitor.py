@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelreg.core import monitoring, numbers
-from modelreg.core.errors import InputError, PolicyRefusal, RefusedError, UsageError
+from modelreg.core.errors import (
+    InputError,
+    ModelregError,
+    PolicyRefusal,
+    RefusedError,
+    UsageError,
+)
 from modelreg.core.files import write_atomic
 from modelreg.core.yamlio import Document, dump_yaml, locate
 from modelreg.core.yamlio import load as load_file
@@ -139,11 +145,10 @@ def _directions(registry: Registry, name: str, model: dict[str, Any]
     unknown = [t for t in limits if t.direction is None]
     if unknown:
         rel = f"models/{name}/model.yaml"
-        line = None
         try:
             line = locate(registry.load(rel), ["monitoring_plan", "thresholds", unknown[0].metric])
-        except Exception:  # noqa: BLE001 - the line is a courtesy
-            line = None
+        except ModelregError:
+            line = None                  # model.yaml was read a moment ago; the line is a courtesy
         names = ", ".join(t.metric for t in unknown)
         raise InputError(
             f"no direction is known for the monitoring threshold of {names}: is a higher "
@@ -206,7 +211,7 @@ def record(registry: Registry, target: str, results: str, *, branch: str | None 
     try:
         undo.create_dir(path.parent)
         undo.remember(path)
-        write_atomic(path, _text(rec, breaches))
+        write_atomic(path, _text(rec))
         errors = [f for f in validate_file(registry, Schemas(registry), rel)
                   if f.severity == "error"]
         if errors:
@@ -228,7 +233,7 @@ def record(registry: Registry, target: str, results: str, *, branch: str | None 
                             branch if commit else None, head)
 
 
-def _text(rec: dict[str, Any], breaches: list[dict[str, Any]]) -> str:
+def _text(rec: dict[str, Any]) -> str:
     head = ("# Written by `modelreg monitor record`. `breaches` is for the reviewer: the\n"
             "# policies judge the values against model.yaml's thresholds themselves.\n")
     return head + dump_yaml(rec)

@@ -14,56 +14,46 @@ from modelreg.policy.inputs import direction_of, metric_directions
 from modelreg.store import findings as vf
 from modelreg.store.cache import ContentCache
 from modelreg.store.config import DATA_DIR, SCHEMA_DIR
+from modelreg.store.index import RegistryIndex, model_summary
 from modelreg.store.registry import Registry, check_name, check_version, semver_key
 from modelreg.store.trust import FUTURE_SKEW
 
 
-def _summary(data: dict[str, Any]) -> dict[str, Any]:
-    owner = data.get("owner") if isinstance(data.get("owner"), dict) else {}
-    risk = data.get("risk") if isinstance(data.get("risk"), dict) else {}
-    eu = risk.get("eu_ai_act") if isinstance(risk.get("eu_ai_act"), dict) else {}
-    retirement = data.get("retirement") if isinstance(data.get("retirement"), dict) else None
-    return {"title": data.get("title"), "owner": owner.get("team"),
-            "risk_tier": risk.get("tier"), "eu_ai_act_class": eu.get("class"),
-            "retired": (str(retirement.get("date") or "") or True) if retirement is not None
-            else None}
-
-
 def list_models(registry: Registry) -> list[dict[str, Any]]:
-    """``modelreg ls``: one row per model. What the tags say of every model (stages,
-    registered versions, untrusted tags) is remembered under :meth:`Registry.states_key`,
-    so it is worked out again only when a tag, the protected branch or the ledger changed;
-    model summaries are kept by the bytes of each ``model.yaml``."""
+    """``modelreg ls``: one row per model, in one pass over the registry-wide index
+    (store/index.py: each ``model.yaml`` summary kept by the file's bytes). What the tags
+    say of every model (stages, registered versions, untrusted tags) is remembered under
+    :meth:`Registry.states_key`, so it is worked out again only when a tag, the protected
+    branch or the ledger changed. Open validation findings are counted, past-due ones
+    apart."""
     cache = ContentCache(registry.root, "ls")
     used: set[str] = set()
     tagged = _tag_states(registry, cache, used)
     known = _known_stages(registry, cache, used)
+    index = RegistryIndex(registry, cache=cache)
+    today = rfc3339()[:10]
     rows = []
     for name in registry.model_names():
         state = tagged.get(name) or _NO_TAGS
         files = registry.version_names(name)
+        entry = index.model(name) or {**model_summary({}), "error": f"no models/{name}/model.yaml"}
         row: dict[str, Any] = {"name": name}
-        try:
-            key = ContentCache.key(registry.read_bytes(f"models/{name}/model.yaml"))
-            summary = cache.get(key)
-            if summary is None or "retired" not in summary:
-                summary = _summary(registry.model(name).data)
-                cache.put(key, summary)
-            used.add(key)
-            row.update(summary)
-        except ModelregError as exc:
-            row.update(title=None, owner=None, risk_tier=None, eu_ai_act_class=None,
-                       retired=None, error=str(exc))
+        row.update({k: entry.get(k) for k in ("title", "owner", "risk_tier", "eu_ai_act_class")})
+        retired = entry.get("retired")
+        row["retired"] = (retired.get("date") or True) if retired else None
+        if entry.get("error"):
+            row["error"] = entry["error"]
         every = sorted(set(files) | set(state["registered"]), key=_key)
         # a deregistered version is never the latest, even while its record stays
         live = [v for v in every if v not in state["deregistered"]]
         row.update(latest=live[-1] if live else None, versions=len(every),
                    registered=len(state["registered"]), stages=dict(state["stages"]),
-                   deprecated=state["deprecated"], untrusted_tags=list(state["untrusted"]))
+                   deprecated=state["deprecated"], untrusted_tags=list(state["untrusted"]),
+                   findings=index.findings(name, today))
         if known is not None and (unknown := sorted(set(state["stages"]) - known)):
             row["unknown_stages"] = unknown
         rows.append(row)
-    cache.save(keep=used)
+    cache.save(keep=used | index.used)
     return rows
 
 

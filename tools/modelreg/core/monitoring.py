@@ -93,16 +93,20 @@ def _breaks(value: Any, t: Threshold) -> bool:
 
 
 def judge(record: Any, limits: Iterable[Threshold]) -> list[dict[str, Any]]:
-    """Every value of ``record`` on the wrong side of its threshold, in record order.
+    """Every value of ``record`` on the wrong side of its threshold, in record order, then
+    every threshold the record reports no value for (``missing``: a record that leaves out
+    the metric that went wrong does not pass for one within its thresholds).
 
     A threshold without a direction is judged ``higher`` (core/metrics.py's reading of a
     metric that names none); ``monitor record`` refuses to write a record under one."""
     by_metric = {t.metric: t for t in limits}
     data = record if isinstance(record, dict) else {}
     out: list[dict[str, Any]] = []
+    seen: set[Any] = set()
     for row in data.get("metrics") or []:
         if not isinstance(row, dict):
             continue
+        seen.add(row.get("name"))
         t = by_metric.get(row.get("name"))               # type: ignore[arg-type]
         if t is not None and _breaks(row.get("value"), t):
             breach = {"metric": t.metric, "value": _shown(row.get("value")),
@@ -114,11 +118,16 @@ def judge(record: Any, limits: Iterable[Threshold]) -> list[dict[str, Any]]:
     for row in data.get("drift") or []:
         if not isinstance(row, dict):
             continue
+        seen.add(row.get("statistic"))
         t = by_metric.get(row.get("statistic"))          # type: ignore[arg-type]
         if t is not None and _breaks(row.get("value"), t):
             out.append({"metric": t.metric, "feature": str(row.get("feature")),
                         "value": _shown(row.get("value")), "threshold": t.threshold,
                         "direction": t.direction or HIGHER})
+    for t in by_metric.values():
+        if t.metric not in seen:
+            out.append({"metric": t.metric, "value": None, "threshold": t.threshold,
+                        "direction": t.direction or HIGHER, "missing": True})
     return out
 
 
@@ -165,7 +174,10 @@ def add_days(day: str, n: int) -> str:
 
 
 def describe(breach: Mapping[str, Any]) -> str:
-    """One breach as people read it: ``auc 0.6400 < 0.7000`` (``psi of income 0.31 > 0.2``)."""
+    """One breach as people read it: ``auc 0.64 < 0.7`` (``psi of income 0.31 > 0.2``,
+    ``auc not reported (threshold 0.7)``)."""
+    if breach.get("missing"):
+        return f"{breach.get('metric')} not reported (threshold {breach.get('threshold')})"
     sign = "<" if breach.get("direction") != LOWER else ">"
     what = str(breach.get("metric"))
     if breach.get("feature"):

@@ -43,8 +43,12 @@ def model_summary(data: Any) -> dict[str, Any]:
             "license": data.get("license"),
             "base_model": {"id": base.get("id"), "version": base.get("version")}
             if isinstance(base.get("id"), str) else None,
-            "retired": {"date": retirement.get("date"), "reason": retirement.get("reason")}
-            if retirement else None}
+            "retired": {"date": _text(retirement.get("date")),
+                        "reason": _text(retirement.get("reason"))} if retirement else None}
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def parent_of(record: Any) -> Node | None:
@@ -91,11 +95,11 @@ class RegistryIndex:
         rel = f"{MODELS_DIR}/{name}/model.yaml"
         try:
             check_name(name)
-            if not self.registry.is_file(rel):
+            if not self.registry.exists(rel):
                 return None
             raw = self.registry.read_bytes(rel)
-        except ModelregError:
-            return None
+        except ModelregError as exc:
+            return {**model_summary({}), "error": str(exc)}
         key = ContentCache.key(raw)
         hit = self._cache.get(key) if self._cache is not None else None
         if isinstance(hit, dict) and "license" in hit:
