@@ -108,6 +108,20 @@ def test_a_challenger_worse_than_production_needs_an_officer_who_accepts_it(worl
     assert comparison["version"] == "1.0.0"
     row = next(r for r in comparison["comparison"] if r["metric"] == "accuracy")
     assert (row["champion"], row["challenger"], row["worse_by"]) == (0.96, 0.92, 0.04)
+    # the audit report and the site too
+    res = w.cli(deploy, "audit", MODEL, "--format", "json")
+    assert res.code == 0, _out(res)
+    versions = {v["version"]: v for v in json.loads(res.out)["versions"]}
+    assert versions["1.1.0"]["champion"]["version"] == "1.0.0"
+    assert versions["1.0.0"]["champion"] is None          # it took production from nobody
+    res = w.cli(deploy, "audit", MODEL, "--format", "md")
+    assert "**Against 1.0.0, which held production before it (EVAL-05)**" in res.out
+    assert "| accuracy | iris-test | test | overall | 0.96 | 0.92 | 0.04 |" in res.out, res.out
+    site = tmp_path / "site"
+    assert w.cli(deploy, "site", str(site)).code == 0
+    page = (site / f"{MODEL}.html").read_text() if (site / f"{MODEL}.html").exists() else \
+        next(site.rglob(f"{MODEL}*.html")).read_text()
+    assert "Against 1.0.0, which held production before it (EVAL-05)" in page
 
 
 def test_a_challenger_as_good_as_production_passes(world: World):

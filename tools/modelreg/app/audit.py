@@ -24,7 +24,7 @@ from functools import partial
 from typing import Any
 
 from modelreg.core.errors import ModelregError, UsageError
-from modelreg.core.metrics import meets_threshold
+from modelreg.core.metrics import compare, meets_threshold
 from modelreg.core.monitoring import describe
 from modelreg.core.records import Event, ModelState
 from modelreg.core.release import __version__
@@ -32,7 +32,7 @@ from modelreg.core.tags import SEMVER_RE, Action
 from modelreg.core.timefmt import parse_when, stamp
 from modelreg.core.timefmt import rfc3339 as iso
 from modelreg.policy.evaluate import Evaluation, evaluate
-from modelreg.policy.inputs import metric_directions
+from modelreg.policy.inputs import direction_of, metric_directions
 from modelreg.store import cards
 from modelreg.store import findings as vf
 from modelreg.store.monitoring import read_records
@@ -134,7 +134,7 @@ def audit(registry: Registry, name: str, *, at: str | None = None,
             snap.findings, (iso(when) if when is not None else stamp(now))[:10]),
         "monitoring": _monitoring(registry, snap, state,
                                   (iso(when) if when is not None else stamp(now))[:10]),
-        "versions": _versions(name, model, snap, state),
+        "versions": _versions(name, model, snap, state, registry.config.last_stage),
         "timeline": [_event(ev) for ev in state.events],
         "policy": policy,
         "exceptions": _exceptions(snap, when, now, check_result if when is None else None),
@@ -323,8 +323,25 @@ def stage_intervals(state: ModelState) -> list[dict[str, Any]]:
     return sorted(done, key=lambda i: (i["entered"], i["stage"], i["version"]))
 
 
+def _champion(version: str, model: dict[str, Any], snap: Snapshot, state: ModelState,
+              final: str) -> dict[str, Any] | None:
+    """For a version that took the last stage: the version it took it from, and the two
+    side by side on every metric both report, as EVAL-05 judged them."""
+    if not any(ev.action is Action.ASSIGN and ev.stage == final and ev.version == version
+               for ev in state.events):
+        return None
+    champion = state.champion(version, final, when_taken=True)
+    if champion is None:
+        return None
+    mine, theirs = snap.versions.get(version), snap.versions.get(champion)
+    return {"version": champion, "stage": final,
+            "comparison": compare(_list((theirs or {}).get("metrics")),
+                                  _list((mine or {}).get("metrics")),
+                                  direction_of(model, snap.directions))}
+
+
 def _versions(name: str, model: dict[str, Any], snap: Snapshot,
-              state: ModelState) -> list[dict[str, Any]]:
+              state: ModelState, final: str) -> list[dict[str, Any]]:
     intervals = stage_intervals(state)
     staged = {i["version"] for i in intervals}
     registrations = {ev.version: ev for ev in state.events
@@ -357,7 +374,8 @@ def _versions(name: str, model: dict[str, Any], snap: Snapshot,
                 datasets=_datasets(record), metrics=_metrics(record),
                 artifacts=[{"path": _str(a.get("path")), "sha256": _str(a.get("sha256")),
                             "md5": _str(a.get("md5")), "format": _str(a.get("format"))}
-                           for a in _list(record.get("artifacts")) if isinstance(a, dict)])
+                           for a in _list(record.get("artifacts")) if isinstance(a, dict)],
+                champion=_champion(v, model, snap, state, final))
         out.append(entry)
     return out
 

@@ -112,14 +112,16 @@ class ModelState:
                 found = ev
         return found
 
-    def champion(self, version: str, stage: str) -> str | None:
+    def champion(self, version: str, stage: str, *, when_taken: bool = False) -> str | None:
         """The version ``version`` challenges for ``stage``: the last other version assigned
-        to it before ``version`` took it (before now, when ``version`` does not hold it).
-        A stage emptied in between still has its champion: taking a stage down first is no
+        to it before ``version`` took it (before now, when ``version`` does not hold it;
+        with ``when_taken``, before it last took it, whether it holds it now or not). A
+        stage emptied in between still has its champion: taking a stage down first is no
         way around the comparison."""
         assigned = [ev for ev in self.events
                     if ev.action is Action.ASSIGN and ev.stage == stage and ev.version]
-        if self.stages.get(stage) == version:
+        if self.stages.get(stage) == version or (
+                when_taken and any(ev.version == version for ev in assigned)):
             last = max(i for i, ev in enumerate(assigned) if ev.version == version)
             assigned = assigned[:last]
         return next((ev.version for ev in reversed(assigned) if ev.version != version), None)
