@@ -244,6 +244,7 @@ def test_validation_findings_are_the_validation_teams_and_block_production(world
     ok = w.reviews(("erin-val", head))
     assert w.check_pr(head, ok).code == 0, _out(w.check_pr(head, ok))
     w.merge(branch)
+    opened = f"2026-06-{w.day:02d}"
 
     # production is refused while it is open and high: promote says so and changes nothing
     w.start_branch()
@@ -272,6 +273,11 @@ def test_validation_findings_are_the_validation_teams_and_block_production(world
     branch, head = w.promote("promote", f"{MODEL}@1.0.0", "--stage", "production")
     res = w.check_pr(head, w.reviews(("dave-risk", head)))
     assert res.code == 0, _out(res)
+    # show says what was open then, and what is open now
+    git(w.ci, "pull", "-q", "--ff-only", "origin", "main")
+    then = json.loads(w.cli(w.ci, "show", MODEL, "--at", opened, "--json").out)
+    assert [f["id"] for f in then["validation_findings"]] == ["VF-1"]
+    assert json.loads(w.cli(w.ci, "show", MODEL, "--json").out)["validation_findings"] == []
 
 
 def test_an_open_finding_past_due_warns_from_staging(tmp_path: Path, run_cli):

@@ -15,6 +15,7 @@ from modelreg.store import findings as vf
 from modelreg.store.cache import ContentCache
 from modelreg.store.config import DATA_DIR, SCHEMA_DIR
 from modelreg.store.index import RegistryIndex, model_summary
+from modelreg.store.protected import protected_commit_at
 from modelreg.store.registry import Registry, check_name, check_version, semver_key
 from modelreg.store.trust import FUTURE_SKEW
 
@@ -183,6 +184,20 @@ def history(registry: Registry, name: str | None = None, *,
     return out
 
 
+def _as_of(registry: Registry, name: str, model: dict[str, Any], when: int | None
+           ) -> tuple[list[dict[str, Any]], Any]:
+    """The model's open validation findings and its retirement: now, or (``when``) as the
+    protected branch held them then."""
+    if when is None:
+        return vf.open_findings(vf.read_findings(registry, name)), model.get("retirement")
+    commit = protected_commit_at(registry, when)
+    if commit is None:
+        return [], None
+    with registry.at(commit) as view:
+        then = view.model(name).data if view.has_model(name) else {}
+        return vf.open_findings(vf.read_findings(view, name)), then.get("retirement")
+
+
 def challenge(registry: Registry, name: str, version: str, state: ModelState,
               model: dict[str, Any]) -> dict[str, Any] | None:
     """``version`` beside the version it takes (or would take) the last stage from, metric
@@ -235,9 +250,8 @@ def show(registry: Registry, name: str, version: str | None = None,
     if len(versions) == 1 and (champion := challenge(registry, name, versions[0], state,
                                                      model.data)) is not None:
         out["champion"] = champion
-    today = rfc3339()[:10]
-    live = vf.open_findings(vf.read_findings(registry, name))
-    retirement = model.data.get("retirement")
+    today = rfc3339(when)[:10] if when is not None else rfc3339()[:10]
+    live, retirement = _as_of(registry, name, model.data, when)
     return {
         **out,
         "model": model.data,
