@@ -12,7 +12,7 @@ import json
 import pytest
 
 import modelreg
-from conftest import git
+from conftest import git, safetensors_bytes
 from test_signoff import World
 
 MODEL = "iris-classifier"
@@ -142,6 +142,13 @@ def test_retire_once_out_of_every_stage_then_no_promotion(world: World):
     res = w.cli(w.ds, "promote", f"{MODEL}@1.0.0", "--stage", "staging")
     assert res.code == 1 and "is retired since 2026-06-20 and cannot be promoted" in res.err
     assert git(w.ds, "symbolic-ref", "--short", "HEAD").strip() == "main"
+    # nor does it take new versions
+    weights = w.base / "retired-weights.safetensors"
+    weights.write_bytes(safetensors_bytes("2.0.0", b"w" * 64))
+    res = w.cli(w.ds, "register", MODEL, "--version", "2.0.0", "--weights", str(weights))
+    assert res.code == 1 and "is retired (2026-06-20" in res.err, res.err
+    assert git(w.ds, "status", "--porcelain") == "" and \
+        git(w.ds, "symbolic-ref", "--short", "HEAD").strip() == "main"
 
     # a promotion written by hand: denied by the check, whoever approves it
     head = _hand_edit(w, "promote-by-hand", f"models/{MODEL}/stages.yaml",

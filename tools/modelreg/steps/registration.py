@@ -580,7 +580,16 @@ def _model(registry: Registry, req: RegisterRequest, name: str
         if req.model_file:
             raise RefusedError(f"model {name} exists already; --from only creates new models",
                                hint=f"edit models/{name}/model.yaml in a pull request instead")
-        return registry.model(name).data, None, False
+        data = registry.model(name).data
+        retired = data.get("retirement")
+        if isinstance(retired, dict):
+            raise RefusedError(
+                f"model {name} is retired ({retired.get('date') or 'no date'}: "
+                f"{retired.get('reason') or 'no reason'}); it takes no new versions",
+                file=f"models/{name}/model.yaml",
+                hint="register under a new model name, or remove `retirement` from "
+                     "model.yaml in a reviewed pull request first")
+        return data, None, False
     if not req.model_file:
         return {}, STARTER.format(name=name), True
     mdoc = load(req.model_file)
