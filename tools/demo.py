@@ -194,8 +194,8 @@ def challenger(scratch: Path, reg: Path, pr: int) -> int:
     run(MODELREG + ["monitor", "record", "iris-classifier@1.1.0", "--results", str(results)],
         reg)
     branch = run(["git", "symbolic-ref", "--short", "HEAD"], reg, show=False).stdout.strip()
-    pr, _ = pull_request(scratch, reg, pr, branch, "alice-ds", "grace-ds",
-                         "the monitoring record")
+    pr, _ = pull_request(scratch, reg, pr, branch, "alice-ds", "dave-risk",
+                         "the monitoring record (the stage approvers own monitoring)")
     proc = run(MODELREG + ["check"], reg, check=False)
     print(f"  exit {proc.returncode}: the breach is a finding on the version in production")
     return pr
