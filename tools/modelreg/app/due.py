@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from modelreg.core import monitoring
+from modelreg.core import monitoring, timefmt
 from modelreg.core.errors import ModelregError, UsageError
 from modelreg.core.timefmt import day
 from modelreg.policy.documents import RecordCache
@@ -157,7 +157,7 @@ def _item(kind: str, name: str, version: str | None, what: str | None, due_on: s
           today: str, owner: str | None, title: str, detail: str, file: str | None) -> Item:
     key = f"{kind}:{name}" + (f"@{version}" if version else "") + (f":{what}" if what else "")
     key = re.sub(r"[^A-Za-z0-9@:._+-]", "_", key)      # one token in the marker
-    return Item(key, kind, name, version, due_on, monitoring.days_between(today, due_on),
+    return Item(key, kind, name, version, due_on, timefmt.days_between(today, due_on),
                 owner, title, detail, file)
 
 
@@ -173,7 +173,7 @@ def _reviews(config: Any, name: str, version: str, model: dict[str, Any],
     if not isinstance(interval, int):
         interval = _dict(config.tiers.get(str(tier))).get("review_interval_days")
     if at and isinstance(interval, int):
-        out.append(_item("review", name, version, None, monitoring.add_days(at, interval),
+        out.append(_item("review", name, version, None, timefmt.add_days(at, interval),
                          today, _owner(model), f"Periodic review of {name} {version}",
                          f"validated {at}; review every {interval} days (GOV-05); holds "
                          f"{held}", path))
@@ -235,7 +235,7 @@ def _monitoring(registry: Registry, name: str, version: str, model: dict[str, An
     owner = plan.get("owner") if isinstance(plan.get("owner"), str) else _owner(model)
     detail = (f"last window ended {last}" if last else "no monitoring record yet") + \
         f"; {plan.get('frequency')} (every {cadence} days); in {stage} since {since}"
-    return [_item("monitoring", name, version, None, monitoring.add_days(start, cadence), today,
+    return [_item("monitoring", name, version, None, timefmt.add_days(start, cadence), today,
                   owner, f"Monitoring of {name} {version} in {stage}", detail,
                   records[-1]["path"] if records else None)]
 

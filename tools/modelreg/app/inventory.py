@@ -21,7 +21,7 @@ from typing import Any
 from modelreg.core.errors import ModelregError, UsageError
 from modelreg.core.records import ModelState
 from modelreg.core.tags import SEMVER_RE
-from modelreg.core.timefmt import parse_when, stamp
+from modelreg.core.timefmt import add_days, parse_when, stamp
 from modelreg.core.timefmt import rfc3339 as iso
 from modelreg.policy.inputs import metric_directions
 from modelreg.store import findings as vf
@@ -149,10 +149,9 @@ def _next_review(view: Registry, model: dict[str, Any], tier: int | None,
     if not isinstance(days, int) or isinstance(days, bool):
         return None
     try:
-        start = _dt.date.fromisoformat(validation["date"][:10])
+        return add_days(validation["date"], days)
     except ValueError:
         return None
-    return (start + _dt.timedelta(days=days)).isoformat()
 
 
 def _monitoring(view: Registry, name: str, version: str | None, stage: str | None,

@@ -12,7 +12,6 @@ and the policy input carries what :func:`summarize` says, computed again from th
 """
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -164,15 +163,6 @@ def summarize(records: Iterable[Any], limits: Iterable[Threshold], *,
             "since": since}
 
 
-def days_between(start: str, end: str) -> int:
-    """Whole days from the date ``start`` to the date ``end`` (YYYY-MM-DD each)."""
-    return (dt.date.fromisoformat(end[:10]) - dt.date.fromisoformat(start[:10])).days
-
-
-def add_days(day: str, n: int) -> str:
-    return (dt.date.fromisoformat(day[:10]) + dt.timedelta(days=n)).isoformat()
-
-
 def describe(breach: Mapping[str, Any]) -> str:
     """One breach as people read it: ``auc 0.64 < 0.7`` (``psi of income 0.31 > 0.2``,
     ``auc not reported (threshold 0.7)``)."""
@@ -188,4 +178,4 @@ def describe(breach: Mapping[str, Any]) -> str:
 
 
 __all__ = ["CADENCE_DAYS", "Threshold", "cadence_days", "thresholds", "judge", "summarize",
-           "window_end", "days_between", "add_days", "describe"]
+           "window_end", "describe"]

@@ -85,4 +85,16 @@ def stamp(now: dt.datetime | str | None = None) -> str:
     return rfc3339(now)
 
 
-__all__ = ["When", "rfc3339", "day", "parse_time", "unix", "parse_when", "stamp"]
+def days_between(start: str, end: str) -> int:
+    """Whole days from the date ``start`` to the date ``end`` (YYYY-MM-DD, or an RFC 3339
+    time whose date counts). Raises ValueError for anything else."""
+    return (dt.date.fromisoformat(end[:10]) - dt.date.fromisoformat(start[:10])).days
+
+
+def add_days(date: str, n: int) -> str:
+    """The date ``n`` days after ``date`` (YYYY-MM-DD). Raises ValueError for anything else."""
+    return (dt.date.fromisoformat(date[:10]) + dt.timedelta(days=n)).isoformat()
+
+
+__all__ = ["When", "rfc3339", "day", "parse_time", "unix", "parse_when", "stamp",
+           "days_between", "add_days"]

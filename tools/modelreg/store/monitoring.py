@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from modelreg.core import monitoring
+from modelreg.core import monitoring, timefmt
 from modelreg.core.errors import ModelregError
 from modelreg.core.tags import SEMVER_RE
 from modelreg.store.registry import MODELS_DIR, Registry, check_name
@@ -95,7 +95,7 @@ def status(records: list[dict[str, Any]], model: dict[str, Any], *,
     if summary["breaches"]:
         state = "breach"
     elif cadence is not None and start is not None and \
-            monitoring.add_days(start, cadence) < today:
+            timefmt.add_days(start, cadence) < today:
         state = "missing"
     else:
         state = "ok" if last else "none"
