@@ -1786,7 +1786,7 @@ def monitor_record(obj: dict, target: tuple[str, str | None], results: str,
                f"{len(result.breaches)} breaches) on branch {result.branch} "
                f"(commit {(result.commit or '')[:12]})")
     click.echo(f"next: git push -u origin {result.branch}  and open a pull request; the "
-               "model's owners review it")
+               "stage approvers own monitoring records and review it")
 
 
 @cli.command()
