@@ -80,7 +80,7 @@ good := {
 		"robustness": [{"test": "Gaussian noise on income", "category": "perturbation", "result": "pass", "date": "2026-10-15"}],
 	},
 	# built by modelreg: the version holding production and the metrics both report
-	"champion": {"version": "1.0.0", "record": true, "comparison": [{
+	"champion": {"version": "1.0.0", "stage": "production", "record": true, "comparison": [{
 		"index": 0, "metric": "auc", "dataset": "test-set", "split": "test", "slice": "overall",
 		"champion": 0.79, "challenger": 0.8, "direction": "higher", "worse_by": -0.01,
 	}]},

@@ -630,8 +630,8 @@ def _echo_champion(version: str, champion: dict) -> None:
                              f"{row.get('slice')}: {champion['version']} {row['champion']} -> "
                              f"{version} {row['challenger']}  ({verdict})"))
     if not champion.get("comparison"):
-        click.echo("    no metric in common" + (f" ({champion['error']})"
-                                                if champion.get("error") else ""))
+        click.echo("    no metric in common" + ("" if champion.get("record") else
+                                                f" ({champion['version']}'s record cannot be read)"))
 
 
 # --- validate ---------------------------------------------------------------------------

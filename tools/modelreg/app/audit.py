@@ -24,7 +24,7 @@ from functools import partial
 from typing import Any
 
 from modelreg.core.errors import ModelregError, UsageError
-from modelreg.core.metrics import compare, meets_threshold
+from modelreg.core.metrics import meets_threshold
 from modelreg.core.monitoring import describe
 from modelreg.core.records import Event, ModelState
 from modelreg.core.release import __version__
@@ -32,7 +32,7 @@ from modelreg.core.tags import SEMVER_RE, Action
 from modelreg.core.timefmt import parse_when, stamp
 from modelreg.core.timefmt import rfc3339 as iso
 from modelreg.policy.evaluate import Evaluation, evaluate
-from modelreg.policy.inputs import direction_of, metric_directions
+from modelreg.policy.inputs import metric_directions, side_by_side
 from modelreg.store import cards
 from modelreg.store import findings as vf
 from modelreg.store.monitoring import read_records
@@ -333,11 +333,8 @@ def _champion(version: str, model: dict[str, Any], snap: Snapshot, state: ModelS
     champion = state.champion(version, final, when_taken=True)
     if champion is None:
         return None
-    mine, theirs = snap.versions.get(version), snap.versions.get(champion)
-    return {"version": champion, "stage": final,
-            "comparison": compare(_list((theirs or {}).get("metrics")),
-                                  _list((mine or {}).get("metrics")),
-                                  direction_of(model, snap.directions))}
+    return side_by_side(champion, final, snap.versions.get(champion),
+                        snap.versions.get(version), model, snap.directions)
 
 
 def _versions(name: str, model: dict[str, Any], snap: Snapshot,

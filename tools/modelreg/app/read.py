@@ -7,10 +7,9 @@ from typing import Any
 
 from modelreg.core import tags as tagmod
 from modelreg.core.errors import ModelregError, UsageError
-from modelreg.core.metrics import compare
 from modelreg.core.records import ModelState
 from modelreg.core.timefmt import When, parse_when, rfc3339
-from modelreg.policy.inputs import direction_of, metric_directions
+from modelreg.policy.inputs import metric_directions, side_by_side
 from modelreg.store import findings as vf
 from modelreg.store.cache import ContentCache
 from modelreg.store.config import DATA_DIR, SCHEMA_DIR
@@ -201,22 +200,19 @@ def _as_of(registry: Registry, name: str, model: dict[str, Any], when: int | Non
 def challenge(registry: Registry, name: str, version: str, state: ModelState,
               model: dict[str, Any]) -> dict[str, Any] | None:
     """``version`` beside the version it takes (or would take) the last stage from, metric
-    by metric, as EVAL-05 judges it: ``{"version", "stage", "comparison"}``; None when no
-    other version ever held that stage."""
+    by metric, as EVAL-05 judges it; None when no other version ever held that stage."""
     final = registry.config.last_stage
     champion = state.champion(version, final)
     if champion is None:
         return None
-    try:
-        rows = [registry.version(name, v).data.get("metrics") or [] for v in (champion, version)]
-        directions = metric_directions({"metrics": registry.load(
-            registry.config.file("metrics")).data}) if registry.exists(
-            registry.config.file("metrics")) else {}
-    except ModelregError:
-        return {"version": champion, "stage": final, "comparison": [],
-                "error": "a record cannot be read"}
-    return {"version": champion, "stage": final,
-            "comparison": compare(rows[0], rows[1], direction_of(model, directions))}
+    records = []
+    for v in (champion, version):
+        try:
+            records.append(registry.version(name, v).data)
+        except ModelregError:
+            records.append(None)
+    return side_by_side(champion, final, records[0], records[1], model,
+                        metric_directions(dict(registry.config.data)))
 
 
 def untrusted_tags(registry: Registry, name: str | None = None) -> list[dict[str, Any]]:

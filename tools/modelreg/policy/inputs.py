@@ -89,10 +89,19 @@ def direction_of(model: Any, directions: dict[str, str]) -> Callable[[str], str 
     return lambda name: declared.get(name) or directions.get(name)
 
 
-def _metric_rows(vdoc: Document | None) -> list[Any]:
-    rows = vdoc.data.get("metrics") if vdoc is not None and isinstance(vdoc.data, dict) \
-        else None
+def _metric_rows(record: Any) -> list[Any]:
+    rows = record.get("metrics") if isinstance(record, dict) else None
     return rows if isinstance(rows, list) else []
+
+
+def side_by_side(champion: str, stage: str, theirs: Any, mine: Any, model: Any,
+                 directions: dict[str, str]) -> dict[str, Any]:
+    """A version's record beside its champion's (``theirs``, None when it cannot be read),
+    metric by metric, as EVAL-05 judges them and ``show``, the audit report and the site
+    show them."""
+    return {"version": champion, "stage": stage, "record": isinstance(theirs, dict),
+            "comparison": compare(_metric_rows(theirs), _metric_rows(mine),
+                                  direction_of(model, directions))}
 
 
 def accepted_regressions(stages_data: Any) -> dict[str, Any]:
@@ -106,7 +115,7 @@ def accepted_regressions(stages_data: Any) -> dict[str, Any]:
 
 def champion_of(mf: ModelFiles, state: ModelState, version: str, stage: str,
                 rank: dict[str, int], rollback: list[str],
-                direction_of: Callable[[str], str | None]) -> dict[str, Any] | None:
+                directions: dict[str, str]) -> dict[str, Any] | None:
     """The comparison EVAL-05 judges for a version checked at the last stage (production):
     the champion (the version it takes that stage from) and the metrics both report. None
     below it, for a rollback to a version that held it before (``rollback: true`` on any
@@ -122,9 +131,9 @@ def champion_of(mf: ModelFiles, state: ModelState, version: str, stage: str,
     if champion is None:
         return None
     record = mf.versions.get(champion) or mf.others.get(champion)
-    return {"version": champion, "record": record is not None,
-            "comparison": compare(_metric_rows(record), _metric_rows(mf.versions.get(version)),
-                                  direction_of)}
+    mine = mf.versions.get(version)
+    return side_by_side(champion, final, record.data if record is not None else None,
+                        mine.data if mine is not None else None, mf.model.data, directions)
 
 
 def last_stage(rank: dict[str, int]) -> str | None:
@@ -172,7 +181,6 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
     model_data, model_bad = _finite(mf.model.data, "model")
     stages_bad = _finite(stages_data, "stages")[1] if stages_data is not None else []
     card, card_bad = _finite(mf.card.to_input(), "card") if mf.card else (None, [])
-    direction = direction_of(mf.model.data, directions or {})
     accepted = accepted_regressions(stages_data)
     validation = [{**f.data, "file": f.path} for f in mf.findings if isinstance(f.data, dict)]
     docs = []
@@ -207,7 +215,7 @@ def model_documents(mf: ModelFiles, state: ModelState, *, rank: dict[str, int],
         if lineage is not None:
             doc["lineage"] = lineage(mf.name, version)
         if version is not None and (champion := champion_of(
-                mf, state, version, doc_stage, rank, rollback, direction)) is not None:
+                mf, state, version, doc_stage, rank, rollback, directions or {})) is not None:
             doc["champion"] = champion
         bad = model_bad + stages_bad + card_bad + version_bad
         if bad:
