@@ -163,10 +163,16 @@ def test_demo_runs_end_to_end(tmp_path):
     for name in EXAMPLES:   # the demo trained the very bytes this repository ships
         sha = load(PROJECT / f"models/{name}/versions/1.0.0.yaml").data["artifacts"][0]["sha256"]
         assert f"{name}: sha256 {sha[:16]}… matches the record" in out
-    assert "PASS iris-classifier 1.0.0 may run in production" in out
+    # the challenger took production only once a model-risk officer accepted its regression
+    assert "[EVAL-05] iris-classifier 1.1.0 is worse than 1.0.0" in out
+    assert "accepted by carol-risk" in out
+    assert "PASS iris-classifier 1.1.0 may run in production" in out
     assert "tag signed by reconcile-demo" in out        # the demo's own key signed the tags
     assert "FAIL iris-classifier in production" in out and "not a registered artifact" in out
     assert "iris-classifier 1.0.0 promoted to production" in out and "approved by dave-risk" in out
+    assert "[GOV-06] the pull request changes validation finding" in out   # the team can't close it
+    assert "[MON-01] warning" in out and "breach: accuracy 0.87 < 0.9" in out
+    assert "# Model inventory at" in out and "| iris-classifier | Iris species classifier |" in out
     assert "scratch registry: " + str(tmp_path) in out
 
 
