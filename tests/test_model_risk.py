@@ -45,6 +45,15 @@ def _stage(w: World, version: str, stage: str, approver: str = "carol-risk", *ex
     w.reconcile(ok)
 
 
+def _challenger_in_staging(w: World, accuracy: float) -> None:
+    """1.0.0 (accuracy 0.96) holds production; 1.1.0 with ``accuracy`` holds staging."""
+    _release(w, "1.0.0")
+    _stage(w, "1.0.0", "staging")
+    _stage(w, "1.0.0", "production", "dave-risk")
+    _release(w, "1.1.0", accuracy=accuracy)
+    _stage(w, "1.1.0", "staging")
+
+
 def _drop_branch(w: World, branch: str) -> None:
     git(w.ds, "checkout", "-q", "main")
     git(w.ds, "branch", "-q", "-D", branch)
@@ -56,13 +65,9 @@ def _drop_branch(w: World, branch: str) -> None:
 def test_a_challenger_worse_than_production_needs_an_officer_who_accepts_it(world: World,
                                                                             tmp_path: Path):
     w = world
-    _release(w, "1.0.0")
-    _stage(w, "1.0.0", "staging")
-    _stage(w, "1.0.0", "production", "dave-risk")
     # 1.1.0 meets every threshold (accuracy >= 0.9) but is 0.04 worse than 1.0.0: tier 3
     # tolerates 0.02
-    _release(w, "1.1.0", accuracy=0.92)
-    _stage(w, "1.1.0", "staging")
+    _challenger_in_staging(w, 0.92)
 
     # preparing the promotion says what its pull request will need, without refusing it
     branch, head = w.promote("promote", f"{MODEL}@1.1.0", "--stage", "production")
@@ -126,11 +131,7 @@ def test_a_challenger_worse_than_production_needs_an_officer_who_accepts_it(worl
 
 def test_a_challenger_as_good_as_production_passes(world: World):
     w = world
-    _release(w, "1.0.0")
-    _stage(w, "1.0.0", "staging")
-    _stage(w, "1.0.0", "production", "dave-risk")
-    _release(w, "1.1.0", accuracy=0.95)               # 0.01 worse: within tier 3's 0.02
-    _stage(w, "1.1.0", "staging")
+    _challenger_in_staging(w, 0.95)               # 0.01 worse: within tier 3's 0.02
     branch, head = w.promote("promote", f"{MODEL}@1.1.0", "--stage", "production")
     res = w.check_pr(head, w.reviews(("dave-risk", head)))
     assert res.code == 0 and "[EVAL-05]" not in _out(res), _out(res)
@@ -138,11 +139,7 @@ def test_a_challenger_as_good_as_production_passes(world: World):
 
 def test_taking_production_down_first_does_not_skip_the_comparison(world: World):
     w = world
-    _release(w, "1.0.0")
-    _stage(w, "1.0.0", "staging")
-    _stage(w, "1.0.0", "production", "dave-risk")
-    _release(w, "1.1.0", accuracy=0.92)
-    _stage(w, "1.1.0", "staging")
+    _challenger_in_staging(w, 0.92)
     # production emptied in its own pull request, then 1.1.0 asked for
     w.start_branch()
     git(w.ds, "checkout", "-q", "-b", "empty-production")
