@@ -328,6 +328,10 @@ def _set_base(root: Path, model: str, base: dict | None) -> None:
 ])
 def test_base_models_resolve_over_the_registry(tmp_path: Path, run_cli, base, expected):
     repo = make_registry(tmp_path, with_models=True)
+    licences = repo.root / "policies/data/licenses.yaml"     # governance allow-lists one
+    licences.write_text(licences.read_text().replace(
+        "external_models: {}", "external_models:\n  google-bert/bert-base-uncased:\n"
+        "    license: Apache-2.0\n"))
     _set_base(repo.root, MODEL, base)
     res = run_cli(repo.root, "check")
     if expected is None:
