@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import modelreg
-from conftest import dvc, git, make_registry
+from conftest import PROJECT, dvc, git, make_registry, write_weights
 from test_signoff import World
 
 MODEL = "iris-classifier"
@@ -375,3 +375,44 @@ def test_a_parent_without_a_record_is_refused(world: World):
     res = w.cli(w.ds, "check")
     assert res.code == 1 and "[DATA-06]" in res.out and "names parent iris-classifier 0.9.0" \
         in res.out, res.out
+
+
+# --- EVAL-06: robustness for EU high-risk models ---------------------------------------------
+
+def test_high_risk_production_needs_passing_robustness_tests(repo, tmp_path: Path, run_cli):
+    """credit-default is EU high-risk: its versions are registered with and without robustness
+    tests (register --robustness), then judged at production."""
+    shipped = yaml.safe_load((PROJECT / "models/credit-default/versions/1.0.0.yaml").read_text())
+    rows = [{k: v for k, v in m.items() if k != "artifact_sha256"} for m in shipped["metrics"]]
+    tests = {"1.0.0": None,
+             "1.1.0": [{"test": "Gaussian noise on income", "category": "perturbation",
+                        "result": "pass", "date": "2026-11-20"}],
+             "1.2.0": [{"test": "Label-flip poisoning of 1% of rows", "category": "security",
+                        "result": "fail", "date": "2026-11-21"}]}
+    for n, (version, robustness) in enumerate(tests.items(), start=1):
+        metrics = tmp_path / f"metrics-{version}.json"
+        metrics.write_text(json.dumps(rows))
+        args = ["register", "credit-default", "--version", version, "--no-branch",
+                "--weights", str(write_weights(tmp_path / version, payload=bytes([n]) * 64)),
+                "--metrics", str(metrics), "--dataset", "train:credit-applications-train@2026.11",
+                "--dataset", "test:credit-applications-test@2026.11", "--allow-findings"]
+        if robustness is not None:
+            path = tmp_path / f"robustness-{version}.yaml"
+            path.write_text(yaml.safe_dump({"robustness": robustness}))
+            args += ["--robustness", str(path)]
+        res = run_cli(repo.root, *args)
+        assert res.code == 0, res.out + res.err
+    record = yaml.safe_load((repo.root / "models/credit-default/versions/1.1.0.yaml").read_text())
+    assert record["robustness"][0]["result"] == "pass"
+    res = run_cli(repo.root, "check", "--stage", "production", "--format", "json")
+    found = {(f["version"], f.get("path")) for f in json.loads(res.out)["findings"]
+             if f["rule"] == "EVAL-06" and f["severity"] == "error"}
+    assert found == {("1.0.0", None), ("1.2.0", "$.robustness[0].result")}, found
+    # what register takes is checked before anything is written
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"test": "noise", "result": "maybe", "date": "2026-11-20"}]))
+    res = run_cli(repo.root, "register", "credit-default", "--version", "1.3.0", "--no-branch",
+                  "--weights", str(write_weights(tmp_path / "1.3.0", payload=b"\x09" * 64)),
+                  "--robustness", str(bad), "--dataset", "train:credit-applications-train@2026.11")
+    assert res.code != 0 and "bad.json" in res.err and "'maybe' is not one of" in res.err, res.err
+    assert not (repo.root / "models/credit-default/versions/1.3.0.yaml").exists()

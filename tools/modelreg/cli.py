@@ -378,6 +378,10 @@ def upgrade(obj: dict, dry_run: bool, fmt: str) -> None:
 @click.option("--metrics", metavar="FILE.json",
               help="Metrics: a list (or {\"metrics\": [...]}) of rows with name, value, dataset, "
                    "split, slice.")
+@click.option("--robustness", metavar="FILE", help="Robustness and security tests run on "
+              "these weights: a list (or {\"robustness\": [...]}) of rows with test, result "
+              "(pass, fail, conditional), date, and optionally category, metric, value, report "
+              "(EVAL-06).")
 @click.option("--from", "model_file", metavar="FILE.yaml",
               help="model.yaml for a new model (otherwise a starter to complete is written).")
 @click.option("-m", "--message", "message",
@@ -405,7 +409,7 @@ def upgrade(obj: dict, dry_run: bool, fmt: str) -> None:
 @_format_option(*_TEXT_JSON)
 @click.pass_obj
 def register(obj: dict, name: str, version: str, weights: tuple[str, ...], metrics: str | None,
-             model_file: str | None, message: str | None, datasets: tuple[str, ...],
+             robustness: str | None, model_file: str | None, message: str | None, datasets: tuple[str, ...],
              config: str | None, params: tuple[str, ...], parent: str | None,
              code: str | None, entrypoint: str | None, no_branch: bool, allow_lower: bool,
              allow_findings: bool, engine: str, fmt: str) -> None:
@@ -434,7 +438,7 @@ def register(obj: dict, name: str, version: str, weights: tuple[str, ...], metri
         parsed[key] = parse_yaml(value, "--param") if value else ""
     req = RegisterRequest(
         name=name, version=version, weights=list(weights), metrics=metrics,
-        model_file=model_file, message=message,
+        robustness=robustness, model_file=model_file, message=message,
         datasets=[DatasetSpec.parse(d) for d in datasets], config=config, params=parsed,
         parent=parent, code=code, entrypoint=entrypoint, branch=not no_branch,
         allow_lower=allow_lower, refuse_findings=not allow_findings, engine=engine)

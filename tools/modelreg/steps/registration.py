@@ -109,6 +109,7 @@ class RegisterRequest:
     version: str
     weights: list[str]
     metrics: str | None = None
+    robustness: str | None = None            # --robustness: robustness and security tests
     model_file: str | None = None            # --from
     message: str | None = None
     datasets: list[DatasetSpec | str] = field(default_factory=list)
@@ -338,6 +339,19 @@ def _bind_metrics(req: RegisterRequest, metrics: list[dict], named: list[str | N
                         "file (EVAL-03 denies unbound metrics once the version is promoted)")
 
 
+def _robustness(req: RegisterRequest) -> list[Any]:
+    """The robustness and security tests of ``--robustness`` (a list, or
+    ``{"robustness": [...]}``), as the record keeps them (EVAL-06); the record's schema
+    judges each row with the rest of the record."""
+    doc = load(str(req.robustness))
+    _refuse_non_finite(doc)
+    rows = doc.data.get("robustness") if isinstance(doc.data, dict) else doc.data
+    if not isinstance(rows, list) or not rows:
+        raise InputError("expected a list of tests or {\"robustness\": [...]}, each with "
+                         "test, result and date", file=req.robustness)
+    return rows
+
+
 def _refuse_non_finite(doc: Document) -> None:
     """NaN and infinite values have no JSON form and are no measurement: refuse them, at
     their line (``check`` reports them as ID-08 in a record that holds one)."""
@@ -497,7 +511,8 @@ def _identity(git: Git) -> tuple[dict, str]:
 
 
 _FIELD_SOURCE = {"metrics": "--metrics", "datasets": "--dataset", "training": "--config/--param",
-                 "parent": "--parent", "code": "--code", "message": "--message"}
+                 "parent": "--parent", "code": "--code", "message": "--message",
+                 "robustness": "--robustness"}
 
 
 def _blame(path: list, msg: str, req: RegisterRequest) -> str:
@@ -505,6 +520,8 @@ def _blame(path: list, msg: str, req: RegisterRequest) -> str:
     top = path[0] if path else None
     if top == "metrics" and req.metrics:
         return f"{req.metrics}: {msg}"
+    if top == "robustness" and req.robustness:
+        return f"{req.robustness}: {msg}"
     if top == "datasets" and not req.datasets:
         return f"{msg} (give at least one --dataset ROLE:ID@REV)"
     return f"{msg} (from {_FIELD_SOURCE[top]})" if top in _FIELD_SOURCE else msg
@@ -531,7 +548,7 @@ def _refuse_secrets(req: RegisterRequest, record: dict) -> None:
     """Refuse cloud keys, tokens and private keys in any metadata input
     (modelreg/store/credentials.py)."""
     for label, path in (("--metrics", req.metrics), ("--config", req.config),
-                        ("--from", req.model_file)):
+                        ("--robustness", req.robustness), ("--from", req.model_file)):
         if not path:
             continue
         try:
@@ -706,8 +723,8 @@ def plan(registry: Registry, request: RegisterRequest,
     if not req.weights:
         raise UsageError("no weights given", hint="pass --weights PATH (repeatable)")
     for label, value in (("--metrics", req.metrics), ("--config", req.config),
-                         ("--code", req.code), ("--entrypoint", req.entrypoint),
-                         ("--from", req.model_file)):
+                         ("--robustness", req.robustness), ("--code", req.code),
+                         ("--entrypoint", req.entrypoint), ("--from", req.model_file)):
         if value:
             refuse_control_characters(label, str(value))
     mdir = registry.model_dir(name)
@@ -749,6 +766,8 @@ def plan(registry: Registry, request: RegisterRequest,
     record["artifacts"] = []      # after the checks below: hashing is the slow part
     record["datasets"] = datasets
     record["metrics"] = metrics
+    if req.robustness:
+        record["robustness"] = _robustness(req)
     _refuse_secrets(req, record)
     _check_record(registry, req, record, sources)
 
