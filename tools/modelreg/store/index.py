@@ -80,16 +80,11 @@ class RegistryIndex:
     # -- reading ------------------------------------------------------------------------------
 
     def model(self, name: str) -> dict[str, Any] | None:
-        """The summary of ``name``'s ``model.yaml`` (None: no such model, or unreadable;
-        the reason is in :meth:`error`)."""
+        """The summary of ``name``'s ``model.yaml`` (None: no such model; a file that cannot
+        be read gives an empty summary with its ``error``)."""
         if name not in self._models:
             self._models[name] = self._read_model(name)
         return self._models[name]
-
-    def error(self, name: str) -> str | None:
-        """Why ``name``'s ``model.yaml`` could not be read (None when it could)."""
-        entry = self.model(name)
-        return None if entry is None else entry.get("error")
 
     def _read_model(self, name: str) -> dict[str, Any] | None:
         rel = f"{MODELS_DIR}/{name}/model.yaml"
