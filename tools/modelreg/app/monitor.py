@@ -27,13 +27,11 @@ from modelreg.core.yamlio import Document, dump_yaml, locate
 from modelreg.core.yamlio import load as load_file
 from modelreg.policy.documents import validate_file
 from modelreg.policy.inputs import metric_directions
+from modelreg.steps.prepare import refuse_uncommitted
 from modelreg.store.monitoring import folder
 from modelreg.store.registry import Registry, check_name, check_version
 from modelreg.store.schemas import Schemas, json_path
 from modelreg.store.undo import Undo
-
-# Untracked files of the model folder that a reviewer would expect in the pull request
-_READ_SUFFIXES = (".yaml", ".md", ".dvc")
 
 
 @dataclass(frozen=True)
@@ -199,14 +197,8 @@ def record(registry: Registry, target: str, results: str, *, branch: str | None 
         raise RefusedError(f"branch {branch} exists already",
                            hint=f"finish its pull request or delete it (git branch -D {branch})"
                                 " or give --branch")
-    model_folder = f"{registry.rel(registry.model_dir(name))}/"
-    dirty = sorted(p for status, p in git.uncommitted(model_folder)
-                   if status != "??" or p.endswith(_READ_SUFFIXES))
-    if dirty and commit:
-        raise RefusedError(f"{name} has uncommitted changes ({', '.join(dirty[:5])}): the pull "
-                           "request would hold only the monitoring record; nothing was changed",
-                           hint="commit them on their own pull request (or git stash them), "
-                                "then try again")
+    if commit:
+        refuse_uncommitted(registry, name, "the monitoring record")
     undo = Undo(registry)
     try:
         undo.create_dir(path.parent)

@@ -20,6 +20,7 @@ from modelreg.core.yamlio import dump_yaml, parse_yaml
 from modelreg.policy.documents import validate_file
 from modelreg.policy.evaluate import evaluate
 from modelreg.policy.reviews import reached_without_review
+from modelreg.steps.prepare import refuse_uncommitted
 from modelreg.steps.stages import entry_version, requested
 from modelreg.steps.stages import text as stages_text
 from modelreg.store import cards
@@ -53,31 +54,6 @@ def _policy_findings(registry: Registry, name: str, version: str | None, engine:
             [f for f in mine if f.severity == "warning"])
 
 
-# Untracked files the check reads (records, the card, DVC pointers); untracked weights are
-# not read, and ``register`` leaves its copies behind when its branch is left.
-_READ_SUFFIXES = (".yaml", ".md", ".dvc")
-
-
-def uncommitted_model_files(registry: Registry, name: str) -> list[str]:
-    """The model's files whose work-tree state is not what the commit will hold.
-
-    The stage change commits ``stages.yaml`` alone, on top of ``HEAD``; the check must judge
-    exactly that. An uncommitted card edit would pass here and fail in the pull request."""
-    folder = f"{registry.rel(registry.model_dir(name))}/"
-    return sorted(path for status, path in registry.git.uncommitted(folder)
-                  if status != "??" or path.endswith(_READ_SUFFIXES))
-
-
-def _refuse_uncommitted(registry: Registry, name: str, file: str = "stages.yaml") -> None:
-    dirty = uncommitted_model_files(registry, name)
-    if dirty:
-        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-        raise RefusedError(
-            f"{name} has uncommitted changes ({shown}): the pull request would hold only "
-            f"{file}, so they cannot be judged with it; nothing was changed",
-            hint="commit them on their own pull request (or git stash them), then try again")
-
-
 def _apply(registry: Registry, name: str, data: dict[str, Any] | str, *, branch: str | None,
            title: str, version: str | None, check_policies: bool, engine: str,
            now: Any, action: str, stage: str | None, unreviewed: bool = False,
@@ -91,7 +67,7 @@ def _apply(registry: Registry, name: str, data: dict[str, Any] | str, *, branch:
     if branch and git.branch_exists(branch):
         raise RefusedError(f"branch {branch} exists already",
                            hint=f"finish its pull request or delete it (git branch -D {branch})")
-    _refuse_uncommitted(registry, name, file)
+    refuse_uncommitted(registry, name, file)
     undo = Undo(registry)
     try:
         undo.remember(path)
